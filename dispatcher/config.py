@@ -1,0 +1,205 @@
+"""Layered configuration: defaults < TOML file < environment (DISPATCHER_*, ``__`` nests).
+
+Secrets never live in the TOML: a provider names the environment variable or the file
+(a Kubernetes secret mount) that holds its key, and the key is read once at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from dispatcher.limits import Window, parse_limit
+
+DEFAULT_CONFIG_PATH = "config/dispatcher.toml"
+
+
+class ConfigError(Exception):
+    """A configuration that cannot run; the message names the key and what was expected."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RedisConfig(_Strict):
+    url: str = "redis://localhost:6379/0"
+    namespace: str = Field(default="dispatcher", pattern=r"^[A-Za-z0-9._:-]{1,64}$")
+    socket_timeout_s: float = Field(default=10.0, gt=0)
+    block_ms: int = Field(default=2000, ge=1)
+
+    @model_validator(mode="after")
+    def _block_shorter_than_timeout(self) -> RedisConfig:
+        if self.block_ms / 1000 >= self.socket_timeout_s:
+            raise ValueError(
+                f"redis.block_ms ({self.block_ms}) must be shorter than "
+                f"redis.socket_timeout_s ({self.socket_timeout_s} s)"
+            )
+        return self
+
+
+class WorkerConfig(_Strict):
+    concurrency: int = Field(default=50, ge=1, le=10_000)
+    claim_idle_s: float = Field(default=15.0, gt=0)
+    heartbeat_s: float = Field(default=3.0, gt=0)
+    promote_interval_s: float = Field(default=0.2, gt=0)
+    dedupe_ttl_s: int = Field(default=7 * 86400, ge=60)
+    shutdown_grace_s: float = Field(default=20.0, ge=0)
+    http_host: str = "0.0.0.0"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+
+    @model_validator(mode="after")
+    def _heartbeat_below_idle(self) -> WorkerConfig:
+        if self.heartbeat_s * 2 > self.claim_idle_s:
+            raise ValueError(
+                f"worker.heartbeat_s ({self.heartbeat_s}) must be at most half of "
+                f"worker.claim_idle_s ({self.claim_idle_s})"
+            )
+        return self
+
+
+class RetryConfig(_Strict):
+    max_attempts: int = Field(default=8, ge=1)
+    base_delay_s: float = Field(default=1.0, gt=0)
+    max_delay_s: float = Field(default=30.0, gt=0)
+    max_defer_s: float = Field(default=86400.0, gt=0)
+    halt_probe_s: float = Field(default=30.0, gt=0)
+    halt_probe_max_s: float = Field(default=600.0, gt=0)
+
+
+class TrackingConfig(_Strict):
+    track_calls: bool = True
+    poll_schedule_s: list[float] = Field(default_factory=lambda: [5.0, 10.0, 20.0, 30.0])
+    webhook_poll_s: float = Field(default=60.0, gt=0)
+    max_track_s: float = Field(default=4 * 3600.0, gt=0)
+    slot_lease_s: float = Field(default=180.0, gt=0)
+    reconcile_window_s: float = Field(default=900.0, gt=0)
+
+    @field_validator("poll_schedule_s")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if not v or any(x <= 0 for x in v):
+            raise ValueError("expected a non-empty list of positive seconds")
+        return v
+
+
+class ProviderConfig(_Strict):
+    kind: Literal["telecho", "itellico"]
+    base_url: str
+    api_key_env: str | None = None
+    api_key_file: str | None = None
+    limits: list[str] = Field(default_factory=list)
+    max_concurrent_calls: int | None = Field(default=None, ge=1)
+    request_timeout_s: float = Field(default=10.0, gt=0)
+    send_margin_s: float = Field(default=0.25, ge=0)
+    # TelEcho defaults
+    phone_number_id: str | None = None
+    # itellicoAI defaults
+    account_id: str = "me"
+    from_number: str | None = None
+    agent_id: str | None = None
+    webhook_secret_env: str | None = None
+    webhook_secret_file: str | None = None
+    signature_header: str = "X-Itellico-Signature"
+    timestamp_header: str = "X-Itellico-Timestamp"
+
+    @field_validator("limits")
+    @classmethod
+    def _limits_parse(cls, v: list[str]) -> list[str]:
+        for item in v:
+            parse_limit(item)
+        return v
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return v.rstrip("/")
+
+    @property
+    def windows(self) -> list[Window]:
+        return [parse_limit(x) for x in self.limits]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DISPATCHER_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    redis: RedisConfig = Field(default_factory=RedisConfig)
+    worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+
+    _toml_path: str | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = os.environ.get("DISPATCHER_CONFIG", DEFAULT_CONFIG_PATH)
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=path)
+        return (init_settings, env_settings, toml)
+
+
+def read_secret(env_name: str | None, file_name: str | None, what: str) -> str | None:
+    """Read a secret from the environment or a mounted file; the value itself is never logged."""
+    if env_name:
+        value = os.environ.get(env_name)
+        if value:
+            return value.strip()
+        if not file_name:
+            raise ConfigError(f"{what}: environment variable {env_name} is not set or empty")
+    if file_name:
+        try:
+            return Path(file_name).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{what}: cannot read {file_name}: {exc.strerror}") from None
+    return None
+
+
+def _format_errors(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"{loc}: {err['msg']}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_settings(path: str | None = None, **overrides: Any) -> Settings:
+    """Load and validate; raise ConfigError with every bad key named."""
+    if path is not None:
+        os.environ["DISPATCHER_CONFIG"] = path
+    cfg_path = os.environ.get("DISPATCHER_CONFIG")
+    if cfg_path and not Path(cfg_path).is_file():
+        raise ConfigError(f"DISPATCHER_CONFIG: no such file: {cfg_path}")
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc)) from None
+    except ValueError as exc:  # TOML syntax errors surface as ValueError subclasses
+        raise ConfigError(f"{cfg_path or DEFAULT_CONFIG_PATH}: {exc}") from None
+    for name, prov in settings.providers.items():
+        if not name.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"providers.{name}: name must be letters, digits, - or _")
+        if not prov.api_key_env and not prov.api_key_file:
+            raise ConfigError(f"providers.{name}: set api_key_env or api_key_file")
+    return settings

@@ -1,0 +1,234 @@
+"""``dispatcher demo``: the whole product on one machine, nothing else needed.
+
+A private redis-server (or ``REDIS_URL``), the simulator with realistic limits and a few faults,
+several worker processes, a few hundred sample jobs, a live progress line and a summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from dispatcher.config import load_settings
+from dispatcher.localredis import LocalRedis, free_port, start_redis
+from dispatcher.simulator import start_simulator
+from dispatcher.simulator.config import AccountSpec, CallSpec, FaultSpec, KeySpec, SimConfig
+from dispatcher.status import collect
+from dispatcher.store import Store, connect
+
+TEL_KEY = "tel_live_demo_key_0001"
+ITL_KEY = "sk-demo-itellico-0001"
+AGENT = "7f3c0c1e-0000-4000-8000-00000000a001"
+WEBHOOK_SECRET = "whsec_demo"
+ALWAYS_500 = "+15550000500"
+FLAKY = "+15550000503"
+
+
+def _sim_config(webhook_port: int) -> SimConfig:
+    return SimConfig(
+        seed=7,
+        keys={TEL_KEY: KeySpec(dialect="telecho", limits=["20/second", "900/minute"]),
+              ITL_KEY: KeySpec(dialect="itellico", limits=["10/second", "450/minute"])},
+        accounts={"acme": AccountSpec(
+            max_concurrent_calls=60, webhook_secret=WEBHOOK_SECRET,
+            webhook_url=f"http://127.0.0.1:{webhook_port}/webhooks/eu")},
+        calls=CallSpec(ring_s=(0.5, 2.0), talk_s=(1.0, 6.0), error_reason_p=0.02),
+        faults=FaultSpec(probability={"http_503": 0.02, "http_500": 0.01},
+                         by_number={ALWAYS_500: "http_500", FLAKY: "http_503*2"},
+                         webhook_duplicates=1),
+    )
+
+
+def _config_toml(redis_url: str, ns: str, sim_url: str, port: int) -> str:
+    return f"""
+log_format = "json"
+[redis]
+url = "{redis_url}"
+namespace = "{ns}"
+[worker]
+concurrency = 40
+http_port = {port}
+claim_idle_s = 10
+heartbeat_s = 2
+shutdown_grace_s = 5
+[retry]
+base_delay_s = 0.5
+max_delay_s = 4.0
+[tracking]
+poll_schedule_s = [1.5, 2.0, 3.0]
+webhook_poll_s = 5.0
+[providers.default]
+kind = "telecho"
+base_url = "{sim_url}/api/v1/public"
+api_key_env = "DEMO_TELECHO_KEY"
+phone_number_id = "tel_pn_main"
+limits = ["20/second", "900/minute"]
+max_concurrent_calls = 40
+[providers.eu]
+kind = "itellico"
+base_url = "{sim_url}"
+api_key_env = "DEMO_ITELLICO_KEY"
+agent_id = "{AGENT}"
+from_number = "+43720123456"
+limits = ["10/second", "450/minute"]
+max_concurrent_calls = 20
+webhook_secret_env = "DEMO_WEBHOOK_SECRET"
+"""
+
+
+def sample_jobs(n: int) -> tuple[list[dict[str, Any]], int]:
+    """n good jobs plus a few bad and duplicate ones; returns (jobs, distinct ids expected)."""
+    jobs: list[dict[str, Any]] = []
+    for i in range(n):
+        job: dict[str, Any] = {"id": f"demo-{i:04d}", "to": f"+1415555{i:04d}",
+                               "metadata": {"lead": i}}
+        if i % 3 == 2:
+            job["provider"] = "eu"
+        jobs.append(job)
+    jobs += [
+        {"id": "demo-bad-number", "to": "0800 123"},
+        {"id": "demo-both-targets", "to": "+14155550999", "agent_id": "tel_agt_sales",
+         "workflow_id": "tel_wf_survey"},
+        {"id": "demo-unknown-agent", "to": "+14155550998", "agent_id": "tel_agt_missing"},
+        {"id": "demo-always-500", "to": ALWAYS_500, "max_attempts": 3},
+        {"id": "demo-flaky", "to": FLAKY},
+        {"id": "demo-0000", "to": "+14155550000"},  # duplicate id: one call, one result
+        {"id": "demo-0001", "to": "+14155550001"},
+    ]
+    return jobs, n + 5
+
+
+async def _demo(n: int, processes: int) -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="dispatcher-demo-"))
+    local: LocalRedis | None = None
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        local = start_redis(workdir=str(tmp))
+        redis_url = local.url
+    ns = f"demo-{int(time.time())}"
+    port = free_port()
+    sim = await start_simulator(_sim_config(port))
+    cfg_path = tmp / "dispatcher.toml"
+    cfg_path.write_text(_config_toml(redis_url, ns, sim.url, port), encoding="utf-8")
+    env = {**os.environ, "DEMO_TELECHO_KEY": TEL_KEY, "DEMO_ITELLICO_KEY": ITL_KEY,
+           "DEMO_WEBHOOK_SECRET": WEBHOOK_SECRET, "DISPATCHER_CONFIG": str(cfg_path)}
+    os.environ.update({k: env[k] for k in ("DEMO_TELECHO_KEY", "DEMO_ITELLICO_KEY",
+                                           "DEMO_WEBHOOK_SECRET")})
+    settings = load_settings(str(cfg_path))
+    workers: list[subprocess.Popen[bytes]] = []
+    store = Store(connect(redis_url), ns)
+    print(f"dispatcher demo: redis {redis_url} (namespace {ns}), simulator {sim.url}, "
+          f"{processes} worker processes; logs in {tmp}")
+    try:
+        for i in range(processes):
+            log = (tmp / f"worker-{i}.log").open("wb")
+            workers.append(subprocess.Popen(
+                [sys.executable, "-m", "dispatcher", "run", "--config", str(cfg_path)],
+                env=env, stdout=log, stderr=subprocess.STDOUT))
+        await store.ensure_group()
+        jobs, expected = sample_jobs(n)
+        await store.enqueue(jobs)
+        print(f"enqueued {len(jobs)} jobs ({expected} distinct ids, a few invalid or faulty)")
+        results = await _watch(store, settings, expected, workers, deadline=time.time() + 170)
+        _summary(results, expected, tmp, redis_url, ns, local is not None, sim.sim.audit)
+        return 0 if len(results) == expected else 1
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+        for w in workers:
+            try:
+                w.wait(15)
+            except subprocess.TimeoutExpired:
+                w.kill()
+        await store.r.aclose()
+        await sim.stop()
+        if local:
+            local.stop()
+
+
+async def _watch(store: Store, settings: Any, expected: int,
+                 workers: list[subprocess.Popen[bytes]], deadline: float) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    last = "0"
+    tty = sys.stdout.isatty()
+    shown = 0.0
+    while len(results) < expected and time.time() < deadline:
+        resp = await store.r.xread({store.k.results: last}, count=1000, block=500)
+        for _, entries in resp or []:
+            for eid, fields in entries:
+                last = eid
+                res = json.loads(fields["result"])
+                results[res.get("job_id") or eid] = res
+        if any(w.poll() is not None for w in workers):
+            print("\na worker process exited early; see its log", file=sys.stderr)
+            break
+        if time.time() - shown >= (0.5 if tty else 5.0):
+            shown = time.time()
+            line = _progress(results, await collect(store, settings), expected)
+            print(("\r" + line.ljust(150)) if tty else line, end="" if tty else "\n",
+                  flush=True)
+    print()
+    return results
+
+
+def _progress(results: dict[str, Any], st: dict[str, Any], expected: int) -> str:
+    by = collections.Counter(r["outcome"] for r in results.values())
+    answers = collections.Counter(r.get("answer_status") for r in results.values()
+                                  if r["outcome"] == "ended")
+    ans = " ".join(f"{k}:{v}" for k, v in sorted(answers.items()))
+    parts = [f"{len(results)}/{expected} done", f"ended {by['ended']} ({ans})",
+             f"rejected {by['rejected']}", f"invalid {by['invalid']}",
+             f"exhausted {by['exhausted']}", f"retrying {st['delayed']}",
+             f"calls live {st['tracking']}"]
+    for name, p in st["providers"].items():
+        use = ",".join(f"{w['window']}={w['used']}" for w in p["windows"])
+        parts.append(f"{name}[{use} slots {p['slots_in_use']}]")
+    return " | ".join(parts)
+
+
+def _summary(results: dict[str, Any], expected: int, tmp: Path, redis_url: str, ns: str,
+             private: bool, audit: list[dict[str, Any]]) -> None:
+    out = tmp / "results.jsonl"
+    out.write_text("".join(json.dumps(r) + "\n" for r in results.values()), encoding="utf-8")
+    by = collections.Counter((r["outcome"], r.get("answer_status") or r.get("error_code") or "")
+                             for r in results.values())
+    print(f"\n{'outcome':<12}{'detail':<28}{'jobs':>6}")
+    for (outcome, detail), count in sorted(by.items()):
+        print(f"{outcome:<12}{detail:<28}{count:>6}")
+    print(f"{'total':<40}{len(results):>6}  (expected {expected})")
+    over = sum(1 for e in audit if e["status"] == 429)
+    creates = collections.Counter(e.get("correlation") for e in audit if e.get("call_id"))
+    twice = sum(1 for c in creates.values() if c > 1)
+    print(f"provider saw {len(audit)} requests, {over} answered 429, "
+          f"{twice} jobs with more than one call")
+    print(f"\nresults saved to {out}")
+    if private:
+        print("the demo's private Redis stopped with it; to keep the stream, run with "
+              "REDIS_URL=redis://127.0.0.1:6379/0 and then read it with:")
+        redis_url = "redis://127.0.0.1:6379/0"
+    else:
+        print("read the results stream with:")
+    print(f"  DISPATCHER_REDIS__URL={redis_url} DISPATCHER_REDIS__NAMESPACE={ns} "
+          f"dispatcher results")
+    print(f"  redis-cli -u {redis_url} XRANGE '{{{ns}}}:results' - +")
+
+
+def run_demo(jobs: int = 300, processes: int = 3) -> int:
+    try:
+        return asyncio.run(_demo(jobs, processes))
+    except KeyboardInterrupt:
+        print("\ninterrupted; everything the demo started was stopped")
+        return 130
+    except RuntimeError as exc:
+        print(f"dispatcher demo: {exc}", file=sys.stderr)
+        return 2

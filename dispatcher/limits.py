@@ -1,0 +1,106 @@
+"""Rate-limit maths, pure: limit parsing and the reference model of the shared limiter.
+
+The limiter is an exact sliding log, not a refilling bucket. A token bucket of capacity B and
+rate r admits B + r*W requests in a window of W seconds, so it must run below the limit to be
+safe. A log of grant times admits a request only while every configured window, widened by a
+send margin J, holds fewer than L grants: then any W-second stretch of *arrivals* at the
+provider (each arrival at most J after its grant) holds at most L requests, and a backlog gets
+L per W + J seconds, i.e. W / (W + J) of the limit (99.6 % of 60/minute with J = 0.25 s).
+
+The Lua script in ``keys.py`` implements exactly ``SlidingLog.try_acquire``; a test runs
+both side by side.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field
+
+_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_LIMIT_RE = re.compile(r"^\s*(\d+)\s*/\s*(?:(second|minute|hour|day)|(\d+(?:\.\d+)?)s)\s*$")
+
+
+@dataclass(frozen=True, order=True)
+class Window:
+    """At most ``limit`` requests in any ``seconds``-long stretch."""
+
+    seconds: float
+    limit: int
+
+    @property
+    def ms(self) -> int:
+        return round(self.seconds * 1000)
+
+    def label(self) -> str:
+        for name, sec in _UNITS.items():
+            if sec == self.seconds:
+                return f"{self.limit}/{name}"
+        return f"{self.limit}/{self.seconds:g}s"
+
+
+def parse_limit(text: str) -> Window:
+    """Parse ``"60/minute"`` or ``"100/5s"``; raise ValueError saying what was expected."""
+    m = _LIMIT_RE.match(text)
+    if not m:
+        raise ValueError(
+            f"limit {text!r}: expected 'N/second|minute|hour|day' or 'N/<seconds>s'"
+        )
+    limit = int(m.group(1))
+    seconds = float(_UNITS[m.group(2)]) if m.group(2) else float(m.group(3))
+    if limit < 1 or seconds <= 0:
+        raise ValueError(f"limit {text!r}: N and the window must be positive")
+    return Window(seconds=seconds, limit=limit)
+
+
+def header_window_seconds(suffix: str) -> float | None:
+    """Map an ``X-RateLimit-*-<suffix>`` header suffix to a window length in seconds."""
+    s = suffix.lower()
+    if s in _UNITS:
+        return float(_UNITS[s])
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)s", s)
+    return float(m.group(1)) if m else None
+
+
+@dataclass
+class SlidingLog:
+    """Reference model of the Redis limiter (times in integer milliseconds)."""
+
+    windows: list[Window]
+    margin_ms: int = 0
+    grants: list[int] = field(default_factory=list)
+
+    def wait_ms(self, now: int) -> int:
+        """0 when a request may be granted at ``now``, else how long until one may."""
+        wait = 0
+        for w in self.windows:
+            span = w.ms + self.margin_ms
+            start = bisect.bisect_right(self.grants, now - span)
+            n = len(self.grants) - start
+            if n >= w.limit:
+                oldest_needed = self.grants[start + n - w.limit]
+                wait = max(wait, oldest_needed + span - now)
+        return wait
+
+    def try_acquire(self, now: int) -> int:
+        """Grant (return 0) or say how long to wait; grants are recorded in time order."""
+        wait = self.wait_ms(now)
+        if wait == 0:
+            self.grants.append(now)
+            longest = max((w.ms for w in self.windows), default=0) + self.margin_ms
+            cut = bisect.bisect_right(self.grants, now - longest)
+            if cut:
+                del self.grants[:cut]
+        return wait
+
+
+def max_in_any_window(times: list[float], seconds: float) -> int:
+    """Most events in any half-open stretch (t - seconds, t]; for audits of a provider log."""
+    ts = sorted(times)
+    best = 0
+    lo = 0
+    for hi, t in enumerate(ts):
+        while ts[lo] <= t - seconds:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best

@@ -1,0 +1,26 @@
+"""Prometheus metrics: one registry per process, stable names."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry()
+
+REQUESTS = Counter("dispatcher_provider_requests_total", "Requests sent to a provider",
+                   ["provider", "op", "status"], registry=REGISTRY)
+RESULTS = Counter("dispatcher_results_total", "Results written", ["provider", "outcome"],
+                  registry=REGISTRY)
+DEFERRALS = Counter("dispatcher_deferrals_total", "Jobs put back to wait",
+                    ["provider", "reason"], registry=REGISTRY)
+RATE_LIMITED = Counter("dispatcher_rate_limited_total", "429 answers from a provider",
+                       ["provider", "code"], registry=REGISTRY)
+HALTS = Counter("dispatcher_halts_total", "Provider halts", ["provider", "code"],
+                registry=REGISTRY)
+HALTED = Gauge("dispatcher_provider_halted", "1 while a provider is halted", ["provider"],
+               registry=REGISTRY)
+INFLIGHT = Gauge("dispatcher_inflight_jobs", "Jobs held by this process", registry=REGISTRY)
+PACING_WAIT = Histogram("dispatcher_pacing_wait_seconds", "Time spent waiting for a token",
+                        ["provider"], registry=REGISTRY,
+                        buckets=(0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60))
+CALL_ERRORS = Counter("dispatcher_call_errors_total", "Calls that ended with a system error",
+                      ["provider", "reason"], registry=REGISTRY)

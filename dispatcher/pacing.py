@@ -1,0 +1,76 @@
+"""Waiting for permission to send: one Redis decision (``Store.admit``) per request.
+
+Within a process, requests of one provider queue behind a lock once the limiter says "wait",
+so a backlog costs one Redis call per token, not one per waiting job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+from dataclasses import dataclass, field
+
+from dispatcher.config import ProviderConfig, TrackingConfig
+from dispatcher.metrics import PACING_WAIT
+from dispatcher.store import Admit, Store
+
+
+@dataclass
+class Gate:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    open: bool = True
+
+
+class Pacer:
+    def __init__(self, store: Store, providers: dict[str, ProviderConfig],
+                 tracking: TrackingConfig, consumer: str):
+        self.store = store
+        self.providers = providers
+        self.tracking = tracking
+        self.consumer = consumer
+        self.gates = {name: Gate() for name in providers}
+        self._seq = itertools.count()
+        self._tag = f"{os.getpid()}.{consumer}"
+
+    async def acquire(self, provider: str, *, job_id: str, deadline: float,
+                      dial_attempts: int | None = None, entry_id: str = "",
+                      max_inline_s: float = 30.0) -> Admit:
+        """Block until granted, or return the refusal that the caller must act on.
+
+        Returns a non-granted Admit for: halted, lost (entry taken by another worker), or a
+        wait that is longer than ``max_inline_s`` or runs past ``deadline`` (epoch seconds).
+        """
+        cfg = self.providers[provider]
+        gate = self.gates[provider]
+        need_slot = cfg.max_concurrent_calls if (
+            dial_attempts is not None and self.tracking.track_calls) else None
+        started = time.monotonic()
+        if gate.open:
+            res = await self._admit(provider, cfg, job_id, dial_attempts, entry_id, need_slot)
+            if res.granted or res.reason in ("halted", "lost"):
+                return res
+            gate.open = False
+        async with gate.lock:
+            while True:
+                res = await self._admit(provider, cfg, job_id, dial_attempts, entry_id,
+                                        need_slot)
+                if res.granted:
+                    gate.open = True
+                    PACING_WAIT.labels(provider).observe(time.monotonic() - started)
+                    return res
+                if res.reason in ("halted", "lost"):
+                    return res
+                wait = res.wait_ms / 1000
+                if wait > max_inline_s or time.time() + wait > deadline:
+                    return res
+                await asyncio.sleep(wait)
+
+    async def _admit(self, provider: str, cfg: ProviderConfig, job_id: str,
+                     attempts: int | None, entry_id: str, slot_cap: int | None) -> Admit:
+        return await self.store.admit(
+            provider, cfg.windows, job_id=job_id, token=f"{self._tag}.{next(self._seq)}",
+            margin_ms=round(cfg.send_margin_s * 1000), slot_cap=slot_cap,
+            lease_ms=round(self.tracking.slot_lease_s * 1000), attempts=attempts,
+            entry_id=entry_id, consumer=self.consumer)

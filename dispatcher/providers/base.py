@@ -1,0 +1,243 @@
+"""What both provider dialects share: the HTTP transport, error and header parsing, call state.
+
+Parsing is pure (status, headers, body in; normalised values out). The transport turns every
+aiohttp failure into a ProviderError that says whether the request may have reached the
+provider (``sent``): a timeout after sending is *unknown*, not a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+
+import aiohttp
+
+from dispatcher.classify import ProviderError
+from dispatcher.jobs import Job
+from dispatcher.limits import header_window_seconds
+
+TERMINAL_ANSWERS = {"human", "machine", "user_rejected", "user_unavailable", "user_busy",
+                    "unknown"}
+
+
+@dataclass(frozen=True)
+class RateObservation:
+    """One window as the provider reports it in ``X-RateLimit-*-<window>`` headers."""
+
+    seconds: float
+    limit: int | None
+    remaining: int
+    reset_s: float
+
+
+@dataclass(frozen=True)
+class CallState:
+    call_id: str
+    status: str
+    terminal: bool
+    answer_status: str
+    disconnection_reason: str | None
+    duration_seconds: float | None
+    correlation: str | None
+    created_at: float | None
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class ProviderFailure(Exception):
+    def __init__(self, error: ProviderError, rate: tuple[RateObservation, ...] = ()):
+        super().__init__(f"{error.status} {error.code}: {error.message}")
+        self.error = error
+        self.rate = rate
+
+
+@dataclass(frozen=True)
+class StartResult:
+    call_id: str
+    rate: tuple[RateObservation, ...]
+
+
+class Adapter(Protocol):
+    kind: str
+    name: str
+
+    def check(self, job: Job) -> str | None: ...
+    def job_fields(self, job: Job) -> frozenset[str]: ...
+    async def start_call(self, job: Job) -> StartResult: ...
+    async def get_call(self, call_id: str) -> CallState: ...
+    async def find_calls(self, job_id: str, since: float) -> list[CallState]: ...
+    async def probe(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header: integer seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        dt = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, dt.timestamp() - (time.time() if now is None else now))
+
+
+_RATE_RE = re.compile(r"^x-ratelimit-(limit|remaining|reset)-(.+)$", re.I)
+
+
+def parse_rate_headers(headers: Mapping[str, str]) -> tuple[RateObservation, ...]:
+    found: dict[float, dict[str, float]] = {}
+    for name, value in headers.items():
+        m = _RATE_RE.match(name)
+        if not m:
+            continue
+        seconds = header_window_seconds(m.group(2))
+        if seconds is None:
+            continue
+        try:
+            found.setdefault(seconds, {})[m.group(1).lower()] = float(value)
+        except ValueError:
+            continue
+    out = []
+    for seconds, vals in sorted(found.items()):
+        if "remaining" in vals:
+            limit = vals.get("limit")
+            out.append(RateObservation(seconds, None if limit is None else int(limit),
+                                       int(vals["remaining"]), vals.get("reset", seconds)))
+    return tuple(out)
+
+
+def parse_error(resp: Response) -> ProviderError:
+    """Either envelope (TelEcho ``{"error": {...}}``, itellicoAI flat, FastAPI ``detail``)."""
+    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+    code, message, fields = f"http_{resp.status}", "", ()
+    try:
+        body = resp.json()
+    except (ValueError, UnicodeDecodeError):
+        body = None
+        message = resp.body[:200].decode("utf-8", "replace")
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict):
+            code = str(err.get("code") or err.get("type") or code)
+            message = str(err.get("message") or "")
+        else:
+            if body.get("code"):
+                code = str(body["code"])
+            message = str(body.get("message") or "")
+            detail = body.get("detail")
+            errors = body.get("errors")
+            if isinstance(detail, list):  # FastAPI validation body
+                fields = tuple(".".join(str(p) for p in d.get("loc", [])[1:]) or "?"
+                               for d in detail if isinstance(d, dict))
+                message = message or "; ".join(
+                    f"{f}: {d.get('msg', '')}" for f, d in zip(fields, detail, strict=False))
+                if code.startswith("http_"):
+                    code = "validation_error"
+            elif isinstance(detail, str) and not message:
+                message = detail
+            if isinstance(errors, list):
+                fields = tuple(str(e.get("field")) for e in errors if isinstance(e, dict))
+                extra = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in errors
+                                  if isinstance(e, dict))
+                message = f"{message} ({extra})" if extra else message
+    return ProviderError(status=resp.status, code=code, message=message[:500],
+                         retry_after_s=retry_after, fields=fields)
+
+
+class Transport:
+    """One aiohttp session per provider account; every failure becomes a ProviderError."""
+
+    def __init__(self, base_url: str, headers: dict[str, str], timeout_s: float, limit: int):
+        self.base_url = base_url
+        self._headers = headers
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(5.0, timeout_s))
+        self._limit = limit
+        self._session: aiohttp.ClientSession | None = None
+
+    def _sess(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers, timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=self._limit, ttl_dns_cache=300))
+        return self._session
+
+    async def request(self, method: str, path: str, *, body: Any = None,
+                      params: dict[str, str] | None = None) -> Response:
+        try:
+            async with self._sess().request(method, self.base_url + path, json=body,
+                                            params=params) as r:
+                data = await r.read()
+                return Response(r.status, dict(r.headers), data)
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            raise ProviderFailure(ProviderError(None, "connect_failed", _brief(exc),
+                                                sent=False)) from None
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise ProviderFailure(ProviderError(None, "timeout", _brief(exc))) from None
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            raise ProviderFailure(ProviderError(None, "connection_reset", _brief(exc))) from None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            await asyncio.sleep(0)
+
+
+def _brief(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:200]
+
+
+def expect_json(resp: Response) -> dict[str, Any]:
+    """A 2xx body that must be a JSON object; anything else is an ambiguous answer."""
+    try:
+        body = resp.json()
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict):
+        raise ProviderFailure(ProviderError(resp.status, "malformed_response",
+                                            "response body is not a JSON object"),
+                              parse_rate_headers(resp.headers))
+    return body
+
+
+def check(resp: Response) -> dict[str, Any]:
+    if resp.status >= 300:
+        raise ProviderFailure(parse_error(resp), parse_rate_headers(resp.headers))
+    return expect_json(resp)
+
+
+def parse_time(value: Any) -> float | None:
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+def as_float(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,105 @@
+"""TelEcho dialect (PROVIDERS §1): Bearer key, ``{"error": {...}}``, polling, no idempotency key."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from dispatcher.classify import ProviderError
+from dispatcher.config import ProviderConfig
+from dispatcher.jobs import Job
+from dispatcher.providers.base import (
+    CallState,
+    ProviderFailure,
+    StartResult,
+    Transport,
+    as_float,
+    check,
+    parse_rate_headers,
+    parse_time,
+)
+
+LIVE = {"initiated", "ringing", "in_progress", "queued"}
+TERMINAL = {"completed", "failed", "busy", "no_answer", "canceled", "cancelled"}
+JOB_KEY = "dispatcher_job_id"
+
+
+def build_start(job: Job, cfg: ProviderConfig) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "phone_number_id": job.from_ or cfg.phone_number_id,
+        "destination_number": job.to,
+        "metadata": {**job.metadata, JOB_KEY: job.id},
+    }
+    if job.agent_id or (cfg.agent_id and not job.workflow_id):
+        body["agent_id"] = job.agent_id or cfg.agent_id
+    if job.workflow_id:
+        body["workflow_id"] = job.workflow_id
+    return body
+
+
+def normalise(d: dict[str, Any]) -> CallState:
+    status = str(d.get("status") or "unknown")
+    answered = d.get("answered_by")
+    if answered in ("human", "machine"):
+        answer = str(answered)
+    elif status == "busy":
+        answer = "user_busy"
+    elif status == "no_answer":
+        answer = "user_unavailable"
+    else:
+        answer = "unknown"
+    reason = d.get("disconnection_reason") or d.get("end_reason") or d.get("ended_reason")
+    meta = d.get("metadata") if isinstance(d.get("metadata"), dict) else {}
+    return CallState(
+        call_id=str(d.get("call_id") or d.get("id") or ""), status=status,
+        terminal=status in TERMINAL, answer_status=answer,
+        disconnection_reason=None if reason is None else str(reason),
+        duration_seconds=as_float(d.get("duration_seconds")),
+        correlation=None if meta.get(JOB_KEY) is None else str(meta[JOB_KEY]),
+        created_at=parse_time(d.get("created_at")))
+
+
+class TelEcho:
+    kind = "telecho"
+
+    def __init__(self, name: str, cfg: ProviderConfig, api_key: str, concurrency: int):
+        self.name = name
+        self.cfg = cfg
+        self.http = Transport(cfg.base_url, {"Authorization": f"Bearer {api_key}"},
+                              cfg.request_timeout_s, concurrency)
+
+    def check(self, job: Job) -> str | None:
+        if not (job.from_ or self.cfg.phone_number_id):
+            return (f"from: required, provider '{self.name}' has no phone_number_id configured")
+        return None
+
+    def job_fields(self, job: Job) -> frozenset[str]:
+        names = {"agent_id": job.agent_id, "workflow_id": job.workflow_id, "from": job.from_}
+        return frozenset(k for k, v in names.items() if v)
+
+    async def start_call(self, job: Job) -> StartResult:
+        resp = await self.http.request("POST", "/calls/outbound", body=build_start(job, self.cfg))
+        body = check(resp)
+        call_id = body.get("call_id") or body.get("id")
+        if not isinstance(call_id, str) or not call_id:
+            raise ProviderFailure(ProviderError(resp.status, "malformed_response",
+                                                "no call_id in the response"))
+        return StartResult(call_id, parse_rate_headers(resp.headers))
+
+    async def get_call(self, call_id: str) -> CallState:
+        return normalise(check(await self.http.request("GET", f"/calls/{call_id}")))
+
+    async def find_calls(self, job_id: str, since: float) -> list[CallState]:
+        """Recent calls carrying this job's id in their metadata (newest first, one page)."""
+        after = datetime.fromtimestamp(since, UTC).isoformat().replace("+00:00", "Z")
+        body = check(await self.http.request(
+            "GET", "/calls", params={"limit": "100", "created_after": after}))
+        items = body.get("data") if isinstance(body.get("data"), list) else []
+        calls = [normalise(x) for x in items if isinstance(x, dict)]
+        return [c for c in calls if c.correlation == job_id]
+
+    async def probe(self) -> None:
+        check(await self.http.request("GET", "/calls", params={"limit": "1"}))
+
+    async def close(self) -> None:
+        await self.http.close()

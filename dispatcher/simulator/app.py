@@ -1,0 +1,159 @@
+"""The provider simulator: both dialects over real HTTP, with limits, faults and an audit log.
+
+Admin endpoints under ``/_sim/`` let checks read the audit log and ground truth, and change
+faults or key states while it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import random
+import re
+import time
+from collections import deque
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from dispatcher.simulator.config import KeySpec, SimConfig
+from dispatcher.simulator.core import Call, RateWindows, new_call_id, plan_call
+
+E164 = re.compile(r"^\+[1-9]\d{2,18}$")
+TEL_PREFIX = "/api/v1/public"
+SIM = web.AppKey("sim", "Simulator")
+
+
+class Simulator:
+    def __init__(self, cfg: SimConfig):
+        self.cfg = cfg
+        self.rng = random.Random(cfg.seed)
+        self.rates: dict[str, RateWindows] = {}
+        self.calls: dict[str, Call] = {}
+        self.order: list[str] = []
+        self.audit: list[dict[str, Any]] = []
+        self.next_faults: deque[dict[str, Any]] = deque()
+        self.number_hits: dict[str, int] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.webhook_log: list[dict[str, Any]] = []
+        self._audit_fh = open(cfg.audit_file, "a", encoding="utf-8") if cfg.audit_file else None
+        self._http: aiohttp.ClientSession | None = None
+
+    # -- bookkeeping ------------------------------------------------------------------------
+    def record(self, req: web.Request, t: float, key: str | None, status: int,
+               code: str | None, admitted: bool, **extra: Any) -> None:
+        entry = {"t": t, "key": (key or "")[:12], "method": req.method, "path": req.path,
+                 "status": status, "code": code, "admitted": admitted, **extra}
+        self.audit.append(entry)
+        if self._audit_fh:
+            self._audit_fh.write(json.dumps(entry) + "\n")
+            self._audit_fh.flush()
+
+    def live_calls(self, account: str, now: float) -> int:
+        return sum(1 for c in self.calls.values() if c.account == account and c.live(now))
+
+    def pick_fault(self, to: str | None) -> dict[str, Any] | None:
+        if self.next_faults:
+            f = self.next_faults[0]
+            f["count"] = f.get("count", 1) - 1
+            if f["count"] <= 0:
+                self.next_faults.popleft()
+            return f
+        if to and to in self.cfg.faults.by_number:
+            kind, _, n = self.cfg.faults.by_number[to].partition("*")
+            hits = self.number_hits.get(to, 0)
+            self.number_hits[to] = hits + 1
+            if not n or hits < int(n):
+                return {"fault": kind}
+        for kind, p in self.cfg.faults.probability.items():
+            if self.rng.random() < p:
+                return {"fault": kind}
+        return None
+
+    # -- outbound webhooks (itellicoAI) ------------------------------------------------------
+    def schedule_webhook(self, call: Call) -> None:
+        acct = self.cfg.account(call.account)
+        if not acct.webhook_url or self.rng.random() < self.cfg.faults.webhook_drop_p:
+            return
+        task = asyncio.get_running_loop().create_task(self._deliver(call, acct.webhook_url,
+                                                                    acct.webhook_secret))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _deliver(self, call: Call, url: str, secret: str) -> None:
+        await asyncio.sleep(max(0.0, call.ended_at - time.time()))
+        now = time.time()
+        data = call.render(now)
+        event = {"event_id": "evt_" + "%016x" % self.rng.getrandbits(64),
+                 "event_type": "conversation.ended", "created": now,
+                 "organization_uuid": self.cfg.account(call.account).uuid,
+                 "data": {"conversation_uuid": call.id, **data}}
+        body = json.dumps(event).encode()
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+        for _ in range(1 + self.cfg.faults.webhook_duplicates):
+            for attempt in range(4):
+                ts = str(int(time.time()))
+                sig = hmac.new(secret.encode(), body + b"." + ts.encode(),
+                               hashlib.sha256).hexdigest()
+                try:
+                    async with self._http.post(url, data=body, headers={
+                            "Content-Type": "application/json", "X-Itellico-Signature": sig,
+                            "X-Itellico-Timestamp": ts}) as r:
+                        ok = r.status < 300
+                except (aiohttp.ClientError, TimeoutError):
+                    ok = False
+                self.webhook_log.append({"t": time.time(), "call_id": call.id,
+                                         "event_id": event["event_id"], "ok": ok})
+                if ok:
+                    break
+                await asyncio.sleep(0.5 * 2**attempt)
+        call.webhooks_sent += 1
+
+    async def close(self) -> None:
+        for t in list(self.tasks):
+            t.cancel()
+        if self._http:
+            await self._http.close()
+        if self._audit_fh:
+            self._audit_fh.close()
+
+
+# -- envelopes ----------------------------------------------------------------------------
+TEL_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
+             404: "not_found_error", 429: "rate_limit_error"}
+ITL_CODES = {400: "bad_request", 401: "unauthorized", 402: "payment_required", 403: "forbidden",
+             404: "not_found", 405: "method_not_allowed", 409: "conflict", 410: "gone",
+             422: "validation_error", 429: "rate_limit_exceeded", 500: "internal_error",
+             502: "bad_gateway", 503: "service_unavailable", 504: "gateway_timeout"}
+
+
+def tel_error(status: int, code: str, message: str,
+              headers: dict[str, str] | None = None) -> web.Response:
+    etype = TEL_TYPES.get(status, "api_error")
+    return web.json_response({"error": {"type": etype, "code": code, "message": message}},
+                             status=status, headers=headers)
+
+
+def itl_error(status: int, message: str, code: str | None = None,
+              errors: list[dict[str, str]] | None = None,
+              headers: dict[str, str] | None = None) -> web.Response:
+    body: dict[str, Any] = {"code": code or ITL_CODES.get(status, "error"), "message": message}
+    if errors:
+        body["errors"] = errors
+    return web.json_response(body, status=status, headers=headers)
+
+
+def fastapi_422(field: str, msg: str) -> web.Response:
+    return web.json_response({"detail": [{"loc": ["body", field], "msg": msg,
+                                          "type": "value_error"}]}, status=422)
+
+
+def dialect_error(dialect: str, status: int, code: str, message: str,
+                  headers: dict[str, str] | None = None) -> web.Response:
+    if dialect == "telecho":
+        return tel_error(status, code, message, headers)
+    return itl_error(status, message, ITL_CODES.get(status, code), headers=headers)

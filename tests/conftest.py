@@ -1,0 +1,129 @@
+"""Shared fixtures: a private redis-server per session, the simulator over real HTTP, workers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+# tests must not pick up config/dispatcher.toml or a developer's environment
+_EMPTY = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)
+_EMPTY.close()
+os.environ["DISPATCHER_CONFIG"] = _EMPTY.name
+for _k in list(os.environ):
+    if _k.startswith("DISPATCHER_") and _k != "DISPATCHER_CONFIG":
+        del os.environ[_k]
+os.environ.setdefault("TEST_TELECHO_KEY", "tel_live_demo_key_0001")
+os.environ.setdefault("TEST_ITELLICO_KEY", "sk-demo-itellico-0001")
+os.environ.setdefault("TEST_WEBHOOK_SECRET", "whsec_demo")
+
+from dispatcher.config import Settings, load_settings  # noqa: E402
+from dispatcher.localredis import LocalRedis, start_redis  # noqa: E402
+from dispatcher.simulator import RunningSimulator, start_simulator  # noqa: E402
+from dispatcher.simulator.config import SimConfig  # noqa: E402
+from dispatcher.store import Store, connect  # noqa: E402
+from dispatcher.worker import Worker  # noqa: E402
+
+ITL_AGENT = "7f3c0c1e-0000-4000-8000-00000000a001"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[LocalRedis]:
+    server = start_redis()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ns() -> str:
+    return "t" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+async def store(redis_server: LocalRedis, ns: str) -> AsyncIterator[Store]:
+    s = Store(connect(redis_server.url), ns)
+    await s.ensure_group()
+    yield s
+    await s.r.aclose()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[RunningSimulator]:
+    running = await start_simulator(SimConfig())
+    yield running
+    await running.stop()
+
+
+def provider_cfg(kind: str, sim_url: str, **over: Any) -> dict[str, Any]:
+    if kind == "telecho":
+        base = {"kind": "telecho", "base_url": sim_url + "/api/v1/public",
+                "api_key_env": "TEST_TELECHO_KEY", "phone_number_id": "tel_pn_main",
+                "limits": ["1000/minute"], "request_timeout_s": 2.0, "send_margin_s": 0.05}
+    else:
+        base = {"kind": "itellico", "base_url": sim_url, "api_key_env": "TEST_ITELLICO_KEY",
+                "agent_id": ITL_AGENT, "from_number": "+43720123456",
+                "limits": ["1000/minute"], "request_timeout_s": 2.0, "send_margin_s": 0.05}
+    base.update(over)
+    return base
+
+
+def make_settings(redis_url: str, ns: str, providers: dict[str, dict[str, Any]],
+                  **sections: dict[str, Any]) -> Settings:
+    data: dict[str, Any] = {
+        "redis": {"url": redis_url, "namespace": ns, "block_ms": 200},
+        "worker": {"concurrency": 20, "claim_idle_s": 2.0, "heartbeat_s": 0.5,
+                   "promote_interval_s": 0.05, "shutdown_grace_s": 2.0, "http_port": 0},
+        "retry": {"base_delay_s": 0.2, "max_delay_s": 1.0, "halt_probe_s": 0.5,
+                  "halt_probe_max_s": 2.0},
+        "tracking": {"poll_schedule_s": [0.3, 0.5], "webhook_poll_s": 2.0},
+        "log_format": "json", "log_level": "warning",
+        "providers": providers,
+    }
+    for key, value in sections.items():
+        data[key] = {**data.get(key, {}), **value}
+    return load_settings(None, **data)
+
+
+class RunningWorker:
+    def __init__(self, worker: Worker):
+        self.worker = worker
+        self.task = asyncio.create_task(worker.run())
+
+    async def stop(self) -> None:
+        self.worker.stop()
+        await asyncio.wait_for(self.task, 30)
+
+
+@pytest.fixture
+async def workers() -> AsyncIterator[list[RunningWorker]]:
+    running: list[RunningWorker] = []
+    yield running
+    for w in running:
+        await w.stop()
+
+
+def start_worker(settings: Settings, running: list[RunningWorker]) -> RunningWorker:
+    w = RunningWorker(Worker(settings, http_port=0))
+    running.append(w)
+    return w
+
+
+async def wait_results(store: Store, n: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        entries = await store.r.xrange(store.k.results)
+        res = [json.loads(f["result"]) for _, f in entries]
+        if len(res) >= n or time.monotonic() > deadline:
+            return res
+        await asyncio.sleep(0.05)
+
+
+async def audit(sim: RunningSimulator) -> list[dict[str, Any]]:
+    return list(sim.sim.audit)
