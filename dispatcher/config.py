@@ -144,8 +144,6 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
 
-    _toml_path: str | None = None
-
     @classmethod
     def settings_customise_sources(
         cls,
@@ -155,8 +153,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = os.environ.get("DISPATCHER_CONFIG", DEFAULT_CONFIG_PATH)
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=path)
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_path())
         return (init_settings, env_settings, toml)
 
 
@@ -184,19 +181,41 @@ def _format_errors(exc: ValidationError) -> str:
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
+_explicit_path: list[str] = []
+
+
+def _config_path() -> str:
+    if _explicit_path:
+        return _explicit_path[-1]
+    return os.environ.get("DISPATCHER_CONFIG", DEFAULT_CONFIG_PATH)
+
+
 def load_settings(path: str | None = None, **overrides: Any) -> Settings:
-    """Load and validate; raise ConfigError with every bad key named."""
+    """Load and validate; raise ConfigError with every bad key named.
+
+    ``path`` wins over ``DISPATCHER_CONFIG``, which wins over ``config/dispatcher.toml``
+    (used only when present).
+    """
     if path is not None:
-        os.environ["DISPATCHER_CONFIG"] = path
-    cfg_path = os.environ.get("DISPATCHER_CONFIG")
-    if cfg_path and not Path(cfg_path).is_file():
-        raise ConfigError(f"DISPATCHER_CONFIG: no such file: {cfg_path}")
+        _explicit_path.append(path)
+    try:
+        return _load(overrides)
+    finally:
+        if path is not None:
+            _explicit_path.pop()
+
+
+def _load(overrides: dict[str, Any]) -> Settings:
+    cfg_path = _config_path()
+    explicit = bool(_explicit_path) or "DISPATCHER_CONFIG" in os.environ
+    if explicit and not Path(cfg_path).is_file():
+        raise ConfigError(f"config file: no such file: {cfg_path}")
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc)) from None
     except ValueError as exc:  # TOML syntax errors surface as ValueError subclasses
-        raise ConfigError(f"{cfg_path or DEFAULT_CONFIG_PATH}: {exc}") from None
+        raise ConfigError(f"{cfg_path}: {exc}") from None
     for name, prov in settings.providers.items():
         if not name.replace("-", "").replace("_", "").isalnum():
             raise ConfigError(f"providers.{name}: name must be letters, digits, - or _")

@@ -69,7 +69,9 @@ class Worker:
             self._heartbeat_loop(), self._track_loop())]
         await self.stopping.wait()
         self.ready = False
-        for t in loops:
+        # loops exit on their own at the next check; cancel only what is stuck
+        _, stuck = await asyncio.wait(loops, timeout=self.settings.redis.block_ms / 1000 + 1)
+        for t in stuck:
             t.cancel()
         await asyncio.gather(*loops, return_exceptions=True)
         await self._drain()
@@ -117,7 +119,14 @@ class Worker:
     # -- loops --------------------------------------------------------------------------------
     async def _guard(self, name: str, delay: float) -> None:
         log.error("loop.error", loop=name, exc_info=True)
-        await asyncio.sleep(delay)
+        await self._pause(delay)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake at once on shutdown (cancellation alone can be lost in I/O)."""
+        try:
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+        except TimeoutError:
+            pass
 
     def _spawn(self, entry_id: str, raw: str | None) -> None:
         if entry_id in self.flights:
@@ -145,7 +154,7 @@ class Worker:
 
     async def _read_loop(self) -> None:
         block = self.settings.redis.block_ms
-        while True:
+        while not self.stopping.is_set():
             try:
                 await self.capacity.acquire()
                 free = 1
@@ -169,8 +178,8 @@ class Worker:
 
     async def _reclaim_loop(self) -> None:
         idle_ms = round(self.settings.worker.claim_idle_s * 1000)
-        while True:
-            await asyncio.sleep(self.settings.worker.claim_idle_s / 3)
+        while not self.stopping.is_set():
+            await self._pause(self.settings.worker.claim_idle_s / 3)
             try:
                 free = self.settings.worker.concurrency - len(self.flights)
                 if free <= 0:
@@ -189,8 +198,8 @@ class Worker:
     async def _promote_loop(self) -> None:
         every = self.settings.worker.promote_interval_s
         probe_at: dict[str, float] = {}
-        while True:
-            await asyncio.sleep(every)
+        while not self.stopping.is_set():
+            await self._pause(every)
             try:
                 await self.store.promote()
                 await self._probe_halted(probe_at)
@@ -215,8 +224,8 @@ class Worker:
                 await self.store.release_one_parked(name)
 
     async def _heartbeat_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.worker.heartbeat_s)
+        while not self.stopping.is_set():
+            await self._pause(self.settings.worker.heartbeat_s)
             try:
                 held = [eid for eid, (fl, _) in self.flights.items() if fl.phase != "done"]
                 lost = await self.store.heartbeat(self.consumer, held)
@@ -232,8 +241,8 @@ class Worker:
 
     async def _track_loop(self) -> None:
         limit = max(1, self.settings.worker.concurrency)
-        while True:
-            await asyncio.sleep(0.25)
+        while not self.stopping.is_set():
+            await self._pause(0.25)
             try:
                 room = limit - len(self.visits)
                 if room <= 0:

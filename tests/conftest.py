@@ -98,7 +98,11 @@ class RunningWorker:
 
     async def stop(self) -> None:
         self.worker.stop()
-        await asyncio.wait_for(self.task, 30)
+        done, _ = await asyncio.wait([self.task], timeout=30)
+        if not done:
+            stacks = [t.get_stack(limit=5) for t in asyncio.all_tasks()]
+            raise AssertionError(f"worker did not stop within 30 s: {stacks}")
+        self.task.result()
 
 
 @pytest.fixture

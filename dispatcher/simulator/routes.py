@@ -25,6 +25,10 @@ from dispatcher.simulator.config import KeySpec, SimConfig
 from dispatcher.simulator.core import Call, RateWindows, new_call_id, plan_call
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+KEY = web.RequestKey("key", str)
+SPEC = web.RequestKey("spec", KeySpec)
+DIALECT = web.RequestKey("dialect", str)
+AUDIT = web.RequestKey("audit", dict)
 
 
 def _dialect(path: str) -> str | None:
@@ -83,14 +87,14 @@ async def provider_middleware(req: web.Request, handler: Handler) -> web.StreamR
         sim.record(req, now, key, 429, _code(resp), False)
         return resp
     rates.admit(now)
-    req["key"], req["spec"], req["dialect"], req["audit"] = key, spec, dialect, {}
+    req[KEY], req[SPEC], req[DIALECT], req[AUDIT] = key, spec, dialect, {}
     try:
         resp = await handler(req)
     except web.HTTPException as exc:
         resp = dialect_error(dialect, exc.status, "not_found", exc.reason)
     if dialect == "telecho" and not resp.prepared:
         resp.headers.update(rates.headers(time.time()))
-    sim.record(req, now, key, resp.status, _code(resp), True, **req["audit"])
+    sim.record(req, now, key, resp.status, _code(resp), True, **req[AUDIT])
     return resp
 
 
@@ -108,7 +112,7 @@ def _code(resp: web.StreamResponse) -> str | None:
 
 
 def _account(req: web.Request) -> str:
-    spec: KeySpec = req["spec"]
+    spec: KeySpec = req[SPEC]
     return spec.account
 
 
@@ -140,6 +144,9 @@ async def tel_create(req: web.Request) -> web.StreamResponse:
     if d is None:
         return tel_error(400, "invalid_request", "Body must be a JSON object")
     to, pn = d.get("destination_number"), d.get("phone_number_id")
+    meta = d.get("metadata") if isinstance(d.get("metadata"), dict) else {}
+    correlation = meta.get("dispatcher_job_id")
+    req[AUDIT].update(to=to, correlation=None if correlation is None else str(correlation))
     if not isinstance(to, str) or not 3 <= len(to) <= 20 or not E164.match(to):
         return fastapi_422("destination_number", "must be an E.164 number")
     if not isinstance(pn, str):
@@ -155,10 +162,7 @@ async def tel_create(req: web.Request) -> web.StreamResponse:
                 return err
     if sim.cfg.resources.get(pn) == "no_target" and not agent and not wf:
         return tel_error(400, "no_routing_target", "No agent or workflow attached")
-    meta = d.get("metadata") if isinstance(d.get("metadata"), dict) else {}
-    return await _create(req, "telecho", to, pn, agent, meta,
-                         str(meta.get("dispatcher_job_id")) if meta.get("dispatcher_job_id")
-                         else None)
+    return await _create(req, "telecho", to, pn, agent, meta, req[AUDIT]["correlation"])
 
 
 async def itl_create(req: web.Request) -> web.StreamResponse:
@@ -168,6 +172,8 @@ async def itl_create(req: web.Request) -> web.StreamResponse:
     d = await _body(req)
     if d is None:
         return itl_error(400, "Body must be a JSON object")
+    ext = d.get("external_id")
+    req[AUDIT].update(to=d.get("to_number"), correlation=None if ext is None else str(ext))
     errors = []
     if d.get("type") != "phone":
         errors.append({"field": "type", "message": "must be 'phone'", "type": "value_error"})
@@ -181,9 +187,8 @@ async def itl_create(req: web.Request) -> web.StreamResponse:
         return itl_error(422, "Validation failed", errors=errors)
     if sim.cfg.resources.get(d["agent_id"]) not in ("active",):
         return itl_error(404, f"Agent {d['agent_id']} not found")
-    ext = d.get("external_id")
     return await _create(req, "itellico", d["to_number"], d["from_number"], d["agent_id"], {},
-                         None if ext is None else str(ext))
+                         req[AUDIT]["correlation"])
 
 
 def _own_account(req: web.Request) -> bool:
@@ -197,7 +202,6 @@ async def _create(req: web.Request, dialect: str, to: str, from_: str, agent: An
     sim = req.app[SIM]
     account = _account(req)
     acct = sim.cfg.account(account)
-    req["audit"].update(to=to, correlation=correlation)
     if acct.blocked:
         return dialect_error(dialect, 402, "call_blocked", "Subscription expired")
     fault = sim.pick_fault(to)
@@ -211,12 +215,12 @@ async def _create(req: web.Request, dialect: str, to: str, from_: str, agent: An
         return tel_error(429, "concurrency_limit", "Concurrent call limit reached",
                          {"Retry-After": "1"})
     answer, reason, answered, ended = plan_call(sim.cfg.calls, sim.rng, now, to, over)
-    call = Call(new_call_id(dialect, sim.rng), dialect, account, req["key"], to, from_,
+    call = Call(new_call_id(dialect, sim.rng), dialect, account, req[KEY], to, from_,
                 None if agent is None else str(agent), correlation, meta, now, answer, reason,
                 answered, ended)
     sim.calls[call.id] = call
     sim.order.append(call.id)
-    req["audit"]["call_id"] = call.id
+    req[AUDIT]["call_id"] = call.id
     if dialect == "itellico":
         sim.schedule_webhook(call)
     body = call.render(now)
@@ -274,7 +278,7 @@ async def _early_fault(sim: Simulator, dialect: str, kind: str | None,
 
 # -- reads ----------------------------------------------------------------------------------
 def _visible(req: web.Request, call: Call | None) -> bool:
-    return call is not None and call.account == _account(req) and call.dialect == req["dialect"]
+    return call is not None and call.account == _account(req) and call.dialect == req[DIALECT]
 
 
 async def tel_get(req: web.Request) -> web.StreamResponse:
