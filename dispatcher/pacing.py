@@ -1,7 +1,9 @@
 """Waiting for permission to send: one Redis decision (``Store.admit``) per request.
 
 Within a process, requests of one provider queue behind a lock once the limiter says "wait",
-so a backlog costs one Redis call per token, not one per waiting job.
+so a backlog costs one Redis call per token, not one per waiting job. Dials that need a call
+slot queue behind their own lock: polls (which end calls and so free slots) must never wait
+behind a dial that waits for a slot.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class Pacer:
         self.providers = providers
         self.tracking = tracking
         self.consumer = consumer
-        self.gates = {name: Gate() for name in providers}
+        self.gates = {(name, slot): Gate() for name in providers for slot in (False, True)}
         self._seq = itertools.count()
         self._tag = f"{os.getpid()}.{consumer}"
 
@@ -43,9 +45,9 @@ class Pacer:
         wait that is longer than ``max_inline_s`` or runs past ``deadline`` (epoch seconds).
         """
         cfg = self.providers[provider]
-        gate = self.gates[provider]
         need_slot = cfg.max_concurrent_calls if (
             dial_attempts is not None and self.tracking.track_calls) else None
+        gate = self.gates[(provider, need_slot is not None)]
         started = time.monotonic()
         if gate.open:
             res = await self._admit(provider, cfg, job_id, dial_attempts, entry_id, need_slot)
