@@ -82,6 +82,7 @@ class TrackingConfig(_Strict):
     webhook_poll_s: float = Field(default=60.0, gt=0)
     max_track_s: float = Field(default=4 * 3600.0, gt=0)
     slot_lease_s: float = Field(default=180.0, gt=0)
+    visit_lease_s: float = Field(default=30.0, gt=0)
     reconcile_window_s: float = Field(default=900.0, gt=0)
 
     @field_validator("poll_schedule_s")

@@ -79,11 +79,12 @@ class Dialer:
 
     async def defer(self, fl: Flight, job: Job, delay_s: float, attempts: int, reason: str,
                     err: ProviderError | None = None, *, park: bool = False,
-                    unsure: bool = False) -> None:
+                    unsure: bool = False, raw: str = "") -> None:
         DEFERRALS.labels(job.provider, reason).inc()
         await self.store.defer(job.id, fl.entry_id, job.provider, round(delay_s * 1000), attempts,
                                last_status=err.status if err else None,
-                               last_code=err.code if err else "", park=park, unsure=unsure)
+                               last_code=err.code if err else "", park=park, unsure=unsure,
+                               raw=raw)
         get_logger(job_id=job.id, provider=job.provider, attempt=attempts).info(
             "job.parked" if park else "job.deferred", reason=reason, delay_s=round(delay_s, 3),
             **({"http_status": err.status, "error_code": err.code} if err else {}))
@@ -101,7 +102,7 @@ class Dialer:
                               **results.error_fields(None, err.code, err.message))
             return
         await self.defer(fl, parsed, self.cfg.retry.max_delay_s, fl.attempts, "crash", err,
-                         unsure=fl.phase == "dialing")
+                         unsure=fl.phase == "dialing", raw=raw or "")
 
     # -- entry point --------------------------------------------------------------------------
     async def handle(self, fl: Flight, raw: str | None) -> None:

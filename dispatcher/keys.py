@@ -47,6 +47,10 @@ class Keys:
     def invalid_marker(self, entry_id: str) -> str:
         return self.prefix + "invalid:" + entry_id
 
+    @property
+    def orphans(self) -> str:
+        return self.prefix + "orphans"
+
     def call(self, call_id: str) -> str:
         return self.prefix + "call:" + call_id
 
@@ -128,11 +132,16 @@ return 1
 # Ack the stream entry (or leave tracking), free the call slot, and hold the job in a sorted
 # set (delayed: due time; parked: order). ``unsure`` = a call may exist: reconcile first.
 # KEYS: job hash, jobs stream, target zset, slots, tracking | ARGV: now, entry_id|'', group,
-#       job_id, delay_ms, state, attempts, last_status, last_code, unsure
+#       job_id, delay_ms, state, attempts, last_status, last_code, unsure, raw job|''
 DEFER = _NOW + """
 local h = KEYS[1]
 if ARGV[2] ~= '' then redis.call('XACK', KEYS[2], ARGV[3], ARGV[2]) end
 if redis.call('HGET', h, 'state') == 'done' then return 0 end
+if ARGV[11] ~= '' then
+  redis.call('HSETNX', h, 'raw', ARGV[11])
+  redis.call('HSETNX', h, 'first_seen', now)
+  redis.call('PERSIST', h)
+end
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), ARGV[4])
 redis.call('HSET', h, 'state', ARGV[6], 'attempts', ARGV[7], 'last_status', ARGV[8],
            'last_code', ARGV[9], 'unsure', ARGV[10])
@@ -142,7 +151,8 @@ return 1
 """
 
 # Move jobs from a sorted set back into the stream; the new entry becomes the owner.
-# KEYS: zset, jobs stream | ARGV: now, job key prefix, limit, max score ('now' or '+inf')
+# KEYS: zset, jobs stream | ARGV: now, job key prefix, limit, max score ('now' or '+inf'),
+#       orphans set
 PROMOTE = _NOW + """
 local top = ARGV[4] == 'now' and now or ARGV[4]
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', top, 'LIMIT', 0, tonumber(ARGV[3]))
@@ -155,6 +165,9 @@ for _, id in ipairs(ids) do
     local eid = redis.call('XADD', KEYS[2], '*', 'job', f[2])
     redis.call('HSET', h, 'owner', eid, 'state', 'queued')
     moved = moved + 1
+  elseif f[1] ~= 'done' then
+    redis.call('HSET', h, 'state', 'orphaned')  -- no payload to send: say so, never drop
+    redis.call('SADD', ARGV[5], id)
   end
 end
 return {moved, #ids}

@@ -8,21 +8,31 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from dispatcher import keys as K
 from dispatcher.limits import Window
 
 
-def connect(url: str, socket_timeout_s: float = 10.0) -> aioredis.Redis:
-    """A client that never auto-retries: a retried XADD or token debit could apply twice."""
+def connect(url: str, socket_timeout_s: float = 10.0, *,
+            idempotent: bool = False) -> aioredis.Redis:
+    """A Redis client; only ``idempotent`` users (the worker's scripts) retry connection errors.
+
+    A producer's XADD retried after a lost reply would push a job twice, so producer clients
+    never retry. Every worker write is a script that checks state first, so retrying one after
+    a stale pooled connection (a Redis restart) is safe. Timeouts are never retried.
+    """
+    retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), 3) if idempotent else \
+        Retry(NoBackoff(), 0)
     return aioredis.Redis.from_url(
         url,
         decode_responses=True,
         socket_timeout=socket_timeout_s,
         socket_connect_timeout=min(5.0, socket_timeout_s),
-        retry=Retry(NoBackoff(), 0),
+        retry=retry,
+        retry_on_error=[RedisConnectionError] if idempotent else [],
         health_check_interval=30,
     )
 
@@ -131,7 +141,7 @@ class Store:
 
     async def defer(self, job_id: str, entry_id: str, provider: str, delay_ms: int,
                     attempts: int, *, last_status: int | None = None, last_code: str = "",
-                    park: bool = False, unsure: bool = False) -> None:
+                    park: bool = False, unsure: bool = False, raw: str = "") -> None:
         target = self.k.parked(provider) if park else self.k.delayed
         await self._defer(
             keys=[self.k.job(job_id), self.k.jobs, target, self.k.slots(provider),
@@ -139,17 +149,17 @@ class Store:
             args=["", entry_id, K.GROUP, job_id, max(0, delay_ms),
                   "parked" if park else "delayed", attempts,
                   "" if last_status is None else last_status, last_code,
-                  "1" if unsure else ""])
+                  "1" if unsure else "", raw])
 
     async def promote(self, limit: int = 500) -> int:
         res = await self._promote(keys=[self.k.delayed, self.k.jobs],
-                                  args=["", self.k.job_prefix, limit, "now"])
+                                  args=["", self.k.job_prefix, limit, "now", self.k.orphans])
         return int(res[0])
 
     async def release_one_parked(self, provider: str) -> int:
         """Put the oldest parked job back in the stream, to serve as a halted provider's probe."""
         res = await self._promote(keys=[self.k.parked(provider), self.k.jobs],
-                                  args=["", self.k.job_prefix, 1, "+inf"])
+                                  args=["", self.k.job_prefix, 1, "+inf", self.k.orphans])
         return int(res[0])
 
     async def unpark(self, provider: str, batch: int = 500) -> int:
@@ -158,7 +168,7 @@ class Store:
         total = 0
         while True:
             res = await self._promote(keys=[self.k.parked(provider), self.k.jobs],
-                                      args=["", self.k.job_prefix, batch, "+inf"])
+                                      args=["", self.k.job_prefix, batch, "+inf", self.k.orphans])
             total += int(res[0])
             if int(res[1]) < batch:
                 return total

@@ -25,7 +25,6 @@ from dispatcher.providers.base import CallState, ProviderFailure
 from dispatcher.providers.itellico import normalise as itellico_normalise
 from dispatcher.store import Begin
 
-VISIT_LEASE_MS = 30_000
 RETRY_BEFORE_ANSWER = {"network_error", "provider_error"}
 ERROR_REASONS = {"agent_error", "unknown"}
 WEBHOOK_MAX_AGE_S = 300
@@ -38,7 +37,7 @@ class Tracker:
         self.cfg = dialer.cfg
 
     async def due(self, limit: int) -> list[str]:
-        return await self.store.claim_due(VISIT_LEASE_MS, limit)
+        return await self.store.claim_due(round(self.cfg.tracking.visit_lease_s * 1000), limit)
 
     async def visit(self, job_id: str) -> None:
         info = await self.store.job_info(job_id)

@@ -13,6 +13,7 @@ import socket
 import time
 from typing import Any
 
+import structlog
 from aiohttp import web
 from prometheus_client import generate_latest
 from redis.exceptions import RedisError
@@ -27,7 +28,7 @@ from dispatcher.providers.base import Adapter
 from dispatcher.store import Store, connect
 from dispatcher.tracker import Tracker, webhook_handler
 
-log = get_logger()
+log = structlog.get_logger("dispatcher")
 
 
 def consumer_name() -> str:
@@ -39,7 +40,7 @@ class Worker:
                  adapters: dict[str, Adapter] | None = None, http_port: int | None = None):
         self.settings = settings
         self.consumer = consumer or consumer_name()
-        client = connect(settings.redis.url, settings.redis.socket_timeout_s)
+        client = connect(settings.redis.url, settings.redis.socket_timeout_s, idempotent=True)
         self.store = Store(client, settings.redis.namespace)
         conc = settings.worker.concurrency
         self.adapters = adapters if adapters is not None else {
@@ -50,7 +51,7 @@ class Worker:
         self.tracker = Tracker(self.dialer)
         self.flights: dict[str, tuple[Flight, asyncio.Task[None]]] = {}
         self.visits: set[asyncio.Task[None]] = set()
-        self.capacity = asyncio.Semaphore(conc)
+        self.room = asyncio.Event()
         self.stopping = asyncio.Event()
         self.ready = False
         self.http_port = settings.worker.http_port if http_port is None else http_port
@@ -129,12 +130,22 @@ class Worker:
             pass
 
     def _spawn(self, entry_id: str, raw: str | None) -> None:
+        """Start a job; ``flights`` alone says how many are held (no counter to leak)."""
         if entry_id in self.flights:
             return
         fl = Flight(entry_id)
         task = asyncio.create_task(self._run_flight(fl, raw))
         self.flights[entry_id] = (fl, task)
+        task.add_done_callback(lambda _t: self._landed(entry_id))
         INFLIGHT.set(len(self.flights))
+
+    def _landed(self, entry_id: str) -> None:
+        self.flights.pop(entry_id, None)
+        INFLIGHT.set(len(self.flights))
+        self.room.set()
+
+    def _free(self) -> int:
+        return self.settings.worker.concurrency - len(self.flights)
 
     async def _run_flight(self, fl: Flight, raw: str | None) -> None:
         try:
@@ -147,33 +158,24 @@ class Worker:
                 await self.dialer.crashed(fl, raw)
             except Exception:  # Redis gone too: the entry stays pending and is reclaimed
                 log.error("job.crash_not_recorded", entry_id=fl.entry_id, exc_info=True)
-        finally:
-            self.flights.pop(fl.entry_id, None)
-            INFLIGHT.set(len(self.flights))
-            self.capacity.release()
 
     async def _read_loop(self) -> None:
         block = self.settings.redis.block_ms
         while not self.stopping.is_set():
             try:
-                await self.capacity.acquire()
-                free = 1
-                while free < 100 and not self.capacity.locked():
-                    await self.capacity.acquire()
-                    free += 1
-                try:
-                    entries = await self.store.read(self.consumer, free, block)
-                except BaseException:
-                    for _ in range(free):
-                        self.capacity.release()
-                    raise
-                for _ in range(free - len(entries)):
-                    self.capacity.release()
-                for eid, raw in entries:
+                free = self._free()
+                if free <= 0:
+                    self.room.clear()
+                    try:
+                        await asyncio.wait_for(self.room.wait(), 1.0)
+                    except TimeoutError:
+                        pass
+                    continue
+                for eid, raw in await self.store.read(self.consumer, min(free, 100), block):
                     self._spawn(eid, raw)
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError):
+            except Exception:  # a loop must never die: Redis may raise odd types
                 await self._guard("read", 1.0)
 
     async def _reclaim_loop(self) -> None:
@@ -181,18 +183,16 @@ class Worker:
         while not self.stopping.is_set():
             await self._pause(self.settings.worker.claim_idle_s / 3)
             try:
-                free = self.settings.worker.concurrency - len(self.flights)
+                free = self._free()
                 if free <= 0:
                     continue
                 for eid, raw in await self.store.reclaim(self.consumer, idle_ms, free):
-                    if eid in self.flights:
-                        continue
-                    await self.capacity.acquire()
-                    log.info("job.reclaimed", entry_id=eid)
-                    self._spawn(eid, raw)
+                    if eid not in self.flights:
+                        log.info("job.reclaimed", entry_id=eid)
+                        self._spawn(eid, raw)
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError):
+            except Exception:  # a loop must never die: Redis may raise odd types
                 await self._guard("reclaim", 1.0)
 
     async def _promote_loop(self) -> None:
@@ -205,7 +205,7 @@ class Worker:
                 await self._probe_halted(probe_at)
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError):
+            except Exception:  # a loop must never die: Redis may raise odd types
                 await self._guard("promote", 1.0)
 
     async def _probe_halted(self, last: dict[str, float]) -> None:
@@ -236,7 +236,7 @@ class Worker:
                         item[1].cancel()
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError):
+            except Exception:  # a loop must never die: Redis may raise odd types
                 await self._guard("heartbeat", 1.0)
 
     async def _track_loop(self) -> None:
@@ -253,7 +253,7 @@ class Worker:
                     task.add_done_callback(self.visits.discard)
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError):
+            except Exception:  # a loop must never die: Redis may raise odd types
                 await self._guard("track", 1.0)
 
     async def _visit(self, job_id: str) -> None:

@@ -1,0 +1,101 @@
+"""No loss, no double dial: kill -9 of a worker, and a Redis restart, in the middle of a run."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from dispatcher.localredis import start_redis
+from dispatcher.simulator import RunningSimulator
+from dispatcher.simulator.config import CallSpec
+from dispatcher.store import Store, connect
+from tests.conftest import provider_cfg
+from tests.integration.helpers import push, set_key
+from tests.integration.procs import spawn_workers, stop_all
+
+
+def worker_cfg(redis_url: str, ns: str, sim: RunningSimulator) -> dict[str, Any]:
+    return {"log_format": "json", "log_level": "info",
+            "redis": {"url": redis_url, "namespace": ns, "block_ms": 300,
+                      "socket_timeout_s": 2},
+            "worker": {"concurrency": 20, "http_port": 0, "claim_idle_s": 2,
+                       "heartbeat_s": 0.5, "promote_interval_s": 0.1},
+            "retry": {"base_delay_s": 0.2, "max_delay_s": 1.0},
+            "tracking": {"poll_schedule_s": [0.3, 0.5], "visit_lease_s": 2.0},
+            "providers": {"default": provider_cfg("telecho", sim.url, limits=["60/second"],
+                                                  max_concurrent_calls=50)}}
+
+
+async def all_results(store: Store, n: int, timeout: float) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            entries = await store.r.xrange(store.k.results)
+            if len(entries) >= n:
+                await asyncio.sleep(1.0)  # and nothing more comes
+                return [json.loads(f["result"]) for _, f in await store.r.xrange(store.k.results)]
+        except (ConnectionError, OSError, Exception):
+            pass
+        await asyncio.sleep(0.2)
+    entries = await store.r.xrange(store.k.results)
+    return [json.loads(f["result"]) for _, f in entries]
+
+
+def check_exactly_once(sim: RunningSimulator, results: list[dict[str, Any]], n: int) -> None:
+    per_job = collections.Counter(r["job_id"] for r in results)
+    assert len(per_job) == n and max(per_job.values()) == 1, per_job.most_common(3)
+    calls = collections.Counter(c.correlation for c in sim.sim.calls.values())
+    assert max(calls.values()) == 1, calls.most_common(3)
+    assert all(r["outcome"] == "ended" for r in results), collections.Counter(
+        r["outcome"] for r in results)
+
+
+async def test_kill_9_of_a_worker_loses_nothing_and_dials_nothing_twice(
+        redis_server: Any, ns: str, store: Store, sim: RunningSimulator,
+        tmp_path: Path) -> None:
+    sim.sim.cfg.calls = CallSpec(ring_s=(0.1, 0.5), talk_s=(0.5, 2.0))
+    sim.sim.cfg.account("acme").max_concurrent_calls = 1000
+    set_key(sim, "telecho", limits=["100/second"])
+    n = 200
+    await push(store, *({"id": f"k{i}", "to": f"+1415{i:07d}"} for i in range(n)))
+    procs = spawn_workers(worker_cfg(redis_server.url, ns, sim), 3, tmp_path)
+    try:
+        while len(sim.sim.calls) < 60:
+            await asyncio.sleep(0.02)
+        os.kill(procs[0].pid, signal.SIGKILL)
+        results = await all_results(store, n, timeout=60)
+    finally:
+        await asyncio.to_thread(stop_all, procs)
+    check_exactly_once(sim, results, n)
+
+
+async def test_redis_restart_mid_run_loses_nothing(
+        ns: str, sim: RunningSimulator, tmp_path: Path) -> None:
+    sim.sim.cfg.calls = CallSpec(ring_s=(0.1, 0.3), talk_s=(0.3, 1.0))
+    sim.sim.cfg.account("acme").max_concurrent_calls = 1000
+    set_key(sim, "telecho", limits=["100/second"])
+    redis = start_redis(workdir=str(tmp_path), appendonly=True)
+    store = Store(connect(redis.url), ns)
+    procs: list[Any] = []
+    try:
+        await store.ensure_group()
+        n = 120
+        await push(store, *({"id": f"r{i}", "to": f"+1415{i:07d}"} for i in range(n)))
+        procs = spawn_workers(worker_cfg(redis.url, ns, sim), 2, tmp_path)
+        while len(sim.sim.calls) < 40:
+            await asyncio.sleep(0.02)
+        redis.stop()
+        await asyncio.sleep(1.5)
+        redis = start_redis(port=redis.port, workdir=str(tmp_path), appendonly=True)
+        results = await all_results(store, n, timeout=60)
+        check_exactly_once(sim, results, n)
+    finally:
+        await asyncio.to_thread(stop_all, procs)
+        await store.r.aclose()
+        redis.stop()
