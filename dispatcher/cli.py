@@ -13,13 +13,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from dispatcher.config import ConfigError, Settings, load_settings
+
+_redis_url = ["redis://localhost:6379/0"]
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "redis_url", None):
         os.environ["DISPATCHER_REDIS__URL"] = args.redis_url
-    return load_settings(args.config)
+    settings = load_settings(args.config)
+    _redis_url[0] = settings.redis.url
+    return settings
 
 
 def _client_store(settings: Settings) -> Any:
@@ -194,7 +201,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     async def main() -> bool:
         store = _client_store(settings)
         try:
-            return await store.cancel(args.id, settings.worker.dedupe_ttl_s)
+            return bool(await store.cancel(args.id, settings.worker.dedupe_ttl_s))
         finally:
             await store.r.aclose()
 
@@ -294,6 +301,11 @@ def main(argv: list[str] | None = None) -> None:
         code = args.fn(args)
     except ConfigError as exc:
         print(f"dispatcher: {exc}", file=sys.stderr)
+        code = 2
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        from dispatcher.worker import _safe_url
+        print(f"dispatcher: cannot reach Redis at {_safe_url(_redis_url[0])}: {exc}",
+              file=sys.stderr)
         code = 2
     except KeyboardInterrupt:
         code = 130

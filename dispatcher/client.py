@@ -31,14 +31,14 @@ class Client:
         return await self.store.enqueue(batch)
 
     async def cancel(self, job_id: str, ttl_s: int = 7 * 86400) -> bool:
-        """True when the job had not finished; it gets result ``cancelled`` unless already dialled."""
+        """True when the job had not finished: it gets ``cancelled`` unless already dialled."""
         return await self.store.cancel(job_id, ttl_s)
 
     async def results(self, start: str = "0", follow: bool = False, block_ms: int = 1000
                       ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         last = start
         while True:
-            resp = await self.store.r.xread({self.store.k.results: last}, count=500,
+            resp: Any = await self.store.r.xread({self.store.k.results: last}, count=500,
                                             block=block_ms if follow else None)
             got = 0
             for _, entries in resp or []:

@@ -107,6 +107,28 @@ def sample_jobs(n: int) -> tuple[list[dict[str, Any]], int]:
     return jobs, n + 5
 
 
+def _spawn_workers(n: int, cfg_path: Path, env: dict[str, str], tmp: Path
+                   ) -> list[subprocess.Popen[bytes]]:
+    procs = []
+    for i in range(n):
+        log = (tmp / f"worker-{i}.log").open("wb")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "dispatcher", "run", "--config", str(cfg_path)],
+            env=env, stdout=log, stderr=subprocess.STDOUT))
+    return procs
+
+
+def _stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    for w in workers:
+        if w.poll() is None:
+            w.send_signal(signal.SIGTERM)
+    for w in workers:
+        try:
+            w.wait(15)
+        except subprocess.TimeoutExpired:
+            w.kill()
+
+
 async def _demo(n: int, processes: int) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="dispatcher-demo-"))
     local: LocalRedis | None = None
@@ -129,11 +151,7 @@ async def _demo(n: int, processes: int) -> int:
     print(f"dispatcher demo: redis {redis_url} (namespace {ns}), simulator {sim.url}, "
           f"{processes} worker processes; logs in {tmp}")
     try:
-        for i in range(processes):
-            log = (tmp / f"worker-{i}.log").open("wb")
-            workers.append(subprocess.Popen(
-                [sys.executable, "-m", "dispatcher", "run", "--config", str(cfg_path)],
-                env=env, stdout=log, stderr=subprocess.STDOUT))
+        workers += _spawn_workers(processes, cfg_path, env, tmp)
         await store.ensure_group()
         jobs, expected = sample_jobs(n)
         await store.enqueue(jobs)
@@ -142,14 +160,7 @@ async def _demo(n: int, processes: int) -> int:
         _summary(results, expected, tmp, redis_url, ns, local is not None, sim.sim.audit)
         return 0 if len(results) == expected else 1
     finally:
-        for w in workers:
-            if w.poll() is None:
-                w.send_signal(signal.SIGTERM)
-        for w in workers:
-            try:
-                w.wait(15)
-            except subprocess.TimeoutExpired:
-                w.kill()
+        await asyncio.to_thread(_stop_workers, workers)  # the simulator keeps answering
         await store.r.aclose()
         await sim.stop()
         if local:
@@ -163,7 +174,7 @@ async def _watch(store: Store, settings: Any, expected: int,
     tty = sys.stdout.isatty()
     shown = 0.0
     while len(results) < expected and time.time() < deadline:
-        resp = await store.r.xread({store.k.results: last}, count=1000, block=500)
+        resp: Any = await store.r.xread({store.k.results: last}, count=1000, block=500)
         for _, entries in resp or []:
             for eid, fields in entries:
                 last = eid

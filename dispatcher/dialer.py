@@ -183,6 +183,9 @@ class Dialer:
         if not adm.granted:
             if adm.reason == "lost":
                 return
+            if adm.reason == "cancelled":
+                await self.finish(job, fl.entry_id, "cancelled", b.attempts, b.first_seen_ms)
+                return
             if adm.reason == "halted":
                 await self.defer(fl, job, 0, b.attempts, "halted", park=True)
                 return

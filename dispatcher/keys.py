@@ -195,6 +195,9 @@ if redis.call('EXISTS', KEYS[3]) == 1 then
   end
   canary = 1
 end
+if KEYS[6] ~= '' and redis.call('HGET', KEYS[6], 'cancelled') == '1' then
+  return {-4, 0, 'cancelled'}
+end
 local cd = tonumber(redis.call('GET', KEYS[2]) or '0')
 if cd > now then return {0, cd - now, 'cooldown'} end
 local need_slot = ARGV[5] == '1'

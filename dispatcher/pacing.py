@@ -18,6 +18,8 @@ from dispatcher.config import ProviderConfig, TrackingConfig
 from dispatcher.metrics import PACING_WAIT
 from dispatcher.store import Admit, Store
 
+FINAL = ("halted", "lost", "cancelled")  # refusals that waiting cannot change
+
 
 @dataclass
 class Gate:
@@ -51,7 +53,7 @@ class Pacer:
         started = time.monotonic()
         if gate.open:
             res = await self._admit(provider, cfg, job_id, dial_attempts, entry_id, need_slot)
-            if res.granted or res.reason in ("halted", "lost"):
+            if res.granted or res.reason in FINAL:
                 return res
             gate.open = False
         async with gate.lock:
@@ -62,7 +64,7 @@ class Pacer:
                     gate.open = True
                     PACING_WAIT.labels(provider).observe(time.monotonic() - started)
                     return res
-                if res.reason in ("halted", "lost"):
+                if res.reason in FINAL:
                     return res
                 wait = res.wait_ms / 1000
                 if wait > max_inline_s or time.time() + wait > deadline:

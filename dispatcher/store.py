@@ -54,7 +54,7 @@ class Begin:
 class Admit:
     granted: bool
     wait_ms: int = 0
-    reason: str = "ok"  # ok | cooldown | slot | rate | halted | lost
+    reason: str = "ok"  # ok | cooldown | slot | rate | halted | lost | cancelled
     canary: bool = False
 
 
@@ -79,6 +79,10 @@ class Store:
         self._heartbeat = reg(K.HEARTBEAT)
         self._cancel = reg(K.CANCEL)
 
+    async def _hash(self, key: str) -> dict[str, str]:
+        raw: Any = await self.r.hgetall(key)
+        return {str(k): str(v) for k, v in raw.items()}
+
     # -- producer side -------------------------------------------------------------------
     async def ensure_group(self) -> None:
         try:
@@ -100,13 +104,13 @@ class Store:
 
     # -- consuming -------------------------------------------------------------------------
     async def read(self, consumer: str, count: int, block_ms: int) -> list[tuple[str, str | None]]:
-        resp = await self.r.xreadgroup(K.GROUP, consumer, {self.k.jobs: ">"}, count=count,
+        resp: Any = await self.r.xreadgroup(K.GROUP, consumer, {self.k.jobs: ">"}, count=count,
                                        block=block_ms)
         return [(eid, fields.get("job")) for _, entries in resp or [] for eid, fields in entries]
 
     async def reclaim(self, consumer: str, min_idle_ms: int, count: int
                       ) -> list[tuple[str, str | None]]:
-        resp = await self.r.xautoclaim(self.k.jobs, K.GROUP, consumer, min_idle_ms, "0-0",
+        resp: Any = await self.r.xautoclaim(self.k.jobs, K.GROUP, consumer, min_idle_ms, "0-0",
                                        count=count)
         entries = resp[1] if resp else []
         return [(eid, (fields or {}).get("job")) for eid, fields in entries if fields is not None]
@@ -175,11 +179,11 @@ class Store:
 
     async def remember_prior_call(self, job_id: str, call_id: str) -> None:
         h = self.k.job(job_id)
-        prior = await self.r.hget(h, "prior_calls") or ""
+        prior = str(await self.r.hget(h, "prior_calls") or "")
         await self.r.hset(h, "prior_calls", f"{prior},{call_id}".strip(","))
 
     async def job_info(self, job_id: str) -> dict[str, str]:
-        return dict(await self.r.hgetall(self.k.job(job_id)))
+        return await self._hash(self.k.job(job_id))
 
     # -- pacing ----------------------------------------------------------------------------
     async def admit(self, provider: str, windows: list[Window], *, job_id: str, token: str,
@@ -229,7 +233,7 @@ class Store:
                                     args=["", reason, code, first_probe_ms, max_probe_ms]))
 
     async def halt_info(self, provider: str) -> dict[str, str]:
-        return dict(await self.r.hgetall(self.k.halt(provider)))
+        return await self._hash(self.k.halt(provider))
 
     # -- tracking --------------------------------------------------------------------------
     async def track(self, job_id: str, entry_id: str, call_id: str, first_visit_ms: int,
@@ -248,7 +252,7 @@ class Store:
         await self.r.zadd(self.k.tracking, {job_id: now_ms + delay_ms}, xx=True)
 
     async def call_end(self, call_id: str) -> dict[str, str]:
-        return dict(await self.r.hgetall(self.k.call_end(call_id)))
+        return await self._hash(self.k.call_end(call_id))
 
     async def webhook(self, event_id: str, call_id: str, fields: dict[str, str],
                       ttl_s: int) -> int:

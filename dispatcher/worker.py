@@ -20,7 +20,6 @@ from redis.exceptions import RedisError
 
 from dispatcher.config import Settings
 from dispatcher.dialer import Dialer, Flight, Runtime
-from dispatcher.logs import get_logger
 from dispatcher.metrics import INFLIGHT, REGISTRY
 from dispatcher.pacing import Pacer
 from dispatcher.providers import build_adapter

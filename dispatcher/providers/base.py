@@ -129,7 +129,8 @@ def parse_rate_headers(headers: Mapping[str, str]) -> tuple[RateObservation, ...
 def parse_error(resp: Response) -> ProviderError:
     """Either envelope (TelEcho ``{"error": {...}}``, itellicoAI flat, FastAPI ``detail``)."""
     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-    code, message, fields = f"http_{resp.status}", "", ()
+    code, message = f"http_{resp.status}", ""
+    fields: tuple[str, ...] = ()
     try:
         body = resp.json()
     except (ValueError, UnicodeDecodeError):
@@ -150,7 +151,8 @@ def parse_error(resp: Response) -> ProviderError:
                 fields = tuple(".".join(str(p) for p in d.get("loc", [])[1:]) or "?"
                                for d in detail if isinstance(d, dict))
                 message = message or "; ".join(
-                    f"{f}: {d.get('msg', '')}" for f, d in zip(fields, detail, strict=False))
+                    f"{name}: {d.get('msg', '')}"
+                    for name, d in zip(fields, detail, strict=False))
                 if code.startswith("http_"):
                     code = "validation_error"
             elif isinstance(detail, str) and not message:

@@ -86,7 +86,7 @@ class Itellico:
     async def find_calls(self, job_id: str, since: float) -> list[CallState]:
         body = check(await self.http.request(
             "GET", self.prefix, params={"external_id": job_id, "limit": "50"}))
-        items = body.get("items") if isinstance(body.get("items"), list) else []
+        items: list[Any] = body["items"] if isinstance(body.get("items"), list) else []
         return [normalise(x) for x in items if isinstance(x, dict)
                 and str(x.get("external_id")) == job_id]
 

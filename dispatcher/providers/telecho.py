@@ -49,7 +49,7 @@ def normalise(d: dict[str, Any]) -> CallState:
     else:
         answer = "unknown"
     reason = d.get("disconnection_reason") or d.get("end_reason") or d.get("ended_reason")
-    meta = d.get("metadata") if isinstance(d.get("metadata"), dict) else {}
+    meta: dict[str, Any] = d["metadata"] if isinstance(d.get("metadata"), dict) else {}
     return CallState(
         call_id=str(d.get("call_id") or d.get("id") or ""), status=status,
         terminal=status in TERMINAL, answer_status=answer,
@@ -94,7 +94,7 @@ class TelEcho:
         after = datetime.fromtimestamp(since, UTC).isoformat().replace("+00:00", "Z")
         body = check(await self.http.request(
             "GET", "/calls", params={"limit": "100", "created_after": after}))
-        items = body.get("data") if isinstance(body.get("data"), list) else []
+        items: list[Any] = body["data"] if isinstance(body.get("data"), list) else []
         calls = [normalise(x) for x in items if isinstance(x, dict)]
         return [c for c in calls if c.correlation == job_id]
 

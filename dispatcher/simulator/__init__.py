@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -75,7 +75,7 @@ async def _reset(req: web.Request) -> web.Response:
 
 
 def make_app(cfg: SimConfig | None = None) -> web.Application:
-    app = web.Application(middlewares=[provider_middleware])
+    app = web.Application(middlewares=[cast(Any, provider_middleware)])
     sim = Simulator(cfg or SimConfig())
     app[SIM] = sim
     add_provider_routes(app)
@@ -110,10 +110,8 @@ async def start_simulator(cfg: SimConfig | None = None, host: str = "127.0.0.1",
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    server = site._server
-    assert server is not None
-    sock = server.sockets[0]  # type: ignore[union-attr]
-    actual = sock.getsockname()[1]
+    server: Any = site._server
+    actual = server.sockets[0].getsockname()[1]
     return RunningSimulator(runner, app[SIM], f"http://{host}:{actual}")
 
 

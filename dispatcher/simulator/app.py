@@ -19,12 +19,11 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from dispatcher.simulator.config import KeySpec, SimConfig
-from dispatcher.simulator.core import Call, RateWindows, new_call_id, plan_call
+from dispatcher.simulator.config import SimConfig
+from dispatcher.simulator.core import Call, RateWindows
 
 E164 = re.compile(r"^\+[1-9]\d{2,18}$")
 TEL_PREFIX = "/api/v1/public"
-SIM = web.AppKey("sim", "Simulator")
 
 
 class Simulator:
@@ -41,6 +40,7 @@ class Simulator:
         self.webhook_log: list[dict[str, Any]] = []
         self._audit_fh = open(cfg.audit_file, "a", encoding="utf-8") if cfg.audit_file else None
         self._http: aiohttp.ClientSession | None = None
+        self._event_seq = 0
 
     # -- bookkeeping ------------------------------------------------------------------------
     def record(self, req: web.Request, t: float, key: str | None, status: int,
@@ -87,7 +87,7 @@ class Simulator:
         await asyncio.sleep(max(0.0, call.ended_at - time.time()))
         now = time.time()
         data = call.render(now)
-        event = {"event_id": "evt_" + "%016x" % self.rng.getrandbits(64),
+        event = {"event_id": f"evt_{self.rng.getrandbits(64):016x}",
                  "event_type": "conversation.ended", "created": now,
                  "organization_uuid": self.cfg.account(call.account).uuid,
                  "data": {"conversation_uuid": call.id, **data}}
@@ -120,6 +120,9 @@ class Simulator:
             await self._http.close()
         if self._audit_fh:
             self._audit_fh.close()
+
+
+SIM: web.AppKey[Simulator] = web.AppKey("sim", Simulator)
 
 
 # -- envelopes ----------------------------------------------------------------------------

@@ -183,5 +183,5 @@ def plan_call(spec: CallSpec, rng: random.Random, now: float, to: str,
 
 def new_call_id(dialect: str, rng: random.Random) -> str:
     if dialect == "telecho":
-        return "tel_call_" + "%016x" % rng.getrandbits(64)
+        return f"tel_call_{rng.getrandbits(64):016x}"
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))

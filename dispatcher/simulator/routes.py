@@ -79,15 +79,16 @@ async def provider_middleware(req: web.Request, handler: Handler) -> web.StreamR
         if dialect == "telecho":
             headers.update(rates.headers(now))
             code = "rate_limit_per_hour" if window.seconds >= 3600 else "rate_limit_per_minute"
-            resp = tel_error(429, code, f"Rate limit exceeded ({window.label()})", headers)
+            limited = tel_error(429, code, f"Rate limit exceeded ({window.label()})", headers)
         else:
             if sim.rng.random() >= sim.cfg.faults.itellico_retry_after_p:
                 headers = {}
-            resp = itl_error(429, "Rate limit exceeded", headers=headers)
-        sim.record(req, now, key, 429, _code(resp), False)
-        return resp
+            limited = itl_error(429, "Rate limit exceeded", headers=headers)
+        sim.record(req, now, key, 429, _code(limited), False)
+        return limited
     rates.admit(now)
     req[KEY], req[SPEC], req[DIALECT], req[AUDIT] = key, spec, dialect, {}
+    resp: web.StreamResponse
     try:
         resp = await handler(req)
     except web.HTTPException as exc:
@@ -144,7 +145,7 @@ async def tel_create(req: web.Request) -> web.StreamResponse:
     if d is None:
         return tel_error(400, "invalid_request", "Body must be a JSON object")
     to, pn = d.get("destination_number"), d.get("phone_number_id")
-    meta = d.get("metadata") if isinstance(d.get("metadata"), dict) else {}
+    meta: dict[str, Any] = d["metadata"] if isinstance(d.get("metadata"), dict) else {}
     correlation = meta.get("dispatcher_job_id")
     req[AUDIT].update(to=to, correlation=None if correlation is None else str(correlation))
     if not isinstance(to, str) or not 3 <= len(to) <= 20 or not E164.match(to):

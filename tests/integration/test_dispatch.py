@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import subprocess
 import sys
@@ -51,7 +52,7 @@ async def test_persistent_5xx_is_exhausted_after_max_attempts_with_backoff_gaps(
     assert res["http_status"] == int(fault[5:])
     posts = creates(sim, "j5")
     assert len(posts) == 4
-    gaps = [b["t"] - a["t"] for a, b in zip(posts, posts[1:], strict=False)]
+    gaps = [b["t"] - a["t"] for a, b in itertools.pairwise(posts)]
     nominal = [0.2, 0.4, 0.8]  # base 0.2 doubling, capped at 1.0
     for gap, nom in zip(gaps, nominal, strict=True):
         assert gap >= nom / 2 - 0.01, (gaps, nominal)
@@ -172,3 +173,25 @@ async def test_same_id_three_times_is_one_call_and_one_result(
     await asyncio.sleep(0.5)
     assert len(await wait_results(store, 1)) == 1
     assert len(creates(sim, "dup")) == 1
+
+
+async def test_cancel_before_dial_gives_cancelled_and_no_call(
+        redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
+        workers: list[RunningWorker]) -> None:
+    # one request per 2 s: the second job waits inside the worker when it is cancelled
+    settings = settings_for(redis_server, ns, sim, "telecho", limits=["1/2s"])
+    start_worker(settings, workers)  # type: ignore[arg-type]
+    assert await store.cancel("early", 60)  # cancelled before it is even pushed
+    await push(store, {"id": "a", "to": "+14155550100"}, {"id": "b", "to": "+14155550101"},
+               {"id": "early", "to": "+14155550102"})
+    for _ in range(100):
+        if creates(sim):
+            break
+        await asyncio.sleep(0.02)
+    first = creates(sim)[0]["correlation"]
+    other = "b" if first == "a" else "a"
+    assert await store.cancel(other, 60)
+    results = {r["job_id"]: r["outcome"] for r in await wait_results(store, 3, timeout=10)}
+    assert results == {first: "started", other: "cancelled", "early": "cancelled"}
+    assert not creates(sim, other) and not creates(sim, "early")
+    assert not await store.cancel(first, 60)  # finished: nothing to cancel
