@@ -303,7 +303,15 @@ class Dialer:
         windows = {w.seconds: w for w in self.cfg.providers[provider].windows}
         for obs in rate:
             w = windows.get(obs.seconds)
-            if w is None or obs.remaining > w.limit // 4:
+            if w is None:
+                if obs.remaining <= 0 and obs.reset_s > 0:
+                    # a window we were not told about is full: wait for its reset, not a 429
+                    await self.store.set_cooldown(provider, round(obs.reset_s * 1000))
+                    get_logger(provider=provider).warning(
+                        "pacing.provider_window_full", window_s=obs.seconds,
+                        reset_s=obs.reset_s, hint="add this window to the provider's limits")
+                continue
+            if obs.remaining > w.limit // 4:
                 continue
             if await self.store.observe(provider, w, obs.remaining, round(obs.reset_s * 1000)):
                 get_logger(provider=provider).info("pacing.provider_count_lower",

@@ -64,7 +64,7 @@ async def test_429_retry_after_pauses_every_request(
         redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
         workers: list[RunningWorker], dialect: str) -> None:
     sim.sim.next_faults.append({"fault": "rate_limit", "retry_after": 3, "count": 1})
-    settings = settings_for(redis_server, ns, sim, dialect, limits=["5/second"])
+    settings = settings_for(redis_server, ns, sim, dialect, limits=["1/0.3s"])
     start_worker(settings, workers)  # type: ignore[arg-type]
     start_worker(settings, workers)  # type: ignore[arg-type]
     await push(store, *({"id": f"r{i}", "to": f"+1415555{i:04d}"} for i in range(6)))
@@ -195,3 +195,16 @@ async def test_cancel_before_dial_gives_cancelled_and_no_call(
     assert results == {first: "started", other: "cancelled", "early": "cancelled"}
     assert not creates(sim, other) and not creates(sim, "early")
     assert not await store.cancel(first, 60)  # finished: nothing to cancel
+
+
+async def test_a_full_provider_window_we_were_not_told_about_pauses_without_a_429(
+        redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
+        workers: list[RunningWorker]) -> None:
+    set_key(sim, "telecho", limits=["3/2s"])  # the account's real limit
+    # configured without that window; 1/0.3s leaves time to read each answer's headers
+    settings = settings_for(redis_server, ns, sim, "telecho", limits=["1/0.3s"])
+    start_worker(settings, workers)  # type: ignore[arg-type]
+    await push(store, *({"id": f"w{i}", "to": f"+1415555{i:04d}"} for i in range(6)))
+    results = await wait_results(store, 6, timeout=15)
+    assert sorted(r["outcome"] for r in results) == ["started"] * 6
+    assert not [e for e in sim.sim.audit if e["status"] == 429]

@@ -6,6 +6,7 @@ import asyncio
 import collections
 import json
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -99,3 +100,46 @@ async def test_redis_restart_mid_run_loses_nothing(
         await asyncio.to_thread(stop_all, procs)
         await store.r.aclose()
         redis.stop()
+
+
+def check_logs(tmp_path: Path) -> None:
+    """Worker logs: JSON lines, every job line carries job_id/attempt/provider, nothing leaks."""
+    text = "".join(p.read_text() for p in tmp_path.glob("worker-*.log"))
+    assert text
+    assert "tel_live_demo_key_0001" not in text
+    assert not re.search(r"\+1415\d{7}", text), "a full phone number was logged"
+    lines = [json.loads(x) for x in text.splitlines() if x.startswith("{")]
+    dialing = [x for x in lines if x["event"] == "call.dialing"]
+    assert dialing
+    assert all(set(x["to"][1:-3]) == {"*"} for x in dialing)
+    for x in lines:
+        if x["event"] in ("job.result", "call.dialing", "call.started"):
+            assert {"job_id", "attempt", "provider"} <= set(x), x
+
+
+async def test_sigterm_hands_back_work_and_exits_0(
+        redis_server: Any, ns: str, store: Store, sim: RunningSimulator,
+        tmp_path: Path) -> None:
+    sim.sim.cfg.calls = CallSpec(ring_s=(0.1, 0.2), talk_s=(0.2, 0.5))
+    set_key(sim, "telecho", limits=["1000/minute"])
+    cfg = worker_cfg(redis_server.url, ns, sim)
+    cfg["providers"]["default"]["limits"] = ["4/second"]  # a backlog waits inside the worker
+    cfg["worker"]["shutdown_grace_s"] = 1
+    n = 30
+    await push(store, *({"id": f"g{i}", "to": f"+1415{i:07d}"} for i in range(n)))
+    [proc] = spawn_workers(cfg, 1, tmp_path)
+    while len(sim.sim.calls) < 5:
+        await asyncio.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    code = await asyncio.to_thread(proc.wait, 30)
+    assert code == 0 and time.monotonic() - started < 10
+    log = (tmp_path / "worker-0.log").read_text()
+    assert "job.handed_back" in log and "worker.stopped" in log
+    check_logs(tmp_path)
+    procs = spawn_workers(cfg, 1, tmp_path / "..")  # a fresh worker finishes the rest
+    try:
+        results = await all_results(store, n, timeout=60)
+    finally:
+        await asyncio.to_thread(stop_all, procs)
+    check_exactly_once(sim, results, n)
