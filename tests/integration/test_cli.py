@@ -108,3 +108,44 @@ def test_demo_runs_to_completion_and_its_counts_match_the_results_stream(
         printed[outcome] += int(count)
     assert printed == stream
     assert "0 answered 429, 0 jobs with more than one call" in out.stdout
+
+
+def test_simulate_and_run_processes_standalone(redis_server: LocalRedis, ns: str,
+                                               tmp_path: Path) -> None:
+    import signal
+    import time
+    import urllib.request
+
+    from dispatcher.localredis import free_port
+    port = free_port()
+    audit = tmp_path / "audit.jsonl"
+    sim = subprocess.Popen([sys.executable, "-m", "dispatcher", "simulate", "--port", str(port),
+                            "--audit-file", str(audit)], stdout=subprocess.DEVNULL)
+    env = {**os.environ, **redis_env(redis_server, ns),
+           "DISPATCHER_PROVIDERS__DEFAULT__KIND": "telecho",
+           "DISPATCHER_PROVIDERS__DEFAULT__BASE_URL": f"http://127.0.0.1:{port}/api/v1/public",
+           "DISPATCHER_PROVIDERS__DEFAULT__API_KEY_ENV": "TEST_TELECHO_KEY",
+           "DISPATCHER_PROVIDERS__DEFAULT__PHONE_NUMBER_ID": "tel_pn_main",
+           "DISPATCHER_TRACKING__TRACK_CALLS": "false", "DISPATCHER_WORKER__HTTP_PORT": "0",
+           "DISPATCHER_LOG_FORMAT": "json"}
+    run = subprocess.Popen([sys.executable, "-m", "dispatcher", "run", "--processes", "2"],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert cli("enqueue", "--id", "s1", "--to", "+14155550100", env=env).returncode == 0
+        deadline = time.monotonic() + 20
+        out = ""
+        while time.monotonic() < deadline and '"outcome": "started"' not in out:
+            out = cli("results", env=env).stdout
+            time.sleep(0.2)
+        assert '"outcome": "started"' in out
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_sim/audit") as r:
+            assert len(json.loads(r.read())["entries"]) == 1
+        assert json.loads(audit.read_text().splitlines()[0])["correlation"] == "s1"
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(30) == 0
+        logs = run.stdout.read().decode() if run.stdout else ""
+        assert logs.count('"event": "worker.stopped"') == 2
+    finally:
+        for p in (run, sim):
+            if p.poll() is None:
+                p.kill()

@@ -242,3 +242,31 @@ async def test_a_call_whose_end_is_never_learned_is_given_up(
     [r] = await wait_results(store, 1, timeout=20)
     assert (r["outcome"], r["answer_status"]) == ("ended", "unknown")
     assert await store.r.zcard(store.k.slots("default")) == 0
+
+
+async def test_network_error_before_an_answer_is_retried_as_a_new_call(
+        redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
+        workers: list[RunningWorker]) -> None:
+    sim.sim.cfg.calls = CallSpec(ring_s=(0.1, 0.2), talk_s=(0.2, 0.3),
+                                 answer_mix={"human": 1.0},
+                                 outcome_by_number={"+14155550177": "unknown:network_error"})
+    cfg = provider_cfg("itellico", sim.url)
+    start_worker(make_settings(redis_server.url, ns, {"default": cfg}), workers)
+    await push(store, {"id": "net", "to": "+14155550177", "max_attempts": 2})
+    [r] = await wait_results(store, 1, timeout=20)
+    calls = calls_for(sim, "net")
+    assert len(calls) == 2  # the failed dial and one retry, each a new call
+    assert (r["outcome"], r["attempts"], r["error_code"]) == ("exhausted", 2, "network_error")
+
+
+async def test_deferral_is_bounded_by_max_defer_s(
+        redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
+        workers: list[RunningWorker]) -> None:
+    settings = make_settings(redis_server.url, ns, {"default": provider_cfg("telecho", sim.url)},
+                             retry={"max_defer_s": 1.0}, tracking={"track_calls": False})
+    await store.set_cooldown("default", 30_000)  # e.g. a long Retry-After
+    start_worker(settings, workers)
+    await push(store, {"id": "old", "to": "+14155550100"})
+    [r] = await wait_results(store, 1, timeout=10)
+    assert r["outcome"] == "exhausted" and "max_defer_s" in r["reason"]
+    assert r["attempts"] == 0 and not sim.sim.audit
