@@ -167,7 +167,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         try:
             return await collect(store, settings)
         finally:
-            await store.r.aclose()
+            await store.close()
 
     s = asyncio.run(main())
     print(json.dumps(s, indent=2) if args.json else render(s))
@@ -187,7 +187,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
             halted = bool(await store.halt_info(args.provider))
             moved = await store.unpark(args.provider)
         finally:
-            await store.r.aclose()
+            await store.close()
         print(f"provider {args.provider}: {'resumed' if halted else 'was not halted'}; "
               f"{moved} parked jobs back in the queue")
         return 0
@@ -203,7 +203,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         try:
             return bool(await store.cancel(args.id, settings.worker.dedupe_ttl_s))
         finally:
-            await store.r.aclose()
+            await store.close()
 
     ok = asyncio.run(main())
     print(f"job {args.id}: " + ("cancel requested" if ok else "already finished"))

@@ -38,16 +38,12 @@ class Client:
                       ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         last = start
         while True:
-            resp: Any = await self.store.r.xread({self.store.k.results: last}, count=500,
-                                            block=block_ms if follow else None)
-            got = 0
-            for _, entries in resp or []:
-                for eid, fields in entries:
-                    last = eid
-                    got += 1
-                    yield eid, json.loads(fields["result"])
-            if not got and not follow:
+            batch = await self.store.read_results(last, 500, block_ms if follow else None)
+            for eid, res in batch:
+                last = eid
+                yield eid, res
+            if not batch and not follow:
                 return
 
     async def close(self) -> None:
-        await self.store.r.aclose()
+        await self.store.close()

@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,6 +29,16 @@ from pydantic_settings import (
 from dispatcher.limits import Window, parse_limit
 
 DEFAULT_CONFIG_PATH = "config/dispatcher.toml"
+
+
+def _check_limits(v: list[str]) -> list[str]:
+    for item in v:
+        parse_limit(item)
+    return v
+
+
+LimitList = Annotated[list[str], AfterValidator(_check_limits)]
+"""Rate windows as written in configuration: ``["60/minute", "100/5s"]``."""
 
 
 class ConfigError(Exception):
@@ -98,7 +116,7 @@ class ProviderConfig(_Strict):
     base_url: str
     api_key_env: str | None = None
     api_key_file: str | None = None
-    limits: list[str] = Field(default_factory=list)
+    limits: LimitList = Field(default_factory=list)
     max_concurrent_calls: int | None = Field(default=None, ge=1)
     request_timeout_s: float = Field(default=10.0, gt=0)
     send_margin_s: float = Field(default=0.25, ge=0)
@@ -112,13 +130,6 @@ class ProviderConfig(_Strict):
     webhook_secret_file: str | None = None
     signature_header: str = "X-Itellico-Signature"
     timestamp_header: str = "X-Itellico-Timestamp"
-
-    @field_validator("limits")
-    @classmethod
-    def _limits_parse(cls, v: list[str]) -> list[str]:
-        for item in v:
-            parse_limit(item)
-        return v
 
     @field_validator("base_url")
     @classmethod

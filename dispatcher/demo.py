@@ -161,7 +161,7 @@ async def _demo(n: int, processes: int) -> int:
         return 0 if len(results) == expected else 1
     finally:
         await asyncio.to_thread(_stop_workers, workers)  # the simulator keeps answering
-        await store.r.aclose()
+        await store.close()
         await sim.stop()
         if local:
             local.stop()
@@ -174,12 +174,9 @@ async def _watch(store: Store, settings: Any, expected: int,
     tty = sys.stdout.isatty()
     shown = 0.0
     while len(results) < expected and time.time() < deadline:
-        resp: Any = await store.r.xread({store.k.results: last}, count=1000, block=500)
-        for _, entries in resp or []:
-            for eid, fields in entries:
-                last = eid
-                res = json.loads(fields["result"])
-                results[res.get("job_id") or eid] = res
+        for eid, res in await store.read_results(last, 1000, 500):
+            last = eid
+            results[res.get("job_id") or eid] = res
         if any(w.poll() is not None for w in workers):
             print("\na worker process exited early; see its log", file=sys.stderr)
             break

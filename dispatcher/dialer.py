@@ -18,11 +18,11 @@ from dispatcher.classify import Action, ProviderError, classify
 from dispatcher.config import Settings
 from dispatcher.jobs import InvalidJob, Job, parse_job
 from dispatcher.logs import get_logger
+from dispatcher.lookup import find_job_calls
 from dispatcher.metrics import DEFERRALS, HALTED, HALTS, RATE_LIMITED, REQUESTS, RESULTS
 from dispatcher.pacing import Pacer
 from dispatcher.providers.base import (
     Adapter,
-    CallState,
     ProviderFailure,
     RateObservation,
 )
@@ -31,6 +31,7 @@ from dispatcher.store import Begin, Store
 COOLDOWN_JITTER_S = 0.25
 CONCURRENCY_WAIT_S = 2.0
 MAX_CRASHES = 3
+LOOKUP_SKEW_S = 60.0
 
 
 @dataclass
@@ -95,7 +96,7 @@ class Dialer:
         if not isinstance(parsed, Job):
             await self.store.ack(fl.entry_id)
             return
-        crashes = int(await self.store.r.hincrby(self.store.k.job(parsed.id), "crashes", 1))
+        crashes = await self.store.bump(parsed.id, "crashes")
         err = ProviderError(None, "internal_error", "the worker failed on this job")
         if crashes >= MAX_CRASHES and fl.phase != "dialing":
             await self.finish(parsed, fl.entry_id, "exhausted", fl.attempts, None,
@@ -327,30 +328,17 @@ class Dialer:
             settle = b.dial_ms / 1000 + adapter_timeout(self.cfg, job.provider) + 1 - time.time()
             if settle > 0:
                 await asyncio.sleep(settle)
-        since = (b.dial_ms / 1000 if b.dial_ms else time.time()) - \
-            self.cfg.tracking.reconcile_window_s
-        found: list[CallState] | None = None
-        for _ in range(3):
-            adm = await self.rt.pacer.acquire(job.provider, job_id=job.id,
-                                              deadline=time.time() + 60)
-            if not adm.granted:
-                break
-            try:
-                found = await adapter.find_calls(job.id, since)
-                REQUESTS.labels(job.provider, "lookup", "200").inc()
-                break
-            except ProviderFailure as f:
-                REQUESTS.labels(job.provider, "lookup", str(f.error.status or f.error.code)).inc()
-                if f.error.status == 429:
-                    await self.cooldown(job.provider, f.error, 1)
-                await asyncio.sleep(0.2)
-        if found is None:
+        # our call cannot be older than our latest dial (60 s of clock skew allowed)
+        horizon = time.time() - self.cfg.tracking.reconcile_window_s
+        since = max(horizon, b.dial_ms / 1000 - LOOKUP_SKEW_S) if b.dial_ms else horizon
+        fresh = await find_job_calls(self.rt.pacer, adapter, job.provider, job.id, since,
+                                     b.prior_calls)
+        if fresh is None:
             log.warning("call.reconcile_unknown")
             err = ProviderError(None, "reconcile_failed", "could not look the call up")
             await self.defer(fl, job, self.cfg.retry.base_delay_s, b.attempts, "reconcile", err,
                              unsure=True)
             return True
-        fresh = [c for c in found if c.call_id not in b.prior_calls]
         if not fresh:
             log.info("call.reconciled", found=False)
             return False

@@ -97,6 +97,15 @@ class Store:
             pipe.xadd(self.k.jobs, {"job": json.dumps(p, separators=(",", ":"))})
         return [str(x) for x in await pipe.execute()]
 
+    async def read_results(self, after: str, count: int, block_ms: int | None
+                           ) -> list[tuple[str, dict[str, Any]]]:
+        """Results after stream id ``after`` (block_ms None: do not wait)."""
+        resp: Any = await self.r.xread({self.k.results: after}, count=count, block=block_ms)
+        return [(eid, json.loads(f["result"])) for _, es in resp or [] for eid, f in es]
+
+    async def close(self) -> None:
+        await self.r.aclose()
+
     async def cancel(self, job_id: str, ttl_s: int) -> bool:
         res = await self._cancel(keys=[self.k.job(job_id), self.k.delayed],
                                  args=["", job_id, ttl_s])
@@ -181,6 +190,10 @@ class Store:
         h = self.k.job(job_id)
         prior = str(await self.r.hget(h, "prior_calls") or "")
         await self.r.hset(h, "prior_calls", f"{prior},{call_id}".strip(","))
+
+    async def bump(self, job_id: str, field: str) -> int:
+        """Count something about a job (tracking visits, crashes) in its hash."""
+        return int(await self.r.hincrby(self.k.job(job_id), field, 1))
 
     async def job_info(self, job_id: str) -> dict[str, str]:
         return await self._hash(self.k.job(job_id))

@@ -65,7 +65,7 @@ class Tracker:
                                 **results.ended_fields(unknown), error_message=(
                                     "call end not learned within max_track_s"))
             return
-        visits = int(await self.store.r.hincrby(self.store.k.job(job_id), "visits", 1))
+        visits = await self.store.bump(job_id, "visits")
         adapter = self.d.rt.adapters[job.provider]
         adm = await self.d.rt.pacer.acquire(job.provider, job_id=job_id,
                                             deadline=time.time() + 60)

@@ -79,7 +79,7 @@ class Worker:
             await a.close()
         if self._runner:
             await self._runner.cleanup()
-        await self.store.r.aclose()
+        await self.store.close()
         log.info("worker.stopped", consumer=self.consumer)
 
     def stop(self) -> None:

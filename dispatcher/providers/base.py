@@ -80,7 +80,8 @@ class Adapter(Protocol):
     def job_fields(self, job: Job) -> frozenset[str]: ...
     async def start_call(self, job: Job) -> StartResult: ...
     async def get_call(self, call_id: str) -> CallState: ...
-    async def find_calls(self, job_id: str, since: float) -> list[CallState]: ...
+    async def find_calls(self, job_id: str, since: float, cursor: str | None
+                         ) -> tuple[list[CallState], str | None]: ...
     async def probe(self) -> None: ...
     async def close(self) -> None: ...
 
@@ -225,6 +226,16 @@ def check(resp: Response) -> dict[str, Any]:
     if resp.status >= 300:
         raise ProviderFailure(parse_error(resp), parse_rate_headers(resp.headers))
     return expect_json(resp)
+
+
+def started(resp: Response) -> StartResult:
+    """The call id of a created call, or an ambiguous answer (the call may exist)."""
+    body = check(resp)
+    call_id = body.get("call_id") or body.get("id")
+    if not isinstance(call_id, str) or not call_id:
+        raise ProviderFailure(ProviderError(resp.status, "malformed_response",
+                                            "no call id in the response"))
+    return StartResult(call_id, parse_rate_headers(resp.headers))
 
 
 def parse_time(value: Any) -> float | None:

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispatcher.classify import ProviderError
 from dispatcher.config import ProviderConfig
 from dispatcher.jobs import Job
 from dispatcher.providers.base import (
     CallState,
-    ProviderFailure,
     StartResult,
     Transport,
     as_float,
     check,
-    parse_rate_headers,
     parse_time,
+    started,
 )
 
 TERMINAL = {"completed", "failed", "transferred"}
@@ -72,23 +70,25 @@ class Itellico:
         return frozenset(k for k, v in names.items() if v)
 
     async def start_call(self, job: Job) -> StartResult:
-        resp = await self.http.request("POST", self.prefix, body=build_start(job, self.cfg))
-        body = check(resp)
-        call_id = body.get("id") or body.get("call_id")
-        if not isinstance(call_id, str) or not call_id:
-            raise ProviderFailure(ProviderError(resp.status, "malformed_response",
-                                                "no id in the response"))
-        return StartResult(call_id, parse_rate_headers(resp.headers))
+        return started(await self.http.request("POST", self.prefix,
+                                               body=build_start(job, self.cfg)))
 
     async def get_call(self, call_id: str) -> CallState:
         return normalise(check(await self.http.request("GET", f"{self.prefix}/{call_id}")))
 
-    async def find_calls(self, job_id: str, since: float) -> list[CallState]:
+    async def find_calls(self, job_id: str, since: float, cursor: str | None
+                         ) -> tuple[list[CallState], str | None]:
+        """Calls with this ``external_id`` (filtered by the provider), newest first."""
+        offset = int(cursor or 0)
         body = check(await self.http.request(
-            "GET", self.prefix, params={"external_id": job_id, "limit": "50"}))
+            "GET", self.prefix, params={"external_id": job_id, "limit": "50",
+                                        "offset": str(offset)}))
         items: list[Any] = body["items"] if isinstance(body.get("items"), list) else []
-        return [normalise(x) for x in items if isinstance(x, dict)
-                and str(x.get("external_id")) == job_id]
+        calls = [normalise(x) for x in items if isinstance(x, dict)
+                 and str(x.get("external_id")) == job_id]
+        count = body.get("count")
+        more = isinstance(count, int) and offset + len(items) < count and items
+        return calls, str(offset + len(items)) if more else None
 
     async def probe(self) -> None:
         check(await self.http.request("GET", self.prefix, params={"limit": "1"}))

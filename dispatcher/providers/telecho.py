@@ -5,18 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from dispatcher.classify import ProviderError
 from dispatcher.config import ProviderConfig
 from dispatcher.jobs import Job
 from dispatcher.providers.base import (
     CallState,
-    ProviderFailure,
     StartResult,
     Transport,
     as_float,
     check,
-    parse_rate_headers,
     parse_time,
+    started,
 )
 
 LIVE = {"initiated", "ringing", "in_progress", "queued"}
@@ -78,25 +76,25 @@ class TelEcho:
         return frozenset(k for k, v in names.items() if v)
 
     async def start_call(self, job: Job) -> StartResult:
-        resp = await self.http.request("POST", "/calls/outbound", body=build_start(job, self.cfg))
-        body = check(resp)
-        call_id = body.get("call_id") or body.get("id")
-        if not isinstance(call_id, str) or not call_id:
-            raise ProviderFailure(ProviderError(resp.status, "malformed_response",
-                                                "no call_id in the response"))
-        return StartResult(call_id, parse_rate_headers(resp.headers))
+        return started(await self.http.request("POST", "/calls/outbound",
+                                               body=build_start(job, self.cfg)))
 
     async def get_call(self, call_id: str) -> CallState:
         return normalise(check(await self.http.request("GET", f"/calls/{call_id}")))
 
-    async def find_calls(self, job_id: str, since: float) -> list[CallState]:
-        """Recent calls carrying this job's id in their metadata (newest first, one page)."""
+    async def find_calls(self, job_id: str, since: float, cursor: str | None
+                         ) -> tuple[list[CallState], str | None]:
+        """One page of calls created since ``since`` that carry this job's id, and the cursor
+        of the next page (TelEcho cannot filter on metadata: every page must be read)."""
         after = datetime.fromtimestamp(since, UTC).isoformat().replace("+00:00", "Z")
-        body = check(await self.http.request(
-            "GET", "/calls", params={"limit": "100", "created_after": after}))
+        params = {"limit": "100", "created_after": after}
+        if cursor:
+            params["cursor"] = cursor
+        body = check(await self.http.request("GET", "/calls", params=params))
         items: list[Any] = body["data"] if isinstance(body.get("data"), list) else []
         calls = [normalise(x) for x in items if isinstance(x, dict)]
-        return [c for c in calls if c.correlation == job_id]
+        nxt = body.get("next_cursor")
+        return [c for c in calls if c.correlation == job_id], str(nxt) if nxt else None
 
     async def probe(self) -> None:
         check(await self.http.request("GET", "/calls", params={"limit": "1"}))

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from dispatcher.limits import parse_limit
+from dispatcher.config import LimitList
 
 ANSWERS = ("human", "machine", "user_rejected", "user_unavailable", "user_busy", "unknown")
 FAULTS = ("http_500", "http_502", "http_503", "http_504", "outbound_call_failed",
@@ -24,14 +24,7 @@ class KeySpec(_M):
     dialect: Literal["telecho", "itellico"]
     status: Literal["valid", "revoked", "expired"] = "valid"
     account: str = "acme"
-    limits: list[str] = Field(default_factory=lambda: ["60/minute", "1000/hour"])
-
-    @field_validator("limits")
-    @classmethod
-    def _parse(cls, v: list[str]) -> list[str]:
-        for x in v:
-            parse_limit(x)
-        return v
+    limits: LimitList = Field(default_factory=lambda: ["60/minute", "1000/hour"])
 
 
 class AccountSpec(_M):

@@ -270,3 +270,30 @@ async def test_deferral_is_bounded_by_max_defer_s(
     [r] = await wait_results(store, 1, timeout=10)
     assert r["outcome"] == "exhausted" and "max_defer_s" in r["reason"]
     assert r["attempts"] == 0 and not sim.sim.audit
+
+
+async def test_telecho_reconciliation_pages_past_newer_calls(
+        redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
+        workers: list[RunningWorker]) -> None:
+    sim.sim.cfg.calls = FAST_CALLS
+    sim.sim.cfg.account("acme").max_concurrent_calls = 10_000
+    sim.sim.cfg.faults.hang_s = 3.0  # the create answer never arrives within 2 s
+    sim.sim.cfg.faults.by_number["+14155550142"] = "timeout_after_create*1"
+    set_key(sim, "telecho", limits=["10000/minute"])
+    start_worker(make_settings(redis_server.url, ns,
+                               {"default": provider_cfg("telecho", sim.url)}), workers)
+    await push(store, {"id": "buried", "to": "+14155550142"})
+    while not calls_for(sim, "buried"):
+        await asyncio.sleep(0.01)
+    headers = {"Authorization": "Bearer tel_live_demo_key_0001"}
+    async with aiohttp.ClientSession() as s:
+        for i in range(150):  # another system on the same account keeps dialling
+            async with s.post(sim.url + "/api/v1/public/calls/outbound", headers=headers,
+                              json={"phone_number_id": "tel_pn_main",
+                                    "destination_number": f"+1650555{i:04d}"}) as r:
+                assert r.status == 201
+    [r] = await wait_results(store, 1, timeout=20)
+    assert r["outcome"] == "ended" and len(calls_for(sim, "buried")) == 1
+    pages = [e for e in sim.sim.audit if e["method"] == "GET" and "cursor=" in e.get("path", "")
+             or (e["method"] == "GET" and e["path"].endswith("/calls"))]
+    assert len(pages) >= 2  # the newest page did not hold the call
