@@ -221,11 +221,12 @@ def _summary(results: dict[str, Any], expected: int, tmp: Path, redis_url: str, 
           f"{twice} jobs with more than one call")
     print(f"\nresults saved to {out}")
     if private:
-        print("the demo's private Redis stopped with it; to keep the stream, run with "
-              "REDIS_URL=redis://127.0.0.1:6379/0 and then read it with:")
-        redis_url = "redis://127.0.0.1:6379/0"
-    else:
-        print("read the results stream with:")
+        print("the demo's private Redis stopped with it. To keep the stream, run the demo "
+              "against a Redis that stays up:\n"
+              "  REDIS_URL=redis://127.0.0.1:6379/0 dispatcher demo\n"
+              "and it prints the commands to read that run's results.")
+        return
+    print("read the results stream with:")
     print(f"  DISPATCHER_REDIS__URL={redis_url} DISPATCHER_REDIS__NAMESPACE={ns} "
           f"dispatcher results")
     print(f"  redis-cli -u {redis_url} XRANGE '{{{ns}}}:results' - +")

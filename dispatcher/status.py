@@ -28,6 +28,7 @@ async def collect(store: Store, settings: Settings) -> dict[str, Any]:
     out["delayed_due"] = await r.zcount(k.delayed, "-inf", now)
     out["tracking"] = await r.zcard(k.tracking)
     out["results"] = await r.xlen(k.results)
+    out["orphans"] = await r.scard(k.orphans)
     provs = {}
     for name, p in settings.providers.items():
         margin = round(p.send_margin_s * 1000)
@@ -62,6 +63,9 @@ def render(s: dict[str, Any]) -> str:
     lines = [f"namespace {s['namespace']}: queued {s['queued']}, in flight {s['in_flight']} "
              f"({s['consumers']} consumers), delayed {s['delayed']} ({s['delayed_due']} due), "
              f"tracking {s['tracking']} calls, results {s['results']}"]
+    if s.get("orphans"):
+        lines.append(f"WARNING {s['orphans']} jobs lost their payload and cannot be sent "
+                     f"(ids in {{{s['namespace']}}}:orphans); re-enqueue them")
     for name, p in s["providers"].items():
         state = "HALTED" if p["halted"] else "running"
         lines.append(f"provider {name} ({p['kind']}): {state}")
