@@ -110,6 +110,14 @@ class Dialer:
         parsed = parse_job(raw)
         if isinstance(parsed, InvalidJob):
             fl.job_id = parsed.job_id
+            if parsed.job_id is not None and raw is not None:
+                # the id is readable: it may belong to a job already under way
+                seen = await self.store.begin(parsed.job_id, fl.entry_id, raw)
+                if seen.status != "ok":
+                    if seen.status == "duplicate":
+                        get_logger(job_id=parsed.job_id).info("job.duplicate",
+                                                              entry_id=fl.entry_id)
+                    return
             await self.finish(parsed, fl.entry_id, "invalid", 0, None,
                               error_message=parsed.error)
             return

@@ -208,3 +208,18 @@ async def test_a_full_provider_window_we_were_not_told_about_pauses_without_a_42
     results = await wait_results(store, 6, timeout=15)
     assert sorted(r["outcome"] for r in results) == ["started"] * 6
     assert not [e for e in sim.sim.audit if e["status"] == 429]
+
+
+async def test_an_invalid_copy_of_a_job_under_way_does_not_add_a_result(
+        redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
+        workers: list[RunningWorker]) -> None:
+    start_worker(settings_for(redis_server, ns, sim, "telecho"), workers)  # type: ignore[arg-type]
+    await push(store, {"id": "twin", "to": "+14155550100"}, {"id": "twin", "to": "garbage"},
+               {"id": "solo", "to": "garbage"}, {"id": "solo", "to": "garbage"})
+    await wait_results(store, 2)
+    await asyncio.sleep(0.5)
+    results = {r["job_id"]: r["outcome"] for r in await wait_results(store, 2)}
+    assert await store.r.xlen(store.k.results) == 2
+    # whichever copy a worker saw first owns the id; the other adds nothing
+    assert results["solo"] == "invalid" and results["twin"] in ("started", "invalid")
+    assert len(creates(sim, "twin")) == (1 if results["twin"] == "started" else 0)
