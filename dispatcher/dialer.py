@@ -26,7 +26,7 @@ from dispatcher.providers.base import (
     ProviderFailure,
     RateObservation,
 )
-from dispatcher.store import Begin, Store
+from dispatcher.store import Admit, Begin, Store
 
 COOLDOWN_JITTER_S = 0.25
 CONCURRENCY_WAIT_S = 2.0
@@ -124,16 +124,32 @@ class Dialer:
         job = parsed
         fl.job_id, fl.provider = job.id, job.provider
         assert raw is not None
-        b = await self.store.begin(job.id, fl.entry_id, raw)
-        log = get_logger(job_id=job.id, provider=job.provider, attempt=b.attempts)
+        adapter = self.rt.adapters.get(job.provider)
+        got = None
+        if adapter is not None and self._ready(job, adapter):
+            got = await self.rt.pacer.begin_admit(
+                job.provider, job_id=job.id, raw=raw, entry_id=fl.entry_id,
+                max_age_ms=round(self.cfg.retry.max_defer_s * 1000))
+        b, pre = got if got is not None else (
+            await self.store.begin(job.id, fl.entry_id, raw), None)
         if b.status != "ok":
             if b.status == "duplicate":
-                log.info("job.duplicate", entry_id=fl.entry_id)
+                get_logger(job_id=job.id).info("job.duplicate", entry_id=fl.entry_id)
             return
         fl.attempts = b.attempts
-        await self._route(fl, job, b)
+        if pre is not None and pre.granted:
+            fl.phase = "dialing"  # the grant marked the job as dialling in Redis
+        await self._route(fl, job, b, pre)
 
-    async def _route(self, fl: Flight, job: Job, b: Begin) -> None:
+    @staticmethod
+    def _ready(job: Job, adapter: Adapter) -> bool:
+        """Nothing but a grant stands between this job and its dial (fast-path test)."""
+        now = time.time()
+        return (adapter.check(job) is None
+                and (job.expires_at is None or now < job.expires_at)
+                and (job.not_before is None or now >= job.not_before))
+
+    async def _route(self, fl: Flight, job: Job, b: Begin, pre: Admit | None = None) -> None:
         adapter = self.rt.adapters.get(job.provider)
         now = time.time()
         if adapter is None:
@@ -163,7 +179,7 @@ class Dialer:
         if job.not_before is not None and now < job.not_before:
             await self.defer(fl, job, job.not_before - now, b.attempts, "not_before")
             return
-        await self._dial(fl, job, adapter, b)
+        await self._dial(fl, job, adapter, b, pre)
 
     def _deadline(self, job: Job, b: Begin) -> float:
         age_limit = b.first_seen_ms / 1000 + self.cfg.retry.max_defer_s
@@ -180,15 +196,19 @@ class Dialer:
                           reason=f"max_defer_s exceeded while waiting ({reason})")
 
     # -- dialing ------------------------------------------------------------------------------
-    async def _dial(self, fl: Flight, job: Job, adapter: Adapter, b: Begin) -> None:
+    async def _dial(self, fl: Flight, job: Job, adapter: Adapter, b: Begin,
+                    pre: Admit | None = None) -> None:
         attempts = b.attempts + 1
         deadline = self._deadline(job, b)
-        if time.time() >= deadline:
-            await self._out_of_time(fl, job, b, b.attempts, None, "age")
-            return
-        fl.phase = "waiting"
-        adm = await self.rt.pacer.acquire(job.provider, job_id=job.id, deadline=deadline,
-                                          dial_attempts=attempts, entry_id=fl.entry_id)
+        if pre is not None and pre.granted:
+            adm = pre  # granted together with the claim (Pacer.begin_admit)
+        else:
+            if time.time() >= deadline:
+                await self._out_of_time(fl, job, b, b.attempts, None, "age")
+                return
+            fl.phase = "waiting"
+            adm = await self.rt.pacer.acquire(job.provider, job_id=job.id, deadline=deadline,
+                                              dial_attempts=attempts, entry_id=fl.entry_id)
         if not adm.granted:
             if adm.reason == "lost":
                 return

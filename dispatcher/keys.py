@@ -89,25 +89,31 @@ if ARGV[1] ~= '' then now = tonumber(ARGV[1]) else
 end
 """
 
+# Claim a job for a stream entry: the first entry to carry an id owns it; later ones are acked.
+_BEGIN_FN = """
+local function begin(now, h, jobs, entry, group, raw)
+  local f = redis.call('HMGET', h, 'owner', 'state', 'attempts', 'first_seen', 'cancelled',
+                       'call_id', 'prior_calls', 'dial_ms', 'unsure')
+  if f[2] == 'done' then
+    redis.call('XACK', jobs, group, entry); return {'done'}
+  end
+  if not f[1] then
+    redis.call('HSET', h, 'owner', entry, 'state', 'queued', 'attempts', 0,
+               'first_seen', now, 'raw', raw)
+    redis.call('PERSIST', h)
+    return {'ok', '0', tostring(now), 'queued', f[5] or '', '', '', '', ''}
+  end
+  if f[1] ~= entry then
+    redis.call('XACK', jobs, group, entry); return {'duplicate', f[2] or ''}
+  end
+  return {'ok', f[3] or '0', f[4] or tostring(now), f[2] or 'queued', f[5] or '', f[6] or '',
+          f[7] or '', f[8] or '', f[9] or ''}
+end
+"""
+
 # KEYS: job hash, jobs stream | ARGV: now, entry_id, group, raw
-BEGIN = _NOW + """
-local h = KEYS[1]
-local f = redis.call('HMGET', h, 'owner', 'state', 'attempts', 'first_seen', 'cancelled',
-                     'call_id', 'prior_calls', 'dial_ms', 'unsure')
-if f[2] == 'done' then
-  redis.call('XACK', KEYS[2], ARGV[3], ARGV[2]); return {'done'}
-end
-if not f[1] then
-  redis.call('HSET', h, 'owner', ARGV[2], 'state', 'queued', 'attempts', 0,
-             'first_seen', now, 'raw', ARGV[4])
-  redis.call('PERSIST', h)
-  return {'ok', '0', tostring(now), 'queued', f[5] or '', '', '', '', ''}
-end
-if f[1] ~= ARGV[2] then
-  redis.call('XACK', KEYS[2], ARGV[3], ARGV[2]); return {'duplicate', f[2] or ''}
-end
-return {'ok', f[3] or '0', f[4] or tostring(now), f[2] or 'queued', f[5] or '', f[6] or '',
-        f[7] or '', f[8] or '', f[9] or ''}
+BEGIN = _NOW + _BEGIN_FN + """
+return begin(now, KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[4])
 """
 
 # KEYS: job hash or invalid marker, jobs stream, results stream, tracking, delayed, slots,
@@ -173,84 +179,105 @@ end
 return {moved, #ids}
 """
 
-# One decision before every provider request: halted? cooling down? call slot? a token from
-# every window at once? If all yes, take them (and mark the job as dialling) atomically.
-# KEYS: rate log, cooldown, halt, slots, slot cap, job hash ('' when not a dial), jobs stream,
-#       hint keys (one per window)
-# ARGV: now, job_id, token, margin_ms, need_slot, cap, lease_ms, attempts, entry_id, group,
-#       consumer, nwin, then (limit, window_ms) per window
-ADMIT = _NOW + """
-local job_id = ARGV[2]
-if ARGV[9] ~= '' then
-  local p = redis.call('XPENDING', KEYS[7], ARGV[10], ARGV[9], ARGV[9], 1, ARGV[11])
-  if #p == 0 then return {-3, 0, 'lost'} end
-end
-local canary = 0
-if redis.call('EXISTS', KEYS[3]) == 1 then
-  local hf = redis.call('HMGET', KEYS[3], 'probe_at', 'canary_until')
-  local probe_at = tonumber(hf[1] or '0')
-  local cu = tonumber(hf[2] or '0')
-  if now < probe_at or now < cu then
-    return {-1, math.max(probe_at - now, cu - now, 1000), 'halted'}
+# One decision before every provider request: cancelled? halted? cooling down? call slot? a
+# token from every window at once? If all yes, take them (and mark the job as dialling).
+# k: rate log, cooldown, halt, slots, slot cap, job hash ('' when not a dial), jobs stream,
+#    then one hint key per window; a: job_id, token, margin_ms, need_slot, cap, lease_ms,
+#    attempts ('' when not a dial), entry_id, group, consumer, nwin, then (limit, window_ms)…
+_ADMIT_FN = """
+local function admit(now, k, a)
+  local job_id = a[1]
+  if a[8] ~= '' then
+    local p = redis.call('XPENDING', k[7], a[9], a[8], a[8], 1, a[10])
+    if #p == 0 then return {-3, 0, 'lost'} end
   end
-  canary = 1
-end
-if KEYS[6] ~= '' and redis.call('HGET', KEYS[6], 'cancelled') == '1' then
-  return {-4, 0, 'cancelled'}
-end
-local cd = tonumber(redis.call('GET', KEYS[2]) or '0')
-if cd > now then return {0, cd - now, 'cooldown'} end
-local need_slot = ARGV[5] == '1'
-if need_slot then
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
-  if not redis.call('ZSCORE', KEYS[4], job_id) then
-    local cap = tonumber(ARGV[6])
-    local shrunk = tonumber(redis.call('GET', KEYS[5]) or '0')
-    if shrunk > 0 and shrunk < cap then cap = shrunk end
-    if redis.call('ZCARD', KEYS[4]) >= cap then return {0, 250, 'slot'} end
+  if k[6] ~= '' and redis.call('HGET', k[6], 'cancelled') == '1' then
+    return {-4, 0, 'cancelled'}
   end
-end
-local margin = tonumber(ARGV[4])
-local nwin = tonumber(ARGV[12])
-local longest = 0
-for i = 1, nwin do
-  local w = tonumber(ARGV[12 + 2 * i])
-  if w > longest then longest = w end
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - longest - margin)
-local wait = 0
-for i = 1, nwin do
-  local limit = tonumber(ARGV[11 + 2 * i])
-  local span = tonumber(ARGV[12 + 2 * i]) + margin
-  local lo = '(' .. (now - span)
-  local n = redis.call('ZCOUNT', KEYS[1], lo, '+inf')
-  if n >= limit then
-    local e = redis.call('ZRANGEBYSCORE', KEYS[1], lo, '+inf', 'WITHSCORES', 'LIMIT', n - limit, 1)
-    local w = tonumber(e[2]) + span - now
-    if w > wait then wait = w end
+  local canary = 0
+  if redis.call('EXISTS', k[3]) == 1 then
+    local hf = redis.call('HMGET', k[3], 'probe_at', 'canary_until')
+    local probe_at = tonumber(hf[1] or '0')
+    local cu = tonumber(hf[2] or '0')
+    if now < probe_at or now < cu then
+      return {-1, math.max(probe_at - now, cu - now, 1000), 'halted'}
+    end
+    canary = 1
   end
-  local hint = KEYS[7 + i]
-  local hv = redis.call('GET', hint)
-  if hv and tonumber(hv) <= 0 then
-    local ttl = redis.call('PTTL', hint)
-    if ttl > wait then wait = ttl end
+  local cd = tonumber(redis.call('GET', k[2]) or '0')
+  if cd > now then return {0, cd - now, 'cooldown'} end
+  local need_slot = a[4] == '1'
+  if need_slot then
+    redis.call('ZREMRANGEBYSCORE', k[4], '-inf', now)
+    if not redis.call('ZSCORE', k[4], job_id) then
+      local cap = tonumber(a[5])
+      local shrunk = tonumber(redis.call('GET', k[5]) or '0')
+      if shrunk > 0 and shrunk < cap then cap = shrunk end
+      if redis.call('ZCARD', k[4]) >= cap then return {0, 250, 'slot'} end
+    end
   end
-end
-if wait > 0 then return {0, wait, 'rate'} end
-redis.call('ZADD', KEYS[1], now, now .. ':' .. ARGV[3])
-redis.call('PEXPIRE', KEYS[1], longest + margin + 1000)
-for i = 1, nwin do
-  if redis.call('EXISTS', KEYS[7 + i]) == 1 then redis.call('DECR', KEYS[7 + i]) end
-end
-if need_slot then redis.call('ZADD', KEYS[4], now + tonumber(ARGV[7]), job_id) end
-if canary == 1 then redis.call('HSET', KEYS[3], 'canary_until', now + 60000, 'canary', job_id) end
-if KEYS[6] ~= '' and ARGV[8] ~= '' then
-  redis.call('HSET', KEYS[6], 'state', 'dialing', 'attempts', ARGV[8], 'dial_ms', now)
-  if redis.call('HEXISTS', KEYS[6], 'first_dial_ms') == 0 then
-    redis.call('HSET', KEYS[6], 'first_dial_ms', now)
+  local margin = tonumber(a[3])
+  local nwin = tonumber(a[11])
+  local longest = 0
+  for i = 1, nwin do
+    local w = tonumber(a[11 + 2 * i])
+    if w > longest then longest = w end
   end
+  redis.call('ZREMRANGEBYSCORE', k[1], '-inf', now - longest - margin)
+  local wait = 0
+  for i = 1, nwin do
+    local limit = tonumber(a[10 + 2 * i])
+    local span = tonumber(a[11 + 2 * i]) + margin
+    local lo = '(' .. (now - span)
+    local n = redis.call('ZCOUNT', k[1], lo, '+inf')
+    if n >= limit then
+      local e = redis.call('ZRANGEBYSCORE', k[1], lo, '+inf', 'WITHSCORES', 'LIMIT', n - limit, 1)
+      local w = tonumber(e[2]) + span - now
+      if w > wait then wait = w end
+    end
+    local hint = k[7 + i]
+    local hv = redis.call('GET', hint)
+    if hv and tonumber(hv) <= 0 then
+      local ttl = redis.call('PTTL', hint)
+      if ttl > wait then wait = ttl end
+    end
+  end
+  if wait > 0 then return {0, wait, 'rate'} end
+  redis.call('ZADD', k[1], now, now .. ':' .. a[2])
+  redis.call('PEXPIRE', k[1], longest + margin + 1000)
+  for i = 1, nwin do
+    if redis.call('EXISTS', k[7 + i]) == 1 then redis.call('DECR', k[7 + i]) end
+  end
+  if need_slot then redis.call('ZADD', k[4], now + tonumber(a[6]), job_id) end
+  if canary == 1 then redis.call('HSET', k[3], 'canary_until', now + 60000, 'canary', job_id) end
+  if k[6] ~= '' and a[7] ~= '' then
+    redis.call('HSET', k[6], 'state', 'dialing', 'attempts', a[7], 'dial_ms', now)
+    if redis.call('HEXISTS', k[6], 'first_dial_ms') == 0 then
+      redis.call('HSET', k[6], 'first_dial_ms', now)
+    end
+  end
+  return {1, canary, 'ok'}
 end
-return {1, canary, 'ok'}
+"""
+
+# KEYS: the admit keys | ARGV: now, then the admit arguments
+ADMIT = _NOW + _ADMIT_FN + """
+return admit(now, KEYS, {unpack(ARGV, 2)})
+"""
+
+# The fast path of a new job: claim it and, when it is plainly ready (queued, not cancelled,
+# nothing to reconcile, younger than max age), take its first grant in the same call.
+# KEYS: the admit keys (the job hash is k[6], the stream k[7]) | ARGV: now, raw, max_age_ms,
+#       then the admit arguments with attempts = '' (the script fills it in)
+BEGIN_ADMIT = _NOW + _BEGIN_FN + _ADMIT_FN + """
+local a = {unpack(ARGV, 4)}
+local b = begin(now, KEYS[6], KEYS[7], a[8], a[9], ARGV[2])
+if b[1] ~= 'ok' or b[4] ~= 'queued' or b[5] ~= '' or b[9] ~= ''
+   or now - tonumber(b[3]) > tonumber(ARGV[3]) then
+  return {b, {}}
+end
+a[7] = tostring(tonumber(b[2]) + 1)
+return {b, admit(now, KEYS, a)}
 """
 
 # KEYS: cooldown | ARGV: now, ms — extend, never shorten, the provider-wide pause.

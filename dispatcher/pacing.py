@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from dispatcher.config import ProviderConfig, TrackingConfig
 from dispatcher.metrics import PACING_WAIT
-from dispatcher.store import Admit, Store
+from dispatcher.store import Admit, Begin, Store
 
 FINAL = ("halted", "lost", "cancelled")  # refusals that waiting cannot change
 
@@ -70,6 +70,24 @@ class Pacer:
                 if wait > max_inline_s or time.time() + wait > deadline:
                     return res
                 await asyncio.sleep(wait)
+
+    async def begin_admit(self, provider: str, *, job_id: str, raw: str, entry_id: str,
+                          max_age_ms: int) -> tuple[Begin, Admit | None] | None:
+        """Claim a new job and try its first grant in one call; None when the provider is
+        saturated (the gate is closed: the caller claims and then queues as usual)."""
+        cfg = self.providers[provider]
+        slot_cap = cfg.max_concurrent_calls if self.tracking.track_calls else None
+        gate = self.gates[(provider, slot_cap is not None)]
+        if not gate.open:
+            return None
+        b, adm = await self.store.begin_admit(
+            provider, cfg.windows, job_id=job_id, raw=raw, max_age_ms=max_age_ms,
+            token=f"{self._tag}.{next(self._seq)}", margin_ms=round(cfg.send_margin_s * 1000),
+            slot_cap=slot_cap, lease_ms=round(self.tracking.slot_lease_s * 1000),
+            entry_id=entry_id, consumer=self.consumer)
+        if adm is not None and not adm.granted and adm.reason not in FINAL:
+            gate.open = False
+        return b, adm
 
     async def _admit(self, provider: str, cfg: ProviderConfig, job_id: str,
                      attempts: int | None, entry_id: str, slot_cap: int | None) -> Admit:

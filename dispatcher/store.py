@@ -69,6 +69,7 @@ class Store:
         self._defer = reg(K.DEFER)
         self._promote = reg(K.PROMOTE)
         self._admit = reg(K.ADMIT)
+        self._begin_admit = reg(K.BEGIN_ADMIT)
         self._cooldown = reg(K.COOLDOWN)
         self._observe = reg(K.OBSERVE)
         self._halt = reg(K.HALT)
@@ -136,6 +137,10 @@ class Store:
     async def begin(self, job_id: str, entry_id: str, raw: str) -> Begin:
         res = await self._begin(keys=[self.k.job(job_id), self.k.jobs],
                                 args=["", entry_id, K.GROUP, raw])
+        return self._begun(res)
+
+    @staticmethod
+    def _begun(res: Any) -> Begin:
         if res[0] != "ok":
             return Begin(status=str(res[0]))
         prior = tuple(x for x in str(res[6]).split(",") if x)
@@ -199,25 +204,51 @@ class Store:
         return await self._hash(self.k.job(job_id))
 
     # -- pacing ----------------------------------------------------------------------------
-    async def admit(self, provider: str, windows: list[Window], *, job_id: str, token: str,
+    def _admit_call(self, provider: str, windows: list[Window], *, job_id: str, token: str,
                     margin_ms: int, slot_cap: int | None, lease_ms: int,
-                    attempts: int | None, entry_id: str, consumer: str,
-                    now_ms: int | None = None) -> Admit:
+                    attempts: int | None, entry_id: str, consumer: str, dial: bool
+                    ) -> tuple[list[str], list[Any]]:
         k = self.k
         keys_ = [k.rate_log(provider), k.cooldown(provider), k.halt(provider), k.slots(provider),
-                 k.slot_cap(provider), k.job(job_id) if attempts is not None else "", k.jobs]
+                 k.slot_cap(provider), k.job(job_id) if dial else "", k.jobs]
         keys_ += [k.rate_hint(provider, w.ms) for w in windows]
-        args: list[Any] = ["" if now_ms is None else now_ms, job_id, token, margin_ms,
-                           "1" if slot_cap else "0", slot_cap or 0, lease_ms,
-                           "" if attempts is None else attempts, entry_id, K.GROUP, consumer,
-                           len(windows)]
+        args: list[Any] = [job_id, token, margin_ms, "1" if slot_cap else "0", slot_cap or 0,
+                           lease_ms, "" if attempts is None else attempts, entry_id, K.GROUP,
+                           consumer, len(windows)]
         for w in windows:
             args += [w.limit, w.ms]
-        res = await self._admit(keys=keys_, args=args)
+        return keys_, args
+
+    @staticmethod
+    def _admitted(res: Any) -> Admit:
         code = int(res[0])
         if code == 1:
             return Admit(True, 0, "ok", canary=int(res[1]) == 1)
         return Admit(False, int(res[1]), str(res[2]))
+
+    async def admit(self, provider: str, windows: list[Window], *, job_id: str, token: str,
+                    margin_ms: int, slot_cap: int | None, lease_ms: int,
+                    attempts: int | None, entry_id: str, consumer: str,
+                    now_ms: int | None = None) -> Admit:
+        keys_, args = self._admit_call(
+            provider, windows, job_id=job_id, token=token, margin_ms=margin_ms,
+            slot_cap=slot_cap, lease_ms=lease_ms, attempts=attempts, entry_id=entry_id,
+            consumer=consumer, dial=attempts is not None)
+        res = await self._admit(keys=keys_, args=["" if now_ms is None else now_ms, *args])
+        return self._admitted(res)
+
+    async def begin_admit(self, provider: str, windows: list[Window], *, job_id: str,
+                          raw: str, max_age_ms: int, token: str, margin_ms: int,
+                          slot_cap: int | None, lease_ms: int, entry_id: str, consumer: str
+                          ) -> tuple[Begin, Admit | None]:
+        """BEGIN, and for a plainly ready job its first grant, in one round trip."""
+        keys_, args = self._admit_call(
+            provider, windows, job_id=job_id, token=token, margin_ms=margin_ms,
+            slot_cap=slot_cap, lease_ms=lease_ms, attempts=None, entry_id=entry_id,
+            consumer=consumer, dial=True)
+        res = await self._begin_admit(keys=keys_, args=["", raw, max_age_ms, *args])
+        b = self._begun(res[0])
+        return b, (self._admitted(res[1]) if res[1] else None)
 
     async def set_cooldown(self, provider: str, ms: int) -> None:
         await self._cooldown(keys=[self.k.cooldown(provider)], args=["", max(1, ms)])
