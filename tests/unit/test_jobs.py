@@ -61,3 +61,38 @@ def test_wire_round_trip() -> None:
     job = parse_job(json.dumps(raw))
     assert isinstance(job, Job)
     assert job.to_wire() == raw
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
+                                                                 max_size=4),
+    max_leaves=10)
+fields = st.sampled_from(["id", "to", "from", "agent_id", "workflow_id", "provider",
+                          "metadata", "not_before", "expires_at", "max_attempts", "x"])
+
+
+@settings(deadline=None)
+@given(st.dictionaries(fields, json_values, max_size=8) | st.binary(max_size=50).map(repr))
+def test_parse_never_raises_and_always_names_a_field(payload: object) -> None:
+    raw = payload if isinstance(payload, str) else json.dumps(payload)
+    res = parse_job(raw)
+    if isinstance(res, InvalidJob):
+        assert ":" in res.error and res.error.split(":")[0] in (
+            "job", "id", "to", "from", "agent_id", "workflow_id", "provider", "metadata",
+            "not_before", "expires_at", "max_attempts", "x")
+
+
+@settings(deadline=None)
+@given(st.builds(
+    dict, id=st.from_regex(r"[A-Za-z0-9._:-]{1,20}", fullmatch=True),
+    to=st.from_regex(r"\+[1-9][0-9]{6,14}", fullmatch=True),
+    metadata=st.dictionaries(st.text(max_size=8), st.integers(), max_size=3),
+    max_attempts=st.integers(1, 20)))
+def test_valid_jobs_round_trip_through_the_wire_form(job: dict[str, object]) -> None:
+    parsed = parse_job(json.dumps(job))
+    assert isinstance(parsed, Job)
+    assert parse_job(json.dumps(parsed.to_wire())) == parsed
