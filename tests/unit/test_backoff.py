@@ -1,6 +1,6 @@
 import random
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatcher.backoff import backoff_delay, nominal_delay
@@ -10,6 +10,7 @@ def test_nominal_doubles_and_caps() -> None:
     assert [nominal_delay(a, 1.0, 30.0) for a in range(1, 8)] == [1, 2, 4, 8, 16, 30, 30]
 
 
+@settings(deadline=None)
 @given(attempt=st.integers(1, 200), base=st.floats(0.001, 10), cap=st.floats(0.001, 600),
        seed=st.integers(0, 2**32))
 def test_delay_within_half_and_full_nominal(attempt: int, base: float, cap: float,
