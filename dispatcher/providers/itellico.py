@@ -90,8 +90,6 @@ class Itellico:
         more = isinstance(count, int) and offset + len(items) < count and items
         return calls, str(offset + len(items)) if more else None
 
-    async def probe(self) -> None:
-        check(await self.http.request("GET", self.prefix, params={"limit": "1"}))
 
     async def close(self) -> None:
         await self.http.close()

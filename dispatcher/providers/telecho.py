@@ -96,8 +96,6 @@ class TelEcho:
         nxt = body.get("next_cursor")
         return [c for c in calls if c.correlation == job_id], str(nxt) if nxt else None
 
-    async def probe(self) -> None:
-        check(await self.http.request("GET", "/calls", params={"limit": "1"}))
 
     async def close(self) -> None:
         await self.http.close()
