@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -26,19 +25,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from dispatcher.limits import Window, parse_limit
+from dispatcher.providers import ProviderConfig
+from dispatcher.timing import CodeRule, Timing
 
 DEFAULT_CONFIG_PATH = "config/dispatcher.toml"
-
-
-def _check_limits(v: list[str]) -> list[str]:
-    for item in v:
-        parse_limit(item)
-    return v
-
-
-LimitList = Annotated[list[str], AfterValidator(_check_limits)]
-"""Rate windows as written in configuration: ``["60/minute", "100/5s"]``."""
 
 
 class ConfigError(Exception):
@@ -68,7 +58,9 @@ class RedisConfig(_Strict):
 class WorkerConfig(_Strict):
     concurrency: int = Field(default=50, ge=1, le=10_000)
     claim_idle_s: float = Field(default=15.0, gt=0)
-    heartbeat_s: float = Field(default=3.0, gt=0)
+    heartbeat_s: float = Field(default=1.0, gt=0)
+    dead_after_s: float = Field(default=5.0, gt=0)
+    intake_max_ready: int = Field(default=100_000, ge=100)
     promote_interval_s: float = Field(default=0.2, gt=0)
     dedupe_ttl_s: int = Field(default=7 * 86400, ge=60)
     shutdown_grace_s: float = Field(default=20.0, ge=0)
@@ -82,7 +74,20 @@ class WorkerConfig(_Strict):
                 f"worker.heartbeat_s ({self.heartbeat_s}) must be at most half of "
                 f"worker.claim_idle_s ({self.claim_idle_s})"
             )
+        if self.heartbeat_s * 2 > self.dead_after_s:
+            raise ValueError(
+                f"worker.heartbeat_s ({self.heartbeat_s}) must be at most half of "
+                f"worker.dead_after_s ({self.dead_after_s})"
+            )
         return self
+
+
+class CodeRetry(_Strict):
+    """``[retry.codes.<provider error code>]``: retry settings for one error code."""
+
+    base_delay_s: float | None = Field(default=None, gt=0)
+    max_delay_s: float | None = Field(default=None, gt=0)
+    max_attempts: int | None = Field(default=None, ge=1)
 
 
 class RetryConfig(_Strict):
@@ -92,6 +97,13 @@ class RetryConfig(_Strict):
     max_defer_s: float = Field(default=86400.0, gt=0)
     halt_probe_s: float = Field(default=30.0, gt=0)
     halt_probe_max_s: float = Field(default=600.0, gt=0)
+    codes: dict[str, CodeRetry] = Field(default_factory=dict)
+
+
+class ResultsConfig(_Strict):
+    """The results stream: how much of it Redis keeps for consumers."""
+
+    maxlen: int = Field(default=1_000_000, ge=1000)
 
 
 class TrackingConfig(_Strict):
@@ -111,38 +123,6 @@ class TrackingConfig(_Strict):
         return v
 
 
-class ProviderConfig(_Strict):
-    kind: Literal["telecho", "itellico"]
-    base_url: str
-    api_key_env: str | None = None
-    api_key_file: str | None = None
-    limits: LimitList = Field(default_factory=list)
-    max_concurrent_calls: int | None = Field(default=None, ge=1)
-    request_timeout_s: float = Field(default=10.0, gt=0)
-    send_margin_s: float = Field(default=0.25, ge=0)
-    # TelEcho defaults
-    phone_number_id: str | None = None
-    # itellicoAI defaults
-    account_id: str = "me"
-    from_number: str | None = None
-    agent_id: str | None = None
-    webhook_secret_env: str | None = None
-    webhook_secret_file: str | None = None
-    signature_header: str = "X-Itellico-Signature"
-    timestamp_header: str = "X-Itellico-Timestamp"
-
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("expected an http:// or https:// URL")
-        return v.rstrip("/")
-
-    @property
-    def windows(self) -> list[Window]:
-        return [parse_limit(x) for x in self.limits]
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="DISPATCHER_", env_nested_delimiter="__", extra="forbid"
@@ -152,6 +132,7 @@ class Settings(BaseSettings):
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    results: ResultsConfig = Field(default_factory=ResultsConfig)
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
@@ -167,6 +148,17 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_path())
         return (init_settings, env_settings, toml)
+
+    def timing(self) -> Timing:
+        r, t = self.retry, self.tracking
+        return Timing(
+            base_delay_s=r.base_delay_s, max_delay_s=r.max_delay_s,
+            max_attempts=r.max_attempts, max_defer_s=r.max_defer_s,
+            halt_probe_s=r.halt_probe_s, halt_probe_max_s=r.halt_probe_max_s,
+            poll_schedule_s=tuple(t.poll_schedule_s), webhook_poll_s=t.webhook_poll_s,
+            max_track_s=t.max_track_s,
+            codes={k: CodeRule(v.base_delay_s, v.max_delay_s, v.max_attempts)
+                   for k, v in r.codes.items()})
 
 
 def read_secret(env_name: str | None, file_name: str | None, what: str) -> str | None:

@@ -1,37 +1,38 @@
-"""The result contract (DESIGN §3.2), built by pure functions: one shape per outcome."""
+"""Building the one result a job gets, from the decision that ended it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from dispatcher.providers.base import CallState
-
-OUTCOMES = ("ended", "started", "rejected", "exhausted", "expired", "invalid", "cancelled")
-
-
-def iso(ms: int | float | None) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
+from dispatcher.decide import Finish
+from dispatcher.jobs import InvalidJob, Job
+from dispatcher.model import CallRecord, Outcome, Result
+from dispatcher.store.types import ResultItem
 
 
-def result(outcome: str, *, job_id: str | None, attempts: int, provider: str,
-           metadata: dict[str, Any], enqueued_ms: int | None, finished_ms: int,
-           **extra: Any) -> dict[str, Any]:
-    assert outcome in OUTCOMES, outcome
-    return {"job_id": job_id, "outcome": outcome, "attempts": attempts, "provider": provider,
-            "metadata": metadata, "enqueued_at": iso(enqueued_ms),
-            "finished_at": iso(finished_ms), **extra}
+def build(job: Job | InvalidJob, fin: Finish, *, attempts: int, first_seen_ms: int | None,
+          now_ms: int) -> Result:
+    f: dict[str, Any] = dict(fin.fields)
+    calls = f.pop("calls", None)
+    job_id = job.id if isinstance(job, Job) else job.job_id
+    campaign = job.campaign
+    return Result(outcome=fin.outcome, job_id=job_id, attempts=attempts,
+                  provider=job.provider, metadata=job.metadata, enqueued_ms=first_seen_ms,
+                  finished_ms=now_ms, campaign=campaign,
+                  calls=tuple(calls) if calls is not None else None, **f)
 
 
-def ended_fields(call: CallState) -> dict[str, Any]:
-    return {"call_id": call.call_id, "call_status": call.status,
-            "answer_status": call.answer_status,
-            "disconnection_reason": call.disconnection_reason,
-            "duration_seconds": call.duration_seconds}
+def item(res: Result, *, entry_id: str | None = None, dtok: str | None = None) -> ResultItem:
+    return ResultItem(job_id=res.job_id, entry_id=entry_id, result=res.to_json(),
+                      outcome=res.outcome.value, answer=res.answer_status or "", dtok=dtok)
 
 
-def error_fields(status: int | None, code: str, message: str = "") -> dict[str, Any]:
-    return {"http_status": status, "error_code": code, "error_message": message}
+def last_call_fields(calls: tuple[CallRecord, ...]) -> dict[str, Any]:
+    last = calls[-1]
+    return {"call_id": last.call_id, "call_status": last.call_status,
+            "answer_status": last.answer_status,
+            "disconnection_reason": last.disconnection_reason,
+            "duration_seconds": last.duration_seconds}
+
+
+__all__ = ["Outcome", "build", "item", "last_call_fields"]

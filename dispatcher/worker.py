@@ -1,7 +1,9 @@
-"""The worker process: read, reclaim, promote, heartbeat, track, serve health and metrics.
+"""The worker process: intake, one grant loop per provider, dials, tracking, results due
+without a dial, upkeep (promotion, deadlines), heartbeats, and the HTTP side.
 
-Shutdown (SIGTERM): stop reading, let in-flight jobs finish within the grace period, hand the
-ones that have not dialled back to the queue, and leave dialling ones to be reconciled.
+Shutdown (SIGTERM): stop reading and granting, let dials in flight finish within the grace
+period; a dial that never started is handed back to its ready list, one that was sending is
+left to be reconciled (the call may exist).
 """
 
 from __future__ import annotations
@@ -11,27 +13,49 @@ import os
 import random
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 from aiohttp import web
-from prometheus_client import generate_latest
 from redis.exceptions import RedisError
 
-from dispatcher.config import Settings
-from dispatcher.dialer import Dialer, Flight, Runtime
-from dispatcher.metrics import INFLIGHT, REGISTRY
-from dispatcher.pacing import Pacer
-from dispatcher.providers import build_adapter
-from dispatcher.providers.base import Adapter
+from dispatcher.config import Settings, read_secret
+from dispatcher.context import Runtime
+from dispatcher.dialer import Dialer, Flight
+from dispatcher.finisher import Finisher
+from dispatcher.http import healthz, metrics, serve, webhook_handler, webhook_secrets
+from dispatcher.intake import Intake
+from dispatcher.logs import safe_url
+from dispatcher.metrics import INFLIGHT, set_known_providers
+from dispatcher.model import WaitReason
+from dispatcher.pacing import Pacer, grant_rules
+from dispatcher.policies import PolicyBook
+from dispatcher.providers import Adapter, build_adapter
+from dispatcher.scripts import Why
 from dispatcher.store import Store, connect
-from dispatcher.tracker import Tracker, webhook_handler
+from dispatcher.store.types import GrantReply
+from dispatcher.tracker import Tracker
 
 log = structlog.get_logger("dispatcher")
+
+READ_BATCH = 500
+GRANT_BATCH = 100
+IDLE_POLL_S = 0.25
+MAX_SLEEP_S = 2.0
 
 
 def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{random.randrange(16**4):04x}"
+
+
+def build_adapters(settings: Settings) -> dict[str, Adapter]:
+    out = {}
+    for name, cfg in settings.providers.items():
+        env, path = cfg.secrets()["api_key"]
+        key = read_secret(env, path, f"providers.{name}.api_key") or ""
+        out[name] = build_adapter(name, cfg, key, settings.worker.concurrency)
+    return out
 
 
 class Worker:
@@ -39,21 +63,34 @@ class Worker:
                  adapters: dict[str, Adapter] | None = None, http_port: int | None = None):
         self.settings = settings
         self.consumer = consumer or consumer_name()
-        client = connect(settings.redis.url, settings.redis.socket_timeout_s, idempotent=True)
-        self.store = Store(client, settings.redis.namespace)
-        conc = settings.worker.concurrency
-        self.adapters = adapters if adapters is not None else {
-            name: build_adapter(name, p, conc) for name, p in settings.providers.items()}
-        pacer = Pacer(self.store, settings.providers, settings.tracking, self.consumer)
-        self.rt = Runtime(settings, self.store, self.adapters, pacer, self.consumer)
+        w = settings.worker
+        client = connect(settings.redis.url, settings.redis.socket_timeout_s, idempotent=True,
+                         max_connections=w.concurrency * 2 + 20)
+        self.store = Store(client, settings.redis.namespace, settings.results.maxlen)
+        self.adapters = adapters if adapters is not None else build_adapters(settings)
+        set_known_providers(settings.providers)
+        self.secrets = webhook_secrets(settings)
+        policies = PolicyBook(settings.policy, settings.campaigns)
+        rules = {name: grant_rules(
+            name, cfg, track_calls=settings.tracking.track_calls,
+            slot_lease_s=settings.tracking.slot_lease_s, caps=policies.default_caps(),
+            campaigns=policies.grant_campaigns()) for name, cfg in settings.providers.items()}
+        self.pacer = Pacer(self.store, rules, self.consumer)
+        self.rt = Runtime(settings, self.store, self.adapters, self.pacer, policies,
+                          self.consumer)
         self.dialer = Dialer(self.rt)
-        self.tracker = Tracker(self.dialer)
+        self.tracker = Tracker(self.rt)
+        self.finisher = Finisher(self.rt)
+        self.intake = Intake(self.rt, self.finisher, room=self._room,
+                             on_grants=self._on_grants)
         self.flights: dict[str, tuple[Flight, asyncio.Task[None]]] = {}
         self.visits: set[asyncio.Task[None]] = set()
-        self.room = asyncio.Event()
+        self.wake = {name: asyncio.Event() for name in settings.providers}
+        self.room_freed = asyncio.Event()
         self.stopping = asyncio.Event()
+        self.read_own = True
         self.ready = False
-        self.http_port = settings.worker.http_port if http_port is None else http_port
+        self.http_port = w.http_port if http_port is None else http_port
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -65,11 +102,14 @@ class Worker:
         log.info("worker.started", consumer=self.consumer,
                  providers=sorted(self.adapters), concurrency=self.settings.worker.concurrency)
         loops = [asyncio.create_task(c) for c in (
-            self._read_loop(), self._promote_loop(), self._reclaim_loop(),
-            self._heartbeat_loop(), self._track_loop())]
+            self._loop("read", self._read_once, 0.0),
+            self._loop("upkeep", self._upkeep_once, self.settings.worker.promote_interval_s),
+            self._loop("heartbeat", self._heartbeat_once, self.settings.worker.heartbeat_s),
+            self._loop("reclaim", self._reclaim_once, self.settings.worker.claim_idle_s / 3),
+            self._loop("track", self._track_once, 0.25),
+            *(self._loop(f"grant:{p}", self._grant_fn(p), 0.0) for p in self.adapters))]
         await self.stopping.wait()
         self.ready = False
-        # loops exit on their own at the next check; cancel only what is stuck
         _, stuck = await asyncio.wait(loops, timeout=self.settings.redis.block_ms / 1000 + 1)
         for t in stuck:
             t.cancel()
@@ -92,9 +132,9 @@ class Worker:
                 await self.store.r.ping()
                 return
             except (RedisError, OSError) as exc:
-                log.error("redis.unreachable", url=_safe_url(self.settings.redis.url),
+                log.error("redis.unreachable", url=safe_url(self.settings.redis.url),
                           error=str(exc), retry_in_s=delay)
-                await asyncio.sleep(delay)
+                await self._pause(delay)
                 delay = min(delay * 2, 10)
 
     async def _drain(self) -> None:
@@ -106,183 +146,195 @@ class Worker:
             if task.done():
                 continue
             task.cancel()
-            if fl.phase in ("new", "waiting") and fl.job_id:
+            if not fl.sending:
                 try:
-                    await self.store.defer(fl.job_id, fl.entry_id, fl.provider, 0,
-                                           fl.attempts, last_code="handed_back")
-                    log.info("job.handed_back", job_id=fl.job_id)
+                    await self.store.defer(fl.g.id, to="queued", reason="", until_ms=0,
+                                           dtok=fl.g.tok, refund_rate=True, refund_number=True,
+                                           fields={"attempts": max(fl.g.attempts - 1, 0),
+                                                   "cn": max(fl.g.call_n - 1, 0)})
+                    log.info("job.handed_back", job_id=fl.g.id)
                 except RedisError:
-                    pass  # left pending: another worker reclaims it after claim_idle_s
+                    pass  # another worker takes it over once this consumer is known dead
         for t in self.visits:
             t.cancel()
 
-    # -- loops --------------------------------------------------------------------------------
-    async def _guard(self, name: str, delay: float) -> None:
-        log.error("loop.error", loop=name, exc_info=True)
-        await self._pause(delay)
+    # -- loop plumbing ------------------------------------------------------------------------
+    def _loop(self, name: str, once: Callable[[], Awaitable[float | None]],
+              every: float) -> Awaitable[None]:
+        async def run() -> None:
+            while not self.stopping.is_set():
+                try:
+                    pause = await once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a loop must never die: Redis may raise odd types
+                    log.error("loop.error", loop=name, exc_info=True)
+                    pause = 1.0
+                wait = every if pause is None else pause
+                if wait > 0:
+                    await self._pause(wait)
+        return run()
 
-    async def _pause(self, seconds: float) -> None:
-        """Sleep, but wake at once on shutdown (cancellation alone can be lost in I/O)."""
-        try:
-            await asyncio.wait_for(self.stopping.wait(), seconds)
-        except TimeoutError:
-            pass
+    async def _pause(self, seconds: float, event: asyncio.Event | None = None) -> None:
+        """Sleep, but wake at once on shutdown (or on ``event``)."""
+        waits = [asyncio.ensure_future(self.stopping.wait())]
+        if event is not None:
+            waits.append(asyncio.ensure_future(event.wait()))
+        _, pending = await asyncio.wait(waits, timeout=seconds,
+                                        return_when=asyncio.FIRST_COMPLETED)
+        for p in pending:
+            p.cancel()
 
-    def _spawn(self, entry_id: str, raw: str | None) -> None:
-        """Start a job; ``flights`` alone says how many are held (no counter to leak)."""
-        if entry_id in self.flights:
-            return
-        fl = Flight(entry_id)
-        task = asyncio.create_task(self._run_flight(fl, raw))
-        self.flights[entry_id] = (fl, task)
-        task.add_done_callback(lambda _t: self._landed(entry_id))
-        INFLIGHT.set(len(self.flights))
-
-    def _landed(self, entry_id: str) -> None:
-        self.flights.pop(entry_id, None)
-        INFLIGHT.set(len(self.flights))
-        self.room.set()
-
-    def _free(self) -> int:
+    def _room(self) -> int:
         return self.settings.worker.concurrency - len(self.flights)
 
-    async def _run_flight(self, fl: Flight, raw: str | None) -> None:
+    # -- dialling -----------------------------------------------------------------------------
+    def _on_grants(self, replies: list[GrantReply]) -> None:
+        for reply in replies:
+            for g in reply.jobs:
+                self._spawn(Flight(g))
+            if reply.finish:
+                task = asyncio.create_task(self.finisher.run_due(ids=list(reply.finish)))
+                self.visits.add(task)
+                task.add_done_callback(self.visits.discard)
+
+    def _spawn(self, fl: Flight) -> None:
+        if fl.g.id in self.flights:
+            return
+        task = asyncio.create_task(self._fly(fl))
+        self.flights[fl.g.id] = (fl, task)
+        task.add_done_callback(lambda _t: self._landed(fl.g.id))
+        INFLIGHT.set(len(self.flights))
+
+    def _landed(self, job_id: str) -> None:
+        self.flights.pop(job_id, None)
+        INFLIGHT.set(len(self.flights))
+        self.room_freed.set()
+
+    async def _fly(self, fl: Flight) -> None:
         try:
-            await self.dialer.handle(fl, raw)
+            await self.dialer.run(fl)
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.error("job.crashed", job_id=fl.job_id, entry_id=fl.entry_id, exc_info=True)
+            log.error("job.crashed", job_id=fl.g.id, exc_info=True)
             try:
-                await self.dialer.crashed(fl, raw)
-            except Exception:  # Redis gone too: the entry stays pending and is reclaimed
-                log.error("job.crash_not_recorded", entry_id=fl.entry_id, exc_info=True)
+                await self.dialer.crashed(fl)
+            except Exception:  # Redis gone too: the reaper or a heartbeat takes it over
+                log.error("job.crash_not_recorded", job_id=fl.g.id, exc_info=True)
 
-    async def _read_loop(self) -> None:
-        block = self.settings.redis.block_ms
-        while not self.stopping.is_set():
-            try:
-                free = self._free()
-                if free <= 0:
-                    self.room.clear()
-                    try:
-                        await asyncio.wait_for(self.room.wait(), 1.0)
-                    except TimeoutError:
-                        pass
-                    continue
-                for eid, raw in await self.store.read(self.consumer, min(free, 100), block):
-                    self._spawn(eid, raw)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a loop must never die: Redis may raise odd types
-                await self._guard("read", 1.0)
+    def _grant_fn(self, provider: str) -> Callable[[], Awaitable[float | None]]:
+        async def once() -> float | None:
+            room = self._room()
+            if room <= 0:
+                self.room_freed.clear()
+                await self._pause(1.0, self.room_freed)
+                return 0.0
+            [reply] = await self.store.grant([self.pacer.grant_args(provider,
+                                                                    min(room, GRANT_BATCH))])
+            self._on_grants([reply])
+            if reply.jobs and reply.why is Why.OK:
+                return 0.0
+            wait = {Why.EMPTY: IDLE_POLL_S, Why.SLOT: 0.25}.get(reply.why, reply.wait_ms / 1000)
+            event = self.wake[provider]
+            event.clear()
+            await self._pause(min(max(wait, 0.001), MAX_SLEEP_S), event)
+            return 0.0
+        return once
 
-    async def _reclaim_loop(self) -> None:
-        idle_ms = round(self.settings.worker.claim_idle_s * 1000)
-        while not self.stopping.is_set():
-            await self._pause(self.settings.worker.claim_idle_s / 3)
-            try:
-                free = self._free()
-                if free <= 0:
-                    continue
-                for eid, raw in await self.store.reclaim(self.consumer, idle_ms, free):
-                    if eid not in self.flights:
-                        log.info("job.reclaimed", entry_id=eid)
-                        self._spawn(eid, raw)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a loop must never die: Redis may raise odd types
-                await self._guard("reclaim", 1.0)
+    def _wake_all(self) -> None:
+        for e in self.wake.values():
+            e.set()
 
-    async def _promote_loop(self) -> None:
-        every = self.settings.worker.promote_interval_s
-        probe_at: dict[str, float] = {}
-        while not self.stopping.is_set():
-            await self._pause(every)
-            try:
-                await self.store.promote()
-                await self._probe_halted(probe_at)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a loop must never die: Redis may raise odd types
-                await self._guard("promote", 1.0)
+    # -- intake -------------------------------------------------------------------------------
+    async def _read_once(self) -> float | None:
+        if self.read_own:
+            self.read_own = False
+            own = await self.store.read(self.consumer, READ_BATCH, 0, own=True)
+            if own:
+                await self.intake.process(own)
+                self.read_own = len(own) == READ_BATCH
+                self._wake_all()
+                return 0.0
+        queued = (await self.store.counts()).get("queued", 0)
+        if queued >= self.settings.worker.intake_max_ready:
+            return 0.5
+        entries = await self.store.read(self.consumer, READ_BATCH, self.settings.redis.block_ms)
+        if entries:
+            await self.intake.process(entries)
+            self._wake_all()
+        return 0.0
 
-    async def _probe_halted(self, last: dict[str, float]) -> None:
-        """When a halted provider's probe is due, send one parked job through as the probe."""
-        now = time.time()
-        for name in self.adapters:
-            if now - last.get(name, 0) < 1.0:
-                continue
-            last[name] = now
-            info = await self.store.halt_info(name)
-            if not info:
-                continue
-            due = float(info.get("probe_at", 0)) / 1000
-            busy = float(info.get("canary_until", 0)) / 1000
-            if now >= due and now >= busy:
-                await self.store.release_one_parked(name)
+    async def _reclaim_once(self) -> float | None:
+        idle = round(self.settings.worker.claim_idle_s * 1000)
+        entries = await self.store.reclaim(self.consumer, idle, READ_BATCH)
+        if entries:
+            log.info("job.reclaimed", entries=len(entries))
+            await self.intake.process(entries)
+        return None
 
-    async def _heartbeat_loop(self) -> None:
-        while not self.stopping.is_set():
-            await self._pause(self.settings.worker.heartbeat_s)
-            try:
-                held = [eid for eid, (fl, _) in self.flights.items() if fl.phase != "done"]
-                lost = await self.store.heartbeat(self.consumer, held)
-                for eid in lost:
-                    item = self.flights.get(eid)
-                    if item and item[0].phase in ("new", "waiting"):
-                        log.warning("job.lost_to_other_worker", entry_id=eid)
-                        item[1].cancel()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a loop must never die: Redis may raise odd types
-                await self._guard("heartbeat", 1.0)
+    # -- upkeep -------------------------------------------------------------------------------
+    async def _upkeep_once(self) -> float | None:
+        moved = await self.store.promote(round(self.rt.timing.max_defer_s * 1000))
+        if moved:
+            self._wake_all()
+        now = time.monotonic()
+        if now - getattr(self, "_swept", 0.0) >= 1.0:
+            self._swept = now
+            due = await self.store.sweep()
+            if due:
+                await self.finisher.run_due(ids=due)
+            await self.finisher.run_due()
+        return None
 
-    async def _track_loop(self) -> None:
-        limit = max(1, self.settings.worker.concurrency)
-        while not self.stopping.is_set():
-            await self._pause(0.25)
-            try:
-                room = limit - len(self.visits)
-                if room <= 0:
-                    continue
-                for job_id in await self.tracker.due(room):
-                    task = asyncio.create_task(self._visit(job_id))
-                    self.visits.add(task)
-                    task.add_done_callback(self.visits.discard)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a loop must never die: Redis may raise odd types
-                await self._guard("track", 1.0)
+    async def _heartbeat_once(self) -> float | None:
+        settle = {name: round(self.rt.timing.settle(cfg.request_timeout_s) * 1000)
+                  for name, cfg in self.settings.providers.items()}
+        w = self.settings.worker
+        res: dict[str, Any] = await self.store.heartbeat(
+            self.consumer, list(self.flights), round(w.dead_after_s * 1000),
+            round(max(w.dead_after_s, 5.0) * 1000), settle)
+        for c in res.get("reaped") or []:
+            log.warning("worker.taken_over", consumer=c)
+        if res.get("claimed"):
+            self.read_own = True
+        if res.get("reconciled"):
+            log.info("job.reclaimed", reconcile=res["reconciled"],
+                     reason=WaitReason.RECONCILE.value)
+        return None
 
-    async def _visit(self, job_id: str) -> None:
+    # -- tracking -----------------------------------------------------------------------------
+    async def _track_once(self) -> float | None:
+        room = self.settings.worker.concurrency - len(self.visits)
+        if room <= 0:
+            return None
+        for v in await self.tracker.due(room):
+            task = asyncio.create_task(self._visit(v))
+            self.visits.add(task)
+            task.add_done_callback(self.visits.discard)
+        return None
+
+    async def _visit(self, v: Any) -> None:
         try:
-            await self.tracker.visit(job_id)
+            await self.tracker.visit(v)
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.error("call.visit_failed", job_id=job_id, exc_info=True)
+            log.error("call.visit_failed", job_id=v.id, exc_info=True)
+        self._wake_all()  # a call that ended frees a slot
 
-    # -- HTTP: health, metrics, webhooks ------------------------------------------------------
+    # -- HTTP ---------------------------------------------------------------------------------
     async def _start_http(self) -> None:
         if self.http_port < 0:
             return
         app = web.Application()
-        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/healthz", healthz)
         app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/metrics", self._metrics)
-        app.router.add_post("/webhooks/{provider}", webhook_handler(self.dialer))
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.worker.http_host, self.http_port,
-                           reuse_port=True)
-        await site.start()
-        server: Any = site._server
-        if server is not None and server.sockets:
-            self.http_port = server.sockets[0].getsockname()[1]
-
-    async def _healthz(self, _: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
+        app.router.add_get("/metrics", metrics)
+        app.router.add_post("/webhooks/{provider}", webhook_handler(
+            self.settings, self.store, self.secrets, self.rt.timing))
+        self._runner, self.http_port = await serve(app, self.settings.worker.http_host,
+                                                   self.http_port)
 
     async def _readyz(self, _: web.Request) -> web.Response:
         try:
@@ -292,15 +344,3 @@ class Worker:
         status = 200 if self.ready else 503
         return web.json_response({"ready": self.ready, "inflight": len(self.flights)},
                                  status=status)
-
-    async def _metrics(self, _: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(REGISTRY),
-                            content_type="text/plain", charset="utf-8")
-
-
-def _safe_url(url: str) -> str:
-    """redis://user:pass@host → redis://***@host"""
-    if "@" in url:
-        scheme, _, rest = url.partition("://")
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url

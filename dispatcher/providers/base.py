@@ -1,4 +1,4 @@
-"""What both provider dialects share: the HTTP transport, error and header parsing, call state.
+"""What every provider dialect shares: the HTTP transport, error and header parsing, call state.
 
 Parsing is pure (status, headers, body in; normalised values out). The transport turns every
 aiohttp failure into a ProviderError that says whether the request may have reached the
@@ -15,12 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 
 from dispatcher.classify import ProviderError
-from dispatcher.jobs import Job
 from dispatcher.limits import header_window_seconds
 
 TERMINAL_ANSWERS = {"human", "machine", "user_rejected", "user_unavailable", "user_busy",
@@ -47,6 +46,7 @@ class CallState:
     duration_seconds: float | None
     correlation: str | None
     created_at: float | None
+    call_n: int = 1  # the call's number within its job
 
 
 @dataclass(frozen=True)
@@ -70,19 +70,6 @@ class ProviderFailure(Exception):
 class StartResult:
     call_id: str
     rate: tuple[RateObservation, ...]
-
-
-class Adapter(Protocol):
-    kind: str
-    name: str
-
-    def check(self, job: Job) -> str | None: ...
-    def job_fields(self, job: Job) -> frozenset[str]: ...
-    async def start_call(self, job: Job) -> StartResult: ...
-    async def get_call(self, call_id: str) -> CallState: ...
-    async def find_calls(self, job_id: str, since: float, cursor: str | None
-                         ) -> tuple[list[CallState], str | None]: ...
-    async def close(self) -> None: ...
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -131,6 +118,7 @@ def parse_error(resp: Response) -> ProviderError:
     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
     code, message = f"http_{resp.status}", ""
     fields: tuple[str, ...] = ()
+    enveloped = False
     try:
         body = resp.json()
     except (ValueError, UnicodeDecodeError):
@@ -138,6 +126,7 @@ def parse_error(resp: Response) -> ProviderError:
         message = resp.body[:200].decode("utf-8", "replace")
     if isinstance(body, dict):
         err = body.get("error")
+        enveloped = isinstance(err, dict) or any(k in body for k in ("code", "detail"))
         if isinstance(err, dict):
             code = str(err.get("code") or err.get("type") or code)
             message = str(err.get("message") or "")
@@ -163,7 +152,7 @@ def parse_error(resp: Response) -> ProviderError:
                                   if isinstance(e, dict))
                 message = f"{message} ({extra})" if extra else message
     return ProviderError(status=resp.status, code=code, message=message[:500],
-                         retry_after_s=retry_after, fields=fields)
+                         retry_after_s=retry_after, fields=fields, enveloped=enveloped)
 
 
 class Transport:

@@ -1,10 +1,12 @@
-"""itellicoAI dialect (PROVIDERS §2): ``X-API-Key``, flat error envelope, ``external_id``."""
+"""itellicoAI: ``X-API-Key``, a flat error envelope, and ``external_id`` — an idempotency key
+per call: ``<job id>`` for a job's first call, ``<job id>~<n>`` for its n-th (``~`` never
+appears in a job id, so the two never collide).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from dispatcher.config import ProviderConfig
 from dispatcher.jobs import Job
 from dispatcher.providers.base import (
     CallState,
@@ -15,18 +17,27 @@ from dispatcher.providers.base import (
     parse_time,
     started,
 )
+from dispatcher.providers.itellico.config import ItellicoConfig
+from dispatcher.timing import Timing
 
-TERMINAL = {"completed", "failed", "transferred"}
+TERMINAL = frozenset({"completed", "failed", "transferred"})
 
 
-def build_start(job: Job, cfg: ProviderConfig) -> dict[str, Any]:
-    return {
-        "type": "phone",
-        "agent_id": job.agent_id or cfg.agent_id,
-        "from_number": job.from_ or cfg.from_number,
-        "to_number": job.to,
-        "external_id": job.id,
-    }
+def external_id(job_id: str, call_n: int) -> str:
+    return job_id if call_n <= 1 else f"{job_id}~{call_n}"
+
+
+def split_external_id(value: str) -> tuple[str, int]:
+    job_id, sep, n = value.rpartition("~")
+    if sep and n.isdigit():
+        return job_id, int(n)
+    return value, 1
+
+
+def build_start(job: Job, cfg: ItellicoConfig, call_n: int) -> dict[str, Any]:
+    return {"type": "phone", "agent_id": job.agent_id or cfg.agent_id,
+            "from_number": job.from_ or cfg.from_number, "to_number": job.to,
+            "external_id": external_id(job.id, call_n)}
 
 
 def normalise(d: dict[str, Any]) -> CallState:
@@ -38,18 +49,19 @@ def normalise(d: dict[str, Any]) -> CallState:
     if terminal and answer == "waiting":
         answer = "unknown"
     reason = d.get("disconnection_reason") or d.get("end_reason") or d.get("ended_reason")
+    ext = d.get("external_id")
+    job_id, n = split_external_id(str(ext)) if ext is not None else (None, 1)
     return CallState(
         call_id=str(d.get("id") or d.get("call_id") or ""), status=status, terminal=terminal,
         answer_status=answer, disconnection_reason=None if reason is None else str(reason),
-        duration_seconds=as_float(d.get("duration_seconds")),
-        correlation=None if d.get("external_id") is None else str(d["external_id"]),
-        created_at=parse_time(d.get("created") or d.get("created_at")))
+        duration_seconds=as_float(d.get("duration_seconds")), correlation=job_id,
+        created_at=parse_time(d.get("created") or d.get("created_at")), call_n=n)
 
 
 class Itellico:
     kind = "itellico"
 
-    def __init__(self, name: str, cfg: ProviderConfig, api_key: str, concurrency: int):
+    def __init__(self, name: str, cfg: ItellicoConfig, api_key: str, concurrency: int):
         self.name = name
         self.cfg = cfg
         self.prefix = f"/v1/accounts/{cfg.account_id}/calls"
@@ -69,27 +81,33 @@ class Itellico:
         names = {"agent_id": job.agent_id, "from": job.from_}
         return frozenset(k for k, v in names.items() if v)
 
-    async def start_call(self, job: Job) -> StartResult:
+    async def start_call(self, job: Job, call_n: int) -> StartResult:
         return started(await self.http.request("POST", self.prefix,
-                                               body=build_start(job, self.cfg)))
+                                               body=build_start(job, self.cfg, call_n)))
 
     async def get_call(self, call_id: str) -> CallState:
         return normalise(check(await self.http.request("GET", f"{self.prefix}/{call_id}")))
 
-    async def find_calls(self, job_id: str, since: float, cursor: str | None
+    async def find_calls(self, job_id: str, call_n: int, since: float, cursor: str | None
                          ) -> tuple[list[CallState], str | None]:
-        """Calls with this ``external_id`` (filtered by the provider), newest first."""
+        """The call with this call's ``external_id`` (the provider filters on it)."""
+        ext = external_id(job_id, call_n)
         offset = int(cursor or 0)
         body = check(await self.http.request(
-            "GET", self.prefix, params={"external_id": job_id, "limit": "50",
+            "GET", self.prefix, params={"external_id": ext, "limit": "50",
                                         "offset": str(offset)}))
         items: list[Any] = body["items"] if isinstance(body.get("items"), list) else []
-        calls = [normalise(x) for x in items if isinstance(x, dict)
-                 and str(x.get("external_id")) == job_id]
+        calls = [normalise(x) for x in items
+                 if isinstance(x, dict) and str(x.get("external_id")) == ext]
         count = body.get("count")
         more = isinstance(count, int) and offset + len(items) < count and items
         return calls, str(offset + len(items)) if more else None
 
+    def poll_interval(self, visits: int, timing: Timing) -> float:
+        """With webhooks on, polls only cover lost deliveries."""
+        if self.cfg.webhooks_on:
+            return timing.webhook_poll_s
+        return timing.poll(visits)
 
     async def close(self) -> None:
         await self.http.close()

@@ -1,11 +1,13 @@
-"""TelEcho dialect (PROVIDERS §1): Bearer key, ``{"error": {...}}``, polling, no idempotency key."""
+"""TelEcho: Bearer key, ``{"error": {...}}`` envelope, no idempotency key, calls followed by
+polling. The job id and the call's number within the job ride in the call's metadata, which
+is how a lost create answer is found again.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from dispatcher.config import ProviderConfig
 from dispatcher.jobs import Job
 from dispatcher.providers.base import (
     CallState,
@@ -16,17 +18,19 @@ from dispatcher.providers.base import (
     parse_time,
     started,
 )
+from dispatcher.providers.telecho.config import TelEchoConfig
+from dispatcher.timing import Timing
 
-LIVE = {"initiated", "ringing", "in_progress", "queued"}
-TERMINAL = {"completed", "failed", "busy", "no_answer", "canceled", "cancelled"}
+TERMINAL = frozenset({"completed", "failed", "busy", "no_answer", "canceled", "cancelled"})
 JOB_KEY = "dispatcher_job_id"
+CALL_KEY = "dispatcher_call"
 
 
-def build_start(job: Job, cfg: ProviderConfig) -> dict[str, Any]:
+def build_start(job: Job, cfg: TelEchoConfig, call_n: int) -> dict[str, Any]:
     body: dict[str, Any] = {
         "phone_number_id": job.from_ or cfg.phone_number_id,
         "destination_number": job.to,
-        "metadata": {**job.metadata, JOB_KEY: job.id},
+        "metadata": {**job.metadata, JOB_KEY: job.id, CALL_KEY: call_n},
     }
     if job.agent_id or (cfg.agent_id and not job.workflow_id):
         body["agent_id"] = job.agent_id or cfg.agent_id
@@ -35,32 +39,31 @@ def build_start(job: Job, cfg: ProviderConfig) -> dict[str, Any]:
     return body
 
 
+def _answer(status: str, answered: Any) -> str:
+    if answered in ("human", "machine"):
+        return str(answered)
+    return {"busy": "user_busy", "no_answer": "user_unavailable"}.get(status, "unknown")
+
+
 def normalise(d: dict[str, Any]) -> CallState:
     status = str(d.get("status") or "unknown")
-    answered = d.get("answered_by")
-    if answered in ("human", "machine"):
-        answer = str(answered)
-    elif status == "busy":
-        answer = "user_busy"
-    elif status == "no_answer":
-        answer = "user_unavailable"
-    else:
-        answer = "unknown"
     reason = d.get("disconnection_reason") or d.get("end_reason") or d.get("ended_reason")
     meta: dict[str, Any] = d["metadata"] if isinstance(d.get("metadata"), dict) else {}
+    n = meta.get(CALL_KEY)
     return CallState(
         call_id=str(d.get("call_id") or d.get("id") or ""), status=status,
-        terminal=status in TERMINAL, answer_status=answer,
+        terminal=status in TERMINAL, answer_status=_answer(status, d.get("answered_by")),
         disconnection_reason=None if reason is None else str(reason),
         duration_seconds=as_float(d.get("duration_seconds")),
         correlation=None if meta.get(JOB_KEY) is None else str(meta[JOB_KEY]),
-        created_at=parse_time(d.get("created_at")))
+        created_at=parse_time(d.get("created_at")),
+        call_n=n if isinstance(n, int) and not isinstance(n, bool) else 1)
 
 
 class TelEcho:
     kind = "telecho"
 
-    def __init__(self, name: str, cfg: ProviderConfig, api_key: str, concurrency: int):
+    def __init__(self, name: str, cfg: TelEchoConfig, api_key: str, concurrency: int):
         self.name = name
         self.cfg = cfg
         self.http = Transport(cfg.base_url, {"Authorization": f"Bearer {api_key}"},
@@ -68,24 +71,24 @@ class TelEcho:
 
     def check(self, job: Job) -> str | None:
         if not (job.from_ or self.cfg.phone_number_id):
-            return (f"from: required, provider '{self.name}' has no phone_number_id configured")
+            return f"from: required, provider '{self.name}' has no phone_number_id configured"
         return None
 
     def job_fields(self, job: Job) -> frozenset[str]:
         names = {"agent_id": job.agent_id, "workflow_id": job.workflow_id, "from": job.from_}
         return frozenset(k for k, v in names.items() if v)
 
-    async def start_call(self, job: Job) -> StartResult:
+    async def start_call(self, job: Job, call_n: int) -> StartResult:
         return started(await self.http.request("POST", "/calls/outbound",
-                                               body=build_start(job, self.cfg)))
+                                               body=build_start(job, self.cfg, call_n)))
 
     async def get_call(self, call_id: str) -> CallState:
         return normalise(check(await self.http.request("GET", f"/calls/{call_id}")))
 
-    async def find_calls(self, job_id: str, since: float, cursor: str | None
+    async def find_calls(self, job_id: str, call_n: int, since: float, cursor: str | None
                          ) -> tuple[list[CallState], str | None]:
-        """One page of calls created since ``since`` that carry this job's id, and the cursor
-        of the next page (TelEcho cannot filter on metadata: every page must be read)."""
+        """One page of calls created since ``since`` that are this job's call ``call_n``, and
+        the next page's cursor (TelEcho cannot filter on metadata: every page must be read)."""
         after = datetime.fromtimestamp(since, UTC).isoformat().replace("+00:00", "Z")
         params = {"limit": "100", "created_after": after}
         if cursor:
@@ -94,8 +97,11 @@ class TelEcho:
         items: list[Any] = body["data"] if isinstance(body.get("data"), list) else []
         calls = [normalise(x) for x in items if isinstance(x, dict)]
         nxt = body.get("next_cursor")
-        return [c for c in calls if c.correlation == job_id], str(nxt) if nxt else None
+        mine = [c for c in calls if c.correlation == job_id and c.call_n == call_n]
+        return mine, str(nxt) if nxt else None
 
+    def poll_interval(self, visits: int, timing: Timing) -> float:
+        return timing.poll(visits)  # no webhooks: polling is the only way to learn the end
 
     async def close(self) -> None:
         await self.http.close()

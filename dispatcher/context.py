@@ -1,0 +1,71 @@
+"""What a worker's executors share: configuration, Redis, the adapters, pacing, policy."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from dispatcher.config import Settings
+from dispatcher.decide import Finish
+from dispatcher.jobs import InvalidJob, Job, JobRules, parse_job
+from dispatcher.logs import get_logger
+from dispatcher.metrics import RESULTS, provider_label
+from dispatcher.pacing import Pacer
+from dispatcher.policies import PolicyBook
+from dispatcher.provider_ops import ProviderOps
+from dispatcher.providers import Adapter, dialect
+from dispatcher.results import build, item
+from dispatcher.store import Store
+from dispatcher.timing import Timing
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    adapters: dict[str, Adapter]
+    pacer: Pacer
+    policies: PolicyBook
+    consumer: str
+    rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        self.timing: Timing = self.settings.timing()
+        self.ops = ProviderOps(self.store, dict(self.settings.providers), self.timing, self.rng)
+        self.rules = JobRules(number_check=self.settings.policy.number_check)
+
+    @property
+    def ttl(self) -> int:
+        return self.settings.worker.dedupe_ttl_s
+
+    def errors(self, provider: str) -> object:
+        return dialect(self.settings.providers[provider].kind).errors
+
+    def parse(self, raw: str | bytes | None) -> Job | InvalidJob:
+        return _parse(raw, self.rules)
+
+    async def finish(self, job: Job | InvalidJob, fin: Finish, *, attempts: int,
+                     first_seen_ms: int | None, entry_id: str | None = None,
+                     dtok: str | None = None) -> bool:
+        """Write the job's one result; False when another worker already did (or owns it)."""
+        res = build(job, fin, attempts=attempts, first_seen_ms=first_seen_ms, now_ms=now_ms())
+        written = await self.store.finish([item(res, entry_id=entry_id, dtok=dtok)], self.ttl)
+        if written:
+            RESULTS.labels(provider_label(job.provider), res.outcome.value).inc()
+            extra = {k: v for k, v in res.to_json().items()
+                     if k in ("outcome", "http_status", "error_code", "answer_status", "reason")}
+            get_logger(job_id=res.job_id, provider=job.provider, attempt=attempts).info(
+                "job.result", **extra)
+        return bool(written)
+
+
+@lru_cache(maxsize=4096)
+def _parse(raw: str | bytes | None, rules: JobRules) -> Job | InvalidJob:
+    """Parsing is pure; a worker parses the same payload at intake and again at the dial."""
+    return parse_job(raw, rules)

@@ -1,0 +1,40 @@
+--! include core place
+-- FINISH: write results. A = {group, ttl (s), maxlen, items = [{id | nil, e (entry id) | nil,
+-- result (JSON text), outcome, answer, dtok | nil}]}.
+-- An item without an id is an unreadable payload: its marker is keyed by the entry id.
+-- An item with a dtok is written only while that grant still owns the job (a worker that was
+-- presumed dead must not overwrite what its successor decided).
+-- Returns {written = n, skipped = [ids]}. Safe to run twice: a job already done is skipped.
+
+local FIELDS = {'state', 'wr', 'prov', 'camp', 'dialer', 'dtok'}
+
+local function finish_one(it)
+  local h = it.id and jkey(it.id) or (P .. 'invalid:' .. it.e)
+  local f = hget(h, FIELDS)
+  if f.state == 'done' or (it.dtok and f.dtok ~= it.dtok) then return false end
+  redis.call('XADD', P .. 'results', 'MAXLEN', '~', A.maxlen, '*', 'result', it.result)
+  if it.id then
+    unput(it.id, f)
+    if f.prov then free_slots(it.id, f) end
+    redis.call('ZREM', P .. 'deadlines', it.id)
+    tl(it.id, 'result', {outcome = it.outcome})
+    redis.call('EXPIRE', P .. 'tl:' .. it.id, A.ttl)
+  end
+  count(f.camp, 'o:' .. it.outcome, 1)
+  if it.answer and it.answer ~= '' then count(f.camp, 'a:' .. it.answer, 1) end
+  redis.call('HSET', h, 'state', 'done', 'done_ms', NOW, 'outcome', it.outcome)
+  redis.call('HDEL', h, 'fin', 'wr', 'wu', 'dialer')
+  redis.call('EXPIRE', h, A.ttl)
+  return true
+end
+
+local written, skipped = 0, {}
+for _, it in ipairs(A.items) do
+  if finish_one(it) then written = written + 1
+  elseif it.id then table.insert(skipped, it.id) end
+  if it.e then
+    redis.call('XACK', KEYS[1], A.group, it.e)
+    redis.call('XDEL', KEYS[1], it.e)
+  end
+end
+return reply({written = written, skipped = arr(skipped)})

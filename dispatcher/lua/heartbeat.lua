@@ -1,0 +1,71 @@
+--! include core place
+-- HEARTBEAT: this worker is alive; take over the work of workers that are not.
+-- A = {group, consumer, held = [ids this process is dialling], dead (ms without a heartbeat),
+--      stale (ms), settle = {prov = ms}}.
+-- * A consumer whose last heartbeat is older than `dead` is gone: every job it was dialling
+--   waits for a reconciliation (the call may exist) that starts once the request could no
+--   longer be on its way (dial time + settle), its unread stream entries are claimed by this
+--   worker, and it is removed from the group.
+-- * A job this worker's own record says it dials but the process does not hold (a grant whose
+--   reply was lost) is reconciled the same way once it is `stale` ms old.
+-- Returns {reaped = [consumers], reconciled = n, claimed = n}. Safe to run twice.
+
+local FIELDS = {'state', 'wr', 'prov', 'prio', 'camp', 'dialer', 'dial_ms'}
+
+local function reconcile(id, f, from)
+  local settle = A.settle[f.prov] or 11000
+  unput(id, f)
+  redis.call('HSET', jkey(id), 'unsure', '1')
+  redis.call('HDEL', jkey(id), 'dialer')
+  put(id, f, 'delayed', 'reconcile', tonumber(f.dial_ms or NOW) + settle)
+  tl(id, 'taken_over', {from = from})
+end
+
+local function release_held(consumer, keep, min_age)
+  local n = 0
+  local hk = P .. 'held:' .. consumer
+  for _, id in ipairs(redis.call('SMEMBERS', hk)) do
+    if not keep[id] then
+      local f = hget(jkey(id), FIELDS)
+      if f.state ~= 'dialing' or f.dialer ~= consumer then
+        redis.call('SREM', hk, id)
+      elseif NOW - tonumber(f.dial_ms or '0') >= min_age then
+        reconcile(id, f, consumer)
+        n = n + 1
+      end
+    end
+  end
+  return n
+end
+
+local function claim_pending(c)
+  local p = redis.pcall('XPENDING', KEYS[1], A.group, '-', '+', 1000, c)
+  if p.err then return 0, true end  -- no group (yet): nothing of c's to claim
+  local ids = {}
+  for _, e in ipairs(p) do table.insert(ids, e[1]) end
+  if #ids > 0 then
+    redis.call('XCLAIM', KEYS[1], A.group, A.consumer, 0, unpack(ids))
+  end
+  return #ids, #p < 1000
+end
+
+redis.call('ZADD', P .. 'consumers', NOW, A.consumer)
+local mine = {}
+for _, id in ipairs(A.held) do mine[id] = true end
+local out = {reaped = {}, reconciled = release_held(A.consumer, mine, A.stale), claimed = 0}
+local dead = redis.call('ZRANGEBYSCORE', P .. 'consumers', '-inf', NOW - A.dead)
+for _, c in ipairs(dead) do
+  if c ~= A.consumer then
+    out.reconciled = out.reconciled + release_held(c, {}, 0)
+    local n, all = claim_pending(c)
+    out.claimed = out.claimed + n
+    if all then
+      redis.call('DEL', P .. 'held:' .. c)
+      redis.pcall('XGROUP', 'DELCONSUMER', KEYS[1], A.group, c)
+      redis.call('ZREM', P .. 'consumers', c)
+      table.insert(out.reaped, c)
+    end
+  end
+end
+out.reaped = arr(out.reaped)
+return reply(out)

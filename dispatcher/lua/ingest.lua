@@ -1,0 +1,76 @@
+--! include core place rate grant
+-- INGEST: stream entries become jobs, then (optionally) the first grants are taken in the
+-- same call: a new job that is plainly ready costs one round trip to claim and grant.
+--
+-- A.group, A.ttl (s, how long a cancel-ahead marker lives)
+-- A.entries[i] = {e = entry id, id, raw, prov, prio, camp, to, dk, exp (ms, 0 = none),
+--                 place = 'queued' | 'delayed' | 'parked' | 'finish', reason, due (ms),
+--                 deadline (ms, 0 = none), fin (why a result is due, for place = 'finish')}
+-- A.grants = list of grant requests (see lib/grant.lua), run after the entries are placed.
+-- Returns {entries = [{id, r, fin}], grants = [grant results]} where r is
+--   'ok' placed | 'dup' another entry owns this id | 'done' the id already has a result |
+--   'again' this entry was ingested before | 'fin' a worker must write its result now.
+-- Safe to run twice: the second run finds every entry owned (r = 'again') and grants nothing
+-- new for them.
+
+local CLAIM = {'owner', 'state', 'cancelled'}
+
+local function ack(e)
+  redis.call('XACK', KEYS[1], A.group, e)
+  redis.call('XDEL', KEYS[1], e)
+end
+
+local function claim(x, f)
+  local h = jkey(x.id)
+  redis.call('HSET', h, 'owner', x.e, 'raw', x.raw, 'prov', x.prov, 'prio', x.prio,
+             'camp', x.camp or '', 'to', x.to or '', 'dk', x.dk or '', 'exp', x.exp or 0,
+             'first_seen', NOW, 'ready_since', math.max(NOW, x.ready_since or 0),
+             'attempts', 0, 'cn', 0, 'state', 'new')
+  redis.call('PERSIST', h)
+  count(x.camp, 'total', 1)
+  if x.camp and x.camp ~= '' then
+    redis.call('ZADD', P .. 'campaigns', NOW, x.camp)
+    local pb = redis.call('HGET', P .. 'camp:' .. x.camp, 'paused_ms')
+    if pb then redis.call('HSET', h, 'pause_base', pb) end
+  end
+  tl(x.id, 'claimed', {entry = x.e})
+end
+
+local function ingest_one(x)
+  local f = hget(jkey(x.id), CLAIM)
+  if f.state == 'done' then ack(x.e); return 'done' end
+  if f.owner and f.owner ~= x.e then ack(x.e); return 'dup' end
+  if f.owner == x.e then
+    if f.state == 'finishing' then return 'fin' end
+    ack(x.e)
+    return 'again'
+  end
+  claim(x, f)
+  local job = {state = 'new', prov = x.prov, prio = x.prio, camp = x.camp or ''}
+  local cancelled = f.cancelled == '1' or
+      (x.camp and x.camp ~= '' and redis.call('SISMEMBER', P .. 'ccancel', x.camp) == 1)
+  if cancelled or x.place == 'finish' then
+    to_finish(x.id, job, cancelled and 'cancelled' or x.fin)
+    ack(x.e)
+    return 'fin'
+  end
+  put(x.id, job, x.place, x.reason, x.due)
+  if x.deadline and x.deadline > 0 then
+    redis.call('ZADD', P .. 'deadlines', x.deadline, x.id)
+  end
+  ack(x.e)
+  return 'ok'
+end
+
+local seen = cached_reply()
+if seen then return seen end
+local res = {}
+for _, x in ipairs(A.entries) do
+  local r = ingest_one(x)
+  local row = {id = x.id, r = r}
+  if r == 'fin' then row.fin = redis.call('HGET', jkey(x.id), 'fin') end
+  table.insert(res, row)
+end
+local grants = {}
+for _, G in ipairs(A.grants or {}) do table.insert(grants, grant(G)) end
+return remember(reply({entries = arr(res), grants = arr(grants)}))

@@ -1,0 +1,88 @@
+-- Shared by every script: arguments, clock, job-state bookkeeping, timeline.
+--
+-- Every script is called with KEYS[1] = the namespace's jobs stream (it only routes the call
+-- to the node that owns the namespace's one hash slot) and ARGV[1] = a JSON object of named
+-- arguments. A.p is the key prefix "{ns}:"; every key a script touches starts with it, so all
+-- of them live in the same Cluster slot. A.now (ms) pins the clock for tests; otherwise the
+-- script reads Redis TIME, so every worker shares one clock.
+
+local A = cjson.decode(ARGV[1])
+local P = A.p
+local NOW
+if A.now then
+  NOW = tonumber(A.now)
+else
+  local t = redis.call('TIME')
+  NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function I(x) return string.format('%d', x) end
+
+-- JSON arrays that stay arrays when empty (cjson encodes an empty table as {}).
+local EMPTY = cjson.decode('[]')
+local function arr(t) if #t == 0 then return EMPTY end return t end
+local function reply(t) return cjson.encode(t) end
+
+local function jkey(id) return P .. 'job:' .. id end
+
+-- Counters: one hash per campaign and one for the whole namespace, changed by the same
+-- script that changes a job's state, so they never drift from the jobs themselves.
+local function count(camp, field, by)
+  redis.call('HINCRBY', P .. 'counts', field, by)
+  if camp and camp ~= '' then redis.call('HINCRBY', P .. 'camp:' .. camp, field, by) end
+end
+
+local STATE_FIELD = {queued = 'queued', delayed = 'delayed', parked = 'parked',
+                     dialing = 'dialing', tracking = 'live', finishing = 'finishing'}
+
+local function leave(camp, state, reason)
+  local f = STATE_FIELD[state or '']
+  if not f then return end
+  count(camp, f, -1)
+  if (state == 'delayed' or state == 'parked') and reason and reason ~= '' then
+    count(camp, 'w:' .. reason, -1)
+  end
+end
+
+local function enter(camp, state, reason)
+  local f = STATE_FIELD[state]
+  if not f then return end
+  count(camp, f, 1)
+  if (state == 'delayed' or state == 'parked') and reason and reason ~= '' then
+    count(camp, 'w:' .. reason, 1)
+  end
+end
+
+-- A capped per-job history; it expires with the job (FINISH sets both TTLs).
+local TL_CAP = 60
+local function tl(id, event, extra)
+  local e = extra or {}
+  e.t = NOW
+  e.e = event
+  local k = P .. 'tl:' .. id
+  redis.call('RPUSH', k, cjson.encode(e))
+  redis.call('LTRIM', k, -TL_CAP, -1)
+end
+
+-- Read named fields of a hash into a table (missing fields are nil, not false).
+local function hget(key, names)
+  local vals = redis.call('HMGET', key, unpack(names))
+  local out = {}
+  for i, n in ipairs(names) do
+    if vals[i] then out[n] = vals[i] end
+  end
+  return out
+end
+
+-- A call that grants (INGEST, GRANT) is not naturally idempotent: run again after a lost
+-- reply, it would pop other jobs. Such calls carry a request id; the reply is kept for a few
+-- seconds (longer than the client's retries) and a second run returns it unchanged.
+local function cached_reply()
+  if not A.rid then return nil end
+  return redis.call('GET', P .. 'reply:' .. A.rid)
+end
+
+local function remember(encoded)
+  if A.rid then redis.call('SET', P .. 'reply:' .. A.rid, encoded, 'PX', 5000) end
+  return encoded
+end

@@ -1,0 +1,172 @@
+-- Granting dials: the provider's budget is given to the best ready job, across every worker.
+-- G: R fields (prov, wins, margin, slot_cap, lease) plus k (most grants wanted), consumer,
+--    tok (unique per call), caps = {{limit, ms}} per-number caps (default policy),
+--    caps_keep (ms a number's log is kept), camps = {name = {share, cap, caps}}, dnc (bool).
+
+local SKIP_LIMIT = 500  -- stale, cancelled, blocked or capped ids skipped in one call, at most
+
+-- Strict priority, then the campaign with the lowest pass (stride scheduling: a grant adds
+-- 1/share to its campaign's pass, so campaigns get grants in proportion to their shares).
+-- Paused campaigns and campaigns at their own call cap are skipped.
+local function usable(c, G)
+  if c ~= '~' and redis.call('SISMEMBER', P .. 'paused', c) == 1 then return false end
+  local cfg = G.camps[c]
+  if cfg and cfg.cap then
+    local k = P .. 'cslots:' .. c
+    redis.call('ZREMRANGEBYSCORE', k, '-inf', NOW)
+    if redis.call('ZCARD', k) >= cfg.cap then return false end
+  end
+  return true
+end
+
+local function pop_ready(G, prio, c)
+  local rq, rk = rq_key(G.prov, prio), ready_key(G.prov, prio, c)
+  local id = redis.call('LPOP', rk)
+  if not id then
+    redis.call('ZREM', rq, c)
+    return nil
+  end
+  local cfg = G.camps[c]
+  redis.call('ZINCRBY', rq, 1 / ((cfg and cfg.share) or 1), c)
+  if redis.call('LLEN', rk) == 0 then redis.call('ZREM', rq, c) end
+  return id
+end
+
+local function pick(G)
+  for _, prio in ipairs(PRIOS) do
+    local rq = rq_key(G.prov, prio)
+    for _, c in ipairs(redis.call('ZRANGE', rq, 0, -1)) do
+      if usable(c, G) then
+        local id = pop_ready(G, prio, c)
+        if id then return id end
+      end
+    end
+  end
+  return nil
+end
+
+local function canary_pick(G)
+  local first = redis.call('ZRANGE', P .. 'parked:' .. G.prov, 0, 0)
+  if not first[1] then return nil end
+  redis.call('HSET', P .. 'halt:' .. G.prov, 'canary_until', NOW + 60000, 'canary', first[1])
+  return first[1]
+end
+
+-- Per-number caps: one log of call starts per number, across jobs and campaigns.
+local function number_wait(to, caps)
+  if not caps or #caps == 0 or not to or to == '' then return 0 end
+  local k = P .. 'num:' .. to
+  local wait = 0
+  for _, c in ipairs(caps) do
+    local lo = '(' .. I(NOW - c[2])
+    local n = redis.call('ZCOUNT', k, lo, '+inf')
+    if n >= c[1] then
+      local e = redis.call('ZRANGEBYSCORE', k, lo, '+inf', 'WITHSCORES', 'LIMIT', n - c[1], 1)
+      wait = math.max(wait, tonumber(e[2]) + c[2] - NOW)
+    end
+  end
+  return wait
+end
+
+local function caps_for(G, camp)
+  local cfg = G.camps[camp_tag(camp)]
+  if cfg and cfg.caps then return cfg.caps end
+  return G.caps
+end
+
+local GRANT_FIELDS = {'state', 'wr', 'prov', 'prio', 'camp', 'dialer', 'dtok', 'raw',
+                      'attempts', 'cn', 'unsure', 'cancelled', 'to', 'dk', 'first_seen',
+                      'ready_since', 'rd', 'calls', 'dial_ms'}
+
+local function take(id, f, G, tok, canary)
+  unput(id, f)
+  local att, cn = tonumber(f.attempts or '0'), tonumber(f.cn or '0')
+  local dial_ms = tonumber(f.dial_ms or NOW)
+  if f.unsure ~= '1' then att, cn, dial_ms = att + 1, math.max(cn, 0) + 1, NOW end
+  redis.call('HSET', jkey(id), 'state', 'dialing', 'attempts', att, 'cn', cn,
+             'dial_ms', dial_ms, 'dtok', tok, 'dialer', G.consumer)
+  redis.call('SADD', P .. 'held:' .. G.consumer, id)
+  if G.slot_cap and G.slot_cap > 0 then
+    redis.call('ZADD', P .. 'slots:' .. G.prov, NOW + G.lease, id)
+  end
+  local cfg = G.camps[camp_tag(f.camp)]
+  if cfg and cfg.cap then redis.call('ZADD', P .. 'cslots:' .. f.camp, NOW + G.lease, id) end
+  local caps = caps_for(G, f.camp)
+  if caps and #caps > 0 and f.to and f.to ~= '' then
+    local nk = P .. 'num:' .. f.to
+    redis.call('ZREMRANGEBYSCORE', nk, '-inf', NOW - G.caps_keep)
+    redis.call('ZADD', nk, NOW, tok)
+    redis.call('PEXPIRE', nk, G.caps_keep + 1000)
+  end
+  enter(f.camp, 'dialing')
+  local bucket = I(math.floor(NOW / 10000))
+  for _, pk in ipairs({P .. 'pace:*', f.camp and f.camp ~= '' and P .. 'pace:' .. f.camp}) do
+    if pk then
+      redis.call('HINCRBY', pk, bucket, 1)
+      redis.call('EXPIRE', pk, 180)
+    end
+  end
+  tl(id, 'granted', {call = cn, canary = canary or nil, w = G.consumer})
+  return {id = id, raw = f.raw, attempts = att, cn = cn, unsure = f.unsure == '1', tok = tok,
+          camp = f.camp or '', prio = f.prio, first_seen = tonumber(f.first_seen or NOW),
+          ready_since = tonumber(f.ready_since or f.first_seen or NOW),
+          rd = tonumber(f.rd or '0'), calls = f.calls or '[]', canary = canary or false,
+          dial_ms = dial_ms}
+end
+
+-- One job popped from the queue: grant it, or route it (cancelled, do-not-call, number cap).
+local function consider(id, G, out, toks, canary)
+  local f = hget(jkey(id), GRANT_FIELDS)
+  local expected = canary and 'parked' or 'queued'
+  if f.state ~= expected then return false end
+  if f.cancelled == '1' then
+    to_finish(id, f, 'cancelled')
+    table.insert(out.fin, id)
+    return false
+  end
+  if G.dnc and f.dk and redis.call('SISMEMBER', P .. 'dnc', f.dk) == 1 then
+    to_finish(id, f, 'blocked:dnc')
+    table.insert(out.fin, id)
+    return false
+  end
+  local nw = number_wait(f.to, caps_for(G, f.camp))
+  if nw > 0 then
+    unput(id, f)
+    put(id, f, 'delayed', 'number_cap', NOW + nw)
+    return false
+  end
+  local tok = G.tok .. '.' .. (#toks + 1)
+  toks[#toks + 1] = tok
+  table.insert(out.jobs, take(id, f, G, tok, canary))
+  return true
+end
+
+local function grant(G)
+  local out = {prov = G.prov, jobs = {}, fin = {}, wait = 0, why = 'ok'}
+  local mode, hw = halt_mode(G.prov)
+  if mode == 'halted' then out.wait, out.why = hw, 'halted'; return out end
+  local cw = cooldown_wait(G.prov)
+  if cw > 0 then out.wait, out.why = cw, 'cooldown'; return out end
+  local room, rwait = rate_room(G)
+  if room <= 0 then out.wait, out.why = rwait, 'rate'; return out end
+  local slots = slot_room(G)
+  if slots <= 0 then out.wait, out.why = 250, 'slot'; return out end
+  local want = math.min(G.k, room, slots)
+  if mode == 'canary' then want = 1 end
+  local toks, skips = {}, 0
+  while #toks < want and skips < SKIP_LIMIT do
+    local id = mode == 'canary' and canary_pick(G) or pick(G)
+    if not id then out.why = 'empty'; break end
+    if not consider(id, G, out, toks, mode == 'canary') then
+      skips = skips + 1
+      if mode == 'canary' then break end
+    end
+  end
+  if mode == 'canary' and #toks == 0 then
+    redis.call('HDEL', P .. 'halt:' .. G.prov, 'canary_until', 'canary')
+  end
+  rate_take(G, toks)
+  out.jobs = arr(out.jobs)
+  out.fin = arr(out.fin)
+  return out
+end

@@ -1,0 +1,81 @@
+-- Where a waiting job sits, and moving it there.
+--   ready:<prov>:<prio>:<camp>  a list of ids per provider, priority and campaign ("~" = none)
+--   rq:<prov>:<prio>            the campaigns with ready jobs, scored by their fair-share pass
+--   delayed                     ids by the time they are due again
+--   parked:<prov>               ids of a halted (or unconfigured) provider, oldest first
+--   finishq                     ids whose result a worker must still write, leased by time
+-- Ready lists are cleaned lazily: an id whose job has left the "queued" state is dropped
+-- when it reaches the head, so removing a job never scans a list.
+
+local PRIOS = {'high', 'normal', 'low'}
+local LEASE_FINISH = 30000
+
+local function camp_tag(camp) if camp and camp ~= '' then return camp end return '~' end
+local function ready_key(prov, prio, camp)
+  return P .. 'ready:' .. prov .. ':' .. prio .. ':' .. camp_tag(camp)
+end
+local function rq_key(prov, prio) return P .. 'rq:' .. prov .. ':' .. prio end
+
+-- A campaign that had nothing ready joins the rotation at the lowest pass of the others, so
+-- it neither waits behind a long campaign nor jumps ahead of it.
+local function to_ready(id, prov, prio, camp)
+  local n = redis.call('RPUSH', ready_key(prov, prio, camp), id)
+  if n == 1 then
+    local rq = rq_key(prov, prio)
+    local low = redis.call('ZRANGE', rq, 0, 0, 'WITHSCORES')
+    redis.call('ZADD', rq, 'NX', low[2] or 0, camp_tag(camp))
+  end
+end
+
+-- f: the job's fields (prov, prio, camp at least). Enters `state` with counters and timeline.
+local function put(id, f, state, reason, until_ms)
+  if state == 'queued' and redis.call('EXISTS', P .. 'halt:' .. f.prov) == 1 then
+    state, reason = 'parked', 'halted'
+  end
+  if state == 'queued' then
+    to_ready(id, f.prov, f.prio or 'normal', f.camp)
+  elseif state == 'delayed' then
+    redis.call('ZADD', P .. 'delayed', until_ms, id)
+  elseif state == 'parked' then
+    redis.call('ZADD', P .. 'parked:' .. f.prov, NOW, id)
+  end
+  if (state == 'delayed' or state == 'parked') and f.camp and f.camp ~= '' then
+    redis.call('SADD', P .. 'cwait:' .. f.camp, id)
+  end
+  redis.call('HSET', jkey(id), 'state', state, 'wr', reason or '',
+             'wu', until_ms and I(until_ms) or '')
+  enter(f.camp, state, reason)
+  if state ~= 'queued' then tl(id, 'waiting', {r = reason, u = until_ms}) end
+end
+
+-- Take a job out of the set it waits in (ready lists are left to lazy cleaning) and out of
+-- its state's counters. f needs state, wr, prov, camp, dialer.
+local function unput(id, f)
+  local s = f.state
+  if s == 'delayed' then redis.call('ZREM', P .. 'delayed', id)
+  elseif s == 'parked' then redis.call('ZREM', P .. 'parked:' .. f.prov, id)
+  elseif s == 'tracking' then redis.call('ZREM', P .. 'tracking', id)
+  elseif s == 'finishing' then redis.call('ZREM', P .. 'finishq', id)
+  elseif s == 'dialing' and f.dialer then redis.call('SREM', P .. 'held:' .. f.dialer, id)
+  end
+  if (s == 'delayed' or s == 'parked') and f.camp and f.camp ~= '' then
+    redis.call('SREM', P .. 'cwait:' .. f.camp, id)
+  end
+  leave(f.camp, s, f.wr)
+end
+
+local function free_slots(id, f)
+  redis.call('ZREM', P .. 'slots:' .. f.prov, id)
+  if f.camp and f.camp ~= '' then redis.call('ZREM', P .. 'cslots:' .. f.camp, id) end
+end
+
+-- The job needs a result that only a worker can build (it reads the payload): mark it and
+-- queue it; whoever asked handles it now, anyone else after the lease.
+local function to_finish(id, f, why, lease)
+  unput(id, f)
+  redis.call('HSET', jkey(id), 'state', 'finishing', 'fin', why)
+  redis.call('ZADD', P .. 'finishq', NOW + (lease or LEASE_FINISH), id)
+  enter(f.camp, 'finishing')
+end
+
+local JOB_FIELDS = {'state', 'wr', 'prov', 'prio', 'camp', 'dialer', 'dtok'}

@@ -1,0 +1,92 @@
+-- Provider budgets: halt, cooldown, the exact sliding log of every window, call slots.
+-- The log holds one entry per grant (score = grant time). A grant is given only while every
+-- window of length W + margin holds fewer than L grants, so any W-second stretch of arrivals
+-- at the provider holds at most L even when a request takes up to `margin` to get there.
+-- R (the provider's rules): prov, wins = {{limit, ms}, ...}, margin, slot_cap, lease.
+
+-- 'run', or 'canary' (halted, probe due: one job may go as the probe), or 'halted' + wait.
+local function halt_mode(prov)
+  local hk = P .. 'halt:' .. prov
+  if redis.call('EXISTS', hk) == 0 then return 'run', 0 end
+  local h = hget(hk, {'probe_at', 'canary_until'})
+  local pa, cu = tonumber(h.probe_at or '0'), tonumber(h.canary_until or '0')
+  if NOW < pa or NOW < cu then return 'halted', math.max(pa - NOW, cu - NOW, 1000) end
+  return 'canary', 0
+end
+
+local function cooldown_wait(prov)
+  local cd = tonumber(redis.call('GET', P .. 'cooldown:' .. prov) or '0')
+  if cd > NOW then return cd - NOW end
+  return 0
+end
+
+local function longest_ms(R)
+  local longest = 0
+  for _, w in ipairs(R.wins) do if w[2] > longest then longest = w[2] end end
+  return longest + R.margin
+end
+
+-- How many grants fit now (every window and every provider-count hint), and if none, how
+-- long until one does.
+local function rate_room(R)
+  local log = P .. 'rl:' .. R.prov
+  redis.call('ZREMRANGEBYSCORE', log, '-inf', NOW - longest_ms(R))
+  local room, wait = 1e9, 0
+  for _, w in ipairs(R.wins) do
+    local span = w[2] + R.margin
+    local lo = '(' .. I(NOW - span)
+    local n = redis.call('ZCOUNT', log, lo, '+inf')
+    room = math.min(room, w[1] - n)
+    if n >= w[1] then
+      local e = redis.call('ZRANGEBYSCORE', log, lo, '+inf', 'WITHSCORES', 'LIMIT', n - w[1], 1)
+      wait = math.max(wait, tonumber(e[2]) + span - NOW)
+    end
+    local hv = redis.call('GET', P .. 'hint:' .. R.prov .. ':' .. I(w[2]))
+    if hv then
+      local left = tonumber(hv)
+      room = math.min(room, left)
+      if left <= 0 then
+        wait = math.max(wait, redis.call('PTTL', P .. 'hint:' .. R.prov .. ':' .. I(w[2])))
+      end
+    end
+  end
+  return room, wait
+end
+
+local function rate_take(R, toks)
+  if #toks == 0 then return end
+  local log = P .. 'rl:' .. R.prov
+  local args = {}
+  for _, t in ipairs(toks) do
+    args[#args + 1] = NOW
+    args[#args + 1] = t
+  end
+  redis.call('ZADD', log, unpack(args))
+  redis.call('PEXPIRE', log, longest_ms(R) + 1000)
+  for _, w in ipairs(R.wins) do
+    local hint = P .. 'hint:' .. R.prov .. ':' .. I(w[2])
+    if redis.call('EXISTS', hint) == 1 then redis.call('DECRBY', hint, #toks) end
+  end
+end
+
+local function slot_room(R)
+  if not R.slot_cap or R.slot_cap <= 0 then return 1e9 end
+  local k = P .. 'slots:' .. R.prov
+  redis.call('ZREMRANGEBYSCORE', k, '-inf', NOW)
+  local cap = R.slot_cap
+  local shrunk = tonumber(redis.call('GET', P .. 'slotcap:' .. R.prov) or '0')
+  if shrunk > 0 and shrunk < cap then cap = shrunk end
+  return cap - redis.call('ZCARD', k)
+end
+
+-- Every non-dial request (poll, lookup) takes one grant the same way.
+local function admit_request(R, tok)
+  local mode, hw = halt_mode(R.prov)
+  if mode == 'halted' and not R.during_halt then return false, hw, 'halted' end
+  local cw = cooldown_wait(R.prov)
+  if cw > 0 then return false, cw, 'cooldown' end
+  local room, wait = rate_room(R)
+  if room <= 0 then return false, wait, 'rate' end
+  rate_take(R, {tok})
+  return true, 0, 'ok'
+end

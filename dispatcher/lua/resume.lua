@@ -1,0 +1,34 @@
+--! include core place
+-- RESUME: clear a provider's halt, put a batch of its parked jobs back in their ready lists,
+-- and make its live calls due for a poll at once (they were not polled while halted).
+-- A = {prov, batch, max_defer (ms)}. Returns {was_halted, moved, left}; call again while
+-- left > 0. Safe to run twice.
+
+local was = redis.call('DEL', P .. 'halt:' .. A.prov)
+local FIELDS = {'state', 'wr', 'prov', 'prio', 'camp', 'raw', 'exp'}
+local moved = 0
+local ids = redis.call('ZRANGE', P .. 'parked:' .. A.prov, 0, A.batch - 1)
+for _, id in ipairs(ids) do
+  local f = hget(jkey(id), FIELDS)
+  if f.state == 'parked' and f.raw then
+    unput(id, f)
+    local deadline = NOW + A.max_defer
+    local exp = tonumber(f.exp or '0')
+    if exp > 0 and exp < deadline then deadline = exp end
+    redis.call('HSET', jkey(id), 'ready_since', NOW)
+    redis.call('ZADD', P .. 'deadlines', deadline, id)
+    put(id, f, 'queued')
+    moved = moved + 1
+  else
+    redis.call('ZREM', P .. 'parked:' .. A.prov, id)
+  end
+end
+if was == 1 then
+  for _, id in ipairs(redis.call('ZRANGE', P .. 'tracking', 0, -1)) do
+    if redis.call('HGET', jkey(id), 'prov') == A.prov then
+      redis.call('ZADD', P .. 'tracking', NOW, id)
+    end
+  end
+end
+return reply({was_halted = was == 1, moved = moved,
+              left = redis.call('ZCARD', P .. 'parked:' .. A.prov)})

@@ -1,0 +1,25 @@
+--! include core
+-- VISIT: lease the tracked jobs that are due to this worker (pushing their score ahead) and
+-- return what a visit needs, webhook results included, in one round trip.
+-- A = {lease (ms), limit}. Returns {visits = [{id, state, raw, call_id, attempts, first_seen,
+-- track_ms, calls, cn, rd, prov, camp, visits, hook = {...} | nil}]}.
+local FIELDS = {'state', 'raw', 'call_id', 'attempts', 'first_seen', 'track_ms', 'calls', 'cn',
+                'rd', 'prov', 'camp', 'cancelled'}
+local out = {}
+local ids = redis.call('ZRANGEBYSCORE', P .. 'tracking', '-inf', NOW, 'LIMIT', 0, A.limit)
+for _, id in ipairs(ids) do
+  redis.call('ZADD', P .. 'tracking', NOW + A.lease, id)
+  local f = hget(jkey(id), FIELDS)
+  f.id = id
+  f.visits = redis.call('HINCRBY', jkey(id), 'visits', 1)
+  if f.call_id then
+    local hook = redis.call('HGETALL', P .. 'callend:' .. f.call_id)
+    if #hook > 0 then
+      local h = {}
+      for i = 1, #hook, 2 do h[hook[i]] = hook[i + 1] end
+      f.hook = h
+    end
+  end
+  table.insert(out, f)
+end
+return reply({visits = arr(out)})

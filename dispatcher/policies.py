@@ -1,0 +1,89 @@
+"""The call policy as the decision core sees it: one view per campaign, built from the
+``[policy]`` and ``[campaigns.NAME]`` configuration, with the recipient's zones from the job's
+``timezone`` or its number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from dispatcher import hours, numbers
+from dispatcher.decide import Verdict
+from dispatcher.jobs import Job
+from dispatcher.policy import (
+    CampaignConfig,
+    EffectivePolicy,
+    PolicyConfig,
+    effective_policy,
+    recipient_zones,
+    redial_after,
+)
+
+
+class JobPolicy:
+    """``decide.Policy`` for one campaign."""
+
+    def __init__(self, pol: EffectivePolicy):
+        self.pol = pol
+
+    def zones(self, job: Job) -> tuple[str, ...]:
+        return recipient_zones(job.timezone, _number_zones(job.to), self.pol)
+
+    def window(self, zones: tuple[str, ...], t_ms: int, expires_ms: int | None) -> Verdict:
+        t = t_ms / 1000
+        p = self.pol
+        until = hours.open_until(p.hours, p.holidays, zones, t)
+        if until is not None:
+            return Verdict(True, round(until * 1000))
+        nxt = hours.next_open(p.hours, p.holidays, zones, t)
+        if nxt is None or (expires_ms is not None and nxt * 1000 >= expires_ms):
+            return Verdict(False, None)
+        return Verdict(False, round(nxt * 1000),
+                       hours.describe_opening(p.hours, p.holidays, zones, t))
+
+    def redial_after_s(self, answer_status: str, redials_done: int) -> float | None:
+        return redial_after(self.pol, answer_status, redials_done)
+
+
+@lru_cache(maxsize=65536)
+def _number_zones(e164: str) -> tuple[str, ...]:
+    return numbers.time_zones(e164)
+
+
+class PolicyBook:
+    """Every campaign's view, built once."""
+
+    def __init__(self, policy: PolicyConfig, campaigns: Mapping[str, CampaignConfig]):
+        self.policy = policy
+        self.campaigns = dict(campaigns)
+        self._views: dict[str | None, JobPolicy] = {}
+
+    def view(self, campaign: str | None) -> EffectivePolicy:
+        return effective_policy(self.policy, self.campaigns, campaign)
+
+    def for_job(self, job: Job) -> JobPolicy:
+        got = self._views.get(job.campaign)
+        if got is None:
+            got = self._views[job.campaign] = JobPolicy(self.view(job.campaign))
+        return got
+
+    def grant_campaigns(self) -> dict[str, dict[str, Any]]:
+        """What the grant script must know per configured campaign: share, call cap, caps."""
+        out: dict[str, dict[str, Any]] = {}
+        for name in self.campaigns:
+            p = self.view(name)
+            entry: dict[str, Any] = {"share": p.share}
+            if p.max_concurrent_calls:
+                entry["cap"] = p.max_concurrent_calls
+            entry["caps"] = [[w.limit, w.ms] for w in p.number_caps]
+            out[name] = entry
+        return out
+
+    def default_caps(self) -> tuple[tuple[int, int], ...]:
+        return tuple((w.limit, w.ms) for w in self.view(None).number_caps)
+
+    @property
+    def dnc_hashed(self) -> bool:
+        return self.view(None).dnc_hashed

@@ -1,0 +1,20 @@
+"""itellicoAI's statuses and what each means (switch on status first, then code)."""
+
+from __future__ import annotations
+
+from dispatcher.classify import Action, ProviderError, resource
+
+
+def classify(err: ProviderError, job_fields: frozenset[str], on_create: bool) -> Action:
+    s = err.status or 0
+    if s in (401, 402, 403):
+        return Action.HALT
+    if s == 404:
+        return resource("agent_id", job_fields) if on_create else Action.REJECT
+    if s == 409:
+        return Action.RECONCILE if on_create else Action.REJECT
+    if s == 503:
+        return Action.RETRY
+    if s >= 500:
+        return Action.RECONCILE if on_create else Action.RETRY
+    return Action.REJECT

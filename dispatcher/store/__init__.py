@@ -1,0 +1,251 @@
+"""The Redis adapter: the only code that talks to Redis. One method per atomic step; the
+steps themselves are the Lua scripts in ``dispatcher/lua``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from dispatcher import keys as K
+from dispatcher.scripts import CancelResult, Ingested, Scripts, as_list
+from dispatcher.store.client import connect
+from dispatcher.store.reads import Reads
+from dispatcher.store.types import (
+    Admit,
+    GrantReply,
+    GrantRules,
+    JobView,
+    Placement,
+    ResultItem,
+)
+
+__all__ = ["Store", "connect"]
+
+Entry = tuple[str, bytes | None]
+
+
+def _bytes_twin(client: aioredis.Redis) -> aioredis.Redis:
+    """A client on the same server that returns bytes (stream payloads are decoded per entry)."""
+    pool = client.connection_pool
+    kwargs = {**pool.connection_kwargs, "decode_responses": False}
+    return aioredis.Redis(connection_pool=aioredis.ConnectionPool(
+        connection_class=pool.connection_class, max_connections=pool.max_connections,
+        **kwargs))
+
+
+class Store(Reads):
+    def __init__(self, client: aioredis.Redis, namespace: str, results_maxlen: int = 1_000_000,
+                 raw_client: aioredis.Redis | None = None):
+        self.r = client
+        self.raw = raw_client or _bytes_twin(client)
+        self.k = K.Keys(namespace)
+        self.results_maxlen = results_maxlen
+        self.s = Scripts(client, self.k.jobs, self.k.prefix)
+        self._rid = itertools.count()
+        self._tag = f"{os.getpid()}.{os.urandom(3).hex()}"
+
+    def rid(self) -> str:
+        """A unique request id (replays of a granting call return the first reply)."""
+        return f"{self._tag}.{next(self._rid)}"
+
+    async def close(self) -> None:
+        await self.r.aclose()
+        await self.raw.aclose()
+
+    # -- producers ---------------------------------------------------------------------------
+    async def ensure_group(self) -> bool:
+        """Create the consumer group; True when it had to be created."""
+        try:
+            await self.r.xgroup_create(self.k.jobs, K.GROUP, id="0", mkstream=True)
+            return True
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+            return False
+
+    async def enqueue(self, payloads: Sequence[dict[str, Any] | str]) -> list[str]:
+        pipe = self.r.pipeline(transaction=False)
+        for p in payloads:
+            text = p if isinstance(p, str) else json.dumps(p, separators=(",", ":"))
+            pipe.xadd(self.k.jobs, {"job": text})
+        return [str(x) for x in await pipe.execute()]
+
+    async def read_results(self, after: str, count: int, block_ms: int | None
+                           ) -> list[tuple[str, dict[str, Any]]]:
+        """Results after stream id ``after`` (block_ms None: do not wait)."""
+        resp: Any = await self.r.xread({self.k.results: after}, count=count, block=block_ms)
+        return [(eid, json.loads(f["result"])) for _, es in resp or [] for eid, f in es]
+
+    async def cancel(self, job_id: str, ttl_s: int, ahead: bool = True) -> CancelResult:
+        res = await self.s.call("cancel", id=job_id, ttl=ttl_s, ahead=ahead)
+        return CancelResult(res["r"])
+
+    # -- intake --------------------------------------------------------------------------------
+    async def read(self, consumer: str, count: int, block_ms: int, *, own: bool = False
+                   ) -> list[Entry]:
+        """New entries (or, ``own``, the ones this consumer read and did not finish), as bytes:
+        a producer may write anything, so decoding is per entry, never per batch."""
+        resp: Any = await self.raw.xreadgroup(K.GROUP, consumer, {self.k.jobs: "0" if own
+                                                                  else ">"},
+                                              count=count, block=None if own else block_ms)
+        out: list[Entry] = []
+        for _, entries in resp or []:
+            for eid, fields in entries:
+                out.append((eid.decode(), (fields or {}).get(b"job")))
+        return out
+
+    async def reclaim(self, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
+        resp: Any = await self.raw.xautoclaim(self.k.jobs, K.GROUP, consumer, min_idle_ms,
+                                              "0-0", count=count)
+        entries = resp[1] if resp else []
+        return [(eid.decode(), (fields or {}).get(b"job")) for eid, fields in entries
+                if fields is not None]
+
+    async def ingest(self, entries: Sequence[Placement], grants: Sequence[dict[str, Any]] = ()
+                     ) -> tuple[list[tuple[str, Ingested, str]], list[GrantReply]]:
+        """Claim and place entries; (id, what happened, why a result is due) for each."""
+        res = await self.s.call("ingest", group=K.GROUP, rid=self.rid(),
+                                entries=[e.args() for e in entries], grants=list(grants))
+        done = [(str(x["id"]), Ingested(x["r"]), str(x.get("fin") or ""))
+                for x in as_list(res["entries"])]
+        return done, [GrantReply.decode(g) for g in as_list(res["grants"])]
+
+    async def ack(self, entry_ids: Sequence[str]) -> None:
+        if entry_ids:
+            await self.r.xack(self.k.jobs, K.GROUP, *entry_ids)
+            await self.r.xdel(self.k.jobs, *entry_ids)
+
+    # -- grants --------------------------------------------------------------------------------
+    async def grant(self, grants: Sequence[dict[str, Any]]) -> list[GrantReply]:
+        res = await self.s.call("grant", rid=self.rid(), grants=list(grants))
+        return [GrantReply.decode(g) for g in as_list(res["grants"])]
+
+    async def admit(self, rules: GrantRules, tok: str, *, now_ms: int | None = None) -> Admit:
+        res = await self.s.call("admit", now_ms, prov=rules.provider,
+                                wins=[list(w) for w in rules.windows], margin=rules.margin_ms,
+                                tok=tok)
+        return Admit(bool(res["ok"]), int(res["wait"]), str(res["why"]))
+
+    async def verify(self, job_id: str, dtok: str) -> bool:
+        return bool(await self.s.call("verify", id=job_id, dtok=dtok))
+
+    # -- outcomes ------------------------------------------------------------------------------
+    async def finish(self, items: Sequence[ResultItem], ttl_s: int) -> int:
+        if not items:
+            return 0
+        res = await self.s.call("finish", group=K.GROUP, ttl=ttl_s, maxlen=self.results_maxlen,
+                                items=[i.args() for i in items])
+        return int(res["written"])
+
+    async def defer(self, job_id: str, *, to: str, reason: str, until_ms: int,
+                    dtok: str | None = None, fields: dict[str, Any] | None = None,
+                    deadline_ms: int = 0, refund_rate: bool = False,
+                    refund_number: bool = False) -> bool:
+        args: dict[str, Any] = {"id": job_id, "to": to, "reason": reason, "until": until_ms,
+                                "set": fields or {}, "deadline": deadline_ms,
+                                "refund_rate": refund_rate, "refund_number": refund_number}
+        if dtok:
+            args["dtok"] = dtok
+        return bool(await self.s.call("defer", **args))
+
+    async def track(self, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        res: dict[str, Any] = await self.s.call("track", items=list(items))
+        return res
+
+    async def claim_finishing(self, lease_ms: int, limit: int,
+                              ids: Sequence[str] | None = None) -> list[JobView]:
+        args: dict[str, Any] = {"lease": lease_ms, "limit": limit}
+        if ids is not None:
+            args["ids"] = list(ids)
+        res = await self.s.call("claimfin", **args)
+        return [JobView(str(j["id"]), {k: str(v) for k, v in j.items()})
+                for j in as_list(res["jobs"])]
+
+    async def bump(self, job_id: str, field: str) -> int:
+        """Count something about a job (crashes) in its hash."""
+        return int(await self.r.hincrby(self.k.job(job_id), field, 1))
+
+    # -- tracking ------------------------------------------------------------------------------
+    async def visit(self, lease_ms: int, limit: int) -> list[JobView]:
+        res = await self.s.call("visit", lease=lease_ms, limit=limit)
+        out = []
+        for v in as_list(res["visits"]):
+            hook = v.pop("hook", None)
+            fields = {k: str(x) for k, x in v.items()}
+            if isinstance(hook, dict):
+                fields.update({f"hook.{k}": str(x) for k, x in hook.items()})
+            out.append(JobView(str(v["id"]), fields))
+        return out
+
+    async def revisit(self, items: Sequence[dict[str, Any]]) -> None:
+        if items:
+            await self.s.call("revisit", items=list(items))
+
+    async def webhook(self, event_id: str, call_id: str, fields: dict[str, str],
+                      ttl_s: int) -> int:
+        return int(await self.s.call("webhook", event_id=event_id, call_id=call_id, ttl=ttl_s,
+                                     fields=fields))
+
+    # -- upkeep --------------------------------------------------------------------------------
+    async def promote(self, max_defer_ms: int, limit: int = 500) -> int:
+        res = await self.s.call("promote", src="delayed", top="now", limit=limit,
+                                max_defer=max_defer_ms)
+        return int(res["moved"])
+
+    async def sweep(self, limit: int = 200) -> list[str]:
+        res = await self.s.call("sweep", limit=limit)
+        return [str(x) for x in as_list(res["due"])]
+
+    async def heartbeat(self, consumer: str, held: Sequence[str], dead_ms: int, stale_ms: int,
+                        settle_ms: dict[str, int]) -> dict[str, Any]:
+        res: dict[str, Any] = await self.s.call(
+            "heartbeat", group=K.GROUP, consumer=consumer, held=list(held), dead=dead_ms,
+            stale=stale_ms, settle=settle_ms or {"~": 0})
+        return res
+
+    # -- provider-wide state ----------------------------------------------------------------------
+    async def set_cooldown(self, provider: str, ms: int) -> None:
+        await self.s.call("cooldown", prov=provider, ms=max(1, ms))
+
+    async def observe(self, provider: str, limit: int, window_ms: int, remaining: int,
+                      reset_ms: int) -> bool:
+        return bool(await self.s.call("observe", prov=provider, limit=limit, ms=window_ms,
+                                      remaining=remaining, reset=reset_ms))
+
+    async def shrink_slots(self, provider: str, ttl_ms: int) -> int:
+        return int(await self.s.call("shrink", prov=provider, ttl=ttl_ms))
+
+    async def halt(self, provider: str, reason: str, code: str, first_probe_ms: int,
+                   max_probe_ms: int) -> int:
+        """Halt a provider and park its ready jobs; returns the backoff until its probe."""
+        while True:
+            res = await self.s.call("halt", prov=provider, reason=reason, code=code,
+                                    first=first_probe_ms, max=max_probe_ms, batch=2000)
+            if int(res["left"]) == 0 or int(res["parked"]) == 0:
+                return int(res["backoff"])
+
+    async def unpark(self, provider: str, max_defer_ms: int = 86_400_000) -> int:
+        """Resume a provider: clear its halt and put its parked jobs back in line."""
+        total = 0
+        while True:
+            res = await self.s.call("resume", prov=provider, batch=1000, max_defer=max_defer_ms)
+            total += int(res["moved"])
+            if int(res["left"]) == 0 or int(res["moved"]) == 0:
+                return total
+
+    async def campaign(self, op: str, name: str, providers: Sequence[str]) -> int:
+        """Pause, resume or cancel a campaign; returns the jobs cancelled (for ``cancel``)."""
+        total = 0
+        while True:
+            res = await self.s.call("campaign", op=op, camp=name, provs=list(providers),
+                                    batch=1000)
+            total += int(res["cancelled"])
+            if op != "cancel" or int(res["left"]) == 0 or int(res["cancelled"]) == 0:
+                return total
