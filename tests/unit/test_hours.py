@@ -118,6 +118,21 @@ def test_is_open_at_fixed_instants(zone: str, t: float, expected: bool) -> None:
     assert is_open(H, NONE, zone, t) is expected
 
 
+@pytest.mark.parametrize(("spec", "zone", "t", "expected"), [
+    # the second before and the second of each offset change
+    ("sun 03:00-04:00", "America/New_York", utc(2026, 3, 8, 6, 59, 59), False),  # 01:59:59 EST
+    ("sun 03:00-04:00", "America/New_York", utc(2026, 3, 8, 7), True),  # 03:00 EDT
+    ("sun 01:00-01:30", "America/New_York", utc(2026, 11, 1, 5, 59, 59), False),  # 01:59:59 EDT
+    ("sun 01:00-01:30", "America/New_York", utc(2026, 11, 1, 6), True),  # 01:00 EST
+    ("sun 02:30-02:45", "Australia/Lord_Howe", utc(2026, 10, 3, 15, 29, 59), False),
+    ("sun 02:30-02:45", "Australia/Lord_Howe", utc(2026, 10, 3, 15, 30), True),
+    ("sun 01:30-01:45", "Australia/Lord_Howe", utc(2026, 4, 4, 14, 59, 59), False),
+    ("sun 01:30-01:45", "Australia/Lord_Howe", utc(2026, 4, 4, 15), True),
+])
+def test_is_open_at_offset_changes(spec: str, zone: str, t: float, expected: bool) -> None:
+    assert is_open(hrs(spec), NONE, zone, t) is expected
+
+
 NY, LDN, SYD, LHI = "America/New_York", "Europe/London", "Australia/Sydney", "Australia/Lord_Howe"
 # (hours, zones, t, next_open, open_until(next_open)): the opening that starts at or after t
 NEXT_CASES = [
@@ -145,7 +160,8 @@ NEXT_CASES = [
     (hrs("sun 00:00-01:30"), (NY,), utc(2026, 11, 1, 5, 30), utc(2026, 11, 1, 6),
      utc(2026, 11, 1, 6, 30)),
     # London spring forward (2026-03-29 01:00 UTC, 01:00 GMT -> 02:00 BST)
-    (hrs("sun 01:30-02:30"), (LDN,), utc(2026, 3, 29), utc(2026, 3, 29, 1), utc(2026, 3, 29, 1, 30)),
+    (hrs("sun 01:30-02:30"), (LDN,), utc(2026, 3, 29), utc(2026, 3, 29, 1),
+     utc(2026, 3, 29, 1, 30)),
     # London fall back (2026-10-25 01:00 UTC): 09:00 is 08:00 UTC on Saturday, 09:00 on Sunday
     (hrs("mon-sun 09:00-18:00"), (LDN,), utc(2026, 10, 24), utc(2026, 10, 24, 8),
      utc(2026, 10, 24, 17)),
@@ -227,7 +243,8 @@ def test_no_opening_within_the_horizon_is_none() -> None:
     assert next_open(hrs("mon 09:00-10:00"), parse_holidays(mondays), ("UTC",), t) is None
     # the horizon bounds the search
     assert next_open(H, NONE, ("UTC",), utc(2026, 12, 5), horizon_s=86400) is None
-    assert next_open(H, NONE, ("UTC",), utc(2026, 12, 5), horizon_s=3 * 86400) == utc(2026, 12, 7, 9)
+    three_days = next_open(H, NONE, ("UTC",), utc(2026, 12, 5), horizon_s=3 * 86400)
+    assert three_days == utc(2026, 12, 7, 9)
 
 
 def test_describe_opening_names_the_local_time_in_every_zone() -> None:
@@ -247,3 +264,155 @@ def test_next_open_is_fast() -> None:
     for i in range(200):
         next_open(H, NONE, zones, utc(2026, 12, 5) + i * 3600)
     assert (time.perf_counter() - t0) / 200 < 0.001
+
+
+# --- properties against a brute-force reference ----------------------------------------------
+# The reference reads the local clock with datetime and checks the ranges as generated, before
+# parsing; it visits every instant at which the answer can change (minute boundaries, since all
+# offsets here are whole minutes, and every offset change), so it is slow but plainly right.
+
+Range = tuple[frozenset[int], int, int]  # weekdays (Monday = 0), start minute, end minute
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+PROP_ZONES = [NY, LDN, SYD, LHI, "Asia/Kolkata", "Asia/Kathmandu", "America/Los_Angeles",
+              "Pacific/Chatham", "America/St_Johns", "Asia/Tokyo", "UTC"]
+T_MIN, T_MAX = int(utc(2020, 1, 1)), int(utc(2035, 12, 31))
+
+
+def offset_s(zone: str, x: float) -> int:
+    off = datetime.fromtimestamp(x, ZoneInfo(zone)).utcoffset()
+    assert off is not None
+    return int(off.total_seconds())
+
+
+def transitions(zone: str, a: int, b: int) -> list[int]:
+    """Offset changes in [a, b): daily samples, then a scan of the day that changed."""
+    out = []
+    for day in range(a, b, 86400):
+        if offset_s(zone, day) != offset_s(zone, day + 86400):
+            lo, hi = day, day + 86400
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if offset_s(zone, mid) == offset_s(zone, day) else (lo, mid)
+            out.append(hi)
+    return out
+
+
+TRANSITIONS = sorted({x for z in PROP_ZONES for x in transitions(z, T_MIN, T_MAX)})
+
+
+def ref_open(ranges: list[Range], hol: frozenset[date], zone: str, t: float) -> bool:
+    local = datetime.fromtimestamp(t, ZoneInfo(zone))
+    minute = local.hour * 60 + local.minute + (local.second + local.microsecond / 1e6) / 60
+    return local.date() not in hol and any(
+        local.weekday() in days and s <= minute < e for days, s, e in ranges)
+
+
+def ref_open_all(ranges: list[Range], hol: frozenset[date], zones: tuple[str, ...],
+                 t: float) -> bool:
+    return all(ref_open(ranges, hol, z, t) for z in zones)
+
+
+def change_points(zones: tuple[str, ...], t: float, u: float) -> list[float]:
+    """Every instant in (t, u) where the open set can change."""
+    points: list[float] = []
+    m = math.floor(t / 60) * 60
+    while m + 60 < u:
+        points.append(m + 60)
+        for z in zones:
+            assert offset_s(z, m) % 60 == 0
+            if offset_s(z, m) != offset_s(z, m + 60):
+                points.extend(x for x in range(m + 1, m + 60)
+                              if offset_s(z, x) != offset_s(z, x - 1))
+        m += 60
+    return sorted(p for p in points if t < p < u)
+
+
+def spec(r: Range) -> str:
+    days, s, e = r
+    return (f"{','.join(DAY_NAMES[d] for d in sorted(days))} "
+            f"{s // 60:02d}:{s % 60:02d}-{e // 60:02d}:{e % 60:02d}")
+
+
+minutes = st.one_of(st.sampled_from(range(0, 1441, 30)), st.integers(0, 1440))
+
+
+@st.composite
+def day_range(draw: st.DrawFn) -> Range:
+    days = draw(st.frozensets(st.integers(0, 6), min_size=1))
+    s, e = sorted((draw(minutes), draw(minutes)))
+    if s == e:
+        s, e = (s, s + 1) if s < 1440 else (1439, 1440)
+    return days, s, e
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> tuple[list[Range], frozenset[date], tuple[str, ...], float]:
+    ranges = draw(st.lists(day_range(), min_size=1, max_size=3))
+    zones = tuple(draw(st.lists(st.sampled_from(PROP_ZONES), min_size=1, max_size=2,
+                                unique=True)))
+    shift = st.one_of(st.integers(-7200, 7200), st.integers(-3 * 86400, 86400))
+    near = st.builds(int.__add__, st.sampled_from(TRANSITIONS), shift)
+    t = draw(st.one_of(st.integers(T_MIN, T_MAX), near)) + draw(st.sampled_from([0, 0.5, 0.999]))
+    today = datetime.fromtimestamp(t, UTC).date()
+    hol = frozenset(today + timedelta(days=d)
+                    for d in draw(st.lists(st.integers(-1, 8), max_size=3)))
+    return ranges, hol, zones, t
+
+
+PROPS = settings(deadline=None, max_examples=150)
+
+
+@seed(1)
+@PROPS
+@given(case=cases())
+def test_is_open_matches_the_local_clock(
+    case: tuple[list[Range], frozenset[date], tuple[str, ...], float]
+) -> None:
+    ranges, hol, zones, t = case
+    hours = parse_hours([spec(r) for r in ranges])
+    for z in zones:
+        assert is_open(hours, hol, z, t) == ref_open(ranges, hol, z, t)
+
+
+@seed(2)
+@PROPS
+@given(case=cases())
+def test_next_open_is_the_first_instant_open_in_every_zone(
+    case: tuple[list[Range], frozenset[date], tuple[str, ...], float]
+) -> None:
+    ranges, hol, zones, t = case
+    nxt = next_open(parse_hours([spec(r) for r in ranges]), hol, zones, t)
+    if nxt is not None:
+        assert nxt >= t and ref_open_all(ranges, hol, zones, nxt)
+    limit = nxt if nxt is not None else t + 3 * 86400
+    before = ([t] if nxt != t else []) + change_points(zones, t, limit)
+    assert not any(ref_open_all(ranges, hol, zones, p) for p in before)
+
+
+@seed(3)
+@PROPS
+@given(case=cases())
+def test_next_open_is_now_exactly_when_every_zone_is_open(
+    case: tuple[list[Range], frozenset[date], tuple[str, ...], float]
+) -> None:
+    ranges, hol, zones, t = case
+    nxt = next_open(parse_hours([spec(r) for r in ranges]), hol, zones, t)
+    assert (nxt == t) == ref_open_all(ranges, hol, zones, t)
+
+
+@seed(4)
+@PROPS
+@given(case=cases())
+def test_open_until_is_the_first_instant_closed_in_some_zone(
+    case: tuple[list[Range], frozenset[date], tuple[str, ...], float]
+) -> None:
+    ranges, hol, zones, t = case
+    end = open_until(parse_hours([spec(r) for r in ranges]), hol, zones, t)
+    if not ref_open_all(ranges, hol, zones, t):
+        assert end is None
+        return
+    assert end is not None and end > t
+    if end != math.inf:
+        assert not ref_open_all(ranges, hol, zones, end)
+    if end - t <= 3 * 86400:
+        assert all(ref_open_all(ranges, hol, zones, p) for p in change_points(zones, t, end))
