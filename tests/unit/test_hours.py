@@ -416,3 +416,21 @@ def test_open_until_is_the_first_instant_closed_in_some_zone(
         assert not ref_open_all(ranges, hol, zones, end)
     if end - t <= 3 * 86400:
         assert all(ref_open_all(ranges, hol, zones, p) for p in change_points(zones, t, end))
+
+
+def test_no_zone_changes_offset_twice_within_the_sampling_step() -> None:
+    """The search samples offsets once per step and bisects; two changes inside one step
+    would hide each other. Checked against tzdata's own transition tables since 1970."""
+    import importlib
+    import itertools
+    import zoneinfo
+
+    import dispatcher.hours as hours_mod
+
+    pure = importlib.import_module("zoneinfo._zoneinfo")  # the pure-Python twin of zoneinfo
+    if not hasattr(pure.ZoneInfo.no_cache("UTC"), "_trans_utc"):
+        pytest.skip("this Python's zoneinfo does not expose transition tables")
+    for name in zoneinfo.available_timezones():
+        trans = [x for x in pure.ZoneInfo.no_cache(name)._trans_utc if x >= 0]
+        gaps = [b - a for a, b in itertools.pairwise(trans)]
+        assert min(gaps, default=math.inf) > hours_mod._SAMPLE_S, name
