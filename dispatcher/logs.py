@@ -8,6 +8,7 @@ are pure callables, so the rules are unit-tested on plain dicts.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -101,18 +102,31 @@ def _walk(value: Any) -> Any:
     return value
 
 
-def clean_field(key: str, value: Any) -> Any:
-    """The value as it may be logged under ``key``."""
+@functools.lru_cache(maxsize=1024)
+def _rule(key: str) -> str:
+    """Which masking rule a key gets; cached, since log keys are few and repeat per line."""
     low = key.lower()
     if is_secret_key(low):
-        return _MASK
+        return "secret"
     if low in PHONE_KEYS:
-        return _mask_phone(value)
+        return "phone"
     if low in FREE_TEXT_KEYS:
-        return _on_strings(value, scrub_text)
+        return "text"
     if low == "url" or low.endswith("_url"):
-        return _on_strings(value, safe_url)
-    return _walk(value)
+        return "url"
+    return "plain"
+
+
+def clean_field(key: str, value: Any) -> Any:
+    """The value as it may be logged under ``key``."""
+    rule = _rule(key)
+    if rule == "plain":
+        return _walk(value) if isinstance(value, Mapping | list | tuple) else value
+    if rule == "secret":
+        return _MASK
+    if rule == "phone":
+        return _mask_phone(value)
+    return _on_strings(value, scrub_text if rule == "text" else safe_url)
 
 
 def scrub(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
