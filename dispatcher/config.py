@@ -7,6 +7,8 @@ Secrets never live in the TOML: a provider names the environment variable or the
 from __future__ import annotations
 
 import os
+import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,9 +24,16 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
+from dispatcher.config_errors import (
+    Sources,
+    describe_source,
+    format_env_parse_error,
+    format_errors,
+)
 from dispatcher.providers import ProviderConfig
 from dispatcher.timing import CodeRule, Timing
 
@@ -174,15 +183,9 @@ def read_secret(env_name: str | None, file_name: str | None, what: str) -> str |
             return Path(file_name).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"{what}: cannot read {file_name}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{what}: cannot read {file_name}: not UTF-8 text") from None
     return None
-
-
-def _format_errors(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        lines.append(f"{loc}: {err['msg']}")
-    return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
 _explicit_path: list[str] = []
@@ -209,6 +212,18 @@ def load_settings(path: str | None = None, **overrides: Any) -> Settings:
             _explicit_path.pop()
 
 
+def _sources(cfg_path: str, overrides: dict[str, Any]) -> Sources:
+    """What each layer holds, to say where a bad value came from."""
+    try:
+        with open(cfg_path, "rb") as f:
+            toml: dict[str, Any] = tomllib.load(f)
+    except (OSError, ValueError):
+        toml = {}
+    prefix = str(Settings.model_config.get("env_prefix") or "")
+    delim = str(Settings.model_config.get("env_nested_delimiter") or "__")
+    return Sources(cfg_path, toml, dict(os.environ), overrides, prefix, delim)
+
+
 def _load(overrides: dict[str, Any]) -> Settings:
     cfg_path = _config_path()
     explicit = bool(_explicit_path) or "DISPATCHER_CONFIG" in os.environ
@@ -217,12 +232,79 @@ def _load(overrides: dict[str, Any]) -> Settings:
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc)) from None
+        raise ConfigError(format_errors(exc, Settings, _sources(cfg_path, overrides))) from None
+    except SettingsError as exc:  # an environment value that should be JSON is not
+        raise ConfigError(
+            format_env_parse_error(str(exc), Settings, _sources(cfg_path, overrides))) from None
     except ValueError as exc:  # TOML syntax errors surface as ValueError subclasses
         raise ConfigError(f"{cfg_path}: {exc}") from None
+    problems = _provider_problems(settings)
+    if problems:
+        src = _sources(cfg_path, overrides)
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(
+            f"{what}; {describe_source(loc, src, table=True)}" for loc, what in problems))
+    return settings
+
+
+def _provider_problems(settings: Settings) -> list[tuple[tuple[str, str], str]]:
+    problems = []
     for name, prov in settings.providers.items():
         if not name.replace("-", "").replace("_", "").isalnum():
-            raise ConfigError(f"providers.{name}: name must be letters, digits, - or _")
+            problems.append((("providers", name),
+                             f"providers.{name}: name must be letters, digits, - or _"))
         if not prov.api_key_env and not prov.api_key_file:
-            raise ConfigError(f"providers.{name}: set api_key_env or api_key_file")
-    return settings
+            problems.append((("providers", name),
+                             f"providers.{name}: set api_key_env or api_key_file"))
+    return problems
+
+
+# -- before starting: something to run, and every secret readable ---------------------------
+def check_runnable(settings: Settings) -> None:
+    """Refuse to start a worker that has no provider to dial through."""
+    if not settings.providers:
+        raise ConfigError(
+            "no providers configured: add a [providers.NAME] table with kind, base_url and "
+            "api_key_env or api_key_file to the configuration file, or set "
+            "DISPATCHER_PROVIDERS__NAME__KIND, ..._BASE_URL and ..._API_KEY_ENV")
+
+
+_REQUIRED_SECRETS = frozenset({"api_key"})
+"""Secrets that must be configured when their table exists; others are optional."""
+
+
+def _secret_refs(model: BaseModel, path: str) -> Iterator[tuple[str, str | None, str | None]]:
+    """Every ``X_env`` / ``X_file`` field pair, at any depth: (dotted name of X, env, file)."""
+    fields = type(model).model_fields
+    for name in fields:
+        value = getattr(model, name)
+        base = name.removesuffix("_env")
+        if base != name and f"{base}_file" in fields:
+            yield f"{path}{base}", value, getattr(model, f"{base}_file")
+        if isinstance(value, dict):
+            children = [(f".{k}", v) for k, v in value.items()]
+        elif isinstance(value, list | tuple):
+            children = [(f"[{i}]", v) for i, v in enumerate(value)]
+        else:
+            children = [("", value)]
+        for suffix, child in children:
+            if isinstance(child, BaseModel):
+                yield from _secret_refs(child, f"{path}{name}{suffix}.")
+
+
+def _secret_problem(what: str, env: str | None, file: str | None) -> str | None:
+    if not env and not file:
+        base = what.rsplit(".", 1)[-1]
+        return f"{what}: set {base}_env or {base}_file" if base in _REQUIRED_SECRETS else None
+    try:
+        value = read_secret(env, file, what)
+    except ConfigError as exc:
+        return str(exc)
+    return None if value else f"{what}: {file} is empty"
+
+
+def check_secrets(settings: Settings) -> None:
+    """Read every configured secret now, so a missing mount fails the start, not a call."""
+    problems = [p for what, env, file in _secret_refs(settings, "")
+                if (p := _secret_problem(what, env, file))]
+    if problems:
+        raise ConfigError("secrets missing or unreadable:\n  " + "\n  ".join(problems))

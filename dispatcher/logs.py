@@ -1,70 +1,161 @@
 """Structured logs: JSON on stdout (console on a terminal), nothing secret, numbers masked.
 
-Processors are pure callables, so the masking rules are unit-tested on plain dicts.
+Masking goes by field, not by a digit regex over everything: ids, URLs, consumer names, event
+ids and UUIDs stay readable (operators grep for them), phone fields are masked to their last
+digits, and only free-text fields are searched for E.164 numbers and key shapes. Processors
+are pure callables, so the rules are unit-tested on plain dicts.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 import structlog
 
-PHONE_RE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
-SECRET_KEYS = {"api_key", "authorization", "x-api-key", "token", "secret", "password",
-               "webhook_secret"}
-SECRET_VALUE_RE = re.compile(r"(tel_live_|tel_test_|sk-)[A-Za-z0-9_-]+")
+PHONE_KEYS = frozenset({"to", "from", "number", "numbers", "destination_number", "to_number",
+                        "from_number", "phone", "phone_number"})
+"""Values under these keys (at any depth) are phone numbers: masked to the last 3 digits."""
+
+FREE_TEXT_KEYS = frozenset({"error_message", "message", "reason", "detail", "error",
+                            "exception", "exc_value", "exc_notes"})
+"""Prose (ours, a provider's, an exception's): only number- and key-shaped substrings masked."""
+
+SECRET_KEYS = frozenset({"api_key", "apikey", "authorization", "x-api-key", "token", "secret",
+                         "password", "webhook_secret"})
+_SECRET_WORDS = ("secret", "password", "token")
+
+SECRET_VALUE_RE = re.compile(r"\b(tel_live_|tel_test_|sk-)[A-Za-z0-9_-]+")
+E164_RE = re.compile(r"\+\d(?:[ .()\-]{0,2}\d){6,14}")
+_URL_PASSWORD_RE = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*):[^\s@]+@")
+
+_UNTOUCHED = frozenset({"event", "timestamp", "level"})
+_MASK = "***"
+
+
+def is_secret_key(name: str) -> bool:
+    """True for keys whose value must never be logged (api_key, X-Webhook-Secret, ...)."""
+    low = name.lower()
+    return low in SECRET_KEYS or any(w in low for w in _SECRET_WORDS)
 
 
 def mask_number(value: str) -> str:
-    """Keep the last 3 digits: '+14155550123' -> '+*******123'."""
+    """Keep the last 3 digits: '+14155550123' -> '+********123'."""
     digits = [c for c in value if c.isdigit()]
     if len(digits) <= 3:
         return value
     tail = "".join(digits[-3:])
-    return ("+" if value.startswith("+") else "") + "*" * (len(digits) - 3) + tail
+    return ("+" if value.lstrip().startswith("+") else "") + "*" * (len(digits) - 3) + tail
 
 
-def _scrub(value: Any) -> Any:
+def safe_url(url: str) -> str:
+    """Hide only the password: 'redis://u:pw@h:6379/0' -> 'redis://u:***@h:6379/0'.
+
+    The authority ends at the first '/', '?' or '#', as in urllib (and so in redis-py): an
+    '@' after it belongs to the path, not to a password.
+    """
+    scheme, sep, rest = url.partition("://")
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if not sep or "@" not in authority:
+        return url
+    userinfo = authority.rsplit("@", 1)[0]
+    if ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:{_MASK}@{rest[len(userinfo) + 1:]}"
+
+
+def scrub_text(text: str) -> str:
+    """Free text: key shapes, URL passwords and E.164 numbers go; everything else stays."""
+    text = SECRET_VALUE_RE.sub(lambda m: m.group(1) + _MASK, text)
+    text = _URL_PASSWORD_RE.sub(lambda m: m.group(1) + ":" + _MASK + "@", text)
+    return E164_RE.sub(lambda m: mask_number(m.group(0)), text)
+
+
+def _mask_phone(value: Any) -> Any:
     if isinstance(value, str):
-        value = SECRET_VALUE_RE.sub(lambda m: m.group(1) + "***", value)
-        return PHONE_RE.sub(lambda m: mask_number(m.group(0)), value)
-    if isinstance(value, dict):
-        return {k: ("***" if str(k).lower() in SECRET_KEYS else _scrub(v))
-                for k, v in value.items()}
+        return mask_number(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return mask_number(str(value))
+    return _on_strings(value, mask_number)
+
+
+def _on_strings(value: Any, fn: Callable[[str], str]) -> Any:
+    """Apply ``fn`` to strings in lists; dicts inside go back to the per-key rules."""
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, Mapping):
+        return _walk(value)
     if isinstance(value, list | tuple):
-        return [_scrub(v) for v in value]
+        return [_on_strings(v, fn) for v in value]
     return value
 
 
+def _walk(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: clean_field(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_walk(v) for v in value]
+    return value
+
+
+@functools.lru_cache(maxsize=1024)
+def _rule(key: str) -> str:
+    """Which masking rule a key gets; cached, since log keys are few and repeat per line."""
+    low = key.lower()
+    if is_secret_key(low):
+        return "secret"
+    if low in PHONE_KEYS:
+        return "phone"
+    if low in FREE_TEXT_KEYS:
+        return "text"
+    if low == "url" or low.endswith("_url"):
+        return "url"
+    return "plain"
+
+
+def clean_field(key: str, value: Any) -> Any:
+    """The value as it may be logged under ``key``."""
+    rule = _rule(key)
+    if rule == "plain":
+        return _walk(value) if isinstance(value, Mapping | list | tuple) else value
+    if rule == "secret":
+        return _MASK
+    if rule == "phone":
+        return _mask_phone(value)
+    return _on_strings(value, scrub_text if rule == "text" else safe_url)
+
+
 def scrub(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Processor: drop secrets, mask phone numbers anywhere in the event."""
+    """Processor: drop secrets, mask phone fields, scrub free text; leave the rest readable."""
     for key in list(event):
-        if key.lower() in SECRET_KEYS:
-            event[key] = "***"
-        elif key not in ("timestamp", "job_id", "call_id", "entry_id"):
-            event[key] = _scrub(event[key])
+        if key not in _UNTOUCHED:
+            event[key] = clean_field(key, event[key])
     return event
 
 
 def configure(fmt: str = "auto", level: str = "info") -> None:
+    """Exceptions are rendered (without locals) before ``scrub``, so their text is masked."""
     use_console = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
     renderer: Any
+    exceptions: Any
     if use_console:
         renderer = structlog.dev.ConsoleRenderer()
+        exceptions = structlog.processors.ExceptionRenderer()
     else:
         renderer = structlog.processors.JSONRenderer()
+        exceptions = structlog.processors.ExceptionRenderer(
+            structlog.tracebacks.ExceptionDictTransformer(show_locals=False))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            exceptions,
             scrub,
-            structlog.processors.ExceptionRenderer(
-                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(

@@ -1,10 +1,33 @@
-"""Prometheus metrics: one registry per process, stable names."""
+"""Prometheus metrics: one registry per process, stable names.
+
+Every label value must come from a closed set: configured provider names (through
+``provider_label``), outcome and reason enums, op names, HTTP status classes. Never a
+value a job or a provider response supplies: each distinct value is a new series kept
+for the life of the process, and /metrics grows without bound.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry()
+
+UNKNOWN_PROVIDER = "unknown"
+_known_providers: frozenset[str] = frozenset()
+
+
+def set_known_providers(names: Iterable[str]) -> None:
+    """Declare the configured provider names (once at start-up; replaces the previous set)."""
+    global _known_providers
+    _known_providers = frozenset(names)
+
+
+def provider_label(name: str | None) -> str:
+    """The ``provider`` label: the name when configured, else "unknown" (a job's typo)."""
+    return name if name is not None and name in _known_providers else UNKNOWN_PROVIDER
+
 
 REQUESTS = Counter("dispatcher_provider_requests_total", "Requests sent to a provider",
                    ["provider", "op", "status"], registry=REGISTRY)

@@ -3,7 +3,13 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.config import ConfigError, load_settings, read_secret
+from dispatcher.config import (
+    ConfigError,
+    check_runnable,
+    check_secrets,
+    load_settings,
+    read_secret,
+)
 
 
 def write(tmp_path: Path, text: str) -> str:
@@ -63,3 +69,86 @@ def test_secret_from_env_or_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     with pytest.raises(ConfigError, match="UNSET_KEY_X"):
         read_secret("UNSET_KEY_X", None, "providers.x.api_key")
     os.environ.pop("MY_KEY", None)
+
+
+def test_check_runnable_refuses_no_providers(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"no providers configured: add a \[providers.NAME\]"):
+        check_runnable(load_settings(write(tmp_path, "")))
+
+
+def test_check_runnable_accepts_one_provider(tmp_path: Path) -> None:
+    check_runnable(load_settings(write(tmp_path, PROV)))
+
+
+TWO = PROV + """
+[providers.eu]
+kind = "itellico"
+base_url = "http://eu"
+api_key_file = "{key}"
+webhook_secret_file = "{hook}"
+"""
+
+
+def test_check_secrets_lists_every_missing_secret(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("K", raising=False)
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    s = load_settings(write(tmp_path, TWO.format(key=empty, hook="/x/y")))
+    with pytest.raises(ConfigError) as exc:
+        check_secrets(s)
+    lines = str(exc.value).splitlines()
+    assert lines[1:] == [
+        "  providers.default.api_key: environment variable K is not set or empty",
+        f"  providers.eu.api_key: {empty} is empty",
+        "  providers.eu.webhook_secret: cannot read /x/y: No such file or directory",
+    ]
+
+
+def test_check_secrets_passes_and_never_echoes_values(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key, hook = tmp_path / "key", tmp_path / "hook"
+    key.write_text("sk-eu-value")
+    hook.write_text("whsec_value")
+    monkeypatch.setenv("K", "tel_live_value")
+    check_secrets(load_settings(write(tmp_path, TWO.format(key=key, hook=hook))))
+    monkeypatch.setenv("K", "")
+    with pytest.raises(ConfigError) as exc:
+        check_secrets(load_settings(write(tmp_path, TWO.format(key=key, hook=hook))))
+    assert "value" not in str(exc.value)
+
+
+def test_check_secrets_requires_an_api_key_source(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, PROV))
+    s.providers["default"].api_key_env = None  # as if built without load_settings' check
+    with pytest.raises(ConfigError, match=r"providers.default.api_key: set api_key_env or "
+                                          r"api_key_file"):
+        check_secrets(s)
+
+
+def test_read_secret_reports_binary_files(tmp_path: Path) -> None:
+    f = tmp_path / "bin"
+    f.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        read_secret(None, str(f), "providers.x.api_key")
+
+
+def test_secret_pairs_are_found_in_any_section() -> None:
+    from pydantic import BaseModel
+
+    from dispatcher.config import _secret_refs
+
+    class Hook(BaseModel):
+        predial_secret_env: str | None = "H"
+        predial_secret_file: str | None = None
+
+    class Root(BaseModel):
+        policy: Hook = Hook()
+        campaigns: dict[str, Hook] = {"spring": Hook(predial_secret_env=None)}
+        hooks: list[Hook] = [Hook()]
+
+    assert list(_secret_refs(Root(), "")) == [
+        ("policy.predial_secret", "H", None),
+        ("campaigns.spring.predial_secret", None, None),
+        ("hooks[0].predial_secret", "H", None),
+    ]
