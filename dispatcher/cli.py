@@ -303,8 +303,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"dispatcher: {exc}", file=sys.stderr)
         code = 2
     except (RedisConnectionError, RedisTimeoutError) as exc:
-        from dispatcher.worker import _safe_url
-        print(f"dispatcher: cannot reach Redis at {_safe_url(_redis_url[0])}: {exc}",
+        from dispatcher.logs import safe_url
+        print(f"dispatcher: cannot reach Redis at {safe_url(_redis_url[0])}: {exc}",
               file=sys.stderr)
         code = 2
     except KeyboardInterrupt:

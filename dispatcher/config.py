@@ -34,6 +34,7 @@ from dispatcher.config_errors import (
     format_env_parse_error,
     format_errors,
 )
+from dispatcher.policy import CampaignMap, PolicyConfig
 from dispatcher.providers import ProviderConfig
 from dispatcher.timing import CodeRule, Timing
 
@@ -142,6 +143,8 @@ class Settings(BaseSettings):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     results: ResultsConfig = Field(default_factory=ResultsConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    campaigns: CampaignMap = Field(default_factory=dict)
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)

@@ -71,11 +71,13 @@ class Effect(enum.Enum):
 
 @dataclass(frozen=True)
 class Verdict:
-    """The recipient's calling window at a moment: open (until when) or when it next opens."""
+    """The recipient's calling window at a moment: open (until when), closed (until when it
+    opens), or a reason the job can never be called (``blocked``)."""
 
     open: bool
-    until_ms: int | None  # open: when it closes; closed: when it opens (None: never)
+    until_ms: int | None  # open: when it closes; closed: when it opens
     text: str = ""
+    blocked: BlockReason | None = None
 
 
 class Policy(Protocol):
@@ -97,23 +99,21 @@ def schedule(job: Job, pol: Policy, now: int, max_defer_ms: int
     exp = _ms(job.expires_at)
     if exp is not None and now >= exp:
         return Finish(Outcome.EXPIRED)
-    zones = pol.zones(job)
-    if not zones:
-        return Finish(Outcome.BLOCKED, {"reason": BlockReason.NO_TIMEZONE.value,
-                                        "error_message": "no time zone known for the number "
-                                                         "and no policy.default_timezone"})
     start = max(now, _ms(job.not_before) or 0)
-    v = pol.window(zones, start, exp)
-    if not v.open and (v.until_ms is None or (exp is not None and v.until_ms >= exp)):
-        return Finish(Outcome.BLOCKED, {"reason": BlockReason.WINDOW_NEVER_OPEN.value,
-                                        "error_message": "the calling window does not open "
-                                                         "before the job expires"})
+    v = pol.window(pol.zones(job), start, exp)
+    if v.blocked is not None:
+        return blocked(v)
     opens = start if v.open else int(v.until_ms or start)
     if opens > now:
         reason = WaitReason.WINDOW if opens > start else WaitReason.NOT_BEFORE
         return Wait(reason, opens, v.text if reason is WaitReason.WINDOW else "")
     deadline = now + max_defer_ms
     return Ready(min(deadline, exp) if exp is not None else deadline)
+
+
+def blocked(v: Verdict) -> Finish:
+    assert v.blocked is not None
+    return Finish(Outcome.BLOCKED, {"reason": v.blocked.value, "error_message": v.text})
 
 
 def intake(job: Job, pol: Policy, now: int, *, provider_known: bool, problem: str | None,
@@ -135,15 +135,12 @@ def at_grant(job: Job, pol: Policy, now: int, *, unsure: bool) -> Dial | Reconci
     exp = _ms(job.expires_at)
     if exp is not None and now >= exp:
         return Finish(Outcome.EXPIRED)
-    zones = pol.zones(job)
-    if not zones:
-        return schedule(job, pol, now, 0)  # a blocked result, with its reason
-    v = pol.window(zones, now, exp)
+    v = pol.window(pol.zones(job), now, exp)
+    if v.blocked is not None:
+        return blocked(v)
     if v.open:
         return Dial()
-    if v.until_ms is None or (exp is not None and v.until_ms >= exp):
-        return schedule(job, pol, now, 0)
-    return Wait(WaitReason.WINDOW, v.until_ms, v.text)
+    return Wait(WaitReason.WINDOW, int(v.until_ms or now), v.text)
 
 
 # -- after a failed create ---------------------------------------------------------------------
@@ -240,12 +237,9 @@ def _redial(job: Job, call: CallState, redials: int, pol: Policy, now: int) -> W
         return None
     exp = _ms(job.expires_at)
     start = now + round(after * 1000)
-    zones = pol.zones(job)
-    if not zones:
-        return None
-    v = pol.window(zones, start, exp)
+    v = pol.window(pol.zones(job), start, exp)
     at = start if v.open else v.until_ms
-    if at is None or (exp is not None and at >= exp):
+    if v.blocked is not None or at is None or (exp is not None and at >= exp):
         return None  # no opening before the job expires: the call so far is the result
     return Wait(WaitReason.REDIAL, at, v.text)
 

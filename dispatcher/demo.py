@@ -29,8 +29,8 @@ TEL_KEY = "tel_live_demo_key_0001"
 ITL_KEY = "sk-demo-itellico-0001"
 AGENT = "7f3c0c1e-0000-4000-8000-00000000a001"
 WEBHOOK_SECRET = "whsec_demo"
-ALWAYS_500 = "+15550000500"
-FLAKY = "+15550000503"
+ALWAYS_500 = "+12125550500"
+FLAKY = "+12125550503"
 
 
 def _sim_config(webhook_port: int) -> SimConfig:

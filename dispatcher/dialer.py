@@ -12,7 +12,7 @@ from typing import Any
 from dispatcher import decide
 from dispatcher.classify import Action, ProviderError, classify
 from dispatcher.context import Runtime, now_ms
-from dispatcher.decide import Dial, Effect, Finish, Reconcile, Wait
+from dispatcher.decide import Effect, Finish, Reconcile, Wait
 from dispatcher.jobs import Job
 from dispatcher.logs import get_logger
 from dispatcher.lookup import find_call
@@ -148,7 +148,7 @@ class Dialer:
         else:
             await self.reconcile(fl, job, settled=False, err=err)
 
-    # -- a call that may exist ----------------------------------------------------------------------
+    # -- a call that may exist ------------------------------------------------------------------
     async def reconcile(self, fl: Flight, job: Job, *, settled: bool,
                         err: ProviderError | None = None) -> None:
         """Look the call up; adopt it, or dial (again) only when it surely does not exist.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from dispatcher import decide
 from dispatcher.context import Runtime, now_ms
@@ -45,10 +46,10 @@ class Intake:
                 res = build(parsed, fin, attempts=0, first_seen_ms=None, now_ms=now)
                 unreadable.append(item(res, entry_id=eid))
                 continue
-            p, fin = self._place(eid, raw, parsed, now)
+            p, known = self._place(eid, raw, parsed, now)
             placements.append(p)
-            if fin is not None:
-                decided[p.job_id] = (parsed, fin)
+            if known is not None:
+                decided[p.job_id] = (parsed, known)
             if p.place == "queued":
                 ready[p.provider] += 1
         if unreadable:
@@ -85,16 +86,17 @@ class Intake:
                              provider_known=adapter is not None,
                              problem=adapter.check(job) if adapter else None,
                              max_defer_ms=round(self.rt.timing.max_defer_s * 1000))
-        base = dict(entry_id=eid, job_id=job.id, raw=text, provider=job.provider,
-                    priority=job.priority, campaign=job.campaign or "", to=job.to,
-                    dnc_key=dnc_key(job.to, self.rt.policies.dnc_hashed),
-                    expires_ms=round(job.expires_at * 1000) if job.expires_at else 0)
+        base = Placement(entry_id=eid, job_id=job.id, raw=text, provider=job.provider,
+                         priority=job.priority, campaign=job.campaign or "", to=job.to,
+                         dnc_key=dnc_key(job.to, self.rt.policies.dnc_hashed),
+                         expires_ms=round(job.expires_at * 1000) if job.expires_at else 0,
+                         place="finish", fin="intake")
         if isinstance(step, Ready):
-            return Placement(**base, place="queued", deadline_ms=step.deadline_ms), None
+            return replace(base, place="queued", fin="", deadline_ms=step.deadline_ms), None
         if isinstance(step, Wait):
-            return Placement(**base, place=step.place, reason=step.reason.value,
-                             due_ms=step.until_ms), None
-        return Placement(**base, place="finish", fin="intake"), step
+            return replace(base, place=step.place, fin="", reason=step.reason.value,
+                           due_ms=step.until_ms), None
+        return base, step
 
     async def _after(self, done: list[tuple[str, Ingested, str]],
                      decided: dict[str, tuple[Job | InvalidJob, Finish]],

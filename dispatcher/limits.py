@@ -16,6 +16,9 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _LIMIT_RE = re.compile(r"^\s*(\d+)\s*/\s*(?:(second|minute|hour|day)|(\d+(?:\.\d+)?)s)\s*$")
@@ -104,3 +107,13 @@ def max_in_any_window(times: list[float], seconds: float) -> int:
             lo += 1
         best = max(best, hi - lo + 1)
     return best
+
+
+def _check_limits(v: list[str]) -> list[str]:
+    for item in v:
+        parse_limit(item)
+    return v
+
+
+LimitList = Annotated[list[str], AfterValidator(_check_limits)]
+"""Rate windows as written in configuration: ``["60/minute", "100/5s"]``."""

@@ -5,17 +5,20 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from dispatcher import hours, numbers
+from dispatcher import numbers
 from dispatcher.decide import Verdict
 from dispatcher.jobs import Job
+from dispatcher.model import BlockReason
 from dispatcher.policy import (
     CampaignConfig,
     EffectivePolicy,
     PolicyConfig,
+    calling_decision,
     effective_policy,
     recipient_zones,
     redial_after,
@@ -32,16 +35,15 @@ class JobPolicy:
         return recipient_zones(job.timezone, _number_zones(job.to), self.pol)
 
     def window(self, zones: tuple[str, ...], t_ms: int, expires_ms: int | None) -> Verdict:
-        t = t_ms / 1000
-        p = self.pol
-        until = hours.open_until(p.hours, p.holidays, zones, t)
-        if until is not None:
-            return Verdict(True, round(until * 1000))
-        nxt = hours.next_open(p.hours, p.holidays, zones, t)
-        if nxt is None or (expires_ms is not None and nxt * 1000 >= expires_ms):
-            return Verdict(False, None)
-        return Verdict(False, round(nxt * 1000),
-                       hours.describe_opening(p.hours, p.holidays, zones, t))
+        w = calling_decision(self.pol, zones, t_ms / 1000,
+                             None if expires_ms is None else expires_ms / 1000)
+        if w.state == "open":
+            end = w.open_until
+            return Verdict(True, None if end is None or math.isinf(end) else round(end * 1000),
+                           w.description)
+        if w.state == "closed" and w.opens_at is not None:
+            return Verdict(False, round(w.opens_at * 1000), w.description)
+        return Verdict(False, None, w.description, BlockReason(w.reason or "window_never_open"))
 
     def redial_after_s(self, answer_status: str, redials_done: int) -> float | None:
         return redial_after(self.pol, answer_status, redials_done)

@@ -13,7 +13,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import structlog
@@ -84,7 +84,7 @@ class Worker:
         self.intake = Intake(self.rt, self.finisher, room=self._room,
                              on_grants=self._on_grants)
         self.flights: dict[str, tuple[Flight, asyncio.Task[None]]] = {}
-        self.visits: set[asyncio.Task[None]] = set()
+        self.visits: set[asyncio.Task[Any]] = set()
         self.wake = {name: asyncio.Event() for name in settings.providers}
         self.room_freed = asyncio.Event()
         self.stopping = asyncio.Event()
@@ -160,7 +160,7 @@ class Worker:
 
     # -- loop plumbing ------------------------------------------------------------------------
     def _loop(self, name: str, once: Callable[[], Awaitable[float | None]],
-              every: float) -> Awaitable[None]:
+              every: float) -> Coroutine[Any, Any, None]:
         async def run() -> None:
             while not self.stopping.is_set():
                 try:

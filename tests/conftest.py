@@ -23,6 +23,9 @@ for _k in list(os.environ):
 os.environ.setdefault("TEST_TELECHO_KEY", "tel_live_demo_key_0001")
 os.environ.setdefault("TEST_ITELLICO_KEY", "sk-demo-itellico-0001")
 os.environ.setdefault("TEST_WEBHOOK_SECRET", "whsec_demo")
+# calling hours depend on the recipient's local time: tests that need them set them
+# explicitly (with a fixed clock or zones chosen from the current time)
+os.environ["DISPATCHER_POLICY__CALLING_HOURS"] = '["always"]'
 
 from dispatcher.config import Settings, load_settings  # noqa: E402
 from dispatcher.localredis import LocalRedis, start_redis  # noqa: E402

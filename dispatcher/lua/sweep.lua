@@ -18,6 +18,7 @@ for _, id in ipairs(ids) do
   if not waiting then
     redis.call('ZREM', P .. 'deadlines', id)
   elseif exp > 0 and exp <= NOW then
+    redis.call('ZREM', P .. 'deadlines', id)
     to_finish(id, f, 'expired')
     table.insert(out, id)
   elseif f.state == 'delayed' and EXCUSED[f.wr or ''] then
@@ -32,6 +33,7 @@ for _, id in ipairs(ids) do
       redis.call('HSET', jkey(id), 'pause_base', paused)
       redis.call('ZINCRBY', P .. 'deadlines', extra, id)
     else
+      redis.call('ZREM', P .. 'deadlines', id)
       to_finish(id, f, 'max_age')
       table.insert(out, id)
     end

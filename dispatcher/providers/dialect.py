@@ -13,15 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dispatcher.classify import DialectTable
 from dispatcher.jobs import Job
-from dispatcher.limits import Window, parse_limit
+from dispatcher.limits import LimitList, Window, parse_limit
 from dispatcher.providers.base import CallState, StartResult
 from dispatcher.timing import Timing
-
-
-def _check_limits(v: list[str]) -> list[str]:
-    for item in v:
-        parse_limit(item)
-    return v
 
 
 class CommonConfig(BaseModel):
@@ -32,7 +26,7 @@ class CommonConfig(BaseModel):
     base_url: str
     api_key_env: str | None = None
     api_key_file: str | None = None
-    limits: list[str] = Field(default_factory=list)
+    limits: LimitList = Field(default_factory=list)
     max_concurrent_calls: int | None = Field(default=None, ge=1)
     request_timeout_s: float = Field(default=10.0, gt=0)
     send_margin_s: float = Field(default=0.25, ge=0)
@@ -44,11 +38,6 @@ class CommonConfig(BaseModel):
         if not v.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return v.rstrip("/")
-
-    @field_validator("limits")
-    @classmethod
-    def _limits(cls, v: list[str]) -> list[str]:
-        return _check_limits(v)
 
     @property
     def windows(self) -> list[Window]:

@@ -83,9 +83,15 @@ class Store(Reads):
         resp: Any = await self.r.xread({self.k.results: after}, count=count, block=block_ms)
         return [(eid, json.loads(f["result"])) for _, es in resp or [] for eid, f in es]
 
-    async def cancel(self, job_id: str, ttl_s: int, ahead: bool = True) -> CancelResult:
+    async def cancel_job(self, job_id: str, ttl_s: int, *, ahead: bool) -> CancelResult:
+        """Cancel a job that has not been dialled (``ahead``: also one not pushed yet)."""
         res = await self.s.call("cancel", id=job_id, ttl=ttl_s, ahead=ahead)
         return CancelResult(res["r"])
+
+    async def cancel(self, job_id: str, ttl_s: int) -> bool:
+        """True when the job will be cancelled (now, or when it is pushed)."""
+        return await self.cancel_job(job_id, ttl_s, ahead=True) in (
+            CancelResult.CANCELLED, CancelResult.AHEAD)
 
     # -- intake --------------------------------------------------------------------------------
     async def read(self, consumer: str, count: int, block_ms: int, *, own: bool = False

@@ -47,7 +47,8 @@ class Reads:
         if g is None:
             return {}
         consumers: Any = await self.r.xinfo_consumers(self.k.jobs, K.GROUP)
-        beats = dict(await self.r.zrange(self.k.consumers, 0, -1, withscores=True))
+        scored: Any = await self.r.zrange(self.k.consumers, 0, -1, withscores=True)
+        beats = {str(m): float(s) for m, s in scored}
         return {"lag": g.get("lag") or 0, "pending": g.get("pending") or 0,
                 "consumers": [{"name": c["name"], "pending": c["pending"],
                                "idle_ms": c["idle"],
@@ -82,16 +83,17 @@ class Reads:
                 "slots_in_use": int(slots), "slot_cap_shrunk_to": None if cap is None else int(cap),
                 "parked": int(parked)}
 
-    async def queue_sizes(self) -> dict[str, int]:
+    async def queue_sizes(self, now: int) -> dict[str, int]:
         pipe = self.r.pipeline(transaction=False)
         for key in (self.k.delayed, self.k.tracking, self.k.finishq, self.k.deadlines):
             pipe.zcard(key)
         pipe.xlen(self.k.results)
         pipe.scard(self.k.orphans)
         pipe.xlen(self.k.jobs)
-        d, t, f, dl, res, orph, stream = await pipe.execute()
+        pipe.zcount(self.k.delayed, "-inf", now)
+        d, t, f, dl, res, orph, stream, due = await pipe.execute()
         return {"delayed": d, "tracking": t, "finishing": f, "deadlines": dl, "results": res,
-                "orphans": orph, "stream_length": stream}
+                "orphans": orph, "stream_length": stream, "delayed_due": due}
 
     async def campaign_names(self) -> list[str]:
         return [str(x) for x in await self.r.zrange(self.k.campaigns, 0, -1)]

@@ -28,10 +28,17 @@ async def push(store: Store, *jobs: dict[str, Any] | str) -> None:
     await pipe.execute()
 
 
+def of_job(correlation: str | None, job_id: str) -> bool:
+    """A provider correlation id belongs to a job: ``<id>`` for its first call, ``<id>~<n>``
+    for its n-th (TelEcho carries the job id alone)."""
+    return correlation is not None and (correlation == job_id
+                                        or correlation.startswith(job_id + "~"))
+
+
 def creates(sim: RunningSimulator, job_id: str | None = None) -> list[dict[str, Any]]:
     return [e for e in sim.sim.audit if e["method"] == "POST" and "/calls" in e["path"]
-            and (job_id is None or e.get("correlation") == job_id)]
+            and (job_id is None or of_job(e.get("correlation"), job_id))]
 
 
 def calls_for(sim: RunningSimulator, job_id: str) -> list[str]:
-    return [c.id for c in sim.sim.calls.values() if c.correlation == job_id]
+    return [c.id for c in sim.sim.calls.values() if of_job(c.correlation, job_id)]

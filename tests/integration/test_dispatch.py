@@ -145,7 +145,7 @@ async def test_halted_provider_resumes_by_itself_after_a_successful_probe(
     ("not json at all", "job"),
     ('{"id": "bad3", "to": "+14155550100", "agent_id": "a", "workflow_id": "w"}',
      "workflow_id"),
-    ('{"id": "bad4", "to": "+14155550100", "provider": "nope"}', "provider"),
+    ('{"id": "bad4", "to": "+14155550100", "provider": "no such"}', "provider"),
 ])
 async def test_invalid_job_gets_one_invalid_result_naming_the_field(
         redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,

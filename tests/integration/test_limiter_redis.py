@@ -1,9 +1,18 @@
 """The Lua limiter against real Redis: agrees with the pure model step by step."""
 
+import json
 import random
 
+from dispatcher.keys import GROUP
 from dispatcher.limits import SlidingLog, Window
 from dispatcher.store import Store
+from dispatcher.store.types import GrantRules, Placement
+
+
+def rules(windows: list[Window], provider: str = "p", margin_ms: int = 0,
+          slot_cap: int = 0) -> GrantRules:
+    return GrantRules(provider=provider, windows=tuple((w.limit, w.ms) for w in windows),
+                      margin_ms=margin_ms, slot_cap=slot_cap, lease_ms=60_000)
 
 
 async def test_lua_and_model_agree_step_by_step(store: Store) -> None:
@@ -13,9 +22,7 @@ async def test_lua_and_model_agree_step_by_step(store: Store) -> None:
     now = 1_000_000
     for step in range(600):
         now += rng.choice([0, 1, 5, 30, 90, 200, 700])
-        lua = await store.admit("p", windows, job_id=f"j{step}", token=str(step), margin_ms=40,
-                                slot_cap=None, lease_ms=1000, attempts=None, entry_id="",
-                                consumer="c", now_ms=now)
+        lua = await store.admit(rules(windows, margin_ms=40), str(step), now_ms=now)
         expected = model.try_acquire(now)
         assert (lua.granted, lua.wait_ms if not lua.granted else 0) == (expected == 0, expected), \
             step
@@ -23,33 +30,42 @@ async def test_lua_and_model_agree_step_by_step(store: Store) -> None:
 
 async def test_cooldown_and_halt_refuse_before_tokens(store: Store) -> None:
     w = [Window(60.0, 100)]
-    kw = dict(job_id="j", token="t", margin_ms=0, slot_cap=None, lease_ms=1000, attempts=None,
-              entry_id="", consumer="c")
     await store.set_cooldown("p", 5000)
-    res = await store.admit("p", w, **kw)  # type: ignore[arg-type]
+    res = await store.admit(rules(w), "t")
     assert (res.granted, res.reason) == (False, "cooldown") and 4000 < res.wait_ms <= 5000
     await store.halt("q", "key revoked", "revoked_api_key", 60_000, 600_000)
-    res = await store.admit("q", w, **kw)  # type: ignore[arg-type]
+    res = await store.admit(rules(w, provider="q"), "t")
     assert (res.granted, res.reason) == (False, "halted")
 
 
+async def _queue(store: Store, n: int) -> None:
+    await store.enqueue([{"id": f"j{i}", "to": "+14155550100"} for i in range(n)])
+    entries = await store.read("c", n, 10)
+    await store.ingest([Placement(e, f"j{i}", json.dumps({"id": f"j{i}"}), "p", "normal", "",
+                                  "+14155550100", "", 0, "queued")
+                        for i, (e, _) in enumerate(entries)])
+
+
 async def test_call_slots_cap_live_calls(store: Store) -> None:
-    kw = dict(margin_ms=0, slot_cap=2, lease_ms=60_000, attempts=None, entry_id="",
-              consumer="c")
-    got = [await store.admit("p", [], job_id=f"j{i}", token=str(i), **kw)  # type: ignore[arg-type]
-           for i in range(3)]
-    assert [g.granted for g in got] == [True, True, False] and got[2].reason == "slot"
-    await store.release_slot("p", "j0")
-    assert (await store.admit("p", [], job_id="j2", token="x", **kw)).granted  # type: ignore[arg-type]
+    await _queue(store, 3)
+    r = rules([], slot_cap=2)
+    [first] = await store.grant([r.args(1, "c", "a")])
+    [second] = await store.grant([r.args(1, "c", "b")])
+    [third] = await store.grant([r.args(1, "c", "c")])
+    assert [len(x.jobs) for x in (first, second, third)] == [1, 1, 0]
+    assert third.why == "slot"
+    # the first call ends: its slot is free again
+    await store.defer(first.jobs[0].id, to="delayed", reason="retry", until_ms=10**13,
+                      dtok=first.jobs[0].tok)
+    [again] = await store.grant([r.args(1, "c", "d")])
+    assert [j.id for j in again.jobs] == ["j2"]
 
 
 async def test_provider_count_lower_than_ours_is_obeyed(store: Store) -> None:
     w = Window(60.0, 60)
-    kw = dict(margin_ms=0, slot_cap=None, lease_ms=1000, attempts=None, entry_id="",
-              consumer="c")
-    assert (await store.admit("p", [w], job_id="a", token="1", **kw)).granted  # type: ignore[arg-type]
+    assert (await store.admit(rules([w]), "1")).granted
     # we think 59 remain; the provider says 1 (the key is shared with another system)
-    assert await store.observe("p", w, remaining=1, reset_ms=3000)
-    assert (await store.admit("p", [w], job_id="b", token="2", **kw)).granted  # type: ignore[arg-type]
-    res = await store.admit("p", [w], job_id="c", token="3", **kw)  # type: ignore[arg-type]
+    assert await store.observe("p", w.limit, w.ms, remaining=1, reset_ms=3000)
+    assert (await store.admit(rules([w]), "2")).granted
+    res = await store.admit(rules([w]), "3")
     assert (res.granted, res.reason) == (False, "rate") and 2000 < res.wait_ms <= 3000

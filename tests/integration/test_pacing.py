@@ -29,7 +29,7 @@ async def test_four_processes_stay_under_every_window_and_obey_a_429(
            "tracking": {"track_calls": False},
            "providers": {"default": provider_cfg("telecho", sim.url, limits=LIMITS,
                                                  send_margin_s=0.05)}}
-    await push(store, *({"id": f"b{i}", "to": f"+1415{i:07d}"} for i in range(1000)))
+    await push(store, *({"id": f"b{i}", "to": f"+1415555{i:04d}"} for i in range(1000)))
     procs = spawn_workers(cfg, 4, tmp_path)
     try:
         while not sim.sim.audit:

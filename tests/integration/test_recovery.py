@@ -64,7 +64,7 @@ async def test_kill_9_of_a_worker_loses_nothing_and_dials_nothing_twice(
     sim.sim.cfg.account("acme").max_concurrent_calls = 1000
     set_key(sim, "telecho", limits=["100/second"])
     n = 200
-    await push(store, *({"id": f"k{i}", "to": f"+1415{i:07d}"} for i in range(n)))
+    await push(store, *({"id": f"k{i}", "to": f"+1415555{i:04d}"} for i in range(n)))
     procs = spawn_workers(worker_cfg(redis_server.url, ns, sim), 3, tmp_path)
     try:
         while len(sim.sim.calls) < 60:
@@ -87,7 +87,7 @@ async def test_redis_restart_mid_run_loses_nothing(
     try:
         await store.ensure_group()
         n = 120
-        await push(store, *({"id": f"r{i}", "to": f"+1415{i:07d}"} for i in range(n)))
+        await push(store, *({"id": f"r{i}", "to": f"+1415555{i:04d}"} for i in range(n)))
         procs = spawn_workers(worker_cfg(redis.url, ns, sim), 2, tmp_path)
         while len(sim.sim.calls) < 40:
             await asyncio.sleep(0.02)
@@ -126,7 +126,7 @@ async def test_sigterm_hands_back_work_and_exits_0(
     cfg["providers"]["default"]["limits"] = ["4/second"]  # a backlog waits inside the worker
     cfg["worker"]["shutdown_grace_s"] = 1
     n = 30
-    await push(store, *({"id": f"g{i}", "to": f"+1415{i:07d}"} for i in range(n)))
+    await push(store, *({"id": f"g{i}", "to": f"+1415555{i:04d}"} for i in range(n)))
     [proc] = spawn_workers(cfg, 1, tmp_path)
     while len(sim.sim.calls) < 5:
         await asyncio.sleep(0.02)

@@ -61,11 +61,12 @@ local function rate_take(R, toks)
     args[#args + 1] = NOW
     args[#args + 1] = t
   end
-  redis.call('ZADD', log, unpack(args))
+  local added = redis.call('ZADD', log, unpack(args))  -- a replayed token adds nothing
   redis.call('PEXPIRE', log, longest_ms(R) + 1000)
+  if added == 0 then return end
   for _, w in ipairs(R.wins) do
     local hint = P .. 'hint:' .. R.prov .. ':' .. I(w[2])
-    if redis.call('EXISTS', hint) == 1 then redis.call('DECRBY', hint, #toks) end
+    if redis.call('EXISTS', hint) == 1 then redis.call('DECRBY', hint, added) end
   end
 end
 

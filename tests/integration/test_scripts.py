@@ -1,0 +1,238 @@
+"""Every Lua script against real Redis: run it twice with the same arguments (and clock) and
+the second run changes nothing — a reply lost and the call retried cannot double a step."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from dispatcher.keys import GROUP
+from dispatcher.scripts import NAMES
+from dispatcher.store import Store
+
+NOW = 1_800_000_000_000
+Setup = Callable[[Store], Awaitable[dict[str, Any]]]
+
+
+async def snapshot(store: Store) -> dict[str, Any]:
+    """Every key of the namespace, read by type (TTLs as present/absent)."""
+    out: dict[str, Any] = {}
+    async for key in store.r.scan_iter(match=store.k.prefix + "*"):
+        kind = await store.r.type(key)
+        if kind == "string":
+            value: Any = await store.r.get(key)
+        elif kind == "hash":
+            value = await store.r.hgetall(key)
+        elif kind == "list":
+            value = await store.r.lrange(key, 0, -1)
+        elif kind == "set":
+            value = sorted(await store.r.smembers(key))
+        elif kind == "zset":
+            value = await store.r.zrange(key, 0, -1, withscores=True)
+        elif kind == "stream":
+            value = [(e, f) for e, f in await store.r.xrange(key)]
+            if key == store.k.jobs:
+                pending = await store.r.xpending_range(key, GROUP, "-", "+", 100)
+                value.append([(p["message_id"], p["consumer"], p["times_delivered"])
+                              for p in pending])
+        else:
+            value = kind
+        out[key] = (kind, value, await store.r.pttl(key) > 0)
+    return out
+
+
+def job_args(job_id: str, entry: str, **over: Any) -> dict[str, Any]:
+    raw = json.dumps({"id": job_id, "to": "+14155550100"})
+    return {"e": entry, "id": job_id, "raw": raw, "prov": "p", "prio": "normal", "camp": "c1",
+            "to": "+14155550100", "dk": "+14155550100", "exp": 0, "place": "queued",
+            "reason": "", "due": 0, "deadline": NOW + 60_000, "fin": "", **over}
+
+
+def grant_args(k: int = 2, tok: str = "t1") -> dict[str, Any]:
+    return {"prov": "p", "wins": [[10, 1000]], "margin": 0, "slot_cap": 3, "lease": 60_000,
+            "caps": [[5, 86_400_000]], "caps_keep": 86_400_000, "camps": {"c1": {"share": 1}},
+            "dnc": True, "k": k, "consumer": "w1", "tok": tok}
+
+
+async def pushed(store: Store, n: int = 3) -> list[str]:
+    """n entries in the stream, read by consumer w1 (so they are pending)."""
+    await store.enqueue([{"id": f"j{i}", "to": "+14155550100"} for i in range(n)])
+    return [eid for eid, _ in await store.read("w1", n, 10)]
+
+
+async def ingested(store: Store, n: int = 3, **over: Any) -> list[str]:
+    entries = await pushed(store, n)
+    await store.s.call("ingest", NOW, group=GROUP, entries=[
+        job_args(f"j{i}", e, **over) for i, e in enumerate(entries)], grants=[])
+    return entries
+
+
+async def granted(store: Store) -> dict[str, Any]:
+    await ingested(store)
+    res: dict[str, Any] = await store.s.call("grant", NOW, rid="g0", grants=[grant_args()])
+    return res["grants"][0]["jobs"][0]
+
+
+async def setup_ingest(store: Store) -> dict[str, Any]:
+    entries = await pushed(store)
+    return {"group": GROUP, "rid": "r1", "entries": [job_args("j0", entries[0]),
+                                                    job_args("j0", entries[1]),
+                                                    job_args("j2", entries[2], place="delayed",
+                                                             reason="window", due=NOW + 5)],
+            "grants": [grant_args()]}
+
+
+async def setup_grant(store: Store) -> dict[str, Any]:
+    await ingested(store)
+    await store.r.sadd(store.k.dnc, "nobody")
+    return {"rid": "r2", "grants": [grant_args(k=3)]}
+
+
+async def setup_admit(store: Store) -> dict[str, Any]:
+    await store.r.set(store.k.rate_hint("p", 1000), 5)
+    return {"prov": "p", "wins": [[10, 1000]], "margin": 0, "tok": "a1"}
+
+
+async def setup_finish(store: Store) -> dict[str, Any]:
+    j = await granted(store)
+    entries = await pushed(store, 1)
+    result = json.dumps({"job_id": j["id"], "outcome": "started"})
+    return {"group": GROUP, "ttl": 600, "maxlen": 1000, "items": [
+        {"id": j["id"], "result": result, "outcome": "started", "answer": "",
+         "dtok": j["tok"]},
+        {"e": entries[0], "result": json.dumps({"job_id": None}), "outcome": "invalid"}]}
+
+
+async def setup_defer(store: Store) -> dict[str, Any]:
+    j = await granted(store)
+    return {"id": j["id"], "dtok": j["tok"], "to": "delayed", "reason": "retry",
+            "until": NOW + 1000, "set": {"attempts": 1, "last_code": "http_500"},
+            "deadline": NOW + 9000, "refund_rate": True, "refund_number": True}
+
+
+async def setup_track(store: Store) -> dict[str, Any]:
+    j = await granted(store)
+    return {"items": [{"id": j["id"], "dtok": j["tok"], "call_id": "c-1", "first_ms": 500,
+                       "ttl": 600, "attempts": 1}]}
+
+
+async def tracked(store: Store) -> str:
+    j = await granted(store)
+    await store.s.call("track", NOW, items=[{"id": j["id"], "dtok": j["tok"],
+                                             "call_id": "c-1", "first_ms": 0, "ttl": 600}])
+    return str(j["id"])
+
+
+async def setup_visit(store: Store) -> dict[str, Any]:
+    await tracked(store)
+    await store.s.call("webhook", NOW, event_id="ev1", call_id="c-1", ttl=600,
+                       fields={"status": "completed"})
+    return {"lease": 30_000, "limit": 10}
+
+
+async def setup_revisit(store: Store) -> dict[str, Any]:
+    job_id = await tracked(store)
+    return {"items": [{"id": job_id, "delay": 5000, "lease": 60_000, "prov": "p",
+                       "camp": "c1"}]}
+
+
+async def setup_promote(store: Store) -> dict[str, Any]:
+    await ingested(store, place="delayed", reason="not_before", due=NOW - 1)
+    return {"src": "delayed", "top": "now", "limit": 10, "max_defer": 60_000}
+
+
+async def setup_sweep(store: Store) -> dict[str, Any]:
+    await ingested(store, deadline=NOW - 1)
+    return {"limit": 10}
+
+
+async def setup_heartbeat(store: Store) -> dict[str, Any]:
+    await granted(store)  # dialled by w1, which then dies
+    await store.r.zadd(store.k.consumers, {"w1": NOW - 60_000})
+    await pushed(store, 1)  # and an entry w1 read but never ingested
+    return {"group": GROUP, "consumer": "w2", "held": [], "dead": 5000, "stale": 5000,
+            "settle": {"p": 11_000}}
+
+
+async def setup_cancel(store: Store) -> dict[str, Any]:
+    await ingested(store)
+    return {"id": "j1", "ttl": 600, "ahead": False}
+
+
+async def setup_campaign(store: Store) -> dict[str, Any]:
+    await ingested(store)
+    return {"op": "cancel", "camp": "c1", "provs": ["p"], "batch": 100}
+
+
+async def setup_halt(store: Store) -> dict[str, Any]:
+    await ingested(store)
+    return {"prov": "p", "reason": "key revoked", "code": "revoked_api_key", "first": 30_000,
+            "max": 600_000, "batch": 100}
+
+
+async def setup_resume(store: Store) -> dict[str, Any]:
+    await ingested(store)
+    await store.s.call("halt", NOW, prov="p", reason="r", code="c", first=1000, max=2000,
+                       batch=100)
+    return {"prov": "p", "batch": 100, "max_defer": 60_000}
+
+
+async def setup_claimfin(store: Store) -> dict[str, Any]:
+    await setup_cancel(store)
+    await store.s.call("cancel", NOW, id="j1", ttl=600, ahead=False)
+    return {"lease": 30_000, "limit": 10}
+
+
+async def setup_cooldown(store: Store) -> dict[str, Any]:
+    return {"prov": "p", "ms": 3000}
+
+
+async def setup_observe(store: Store) -> dict[str, Any]:
+    return {"prov": "p", "limit": 60, "ms": 60_000, "remaining": 2, "reset": 4000}
+
+
+async def setup_shrink(store: Store) -> dict[str, Any]:
+    await granted(store)
+    return {"prov": "p", "ttl": 60_000}
+
+
+async def setup_webhook(store: Store) -> dict[str, Any]:
+    await tracked(store)
+    return {"event_id": "e9", "call_id": "c-1", "ttl": 600, "fields": {"status": "completed"}}
+
+
+async def setup_verify(store: Store) -> dict[str, Any]:
+    j = await granted(store)
+    return {"id": j["id"], "dtok": j["tok"]}
+
+
+SETUPS: dict[str, Setup] = {
+    "admit": setup_admit, "campaign": setup_campaign, "cancel": setup_cancel,
+    "claimfin": setup_claimfin, "cooldown": setup_cooldown, "defer": setup_defer,
+    "finish": setup_finish, "grant": setup_grant, "halt": setup_halt,
+    "heartbeat": setup_heartbeat, "ingest": setup_ingest, "observe": setup_observe,
+    "promote": setup_promote, "resume": setup_resume, "revisit": setup_revisit,
+    "shrink": setup_shrink, "sweep": setup_sweep, "track": setup_track,
+    "verify": setup_verify, "visit": setup_visit, "webhook": setup_webhook,
+}
+
+
+def test_every_script_has_a_twice_test() -> None:
+    assert set(SETUPS) == set(NAMES)
+
+
+@pytest.mark.parametrize("name", sorted(SETUPS))
+async def test_running_a_script_twice_changes_nothing_the_second_time(
+        store: Store, name: str) -> None:
+    args = await SETUPS[name](store)
+    before = await snapshot(store)
+    first = await store.s.call(name, NOW, **args)
+    after_first = await snapshot(store)
+    assert after_first != before or name == "verify", f"{name}: the first run did nothing"
+    second = await store.s.call(name, NOW, **args)
+    assert await snapshot(store) == after_first, f"{name}: the second run changed state"
+    if name in ("grant", "ingest"):
+        assert second == first  # a replayed grant returns the same jobs, not new ones
