@@ -1,4 +1,16 @@
-"""The built-in provider simulator (both dialects), used by the demo, the tests and rehearsals."""
+"""The built-in provider simulator (both dialects), used by the demo, the tests and rehearsals.
+
+Admin endpoints (never audited, no auth):
+
+- ``GET /_sim/audit?since=T`` -> ``{"entries": [...]}``: every provider request, each
+  ``{t, key, method, path, status, code, admitted}`` plus, on creates, ``to``, ``correlation``
+  (``metadata.dispatcher_job_id`` / ``external_id``), ``call_n`` and ``call_id``.
+- ``GET /_sim/calls`` -> ``{"calls": [Call.truth()...], "webhooks": [...]}``: ground truth.
+- ``POST /_sim/faults``, ``/_sim/keys``, ``/_sim/accounts``: change faults, keys, accounts.
+- ``POST /_sim/predial`` (the hook), ``GET /_sim/predial`` (its log), ``POST
+  /_sim/predial/config`` (see ``dispatcher.simulator.predial``).
+- ``POST /_sim/reset``: forget requests, calls, spent external_ids, fault counters, hook log.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +20,17 @@ from typing import Any, cast
 from aiohttp import web
 
 from dispatcher.simulator.app import SIM, Simulator
-from dispatcher.simulator.config import AccountSpec, KeySpec, SimConfig, load_sim_config
+from dispatcher.simulator.config import (
+    FAULTS,
+    AccountSpec,
+    KeySpec,
+    PredialSpec,
+    SimConfig,
+    check_counted,
+    load_sim_config,
+)
 from dispatcher.simulator.core import RateWindows
+from dispatcher.simulator.predial import add_predial_routes
 from dispatcher.simulator.routes import add_provider_routes, provider_middleware
 
 
@@ -33,7 +54,11 @@ async def _faults(req: web.Request) -> web.Response:
     if "probability" in d:
         sim.cfg.faults.probability = dict(d["probability"])
     if "by_number" in d:
-        sim.cfg.faults.by_number.update(d["by_number"])
+        try:
+            rules = check_counted({str(k): str(v) for k, v in d["by_number"].items()}, FAULTS)
+        except ValueError as exc:
+            return web.json_response({"ok": False, "error": str(exc)}, status=400)
+        sim.cfg.faults.by_number.update(rules)
         sim.number_hits.clear()
     for name in ("webhook_duplicates", "webhook_drop_p", "retry_after_s"):
         if name in d:
@@ -63,14 +88,7 @@ async def _accounts(req: web.Request) -> web.Response:
 
 
 async def _reset(req: web.Request) -> web.Response:
-    sim = req.app[SIM]
-    sim.audit.clear()
-    sim.calls.clear()
-    sim.order.clear()
-    sim.rates.clear()
-    sim.next_faults.clear()
-    sim.number_hits.clear()
-    sim.webhook_log.clear()
+    req.app[SIM].reset()
     return web.json_response({"ok": True})
 
 
@@ -85,6 +103,7 @@ def make_app(cfg: SimConfig | None = None) -> web.Application:
     app.router.add_post("/_sim/keys", _keys)
     app.router.add_post("/_sim/accounts", _accounts)
     app.router.add_post("/_sim/reset", _reset)
+    add_predial_routes(app)
 
     async def _close(app: web.Application) -> None:
         await app[SIM].close()
@@ -115,4 +134,5 @@ async def start_simulator(cfg: SimConfig | None = None, host: str = "127.0.0.1",
     return RunningSimulator(runner, app[SIM], f"http://{host}:{actual}")
 
 
-__all__ = ["SimConfig", "Simulator", "load_sim_config", "make_app", "start_simulator"]
+__all__ = ["PredialSpec", "RunningSimulator", "SimConfig", "Simulator", "load_sim_config",
+           "make_app", "start_simulator"]

@@ -1,7 +1,7 @@
 """The provider simulator: both dialects over real HTTP, with limits, faults and an audit log.
 
 Admin endpoints under ``/_sim/`` let checks read the audit log and ground truth, and change
-faults or key states while it runs.
+faults or key states while it runs; ``/_sim/predial`` plays a pre-dial hook.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import aiohttp
 from aiohttp import web
 
 from dispatcher.simulator.config import SimConfig
-from dispatcher.simulator.core import Call, RateWindows
+from dispatcher.simulator.core import Call, RateWindows, counted_fault
 
 E164 = re.compile(r"^\+[1-9]\d{2,18}$")
 TEL_PREFIX = "/api/v1/public"
@@ -38,6 +38,10 @@ class Simulator:
         self.number_hits: dict[str, int] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.webhook_log: list[dict[str, Any]] = []
+        # itellicoAI idempotency: (account, external_id) -> the call it created
+        self.external_ids: dict[tuple[str, str], str] = {}
+        self.predial_log: list[dict[str, Any]] = []
+        self.predial_hits: dict[str, int] = {}
         self._audit_fh = open(cfg.audit_file, "a", encoding="utf-8") if cfg.audit_file else None
         self._http: aiohttp.ClientSession | None = None
         self._event_seq = 0
@@ -55,6 +59,26 @@ class Simulator:
     def live_calls(self, account: str, now: float) -> int:
         return sum(1 for c in self.calls.values() if c.account == account and c.live(now))
 
+    def add_call(self, call: Call) -> None:
+        """Keep a new call; an itellicoAI external_id is spent on its account from now on."""
+        self.calls[call.id] = call
+        self.order.append(call.id)
+        if call.dialect == "itellico" and call.correlation is not None:
+            self.external_ids[(call.account, call.correlation)] = call.id
+
+    def reset(self) -> None:
+        """Forget every request, call, fault in progress and hook answer (config stays)."""
+        self.audit.clear()
+        self.calls.clear()
+        self.order.clear()
+        self.external_ids.clear()
+        self.rates.clear()
+        self.next_faults.clear()
+        self.number_hits.clear()
+        self.webhook_log.clear()
+        self.predial_log.clear()
+        self.predial_hits.clear()
+
     def pick_fault(self, to: str | None) -> dict[str, Any] | None:
         if self.next_faults:
             f = self.next_faults[0]
@@ -63,10 +87,10 @@ class Simulator:
                 self.next_faults.popleft()
             return f
         if to and to in self.cfg.faults.by_number:
-            kind, _, n = self.cfg.faults.by_number[to].partition("*")
             hits = self.number_hits.get(to, 0)
             self.number_hits[to] = hits + 1
-            if not n or hits < int(n):
+            kind = counted_fault(self.cfg.faults.by_number[to], hits)
+            if kind is not None:
                 return {"fault": kind}
         for kind, p in self.cfg.faults.probability.items():
             if self.rng.random() < p:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import math
 import random
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from dispatcher.simulator.config import CallSpec
 
 HUMAN_REASONS = ("user_hangup", "agent_hangup", "call_transfer", "max_duration", "inactivity")
 ERROR_REASONS = ("network_error", "provider_error", "agent_error", "unknown")
+_CALL_N = re.compile(r"[1-9][0-9]{0,8}")
 NOT_CONNECTED = {"user_busy": "dial_busy", "user_unavailable": "dial_no_answer",
                  "user_rejected": "dial_rejected", "unknown": "dial_failed"}
 
@@ -81,6 +83,7 @@ class Call:
     ended_at: float
     webhooks_sent: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    call_n: int = 1      # the call's number within its job (from the correlation data)
 
     def live(self, now: float) -> bool:
         return now < self.ended_at
@@ -143,7 +146,8 @@ class Call:
 
     def truth(self) -> dict[str, Any]:
         answer = self.telecho_answer() if self.dialect == "telecho" else self.answer
-        return {"call_id": self.id, "correlation": self.correlation, "to": self.to,
+        return {"call_id": self.id, "correlation": self.correlation, "call_n": self.call_n,
+                "to": self.to,
                 "dialect": self.dialect, "answer_status": answer,
                 "disconnection_reason": self.reason, "duration_seconds": self.duration(),
                 "created": self.created, "ended_at": self.ended_at}
@@ -153,6 +157,36 @@ def _iso(t: float | None) -> str | None:
     if t is None:
         return None
     return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
+
+
+def counted_fault(rule: str, hits: int) -> str | None:
+    """The fault kind of ``"kind"`` (always) or ``"kind*N"`` (the first N hits), or None.
+
+    ``hits`` is how many requests this rule has already seen.
+    """
+    kind, star, n = rule.partition("*")
+    if not star or hits < int(n):
+        return kind
+    return None
+
+
+def itellico_call_n(external_id: str | None) -> int:
+    """The call number in ``<job id>~<n>``: 1 without a suffix, 0 when the suffix is no n >= 1.
+
+    0 is never a valid call number, so a malformed suffix stands out in the audit log.
+    """
+    if external_id is None or "~" not in external_id:
+        return 1
+    tail = external_id.rpartition("~")[2]
+    return int(tail) if _CALL_N.fullmatch(tail) else 0
+
+
+def telecho_call_n(metadata: dict[str, Any]) -> int:
+    """``metadata.dispatcher_call``: 1 when absent, 0 unless it is an integer >= 1."""
+    if "dispatcher_call" not in metadata:
+        return 1
+    n = metadata["dispatcher_call"]
+    return n if isinstance(n, int) and not isinstance(n, bool) and n >= 1 else 0
 
 
 def plan_call(spec: CallSpec, rng: random.Random, now: float, to: str,

@@ -1,4 +1,13 @@
-"""HTTP routes of the simulator: auth and rate limits in one middleware, then each endpoint."""
+"""HTTP routes of the simulator: auth and rate limits in one middleware, then each endpoint.
+
+Like a real provider behind its gateway, a path or method no route serves gets a bare text
+``404: Not Found`` / ``405: Method Not Allowed`` before any auth or rate limit (a wrong base URL
+looks like that), while a known route whose resource does not exist answers the dialect's
+enveloped 404. Every request outside ``/_sim/`` lands in the audit log.
+
+itellicoAI's ``external_id`` is an idempotency key: once a call was created with it, any later
+create with the same value on the same account answers 409 ``conflict`` and creates nothing.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +31,14 @@ from dispatcher.simulator.app import (
     tel_error,
 )
 from dispatcher.simulator.config import KeySpec, SimConfig
-from dispatcher.simulator.core import Call, RateWindows, new_call_id, plan_call
+from dispatcher.simulator.core import (
+    Call,
+    RateWindows,
+    itellico_call_n,
+    new_call_id,
+    plan_call,
+    telecho_call_n,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 KEY = web.RequestKey("key", str)
@@ -58,12 +74,33 @@ def _auth(sim: Simulator, req: web.Request, dialect: str) -> tuple[str | None, w
     return key, None
 
 
+def _presented_key(req: web.Request) -> str | None:
+    raw = req.headers.get("Authorization", "")
+    if raw.lower().startswith("bearer "):
+        return raw[7:].strip()
+    return req.headers.get("X-API-Key")
+
+
+def _unrouted(sim: Simulator, req: web.Request, exc: web.HTTPException) -> web.Response:
+    """A gateway's answer to a path or method no route serves: plain text, no envelope."""
+    allow = exc.headers.get("Allow")
+    resp = web.Response(status=exc.status, text=f"{exc.status}: {exc.reason}",
+                        headers={"Allow": allow} if allow is not None else None)
+    sim.record(req, time.time(), _presented_key(req), exc.status, None, False)
+    return resp
+
+
 @web.middleware
 async def provider_middleware(req: web.Request, handler: Handler) -> web.StreamResponse:
+    if req.path.startswith("/_sim/"):
+        return await handler(req)
+    sim = req.app[SIM]
+    unmatched = req.match_info.http_exception
+    if unmatched is not None:
+        return _unrouted(sim, req, unmatched)
     dialect = _dialect(req.path)
     if dialect is None:
         return await handler(req)
-    sim = req.app[SIM]
     now = time.time()
     key, denied = _auth(sim, req, dialect)
     if denied is not None:
@@ -147,7 +184,8 @@ async def tel_create(req: web.Request) -> web.StreamResponse:
     to, pn = d.get("destination_number"), d.get("phone_number_id")
     meta: dict[str, Any] = d["metadata"] if isinstance(d.get("metadata"), dict) else {}
     correlation = meta.get("dispatcher_job_id")
-    req[AUDIT].update(to=to, correlation=None if correlation is None else str(correlation))
+    req[AUDIT].update(to=to, correlation=None if correlation is None else str(correlation),
+                      call_n=telecho_call_n(meta))
     if not isinstance(to, str) or not 3 <= len(to) <= 20 or not E164.match(to):
         return fastapi_422("destination_number", "must be an E.164 number")
     if not isinstance(pn, str):
@@ -174,8 +212,12 @@ async def itl_create(req: web.Request) -> web.StreamResponse:
     if d is None:
         return itl_error(400, "Body must be a JSON object")
     ext = d.get("external_id")
-    req[AUDIT].update(to=d.get("to_number"), correlation=None if ext is None else str(ext))
+    req[AUDIT].update(to=d.get("to_number"), correlation=None if ext is None else str(ext),
+                      call_n=itellico_call_n(None if ext is None else str(ext)))
     errors = []
+    if ext is not None and not isinstance(ext, str):
+        errors.append({"field": "external_id", "message": "must be a string",
+                       "type": "type_error"})
     if d.get("type") != "phone":
         errors.append({"field": "type", "message": "must be 'phone'", "type": "value_error"})
     for f in ("from_number", "to_number"):
@@ -201,35 +243,67 @@ def _own_account(req: web.Request) -> bool:
 async def _create(req: web.Request, dialect: str, to: str, from_: str, agent: Any,
                   meta: dict[str, Any], correlation: str | None) -> web.StreamResponse:
     sim = req.app[SIM]
+    refused, kind = await _gate(req, dialect, to, correlation)
+    if refused is not None:
+        return refused
     account = _account(req)
-    acct = sim.cfg.account(account)
-    if acct.blocked:
-        return dialect_error(dialect, 402, "call_blocked", "Subscription expired")
-    fault = sim.pick_fault(to)
-    kind = fault["fault"] if fault else None
-    early = await _early_fault(sim, dialect, kind, fault or {})
-    if early is not None:
-        return early
     now = time.time()
-    over = sim.live_calls(account, now) >= acct.max_concurrent_calls
+    over = sim.live_calls(account, now) >= sim.cfg.account(account).max_concurrent_calls
     if over and dialect == "telecho":
         return tel_error(429, "concurrency_limit", "Concurrent call limit reached",
                          {"Retry-After": "1"})
     answer, reason, answered, ended = plan_call(sim.cfg.calls, sim.rng, now, to, over)
     call = Call(new_call_id(dialect, sim.rng), dialect, account, req[KEY], to, from_,
                 None if agent is None else str(agent), correlation, meta, now, answer, reason,
-                answered, ended)
-    sim.calls[call.id] = call
-    sim.order.append(call.id)
+                answered, ended, call_n=req[AUDIT]["call_n"])
+    sim.add_call(call)
     req[AUDIT]["call_id"] = call.id
     if dialect == "itellico":
         sim.schedule_webhook(call)
+    return await _created(req, call, kind, now)
+
+
+async def _gate(req: web.Request, dialect: str, to: str,
+                correlation: str | None) -> tuple[web.Response | None, str | None]:
+    """What may refuse a create before any call exists: billing, idempotency, early faults.
+
+    Returns the refusal (or None) and the fault kind drawn for this request.
+    """
+    sim = req.app[SIM]
+    account = _account(req)
+    if sim.cfg.account(account).blocked:
+        return dialect_error(dialect, 402, "call_blocked", "Subscription expired"), None
+    duplicate = _duplicate(sim, dialect, account, correlation)
+    if duplicate is not None:  # checked before faults: a repeat never spends a counted fault
+        return duplicate, None
+    fault = sim.pick_fault(to)
+    kind = fault["fault"] if fault else None
+    early = await _early_fault(sim, dialect, kind, fault or {})
+    if early is None:  # a slow fault waited: a concurrent create may have taken the id
+        early = _duplicate(sim, dialect, account, correlation)
+    return early, kind
+
+
+def _duplicate(sim: Simulator, dialect: str, account: str,
+               external_id: str | None) -> web.Response | None:
+    """itellicoAI's 409 for an external_id that already created a call on this account."""
+    if dialect != "itellico" or external_id is None:
+        return None
+    if (account, external_id) not in sim.external_ids:
+        return None
+    return itl_error(409, "A call with this external_id already exists")
+
+
+async def _created(req: web.Request, call: Call, kind: str | None,
+                   now: float) -> web.StreamResponse:
+    """The answer to a create whose call exists, unless a fault garbles or withholds it."""
+    sim = req.app[SIM]
     body = call.render(now)
-    if dialect == "itellico":
+    if call.dialect == "itellico":
         body["success"] = True
     else:
         body = {k: body[k] for k in ("call_id", "status", "destination_number")}
-        body.update(room_name="room_" + call.id[9:], phone_number=from_)
+        body.update(room_name="room_" + call.id[9:], phone_number=call.from_)
     if kind == "timeout_after_create":
         await asyncio.sleep(sim.cfg.faults.hang_s)
     elif kind == "reset_after_create":
@@ -239,7 +313,8 @@ async def _create(req: web.Request, dialect: str, to: str, from_: str, agent: An
     elif kind == "malformed_json":
         return web.Response(status=201, text='{"id": "tr', content_type="application/json")
     elif kind == "conflict":
-        return dialect_error(dialect, 409, "conflict", "A call with this external_id exists")
+        return dialect_error(call.dialect, 409, "conflict",
+                             "A call with this external_id exists")
     return web.json_response(body, status=201)
 
 

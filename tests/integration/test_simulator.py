@@ -189,3 +189,164 @@ async def test_audit_log_records_every_request(sim: RunningSimulator) -> None:
     assert [(e["status"], e["admitted"]) for e in entries] == [(200, True), (429, False),
                                                                (401, False)]
     assert all(e["t"] > 0 and e["path"] for e in entries)
+
+
+# -- itellicoAI external_id is an idempotency key --------------------------------------------
+def quick_calls(sim: RunningSimulator) -> None:
+    from dispatcher.simulator.config import CallSpec
+    sim.sim.cfg.calls = CallSpec(ring_s=(0.05, 0.05), talk_s=(0.05, 0.05),
+                                 answer_mix={"human": 1})
+
+
+async def test_external_id_reuse_answers_409_after_the_call_ended(
+        sim: RunningSimulator) -> None:
+    quick_calls(sim)
+    status, _, first = await call(sim, "POST", "/v1/accounts/me/calls", IK,
+                                  itl_body(external_id="job-1"))
+    assert status == 201
+    await asyncio.sleep(0.2)
+    _, _, ended = await call(sim, "GET", f"/v1/accounts/me/calls/{first['id']}", IK)
+    assert ended["status"] == "completed"
+    status, h, data = await call(sim, "POST", "/v1/accounts/me/calls", IK,
+                                 itl_body(external_id="job-1"))
+    assert (status, data["code"]) == (409, "conflict") and data["message"]
+    assert h["Content-Type"].startswith("application/json")
+    assert list(sim.sim.calls) == [first["id"]]
+    _, _, found = await call(sim, "GET", "/v1/accounts/me/calls?external_id=job-1", IK)
+    assert found["count"] == 1
+    refused = sim.sim.audit[-2]
+    assert (refused["status"], refused["code"], refused["correlation"]) == (
+        409, "conflict", "job-1")
+    assert "call_id" not in refused
+
+
+async def test_the_nth_external_id_creates_the_nth_call(sim: RunningSimulator) -> None:
+    await call(sim, "POST", "/v1/accounts/me/calls", IK, itl_body(external_id="job-2"))
+    status, _, second = await call(sim, "POST", "/v1/accounts/me/calls", IK,
+                                   itl_body(external_id="job-2~2"))
+    assert status == 201 and second["external_id"] == "job-2~2"
+    again, _, _ = await call(sim, "POST", "/v1/accounts/me/calls", IK,
+                             itl_body(external_id="job-2~2"))
+    assert again == 409
+    _, _, truth = await call(sim, "GET", "/_sim/calls", {})
+    assert [(c["correlation"], c["call_n"]) for c in truth["calls"]] == [
+        ("job-2", 1), ("job-2~2", 2)]
+
+
+async def test_external_id_is_unique_per_account_only(sim: RunningSimulator) -> None:
+    async with aiohttp.ClientSession() as s:
+        await s.post(sim.url + "/_sim/keys", json={"key": "sk-other-account-01",
+                                                   "dialect": "itellico", "account": "globex"})
+    for key in ("sk-demo-itellico-0001", "sk-other-account-01"):
+        status, _, _ = await call(sim, "POST", "/v1/accounts/me/calls", {"X-API-Key": key},
+                                  itl_body(external_id="shared"))
+        assert status == 201
+    assert len(sim.sim.calls) == 2
+
+
+async def test_a_create_refused_before_any_call_does_not_spend_the_external_id(
+        sim: RunningSimulator) -> None:
+    sim.sim.next_faults.append({"fault": "http_500"})
+    status, _, _ = await call(sim, "POST", "/v1/accounts/me/calls", IK,
+                              itl_body(external_id="job-3"))
+    assert status == 500 and not sim.sim.calls
+    status, _, _ = await call(sim, "POST", "/v1/accounts/me/calls", IK,
+                              itl_body(external_id="job-3"))
+    assert status == 201
+
+
+async def test_the_conflict_fault_creates_the_call_and_answers_409(
+        sim: RunningSimulator) -> None:
+    sim.sim.next_faults.append({"fault": "conflict"})
+    status, _, data = await call(sim, "POST", "/v1/accounts/me/calls", IK,
+                                 itl_body(external_id="job-4"))
+    assert (status, data["code"], len(sim.sim.calls)) == (409, "conflict", 1)
+    status, _, _ = await call(sim, "POST", "/v1/accounts/me/calls", IK,
+                              itl_body(external_id="job-4"))
+    assert status == 409 and len(sim.sim.calls) == 1  # now a real duplicate
+
+
+async def test_a_non_string_external_id_is_a_validation_error(sim: RunningSimulator) -> None:
+    status, _, data = await call(sim, "POST", "/v1/accounts/me/calls", IK,
+                                 itl_body(external_id=7))
+    assert (status, data["errors"][0]["field"]) == (422, "external_id")
+    assert not sim.sim.calls
+
+
+# -- call_n: the call's number within its job ------------------------------------------------
+@pytest.mark.parametrize(("meta", "correlation", "call_n"), [
+    ({"dispatcher_job_id": "t1"}, "t1", 1),
+    ({"dispatcher_job_id": "t1", "dispatcher_call": 3}, "t1", 3),
+    ({"dispatcher_job_id": "t1", "dispatcher_call": "3"}, "t1", 0),
+    ({"dispatcher_job_id": "t1", "dispatcher_call": True}, "t1", 0),
+    ({}, None, 1),
+])
+async def test_telecho_call_n_in_audit_and_truth(sim: RunningSimulator, meta: dict[str, Any],
+                                                 correlation: str | None, call_n: int) -> None:
+    status, _, _ = await call(sim, "POST", TEL + "/calls/outbound", TK, tel_body(metadata=meta))
+    assert status == 201
+    entry = sim.sim.audit[-1]
+    assert (entry["correlation"], entry["call_n"]) == (correlation, call_n)
+    (only,) = sim.sim.calls.values()
+    assert only.truth()["call_n"] == call_n
+
+
+@pytest.mark.parametrize(("external_id", "call_n"), [
+    ("j", 1), ("j~1", 1), ("j~2", 2), ("j~12", 12), ("j~x", 0), ("j~0", 0), ("j~02", 0),
+    ("j~", 0), ("j~²", 0)])
+async def test_itellico_call_n_in_audit_and_truth(sim: RunningSimulator, external_id: str,
+                                                  call_n: int) -> None:
+    status, _, _ = await call(sim, "POST", "/v1/accounts/me/calls", IK,
+                              itl_body(external_id=external_id))
+    assert status == 201
+    entry = sim.sim.audit[-1]
+    assert (entry["correlation"], entry["call_n"]) == (external_id, call_n)
+    (only,) = sim.sim.calls.values()
+    assert (only.call_n, only.truth()["call_n"]) == (call_n, call_n)
+
+
+# -- unknown routes: a gateway's bare 404 / 405, not the dialect's envelope -------------------
+@pytest.mark.parametrize(("method", "path", "headers"), [
+    ("POST", TEL + "/call/outbound", TK), ("POST", "/calls/outbound", TK),
+    ("GET", TEL + "/calls/x/y", TK), ("POST", "/v1/accounts/me/call", IK),
+    ("POST", "/v2/accounts/me/calls", IK), ("GET", "/v1/accounts", IK),
+    ("POST", TEL + "/nowhere", {"Authorization": "Bearer nope"}), ("GET", "/", {})])
+async def test_unknown_routes_answer_a_bare_404(sim: RunningSimulator, method: str, path: str,
+                                               headers: dict[str, str]) -> None:
+    status, h, body = await call(sim, method, path, headers, tel_body())
+    assert (status, body) == (404, "404: Not Found")
+    assert h["Content-Type"].startswith("text/plain")
+    (entry,) = sim.sim.audit
+    assert (entry["method"], entry["path"], entry["status"], entry["code"],
+            entry["admitted"]) == (method, path, 404, None, False)
+
+
+@pytest.mark.parametrize(("method", "path", "headers"), [
+    ("DELETE", TEL + "/calls/outbound", TK), ("PUT", "/v1/accounts/me/calls", IK),
+    ("POST", TEL + "/calls/tel_call_1", TK), ("PATCH", "/v1/accounts/me/calls/x", IK)])
+async def test_a_wrong_method_on_a_known_route_answers_a_bare_405(
+        sim: RunningSimulator, method: str, path: str, headers: dict[str, str]) -> None:
+    status, h, body = await call(sim, method, path, headers, tel_body())
+    assert (status, body) == (405, "405: Method Not Allowed")
+    assert h["Content-Type"].startswith("text/plain") and h["Allow"]
+    (entry,) = sim.sim.audit
+    assert (entry["path"], entry["status"], entry["admitted"]) == (path, 405, False)
+    assert not sim.sim.calls
+
+
+async def test_unknown_routes_do_not_spend_quota(sim: RunningSimulator) -> None:
+    set_key(sim, "telecho", limits=["1/minute"])
+    assert (await call(sim, "POST", TEL + "/call/outbound", TK, tel_body()))[0] == 404
+    assert (await call(sim, "GET", TEL + "/calls", TK))[0] == 200
+
+
+@pytest.mark.parametrize(("path", "headers"), [
+    (TEL + "/calls/tel_call_0000000000000000", TK),
+    ("/v1/accounts/me/calls/7f3c0c1e-0000-4000-8000-0000000000ff", IK)])
+async def test_an_unknown_call_id_answers_the_enveloped_404(
+        sim: RunningSimulator, path: str, headers: dict[str, str]) -> None:
+    status, h, body = await call(sim, "GET", path, headers)
+    assert status == 404 and h["Content-Type"].startswith("application/json")
+    code = body["error"]["code"] if path.startswith(TEL) else body["code"]
+    assert code in ("call_not_found", "not_found")
+    assert sim.sim.audit[-1]["code"] == code and sim.sim.audit[-1]["admitted"]
