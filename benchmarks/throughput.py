@@ -113,6 +113,8 @@ concurrency = {concurrency}
 http_port = 0
 [tracking]
 track_calls = false
+[policy]
+calling_hours = ["always"]
 [providers.default]
 kind = "telecho"
 base_url = "http://127.0.0.1:{port}"

@@ -105,6 +105,10 @@ def annotation_at(model: type[BaseModel], loc: Loc) -> Any:
     tp: Any = model
     for seg in loc:
         tp = _unwrap(tp)
+        if get_origin(tp) in (Union, types.UnionType) and seg != "kind":
+            # a tagged union: every member has the key, or the error would name the tag
+            members = [_unwrap(m) for m in get_args(tp) if _is_model(_unwrap(m))]
+            tp = next((m for m in members if str(seg) in m.model_fields), tp)
         origin = get_origin(tp)
         if _is_model(tp):
             field = tp.model_fields.get(str(seg))
@@ -118,6 +122,44 @@ def annotation_at(model: type[BaseModel], loc: Loc) -> Any:
         else:
             return _MISSING
     return _unwrap(tp)
+
+
+def _tagged_member(tp: Any, tag: Any) -> Any:
+    """The member of a tagged union of models whose ``kind`` literal is ``tag`` (or None)."""
+    if get_origin(tp) not in (Union, types.UnionType):
+        return None
+    for member in get_args(tp):
+        member = _unwrap(member)
+        if _is_model(member):
+            field = member.model_fields.get("kind")
+            if field is not None and tag in get_args(field.annotation):
+                return member
+    return None
+
+
+def normal_loc(model: type[BaseModel], loc: Loc) -> Loc:
+    """pydantic puts a tagged union's tag into the location (``providers.x.telecho.url``):
+    take it out, so keys read as the operator writes them."""
+    out: list[Any] = []
+    tp: Any = model
+    for seg in loc:
+        tp = _unwrap(tp)
+        member = _tagged_member(tp, seg)
+        if member is not None:
+            tp = member
+            continue
+        out.append(seg)
+        origin = get_origin(tp)
+        if _is_model(tp):
+            field = tp.model_fields.get(str(seg))
+            tp = field.annotation if field is not None else None
+        elif origin in (dict, Mapping) and len(get_args(tp)) == 2:
+            tp = get_args(tp)[1]
+        elif origin in (list, set, frozenset, tuple, Sequence) and get_args(tp):
+            tp = get_args(tp)[0]
+        else:
+            tp = None
+    return tuple(out)
 
 
 def _is_complex(tp: Any) -> bool:
@@ -182,6 +224,12 @@ def _problem(err: ErrorDetails, model: type[BaseModel], value: str | None) -> st
             shown = f" {value}" if value is not None else ""
             return f"unknown {noun}kind{shown} (valid kinds: {choices})"
         return f"expected one of {choices}{got}"
+    if kind == "union_tag_invalid":
+        noun = f"{str(loc[-3]).rstrip('s')} " if len(loc) >= 3 else ""
+        return (f"unknown {noun}kind {ctx.get('tag')!r} "
+                f"(valid kinds: {ctx.get('expected_tags')})")
+    if kind == "union_tag_not_found":
+        return f"required key is missing from [{dotted(loc[:-1])}]"
     if kind in _BOUNDS:
         words, name = _BOUNDS[kind]
         return f"must be {words} {ctx.get(name)}{got}"
@@ -214,10 +262,14 @@ def shown_value(loc: Loc, value: Any) -> str | None:
 
 def format_error(err: ErrorDetails, model: type[BaseModel], src: Sources) -> str:
     """One line: ``key: problem, got value; from source``."""
+    loc = normal_loc(model, err["loc"])
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        loc = (*loc, "kind")  # the tag names the table; the bad key is its kind
+    err = {**err, "loc": loc}  # type: ignore[typeddict-item]
     loc, kind = err["loc"], err["type"]
-    quiet = kind in ("extra_forbidden", "missing")
+    quiet = kind in ("extra_forbidden", "missing", "union_tag_not_found")
     problem = _problem(err, model, None if quiet else shown_value(loc, err["input"]))
-    if kind == "missing":
+    if kind in ("missing", "union_tag_not_found"):
         source = describe_source(loc[:-1], src, table=True)
     else:
         source = describe_source(loc, src, table=isinstance(err["input"], Mapping))

@@ -77,7 +77,7 @@ class Dialer:
                           last_code=err.code)
         await self.store.defer(job.id, to=w.place, reason=w.reason.value, until_ms=w.until_ms,
                                dtok=g.tok, fields=fields, refund_rate=refund,
-                               refund_number=refund or created_nothing)
+                               refund_number=refund or created_nothing, detail=w.detail)
         get_logger(job_id=job.id, provider=job.provider, attempt=attempts).info(
             "job.parked" if w.park else "job.deferred", reason=w.reason.value,
             delay_s=round(max(0, w.until_ms - now_ms()) / 1000, 3), detail=w.detail or None,

@@ -95,7 +95,7 @@ class Intake:
             return replace(base, place="queued", fin="", deadline_ms=step.deadline_ms), None
         if isinstance(step, Wait):
             return replace(base, place=step.place, fin="", reason=step.reason.value,
-                           due_ms=step.until_ms), None
+                           due_ms=step.until_ms, detail=step.detail), None
         return base, step
 
     async def _after(self, done: list[tuple[str, Ingested, str]],

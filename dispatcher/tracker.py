@@ -123,7 +123,7 @@ class Tracker:
         await self.store.defer(job.id, to="delayed", reason=w.reason.value, until_ms=w.until_ms,
                                fields={"attempts": max(attempts, 0), "calls": calls_to(calls),
                                        "rd": redials, "ready_since": now_ms()},
-                               deadline_ms=deadline)
+                               deadline_ms=deadline, detail=w.detail)
         get_logger(job_id=job.id, provider=job.provider, attempt=attempts).info(
             "job.deferred", reason=w.reason.value, detail=w.detail or None,
             delay_s=round(max(0, w.until_ms - now_ms()) / 1000, 3))

@@ -1,7 +1,8 @@
 --! include core place
 -- DEFER: a job goes back to wait — delayed until a time, parked, or straight back to its ready
 -- list — freeing its call slot.
--- A = {id, dtok | nil, to = 'delayed' | 'parked' | 'queued', reason, until (ms), set = {field
+-- A = {id, dtok | nil, to = 'delayed' | 'parked' | 'queued', reason, until (ms), detail (words),
+-- set = {field
 -- = value} (attempts, last_status, last_code, unsure, calls, cn, rd, ready_since ...),
 -- deadline (ms, 0 = none), refund_rate (bool), refund_number (bool)}.
 -- A dtok, when given, must still own the job. refund_* take the grant's entries back out of
@@ -25,6 +26,6 @@ for k, v in pairs(A.set or {}) do
 end
 if #set > 0 then redis.call('HSET', jkey(A.id), unpack(set)) end
 redis.call('HDEL', jkey(A.id), 'dialer', 'dtok')
-put(A.id, f, A.to, A.reason, A['until'])
+put(A.id, f, A.to, A.reason, A['until'], A.detail)
 if A.deadline and A.deadline > 0 then redis.call('ZADD', P .. 'deadlines', A.deadline, A.id) end
 return reply(1)

@@ -4,7 +4,7 @@
 --
 -- A.group, A.ttl (s, how long a cancel-ahead marker lives)
 -- A.entries[i] = {e = entry id, id, raw, prov, prio, camp, to, dk, exp (ms, 0 = none),
---                 place = 'queued' | 'delayed' | 'parked' | 'finish', reason, due (ms),
+--                 place = 'queued' | 'delayed' | 'parked' | 'finish', reason, due (ms), detail,
 --                 deadline (ms, 0 = none), fin (why a result is due, for place = 'finish')}
 -- A.grants = list of grant requests (see lib/grant.lua), run after the entries are placed.
 -- Returns {entries = [{id, r, fin}], grants = [grant results]} where r is
@@ -54,7 +54,7 @@ local function ingest_one(x)
     ack(x.e)
     return 'fin'
   end
-  put(x.id, job, x.place, x.reason, x.due)
+  put(x.id, job, x.place, x.reason, x.due, x.detail)
   if x.deadline and x.deadline > 0 then
     redis.call('ZADD', P .. 'deadlines', x.deadline, x.id)
   end

@@ -153,9 +153,9 @@ class Store(Reads):
     async def defer(self, job_id: str, *, to: str, reason: str, until_ms: int,
                     dtok: str | None = None, fields: dict[str, Any] | None = None,
                     deadline_ms: int = 0, refund_rate: bool = False,
-                    refund_number: bool = False) -> bool:
+                    refund_number: bool = False, detail: str = "") -> bool:
         args: dict[str, Any] = {"id": job_id, "to": to, "reason": reason, "until": until_ms,
-                                "set": fields or {}, "deadline": deadline_ms,
+                                "detail": detail, "set": fields or {}, "deadline": deadline_ms,
                                 "refund_rate": refund_rate, "refund_number": refund_number}
         if dtok:
             args["dtok"] = dtok

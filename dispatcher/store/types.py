@@ -151,13 +151,14 @@ class Placement:
     due_ms: int = 0
     deadline_ms: int = 0
     fin: str = ""
+    detail: str = ""
 
     def args(self) -> dict[str, Any]:
         return {"e": self.entry_id, "id": self.job_id, "raw": self.raw, "prov": self.provider,
                 "prio": self.priority, "camp": self.campaign, "to": self.to,
                 "dk": self.dnc_key, "exp": self.expires_ms, "place": self.place,
                 "reason": self.reason, "due": self.due_ms, "deadline": self.deadline_ms,
-                "fin": self.fin}
+                "fin": self.fin, "detail": self.detail}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dispatcher.localredis import LocalRedis
 from dispatcher.store import Store
+from dispatcher.store.types import ResultItem
 
 
 def cli(*args: str, env: dict[str, str] | None = None,
@@ -69,7 +70,8 @@ def test_unreachable_redis_is_a_clear_error(tmp_path: Path) -> None:
 
 
 async def test_status_and_results(redis_server: LocalRedis, ns: str, store: Store) -> None:
-    await store.finish("j1", "", "default", {"job_id": "j1", "outcome": "cancelled"}, 60)
+    await store.finish([ResultItem("j1", None, {"job_id": "j1", "outcome": "cancelled"},
+                                   "cancelled")], 60)
     env = {**redis_env(redis_server, ns), "DISPATCHER_PROVIDERS__DEFAULT__KIND": "telecho",
            "DISPATCHER_PROVIDERS__DEFAULT__BASE_URL": "http://127.0.0.1:9",
            "DISPATCHER_PROVIDERS__DEFAULT__API_KEY_ENV": "TEST_TELECHO_KEY",

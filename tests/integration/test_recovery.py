@@ -123,7 +123,7 @@ async def test_sigterm_hands_back_work_and_exits_0(
     sim.sim.cfg.calls = CallSpec(ring_s=(0.1, 0.2), talk_s=(0.2, 0.5))
     set_key(sim, "telecho", limits=["1000/minute"])
     cfg = worker_cfg(redis_server.url, ns, sim)
-    cfg["providers"]["default"]["limits"] = ["4/second"]  # a backlog waits inside the worker
+    cfg["providers"]["default"]["limits"] = ["4/second"]  # a backlog waits for grants
     cfg["worker"]["shutdown_grace_s"] = 1
     n = 30
     await push(store, *({"id": f"g{i}", "to": f"+1415555{i:04d}"} for i in range(n)))
@@ -135,7 +135,12 @@ async def test_sigterm_hands_back_work_and_exits_0(
     code = await asyncio.to_thread(proc.wait, 30)
     assert code == 0 and time.monotonic() - started < 10
     log = (tmp_path / "worker-0.log").read_text()
-    assert "job.handed_back" in log and "worker.stopped" in log
+    assert "worker.stopped" in log
+    # nothing is left owned by the stopped worker: the backlog waits in Redis for any worker
+    consumer = json.loads(log.splitlines()[0])["consumer"]
+    assert not await store.r.xpending_range(store.k.jobs, "workers", "-", "+", 10, consumer)
+    assert not await store.r.smembers(store.k.held(consumer))
+    assert (await store.counts()).get("queued", 0) > 0
     check_logs(tmp_path)
     procs = spawn_workers(cfg, 1, tmp_path / "..")  # a fresh worker finishes the rest
     try:

@@ -2,7 +2,15 @@
 
 import pytest
 
-from dispatcher.classify import Action, ProviderError, classify
+from dispatcher.classify import Action, ProviderError
+from dispatcher.classify import classify as classify_with
+from dispatcher.providers import DIALECTS
+
+
+def classify(kind: str, err: ProviderError, fields: frozenset[str] = frozenset(), *,
+             on_create: bool) -> Action:
+    return classify_with(DIALECTS[kind].errors, err, fields, on_create=on_create)
+
 
 A = Action
 JOB = frozenset({"agent_id", "workflow_id", "from"})
@@ -98,7 +106,8 @@ def test_reads_never_reconcile() -> None:
 def test_seed_disconnection_reasons_are_all_known() -> None:
     from pathlib import Path
 
-    from dispatcher.tracker import ERROR_REASONS, RETRY_BEFORE_ANSWER
+    from dispatcher.decide import RETRY_BEFORE_ANSWER
+    from dispatcher.decide import SYSTEM_ERRORS as ERROR_REASONS
     seed = Path(__file__).parents[3] / "shared" / "seeds"
     normal = {"user_hangup", "agent_hangup", "call_transfer", "max_duration", "inactivity",
               "voicemail", "dial_busy", "dial_no_answer", "dial_failed", "dial_rejected",

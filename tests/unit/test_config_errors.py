@@ -119,7 +119,8 @@ def test_no_pydantic_wording_reaches_the_operator(tmp_path: Path, text: str) -> 
 
 
 def test_secret_named_values_are_never_shown(tmp_path: Path) -> None:
-    msg = error_of(write(tmp_path, PROV + "webhook_secret_env = 987654321\n"
+    itellico = PROV.replace("telecho", "itellico")  # webhooks are an itellicoAI key
+    msg = error_of(write(tmp_path, itellico + "webhook_secret_env = 987654321\n"
                          "api_key = \"tel_live_leakme\"\n"))
     assert "providers.default.webhook_secret_env: expected a string" in msg
     assert "unknown key 'api_key' in [providers.default]" in msg

@@ -8,8 +8,8 @@ from dispatcher.providers.base import (
     parse_rate_headers,
     parse_retry_after,
 )
-from dispatcher.providers.itellico import normalise as itl
-from dispatcher.providers.telecho import normalise as tel
+from dispatcher.providers.itellico.adapter import normalise as itl
+from dispatcher.providers.telecho.adapter import normalise as tel
 
 
 def resp(status: int, body: object, **headers: str) -> Response:

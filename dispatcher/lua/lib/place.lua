@@ -27,8 +27,9 @@ local function to_ready(id, prov, prio, camp)
   end
 end
 
--- f: the job's fields (prov, prio, camp at least). Enters `state` with counters and timeline.
-local function put(id, f, state, reason, until_ms)
+-- f: the job's fields (prov, prio, camp at least). Enters `state` with counters and timeline;
+-- `detail` says why in words ("09:00 America/Chicago"), for explain and the console.
+local function put(id, f, state, reason, until_ms, detail)
   if state == 'queued' and redis.call('EXISTS', P .. 'halt:' .. f.prov) == 1 then
     state, reason = 'parked', 'halted'
   end
@@ -43,9 +44,11 @@ local function put(id, f, state, reason, until_ms)
     redis.call('SADD', P .. 'cwait:' .. f.camp, id)
   end
   redis.call('HSET', jkey(id), 'state', state, 'wr', reason or '',
-             'wu', until_ms and I(until_ms) or '')
+             'wu', until_ms and I(until_ms) or '', 'wd', detail or '')
   enter(f.camp, state, reason)
-  if state ~= 'queued' then tl(id, 'waiting', {r = reason, u = until_ms}) end
+  if state ~= 'queued' then
+    tl(id, state == 'parked' and 'parked' or 'waiting', {r = reason, u = until_ms, d = detail})
+  end
 end
 
 -- Take a job out of the set it waits in (ready lists are left to lazy cleaning) and out of
