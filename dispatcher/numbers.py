@@ -1,0 +1,102 @@
+"""Phone numbers: the E.164 form of a job's ``to``, its time zones, and its do-not-call key.
+
+Pure functions over ``phonenumbers`` (libphonenumber's metadata). A number must come with its
+country code: a national number is refused, never guessed, because dialling the wrong country
+is worse than not dialling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import lru_cache
+from typing import Literal
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat
+from phonenumbers import timezone as pn_timezone
+
+NumberCheck = Literal["valid", "possible"]
+NUMBER_CHECKS: tuple[NumberCheck, ...] = ("valid", "possible")
+
+EXAMPLE = "+14155550100"
+# ASCII only: '+', digits and the usual separators; [0-9] (not \d) refuses other digit scripts
+_INTERNATIONAL = re.compile(r"\+[0-9 ().\-]{1,39}")
+_NATIONAL = re.compile(r"[0-9 ().\-]{1,40}")
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+_QUOTE_MAX = 40
+_CACHE_SIZE = 4096  # repeated parses of one job (retries, tracking) hit it; bounded
+
+_POSSIBLE_REASONS = {
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "unknown country code",
+    phonenumbers.ValidationResult.TOO_SHORT: "too short",
+    phonenumbers.ValidationResult.TOO_LONG: "too long",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "a length no number in its country has",
+    phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "diallable only locally",
+}
+
+
+def quote(text: str) -> str:
+    """A short, printable quote of an input value: never more than ~40 of its characters."""
+    if len(text) <= _QUOTE_MAX:
+        return repr(text)
+    return repr(text[:_QUOTE_MAX]) + "..."
+
+
+def normalise(text: str, check: NumberCheck) -> str:
+    """The E.164 form of ``text``; ValueError (message starts with ``to: ``) when refused.
+
+    ``check="valid"``: the number must be assigned and diallable in its country;
+    ``"possible"``: only its country code and length are checked.
+    """
+    if check not in NUMBER_CHECKS:
+        raise ValueError(f"number check must be one of {NUMBER_CHECKS}, got {check!r}")
+    return _normalise(text, check)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _normalise(text: str, check: NumberCheck) -> str:
+    if not _INTERNATIONAL.fullmatch(text):
+        if _NATIONAL.fullmatch(text) and any(c.isdigit() for c in text):
+            raise ValueError(f"to: national number {quote(text)}; "
+                             "write it with + and the country code")
+        raise ValueError(f"to: expected an E.164 number like {EXAMPLE}, got {quote(text)}")
+    try:
+        number = phonenumbers.parse(text, None)
+    except NumberParseException as exc:
+        if exc.error_type == NumberParseException.INVALID_COUNTRY_CODE:
+            raise ValueError(f"to: {quote(text)} has no known country code") from None
+        raise ValueError(f"to: {quote(text)} is not a phone number") from None
+    if check == "valid" and not phonenumbers.is_valid_number(number):
+        raise ValueError(f"to: {quote(text)} failed the 'valid' number check "
+                         "(not an assigned, diallable number in its country)")
+    if check == "possible":
+        reason = phonenumbers.is_possible_number_with_reason(number)
+        if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
+            why = _POSSIBLE_REASONS.get(reason, "not possible")
+            raise ValueError(f"to: {quote(text)} failed the 'possible' number check ({why})")
+    e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    if not _E164.fullmatch(e164):
+        raise ValueError(f"to: {quote(text)} has no E.164 form")
+    return e164
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def time_zones(e164: str) -> tuple[str, ...]:
+    """The IANA zones libphonenumber maps the number to; empty when it knows none.
+
+    Raises ValueError when ``e164`` is not a number (pass ``normalise``'s result).
+    """
+    try:
+        number = phonenumbers.parse(e164, None)
+    except NumberParseException:
+        raise ValueError(f"to: {quote(e164)} is not a phone number") from None
+    zones = pn_timezone.time_zones_for_number(number)
+    return tuple(z for z in zones if z != pn_timezone.UNKNOWN_TIMEZONE)
+
+
+def dnc_key(e164: str, hashed: bool) -> str:
+    """The do-not-call list's key: the E.164 itself, or its SHA-256 hex digest."""
+    if not hashed:
+        return e164
+    return hashlib.sha256(e164.encode("utf-8")).hexdigest()
