@@ -66,6 +66,8 @@ max_delay_s = 4.0
 [tracking]
 poll_schedule_s = [1.5, 2.0, 3.0]
 webhook_poll_s = 5.0
+[policy]
+calling_hours = ["always"]
 [providers.default]
 kind = "telecho"
 base_url = "{sim_url}/api/v1/public"

@@ -3,7 +3,6 @@
 import json
 import random
 
-from dispatcher.keys import GROUP
 from dispatcher.limits import SlidingLog, Window
 from dispatcher.store import Store
 from dispatcher.store.types import GrantRules, Placement

@@ -16,6 +16,7 @@ import pytest
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 from dispatcher import results
+from dispatcher.decide import Finish
 from dispatcher.jobs import (
     ID_RE,
     KNOWN_FIELDS,
@@ -29,6 +30,7 @@ from dispatcher.jobs import (
     InvalidJob,
     parse_job,
 )
+from dispatcher.model import Outcome
 from tests.corpus import NOW, Case, bad_cases, good_cases
 from tests.corpus import results as example_results
 
@@ -144,9 +146,8 @@ def test_broken_result_is_refused(example: dict[str, Any]) -> None:
 def test_invalid_result_of_every_bad_job_matches_the_result_schema(case: Case) -> None:
     res = parse_job(case.payload, case.rules, now=NOW)
     assert isinstance(res, InvalidJob)
-    extra = {"campaign": res.campaign} if res.campaign else {}
-    body = results.result("invalid", job_id=res.job_id, attempts=0, provider=res.provider,
-                          metadata=res.metadata, enqueued_ms=None, finished_ms=int(NOW * 1000),
-                          error_message=res.error, **extra)
+    fin = Finish(Outcome.INVALID, {"error_message": res.error})
+    body = results.build(res, fin, attempts=0, first_seen_ms=None,
+                         now_ms=int(NOW * 1000)).to_json()
     wire = json.loads(json.dumps(body, allow_nan=False))
     assert list(RESULT.iter_errors(wire)) == []
