@@ -209,27 +209,33 @@ def _unknown_key(model: type[BaseModel], loc: Loc) -> str:
     return f"unknown key '{key}'{where}{hint}"
 
 
-def _problem(err: ErrorDetails, model: type[BaseModel], value: str | None) -> str:
-    kind, loc, ctx = err["type"], err["loc"], err.get("ctx", {})
-    got = f", got {value}" if value is not None else ""
+def _structural(kind: str, loc: Loc, ctx: Mapping[str, Any], model: type[BaseModel],
+                value: str | None) -> str | None:
+    """Problems about keys (unknown, missing) and kinds, rather than values."""
     if kind == "extra_forbidden":
         return _unknown_key(model, loc)
-    if kind == "missing":
+    if kind in ("missing", "union_tag_not_found"):
         parent = f" from [{dotted(loc[:-1])}]" if len(loc) > 1 else ""
         return f"required key is missing{parent}"
-    if kind in ("literal_error", "enum"):
-        choices = _choices(model, loc, ctx)
-        if loc and loc[-1] == "kind":
-            noun = f"{str(loc[-3]).rstrip('s')} " if len(loc) >= 3 else ""
-            shown = f" {value}" if value is not None else ""
-            return f"unknown {noun}kind{shown} (valid kinds: {choices})"
-        return f"expected one of {choices}{got}"
     if kind == "union_tag_invalid":
         noun = f"{str(loc[-3]).rstrip('s')} " if len(loc) >= 3 else ""
         return (f"unknown {noun}kind {ctx.get('tag')!r} "
                 f"(valid kinds: {ctx.get('expected_tags')})")
-    if kind == "union_tag_not_found":
-        return f"required key is missing from [{dotted(loc[:-1])}]"
+    if kind in ("literal_error", "enum") and loc and loc[-1] == "kind":
+        noun = f"{str(loc[-3]).rstrip('s')} " if len(loc) >= 3 else ""
+        shown = f" {value}" if value is not None else ""
+        return f"unknown {noun}kind{shown} (valid kinds: {_choices(model, loc, ctx)})"
+    return None
+
+
+def _problem(err: ErrorDetails, model: type[BaseModel], value: str | None) -> str:
+    kind, loc, ctx = err["type"], err["loc"], err.get("ctx", {})
+    got = f", got {value}" if value is not None else ""
+    structural = _structural(kind, loc, ctx, model, value)
+    if structural is not None:
+        return structural
+    if kind in ("literal_error", "enum"):
+        return f"expected one of {_choices(model, loc, ctx)}{got}"
     if kind in _BOUNDS:
         words, name = _BOUNDS[kind]
         return f"must be {words} {ctx.get(name)}{got}"

@@ -1,0 +1,61 @@
+"""What every command shares: loading settings, opening Redis, one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from dispatcher.config import Settings, load_settings
+
+T = TypeVar("T")
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+_redis_url = ["redis://localhost:6379/0"]
+
+
+class Fail(Exception):
+    """A problem the user can fix: printed as one line, exit code 2 (or ``code``)."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+def redis_url_shown() -> str:
+    return _redis_url[0]
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Settings from --config, the environment and --redis-url (which wins)."""
+    url = getattr(args, "redis_url", None)
+    if url:
+        if not url.startswith(REDIS_SCHEMES):
+            raise Fail(f"--redis-url: expected redis://host:port/db, rediss://… or unix://…, "
+                       f"got {url!r}")
+        os.environ["DISPATCHER_REDIS__URL"] = url
+    settings = load_settings(getattr(args, "config", None))
+    if not settings.redis.url.startswith(REDIS_SCHEMES):
+        raise Fail(f"redis.url: expected redis://host:port/db, rediss://… or unix://…, "
+                   f"got {settings.redis.url!r}")
+    _redis_url[0] = settings.redis.url
+    return settings
+
+
+def open_store(settings: Settings) -> Any:
+    from dispatcher.store import Store, connect
+    return Store(connect(settings.redis.url, settings.redis.socket_timeout_s),
+                 settings.redis.namespace, settings.results.maxlen)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def add_redis_options(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--config", metavar="FILE",
+                    help="TOML configuration (default: $DISPATCHER_CONFIG, else "
+                         "config/dispatcher.toml when it exists)")
+    sp.add_argument("--redis-url", metavar="URL", help="overrides redis.url")

@@ -1,0 +1,59 @@
+"""``dispatcher status`` and ``resume``: what operators look at and fix."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from dispatcher.cli.common import Fail, add_redis_options, open_store, run, settings_from
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from dispatcher.status import collect, render
+    settings = settings_from(args)
+
+    async def main() -> dict[str, Any]:
+        store = open_store(settings)
+        try:
+            return await collect(store, settings)
+        finally:
+            await store.close()
+
+    s = run(main())
+    print(json.dumps(s, indent=2) if args.json else render(s))
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    if args.provider not in settings.providers:
+        raise Fail(f"resume: no provider named {args.provider!r} is configured "
+                   f"({', '.join(settings.providers) or 'none'}); configure it first, then "
+                   f"resume it to send its parked jobs")
+
+    async def main() -> int:
+        store = open_store(settings)
+        try:
+            halted = bool(await store.halt_info(args.provider))
+            moved = await store.unpark(args.provider,
+                                       round(settings.retry.max_defer_s * 1000))
+        finally:
+            await store.close()
+        print(f"provider {args.provider}: {'resumed' if halted else 'was not halted'}; "
+              f"{moved} parked jobs back in the queue")
+        return 0
+
+    return run(main())
+
+
+def register(sub: Any) -> None:
+    sp = sub.add_parser("status", help="queues, waits, windows, cooldowns, slots, halts")
+    add_redis_options(sp)
+    sp.add_argument("--json", action="store_true", help="machine-readable")
+    sp.set_defaults(fn=cmd_status)
+
+    sp = sub.add_parser("resume", help="resume a halted provider and send its parked jobs")
+    add_redis_options(sp)
+    sp.add_argument("provider")
+    sp.set_defaults(fn=cmd_resume)

@@ -1,0 +1,70 @@
+"""``dispatcher run``: worker processes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import signal
+import sys
+from typing import Any
+
+from dispatcher.cli.common import add_redis_options, settings_from
+from dispatcher.config import ConfigError, check_runnable, check_secrets, load_settings
+
+
+def _run_one(config: str | None, index: int) -> None:
+    from dispatcher import logs
+    from dispatcher.worker import Worker
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:  # changed between the parent's check and this process
+        print(f"dispatcher: {exc}", file=sys.stderr)
+        sys.exit(2)
+    logs.configure(settings.log_format, settings.log_level)
+    port = settings.worker.http_port
+    worker = Worker(settings, http_port=port + index if port else 0)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.stop)
+        await worker.run()
+
+    asyncio.run(main())
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)  # fail fast, in the parent, on a bad configuration
+    check_runnable(settings)
+    check_secrets(settings)
+    if args.processes <= 1:
+        _run_one(args.config, 0)
+        return 0
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_run_one, args=(args.config, i), daemon=False)
+             for i in range(args.processes)]
+    for p in procs:
+        p.start()
+
+    def forward(signum: int, _: Any) -> None:
+        for p in procs:
+            if p.pid and p.is_alive():
+                os.kill(p.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for p in procs:
+        p.join()
+    return max((p.exitcode or 0) for p in procs)
+
+
+def register(sub: Any) -> None:
+    sp = sub.add_parser("run", help="run workers",
+                        description="Run worker processes. SIGTERM stops claiming, lets calls "
+                                    "being started finish, and exits 0.")
+    add_redis_options(sp)
+    sp.add_argument("--processes", type=int, default=1, metavar="N",
+                    help="worker processes (HTTP port + i each; default 1)")
+    sp.set_defaults(fn=cmd_run)
