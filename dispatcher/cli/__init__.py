@@ -10,9 +10,8 @@ from importlib.metadata import PackageNotFoundError, version
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from dispatcher.cli import jobs, ops
+from dispatcher.cli import jobs, ops, sim
 from dispatcher.cli import run as run_cmd
-from dispatcher.cli import sim
 from dispatcher.cli.common import Fail, redis_url_shown
 from dispatcher.config import ConfigError
 
