@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import aiohttp
+
 from dispatcher.config import Settings
 from dispatcher.decide import Finish
 from dispatcher.jobs import InvalidJob, Job, JobRules, parse_job
@@ -39,6 +41,17 @@ class Runtime:
         self.timing: Timing = self.settings.timing()
         self.ops = ProviderOps(self.store, dict(self.settings.providers), self.timing, self.rng)
         self.rules = JobRules(number_check=self.settings.policy.number_check)
+        self._http: aiohttp.ClientSession | None = None
+
+    def http(self) -> aiohttp.ClientSession:
+        """A session for calls that are not to a provider (the pre-dial hook)."""
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession()
+        return self._http
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
 
     @property
     def ttl(self) -> int:

@@ -5,24 +5,24 @@ that owns the job, so a worker presumed dead can never overwrite its successor.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from dispatcher import decide
+from dispatcher import decide, predial
 from dispatcher.classify import Action, ProviderError, classify
 from dispatcher.context import Runtime, now_ms
 from dispatcher.decide import Effect, Finish, Reconcile, Wait
 from dispatcher.jobs import Job
 from dispatcher.logs import get_logger
 from dispatcher.lookup import find_call
-from dispatcher.metrics import DEFERRALS, REQUESTS, provider_label
-from dispatcher.model import Outcome, WaitReason
+from dispatcher.metrics import DEFERRALS, REQUESTS, provider_label, status_label
+from dispatcher.model import BlockReason, Outcome, WaitReason
 from dispatcher.providers.base import ProviderFailure
 from dispatcher.store.types import Granted
 from dispatcher.timing import LOOKUP_SKEW_S
 
-VERIFY_AFTER_S = 1.0  # a grant older than this in the process is re-checked before sending
 MAX_CRASHES = 3
 
 
@@ -67,11 +67,12 @@ class Dialer:
 
     async def defer(self, job: Job, g: Granted, w: Wait, attempts: int, *, refund: bool = False,
                     created_nothing: bool = False, err: ProviderError | None = None,
-                    unsure: bool = False) -> None:
+                    unsure: bool = False, extra: dict[str, Any] | None = None) -> None:
         DEFERRALS.labels(provider_label(job.provider), w.reason.value).inc()
         fields: dict[str, Any] = {"attempts": max(attempts, 0), "unsure": "1" if unsure else ""}
         if refund:  # nothing was sent: the call number is free again
             fields["cn"] = max(g.call_n - 1, 0)
+        fields.update(extra or {})
         if err is not None:
             fields.update(last_status="" if err.status is None else err.status,
                           last_code=err.code)
@@ -85,25 +86,66 @@ class Dialer:
 
     async def dial(self, fl: Flight, job: Job) -> None:
         g = fl.g
-        adapter = self.rt.adapters[job.provider]
-        if time.monotonic() - fl.granted_at > VERIFY_AFTER_S and \
-                not await self.store.verify(job.id, g.tok):
-            get_logger(job_id=job.id).warning("job.grant_lost")  # another worker owns it now
+        if not await self._hook_allows(fl, job) or not await self._on_time(fl, job):
             return
         log = get_logger(job_id=job.id, provider=job.provider, attempt=g.attempts)
         log.info("call.dialing", to=job.to, call=g.call_n, canary=g.canary)
         fl.sending = True
         try:
-            started = await adapter.start_call(job, g.call_n)
+            started = await self.rt.adapters[job.provider].start_call(job, g.call_n)
         except ProviderFailure as failure:
             REQUESTS.labels(provider_label(job.provider), "start",
-                            str(failure.error.status or failure.error.code)).inc()
+                            status_label(failure.error)).inc()
             await self.rt.ops.observe(job.provider, failure.rate)
             await self.on_error(fl, job, failure.error)
             return
         REQUESTS.labels(provider_label(job.provider), "start", "201").inc()
         await self.rt.ops.observe(job.provider, started.rate)
         await self.started(job, g, started.call_id)
+
+    async def _hook_allows(self, fl: Flight, job: Job) -> bool:
+        """The pre-dial hook, when configured: fail-closed (no answer, no dial)."""
+        g = fl.g
+        pol = self.rt.policies.for_job(job).pol
+        if not pol.predial_url:
+            return True
+        try:
+            answer = await predial.ask(self.rt.http(), pol.predial_url, pol.predial_timeout_s,
+                                       job)
+        except predial.HookFailed as exc:
+            get_logger(job_id=job.id, provider=job.provider).warning(
+                "predial.failed", error=str(exc))
+            delay = self.rt.timing.retry(g.hook_failures + 1, "predial", None, self.rt.rng)
+            wait = Wait(WaitReason.PREDIAL, now_ms() + round(delay * 1000), str(exc))
+            await self.defer(job, g, wait, g.attempts - 1, refund=True,
+                             extra={"pf": g.hook_failures + 1})
+            return False
+        if not answer.allow:
+            await self.finish(job, g, Finish(Outcome.BLOCKED, {
+                "reason": BlockReason.PREDIAL.value, "error_message": answer.reason}),
+                g.attempts - 1)
+            return False
+        return True
+
+    async def _on_time(self, fl: Flight, job: Job) -> bool:
+        """A grant older than the send margin (a slow hook, a stalled process) is moved to
+        now before sending, so the request still lands within its window."""
+        g = fl.g
+        rules = self.rt.pacer.rules[job.provider]
+        while time.monotonic() - fl.granted_at > rules.margin_ms / 2000:
+            res = await self.store.regrant(rules, job.id, g.tok, self.rt.pacer.token())
+            if res.granted:
+                fl.granted_at = time.monotonic()
+                return True
+            if res.reason == "lost":  # another worker owns it now
+                get_logger(job_id=job.id).warning("job.grant_lost")
+                return False
+            if res.reason == "halted":
+                await self.defer(job, g, Wait(WaitReason.HALTED, now_ms(), park=True),
+                                 g.attempts - 1, refund=True)
+                return False
+            await asyncio.sleep(res.wait_ms / 1000)
+        return True
 
     async def started(self, job: Job, g: Granted, call_id: str) -> None:
         if g.canary:

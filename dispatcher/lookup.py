@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from dispatcher.logs import get_logger
-from dispatcher.metrics import REQUESTS
+from dispatcher.metrics import REQUESTS, status_label
 from dispatcher.pacing import Pacer
 from dispatcher.providers import Adapter
 from dispatcher.providers.base import CallState, ProviderFailure
@@ -36,7 +36,7 @@ async def find_call(pacer: Pacer, adapter: Adapter, timing: Timing, job_id: str,
                 REQUESTS.labels(provider, "lookup", "200").inc()
                 break
             except ProviderFailure as f:
-                REQUESTS.labels(provider, "lookup", str(f.error.status or f.error.code)).inc()
+                REQUESTS.labels(provider, "lookup", status_label(f.error)).inc()
                 if f.error.code == "invalid_cursor" and not restarted:
                     cursor, restarted = None, True  # a stale cursor: restart the listing
                     continue

@@ -47,3 +47,33 @@ PACING_WAIT = Histogram("dispatcher_pacing_wait_seconds", "Time spent waiting fo
                         buckets=(0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60))
 CALL_ERRORS = Counter("dispatcher_call_errors_total", "Calls that ended with a system error",
                       ["provider", "reason"], registry=REGISTRY)
+PREDIAL_SECONDS = Histogram("dispatcher_predial_seconds", "Pre-dial hook latency by answer",
+                            ["outcome"], registry=REGISTRY,
+                            buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5))
+
+
+def status_label(err: object) -> str:
+    """A request's outcome as a closed set: the HTTP status (100-599) or a transport kind."""
+    status = getattr(err, "status", None)
+    if isinstance(status, int) and 100 <= status <= 599:
+        return str(status)
+    code = str(getattr(err, "code", ""))
+    return code if code in TRANSPORT_CODES else "other"
+
+
+TRANSPORT_CODES = frozenset({"timeout", "connection_reset", "connect_failed",
+                             "malformed_response"})
+
+
+KNOWN_CODES = frozenset({
+    "rate_limit_per_minute", "rate_limit_per_hour", "rate_limit_exceeded", "concurrency_limit",
+    "missing_api_key", "invalid_api_key", "revoked_api_key", "expired_api_key", "unauthorized",
+    "payment_required", "forbidden", "call_blocked", "not_found", "agent_not_found",
+    "workflow_not_found", "phone_number_not_found", "agent_inactive", "workflow_inactive",
+    "phone_number_inactive", "no_outbound_trunk", "no_routing_target", "http_404",
+    "circuit_open"})
+
+
+def code_label(code: str) -> str:
+    """A provider error code as a label: known codes as they are, anything else "other"."""
+    return code if code in KNOWN_CODES else "other"

@@ -8,7 +8,7 @@ import random
 
 from dispatcher.classify import ProviderError
 from dispatcher.logs import get_logger
-from dispatcher.metrics import HALTS, RATE_LIMITED
+from dispatcher.metrics import HALTS, RATE_LIMITED, code_label, provider_label
 from dispatcher.providers import CommonConfig
 from dispatcher.providers.base import RateObservation
 from dispatcher.store import Store
@@ -25,7 +25,7 @@ class ProviderOps:
 
     async def cooldown(self, provider: str, err: ProviderError, delay: float) -> None:
         """Pause every worker's requests to the provider for ``delay`` seconds."""
-        RATE_LIMITED.labels(provider, err.code).inc()
+        RATE_LIMITED.labels(provider_label(provider), code_label(err.code)).inc()
         await self.store.set_cooldown(provider, round(delay * 1000))
         get_logger(provider=provider).warning("provider.cooldown", seconds=round(delay, 3),
                                               error_code=err.code)
@@ -33,7 +33,7 @@ class ProviderOps:
     async def halt(self, provider: str, err: ProviderError) -> None:
         first, cap = self.timing.halt_probe_ms()
         backoff = await self.store.halt(provider, err.message or err.code, err.code, first, cap)
-        HALTS.labels(provider, err.code).inc()
+        HALTS.labels(provider_label(provider), code_label(err.code)).inc()
         get_logger(provider=provider).error(
             "provider.halted", http_status=err.status, error_code=err.code,
             error_message=err.message, next_probe_s=backoff / 1000,

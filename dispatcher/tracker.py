@@ -16,7 +16,7 @@ from dispatcher.context import Runtime, now_ms
 from dispatcher.decide import Finish, Wait
 from dispatcher.jobs import Job
 from dispatcher.logs import get_logger
-from dispatcher.metrics import CALL_ERRORS, DEFERRALS, REQUESTS, provider_label
+from dispatcher.metrics import CALL_ERRORS, DEFERRALS, REQUESTS, provider_label, status_label
 from dispatcher.model import CallRecord
 from dispatcher.providers import dialect
 from dispatcher.providers.base import CallState, ProviderFailure
@@ -68,8 +68,7 @@ class Tracker:
             call = await adapter.get_call(v.get("call_id"))
             REQUESTS.labels(provider_label(job.provider), "poll", "200").inc()
         except ProviderFailure as f:
-            REQUESTS.labels(provider_label(job.provider), "poll",
-                            str(f.error.status or f.error.code)).inc()
+            REQUESTS.labels(provider_label(job.provider), "poll", status_label(f.error)).inc()
             await self.poll_failed(job, v, f.error)
             return
         if call.terminal:

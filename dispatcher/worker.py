@@ -117,6 +117,7 @@ class Worker:
         await self._drain()
         for a in self.adapters.values():
             await a.close()
+        await self.rt.close()
         if self._runner:
             await self._runner.cleanup()
         await self.store.close()

@@ -10,12 +10,21 @@ from importlib.metadata import PackageNotFoundError, version
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from dispatcher.cli import jobs, ops, sim
+from dispatcher.cli import dnc as dnc_cmd
+from dispatcher.cli import jobs as jobs_cmd
+from dispatcher.cli import ops as ops_cmd
 from dispatcher.cli import run as run_cmd
+from dispatcher.cli import sim as sim_cmd
 from dispatcher.cli.common import Fail, redis_url_shown
 from dispatcher.config import ConfigError
 
-COMMANDS = (run_cmd, jobs, ops, sim)
+COMMANDS = (
+    run_cmd,
+    jobs_cmd,
+    ops_cmd,
+    dnc_cmd,
+    sim_cmd,
+)
 DESCRIPTION = ("Outbound-call dispatcher: jobs from a Redis stream, paced through a voice-AI "
                "provider's API, one result per job back to Redis.")
 

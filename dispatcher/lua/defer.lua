@@ -10,10 +10,11 @@
 -- Returns 1, or 0 when the job is done or no longer owned. Safe to run twice: the second run
 -- finds the job already waiting and places it the same way.
 
-local f = hget(jkey(A.id), {'state', 'wr', 'prov', 'prio', 'camp', 'dialer', 'dtok', 'to'})
+local f = hget(jkey(A.id), {'state', 'wr', 'prov', 'prio', 'camp', 'dialer', 'dtok', 'rtok',
+                            'to'})
 if not f.state or f.state == 'done' then return reply(0) end
 if A.dtok and f.dtok ~= A.dtok then return reply(0) end
-if A.refund_rate and f.dtok then redis.call('ZREM', P .. 'rl:' .. f.prov, f.dtok) end
+if A.refund_rate and f.rtok then redis.call('ZREM', P .. 'rl:' .. f.prov, f.rtok) end
 if A.refund_number and f.dtok and f.to and f.to ~= '' then
   redis.call('ZREM', P .. 'num:' .. f.to, f.dtok)
 end
@@ -25,7 +26,7 @@ for k, v in pairs(A.set or {}) do
   set[#set + 1] = tostring(v)
 end
 if #set > 0 then redis.call('HSET', jkey(A.id), unpack(set)) end
-redis.call('HDEL', jkey(A.id), 'dialer', 'dtok')
+redis.call('HDEL', jkey(A.id), 'dialer', 'dtok', 'rtok')
 put(A.id, f, A.to, A.reason, A['until'], A.detail)
 if A.deadline and A.deadline > 0 then redis.call('ZADD', P .. 'deadlines', A.deadline, A.id) end
 return reply(1)

@@ -139,8 +139,11 @@ class Store(Reads):
                                 tok=tok)
         return Admit(bool(res["ok"]), int(res["wait"]), str(res["why"]))
 
-    async def verify(self, job_id: str, dtok: str) -> bool:
-        return bool(await self.s.call("verify", id=job_id, dtok=dtok))
+    async def regrant(self, rules: GrantRules, job_id: str, dtok: str, tok: str) -> Admit:
+        """Move a late dial's place in the provider's log to now (see lua/regrant.lua)."""
+        res = await self.s.call("regrant", id=job_id, dtok=dtok, tok=tok, prov=rules.provider,
+                                wins=[list(w) for w in rules.windows], margin=rules.margin_ms)
+        return Admit(bool(res["ok"]), int(res["wait"]), str(res["why"]))
 
     # -- outcomes ------------------------------------------------------------------------------
     async def finish(self, items: Sequence[ResultItem], ttl_s: int) -> int:
@@ -215,6 +218,21 @@ class Store(Reads):
             "heartbeat", group=K.GROUP, consumer=consumer, held=list(held), dead=dead_ms,
             stale=stale_ms, settle=settle_ms or {"~": 0})
         return res
+
+    # -- do-not-call ------------------------------------------------------------------------------
+    async def dnc_add(self, keys: Sequence[str]) -> int:
+        return int(await self.r.sadd(self.k.dnc, *keys)) if keys else 0
+
+    async def dnc_remove(self, keys: Sequence[str]) -> int:
+        return int(await self.r.srem(self.k.dnc, *keys)) if keys else 0
+
+    async def dnc_check(self, keys: Sequence[str]) -> list[bool]:
+        if not keys:
+            return []
+        return [bool(x) for x in await self.r.smismember(self.k.dnc, list(keys))]
+
+    async def dnc_size(self) -> int:
+        return int(await self.r.scard(self.k.dnc))
 
     # -- provider-wide state ----------------------------------------------------------------------
     async def set_cooldown(self, provider: str, ms: int) -> None:

@@ -52,6 +52,7 @@ class Granted:
     canary: bool
     provider: str
     dial_ms: int
+    hook_failures: int = 0  # pre-dial hook failures in a row
 
     @classmethod
     def decode(cls, d: dict[str, Any], provider: str) -> Granted:
@@ -63,7 +64,8 @@ class Granted:
                    ready_since_ms=int(d.get("ready_since") or 0),
                    redials=int(d.get("rd") or 0), calls=calls_from(d.get("calls")),
                    canary=bool(d.get("canary")), provider=provider,
-                   dial_ms=int(d.get("dial_ms") or 0))
+                   dial_ms=int(d.get("dial_ms") or 0),
+                   hook_failures=int(d.get("pf") or 0))
 
 
 @dataclass(frozen=True)

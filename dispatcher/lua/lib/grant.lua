@@ -76,7 +76,7 @@ end
 
 local GRANT_FIELDS = {'state', 'wr', 'prov', 'prio', 'camp', 'dialer', 'dtok', 'raw',
                       'attempts', 'cn', 'unsure', 'cancelled', 'to', 'dk', 'first_seen',
-                      'ready_since', 'rd', 'calls', 'dial_ms'}
+                      'ready_since', 'rd', 'calls', 'dial_ms', 'pf'}
 
 local function take(id, f, G, tok, canary)
   unput(id, f)
@@ -84,7 +84,7 @@ local function take(id, f, G, tok, canary)
   local dial_ms = tonumber(f.dial_ms or NOW)
   if f.unsure ~= '1' then att, cn, dial_ms = att + 1, math.max(cn, 0) + 1, NOW end
   redis.call('HSET', jkey(id), 'state', 'dialing', 'attempts', att, 'cn', cn,
-             'dial_ms', dial_ms, 'dtok', tok, 'dialer', G.consumer)
+             'dial_ms', dial_ms, 'dtok', tok, 'rtok', tok, 'dialer', G.consumer)
   redis.call('SADD', P .. 'held:' .. G.consumer, id)
   if G.slot_cap and G.slot_cap > 0 then
     redis.call('ZADD', P .. 'slots:' .. G.prov, NOW + G.lease, id)
@@ -111,7 +111,7 @@ local function take(id, f, G, tok, canary)
           camp = f.camp or '', prio = f.prio, first_seen = tonumber(f.first_seen or NOW),
           ready_since = tonumber(f.ready_since or f.first_seen or NOW),
           rd = tonumber(f.rd or '0'), calls = f.calls or '[]', canary = canary or false,
-          dial_ms = dial_ms}
+          dial_ms = dial_ms, pf = tonumber(f.pf or '0')}
 end
 
 -- One job popped from the queue: grant it, or route it (cancelled, do-not-call, number cap).

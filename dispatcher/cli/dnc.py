@@ -1,0 +1,97 @@
+"""``dispatcher dnc add|remove|check|import``: the do-not-call list."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from dispatcher.cli.common import Fail, add_redis_options, open_store, run, settings_from
+from dispatcher.dnc import key_of, read_file
+
+BATCH = 10_000
+
+
+def _keys(numbers: list[str], hashed: bool) -> list[str]:
+    out = []
+    for n in numbers:
+        try:
+            out.append(key_of(n, hashed))
+        except ValueError as exc:
+            raise Fail(str(exc)) from None
+    return out
+
+
+def cmd_dnc(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    hashed = settings.policy.dnc_hashed
+    if args.action == "import":
+        path = Path(args.numbers[0])
+        if not path.is_file():
+            raise Fail(f"dnc import: no such file: {path}")
+        return run(_import(settings, path, hashed))
+    keys = _keys(args.numbers, hashed)
+
+    async def main() -> int:
+        store = open_store(settings)
+        try:
+            if args.action == "add":
+                print(f"added {await store.dnc_add(keys)} of {len(keys)} numbers")
+            elif args.action == "remove":
+                print(f"removed {await store.dnc_remove(keys)} of {len(keys)} numbers")
+            else:
+                found = await store.dnc_check(keys)
+                for number, hit in zip(args.numbers, found, strict=True):
+                    print(f"{number}: {'on the do-not-call list' if hit else 'not listed'}")
+                return 0 if all(found) else 1
+        finally:
+            await store.close()
+        return 0
+
+    return run(main())
+
+
+async def _import(settings: Any, path: Path, hashed: bool) -> int:
+    store = open_store(settings)
+    added = seen = bad = 0
+    batch: list[str] = []
+    started = time.monotonic()
+    tty = sys.stderr.isatty()
+    try:
+        for line in read_file(path, hashed):
+            if line.key is None:
+                bad += 1
+                print(f"{path}:{line.number}: {line.error}", file=sys.stderr)
+                continue
+            batch.append(line.key)
+            seen += 1
+            if len(batch) >= BATCH:
+                added += await store.dnc_add(batch)
+                batch = []
+                if tty:
+                    print(f"\r{seen:,} numbers", end="", file=sys.stderr, flush=True)
+        added += await store.dnc_add(batch)
+    except ValueError as exc:
+        raise Fail(str(exc)) from None
+    finally:
+        await store.close()
+    if tty:
+        print(file=sys.stderr)
+    print(f"imported {seen:,} numbers ({added:,} new) in {time.monotonic() - started:.1f} s; "
+          f"{bad} lines refused")
+    return 0 if bad == 0 else 1
+
+
+def register(sub: Any) -> None:
+    sp = sub.add_parser("dnc", help="the do-not-call list: add, remove, check, import",
+                        description="Numbers on the do-not-call list are never dialled: a job "
+                                    "for one ends 'blocked' (reason dnc) at the moment of "
+                                    "dialling.")
+    add_redis_options(sp)
+    sp.add_argument("action", choices=("add", "remove", "check", "import"))
+    sp.add_argument("numbers", nargs="+", metavar="NUMBER|FILE",
+                    help="E.164 numbers; for import, a file with one number a line or a "
+                         "CSV with a 'number' column")
+    sp.set_defaults(fn=cmd_dnc)
