@@ -19,94 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from dispatcher.config import load_settings
+from dispatcher.demo_data import (
+    DNC_NUMBER,
+    ITL_KEY,
+    NIGHT_CAMPAIGN,
+    TEL_KEY,
+    WEBHOOK_SECRET,
+    config_toml,
+    sample_jobs,
+    sim_config,
+)
 from dispatcher.localredis import LocalRedis, free_port, start_redis
 from dispatcher.simulator import start_simulator
-from dispatcher.simulator.config import AccountSpec, CallSpec, FaultSpec, KeySpec, SimConfig
 from dispatcher.status import collect
 from dispatcher.store import Store, connect
-
-TEL_KEY = "tel_live_demo_key_0001"
-ITL_KEY = "sk-demo-itellico-0001"
-AGENT = "7f3c0c1e-0000-4000-8000-00000000a001"
-WEBHOOK_SECRET = "whsec_demo"
-ALWAYS_500 = "+12125550500"
-FLAKY = "+12125550503"
-
-
-def _sim_config(webhook_port: int) -> SimConfig:
-    return SimConfig(
-        seed=7,
-        keys={TEL_KEY: KeySpec(dialect="telecho", limits=["20/second", "900/minute"]),
-              ITL_KEY: KeySpec(dialect="itellico", limits=["10/second", "450/minute"])},
-        accounts={"acme": AccountSpec(
-            max_concurrent_calls=60, webhook_secret=WEBHOOK_SECRET,
-            webhook_url=f"http://127.0.0.1:{webhook_port}/webhooks/eu")},
-        calls=CallSpec(ring_s=(0.5, 2.0), talk_s=(1.0, 6.0), error_reason_p=0.02),
-        faults=FaultSpec(probability={"http_503": 0.02, "http_500": 0.01},
-                         by_number={ALWAYS_500: "http_500", FLAKY: "http_503*2"},
-                         webhook_duplicates=1),
-    )
-
-
-def _config_toml(redis_url: str, ns: str, sim_url: str, port: int) -> str:
-    return f"""
-log_format = "json"
-[redis]
-url = "{redis_url}"
-namespace = "{ns}"
-[worker]
-concurrency = 40
-http_port = {port}
-claim_idle_s = 10
-heartbeat_s = 2
-shutdown_grace_s = 5
-[retry]
-base_delay_s = 0.5
-max_delay_s = 4.0
-[tracking]
-poll_schedule_s = [1.5, 2.0, 3.0]
-webhook_poll_s = 5.0
-[policy]
-calling_hours = ["always"]
-[providers.default]
-kind = "telecho"
-base_url = "{sim_url}/api/v1/public"
-api_key_env = "DEMO_TELECHO_KEY"
-phone_number_id = "tel_pn_main"
-limits = ["20/second", "900/minute"]
-max_concurrent_calls = 40
-[providers.eu]
-kind = "itellico"
-base_url = "{sim_url}"
-api_key_env = "DEMO_ITELLICO_KEY"
-agent_id = "{AGENT}"
-from_number = "+43720123456"
-limits = ["10/second", "450/minute"]
-max_concurrent_calls = 20
-webhook_secret_env = "DEMO_WEBHOOK_SECRET"
-"""
-
-
-def sample_jobs(n: int) -> tuple[list[dict[str, Any]], int]:
-    """n good jobs plus a few bad and duplicate ones; returns (jobs, distinct ids expected)."""
-    jobs: list[dict[str, Any]] = []
-    for i in range(n):
-        job: dict[str, Any] = {"id": f"demo-{i:04d}", "to": f"+1415555{i:04d}",
-                               "metadata": {"lead": i}}
-        if i % 3 == 2:
-            job["provider"] = "eu"
-        jobs.append(job)
-    jobs += [
-        {"id": "demo-bad-number", "to": "0800 123"},
-        {"id": "demo-both-targets", "to": "+14155550999", "agent_id": "tel_agt_sales",
-         "workflow_id": "tel_wf_survey"},
-        {"id": "demo-unknown-agent", "to": "+14155550998", "agent_id": "tel_agt_missing"},
-        {"id": "demo-always-500", "to": ALWAYS_500, "max_attempts": 3},
-        {"id": "demo-flaky", "to": FLAKY},
-        {"id": "demo-0000", "to": "+14155550000"},  # duplicate id: one call, one result
-        {"id": "demo-0001", "to": "+14155550001"},
-    ]
-    return jobs, n + 5
 
 
 def _spawn_workers(n: int, cfg_path: Path, env: dict[str, str], tmp: Path
@@ -140,9 +66,9 @@ async def _demo(n: int, processes: int) -> int:
         redis_url = local.url
     ns = f"demo-{int(time.time())}"
     port = free_port()
-    sim = await start_simulator(_sim_config(port))
+    sim = await start_simulator(sim_config(port))
     cfg_path = tmp / "dispatcher.toml"
-    cfg_path.write_text(_config_toml(redis_url, ns, sim.url, port), encoding="utf-8")
+    cfg_path.write_text(config_toml(redis_url, ns, sim.url, port), encoding="utf-8")
     env = {**os.environ, "DEMO_TELECHO_KEY": TEL_KEY, "DEMO_ITELLICO_KEY": ITL_KEY,
            "DEMO_WEBHOOK_SECRET": WEBHOOK_SECRET, "DISPATCHER_CONFIG": str(cfg_path)}
     os.environ.update({k: env[k] for k in ("DEMO_TELECHO_KEY", "DEMO_ITELLICO_KEY",
@@ -155,11 +81,16 @@ async def _demo(n: int, processes: int) -> int:
     try:
         workers += _spawn_workers(processes, cfg_path, env, tmp)
         await store.ensure_group()
-        jobs, expected = sample_jobs(n)
+        await store.dnc_add([DNC_NUMBER])
+        jobs, expected, night = sample_jobs(n)
         await store.enqueue(jobs)
-        print(f"enqueued {len(jobs)} jobs ({expected} distinct ids, a few invalid or faulty)")
-        results = await _watch(store, settings, expected, workers, deadline=time.time() + 170)
-        _summary(results, expected, tmp, redis_url, ns, local is not None, sim.sim.audit)
+        print(f"enqueued {len(jobs)} jobs ({expected + len(night)} distinct ids: a few invalid "
+              f"or faulty, one on the do-not-call list, one busy line that is redialled, "
+              f"{len(night)} for people whose calling window is closed now)")
+        results = await _watch(store, settings, expected, workers, deadline=time.time() + 110)
+        _summary(results, expected, tmp, sim.sim.audit)
+        await _waiting(store, night)
+        _closing(redis_url, ns, local is not None)
         return 0 if len(results) == expected else 1
     finally:
         await asyncio.to_thread(_stop_workers, workers)  # the simulator keeps answering
@@ -206,22 +137,35 @@ def _progress(results: dict[str, Any], st: dict[str, Any], expected: int) -> str
     return " | ".join(parts)
 
 
-def _summary(results: dict[str, Any], expected: int, tmp: Path, redis_url: str, ns: str,
-             private: bool, audit: list[dict[str, Any]]) -> None:
+def _summary(results: dict[str, Any], expected: int, tmp: Path,
+             audit: list[dict[str, Any]]) -> None:
     out = tmp / "results.jsonl"
     out.write_text("".join(json.dumps(r) + "\n" for r in results.values()), encoding="utf-8")
-    by = collections.Counter((r["outcome"], r.get("answer_status") or r.get("error_code") or "")
+    by = collections.Counter((r["outcome"], r.get("answer_status") or r.get("error_code")
+                              or r.get("reason") or "")
                              for r in results.values())
     print(f"\n{'outcome':<12}{'detail':<28}{'jobs':>6}")
     for (outcome, detail), count in sorted(by.items()):
         print(f"{outcome:<12}{detail:<28}{count:>6}")
     print(f"{'total':<40}{len(results):>6}  (expected {expected})")
     over = sum(1 for e in audit if e["status"] == 429)
-    creates = collections.Counter(e.get("correlation") for e in audit if e.get("call_id"))
+    creates = collections.Counter((e.get("correlation"), e.get("call_n")) for e in audit
+                                  if e.get("call_id"))
     twice = sum(1 for c in creates.values() if c > 1)
     print(f"provider saw {len(audit)} requests, {over} answered 429, "
-          f"{twice} jobs with more than one call")
+          f"{twice} calls started twice")
     print(f"\nresults saved to {out}")
+
+
+async def _waiting(store: Store, night: list[str]) -> None:
+    """The jobs that wait for their recipients' calling window: no result yet, by design."""
+    infos = [await store.job_info(job_id) for job_id in night]
+    for job_id, info in zip(night, infos, strict=True):
+        print(f"{'waiting':<12}{info.get('wr', '?'):<28}{job_id}: campaign {NIGHT_CAMPAIGN}, "
+              f"calling window opens {info.get('wd', '?')}")
+
+
+def _closing(redis_url: str, ns: str, private: bool) -> None:
     if private:
         print("the demo's private Redis stopped with it. To keep the stream, run the demo "
               "against a Redis that stays up:\n"

@@ -95,21 +95,26 @@ def test_demo_runs_to_completion_and_its_counts_match_the_results_stream(
     ns = re.search(r"namespace (\S+)\)", out.stdout)
     assert ns, out.stdout
     total = re.search(r"^total\s+(\d+)\s+\(expected (\d+)\)", out.stdout, re.M)
-    assert total and total.group(1) == total.group(2) == "125"
-    rows = re.findall(r"^(ended|rejected|invalid|exhausted|expired|started)\s+(\S*)\s+(\d+)$",
-                      out.stdout, re.M)
+    assert total and total.group(1) == total.group(2) == "127"
+    rows = re.findall(
+        r"^(ended|rejected|invalid|exhausted|expired|started|blocked)\s+(\S*)\s+(\d+)$",
+        out.stdout, re.M)
     import redis
     r = redis.Redis.from_url(redis_server.url, decode_responses=True)
     results = [json.loads(f["result"]) for _, f in r.xrange("{" + ns.group(1) + "}:results")]
     r.close()
-    assert len(results) == 125
+    assert len(results) == 127
     from collections import Counter
     stream = Counter(r["outcome"] for r in results)
     printed: Counter[str] = Counter()
     for outcome, _, count in rows:
         printed[outcome] += int(count)
     assert printed == stream
-    assert "0 answered 429, 0 jobs with more than one call" in out.stdout
+    assert "0 answered 429, 0 calls started twice" in out.stdout
+    assert stream["blocked"] == 1  # the number on the do-not-call list
+    busy = next(r for r in results if r["job_id"] == "demo-busy")
+    assert len(busy["calls"]) == 2  # redialled once
+    assert len(re.findall(r"^waiting\s+window\s+demo-night-\d", out.stdout, re.M)) == 3
 
 
 def test_simulate_and_run_processes_standalone(redis_server: LocalRedis, ns: str,
