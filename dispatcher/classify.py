@@ -15,6 +15,7 @@ class Action(enum.Enum):
     RATE_LIMITED = "rate_limited"  # cooldown for every worker; not an attempt
     CONCURRENCY = "concurrency"    # wait for a call slot; not an attempt
     HALT = "halt"                  # account or configuration: stop the provider, keep the jobs
+    UNREACHABLE = "unreachable"    # the request never left (refused, DNS): not the job's fault
     RECONCILE = "reconcile"        # the call may exist: look it up before dialling again
 
 
@@ -47,7 +48,7 @@ def classify(table: DialectTable, err: ProviderError, job_fields: frozenset[str]
              *, on_create: bool) -> Action:
     """``job_fields``: the ids the job itself supplied (their errors reject, not halt)."""
     if err.status is None and not err.sent:
-        return Action.RETRY
+        return Action.UNREACHABLE
     if err.status is None or err.code in TRANSPORT_AMBIGUOUS:
         return Action.RECONCILE if on_create else Action.RETRY
     if err.code == "concurrency_limit":

@@ -67,6 +67,7 @@ class Effect(enum.Enum):
     COOLDOWN = "cooldown"
     HALT = "halt"
     SHRINK = "shrink"
+    UNREACHABLE = "unreachable"  # counts toward opening the provider's circuit
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,11 @@ def on_error(action: Action, err: ProviderError, attempts: int, job_cap: int | N
                          Wait(WaitReason.CONCURRENCY, now + round(delay * 1000)), attempts - 1)
     if action is Action.HALT:
         return ErrorStep(Effect.HALT, Wait(WaitReason.HALTED, now, park=True), attempts - 1)
+    if action is Action.UNREACHABLE:
+        delay = timing.retry(1, err.code, None, rng)
+        return ErrorStep(Effect.UNREACHABLE, Wait(WaitReason.UNREACHABLE,
+                                                  now + round(delay * 1000), err.message),
+                         attempts - 1)
     return ErrorStep(Effect.NONE, Reconcile(), attempts)
 
 

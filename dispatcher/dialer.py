@@ -96,10 +96,13 @@ class Dialer:
         except ProviderFailure as failure:
             REQUESTS.labels(provider_label(job.provider), "start",
                             status_label(failure.error)).inc()
+            if failure.error.status is not None:
+                self.rt.ops.reached(job.provider)
             await self.rt.ops.observe(job.provider, failure.rate)
             await self.on_error(fl, job, failure.error)
             return
         REQUESTS.labels(provider_label(job.provider), "start", "201").inc()
+        self.rt.ops.reached(job.provider)
         await self.rt.ops.observe(job.provider, started.rate)
         await self.started(job, g, started.call_id)
 
@@ -182,6 +185,8 @@ class Dialer:
             await self.rt.ops.halt(job.provider, err)
         elif step.effect is Effect.SHRINK:
             await self.rt.ops.shrink(job.provider)
+        elif step.effect is Effect.UNREACHABLE:
+            await self.rt.ops.unreachable(job.provider, err)
         if isinstance(step.next, Finish):
             await self.finish(job, g, step.next, step.attempts)
         elif isinstance(step.next, Wait):

@@ -77,3 +77,8 @@ KNOWN_CODES = frozenset({
 def code_label(code: str) -> str:
     """A provider error code as a label: known codes as they are, anything else "other"."""
     return code if code in KNOWN_CODES else "other"
+GROUP_RECREATED = Counter("dispatcher_group_recreated_total",
+                          "The consumer group was missing (Redis lost its data) and was created "
+                          "again", registry=REGISTRY)
+LOOP_ERRORS = Counter("dispatcher_loop_errors_total", "Errors in a worker loop (Redis down, "
+                      "out of memory, ...)", ["loop"], registry=REGISTRY)

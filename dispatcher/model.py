@@ -49,6 +49,7 @@ class WaitReason(enum.StrEnum):
     NUMBER_CAP = "number_cap"          # policy.max_calls_per_number
     PREDIAL = "predial"                # the pre-dial hook could not answer
     RECONCILE = "reconcile"            # a call may exist: look it up first
+    UNREACHABLE = "unreachable"        # the provider could not be reached (not an attempt)
     CRASH = "crash"                    # the worker failed on this job
 
 

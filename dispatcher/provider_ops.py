@@ -14,6 +14,8 @@ from dispatcher.providers.base import RateObservation
 from dispatcher.store import Store
 from dispatcher.timing import SLOT_SHRINK_S, Timing
 
+CIRCUIT_FAILURES = 5  # requests in a row that never reached the provider open its circuit
+
 
 class ProviderOps:
     def __init__(self, store: Store, providers: dict[str, CommonConfig], timing: Timing,
@@ -22,6 +24,22 @@ class ProviderOps:
         self.providers = providers
         self.timing = timing
         self.rng = rng
+        self.unreached: dict[str, int] = {}
+
+    def reached(self, provider: str) -> None:
+        """The provider answered (anything with a status): its circuit stays closed."""
+        self.unreached[provider] = 0
+
+    async def unreachable(self, provider: str, err: ProviderError) -> None:
+        """Requests keep failing before they leave (refused, DNS): after a few in a row,
+        open the circuit — halt the provider, park its jobs, and let probes find out when
+        it is back. No job spends an attempt on it."""
+        n = self.unreached.get(provider, 0) + 1
+        self.unreached[provider] = n
+        if n == CIRCUIT_FAILURES:
+            await self.halt(provider, ProviderError(
+                None, "circuit_open", f"provider unreachable ({n} requests in a row): "
+                                      f"{err.message}"))
 
     async def cooldown(self, provider: str, err: ProviderError, delay: float) -> None:
         """Pause every worker's requests to the provider for ``delay`` seconds."""

@@ -67,6 +67,7 @@ class Tracker:
         try:
             call = await adapter.get_call(v.get("call_id"))
             REQUESTS.labels(provider_label(job.provider), "poll", "200").inc()
+            self.rt.ops.reached(job.provider)
         except ProviderFailure as f:
             REQUESTS.labels(provider_label(job.provider), "poll", status_label(f.error)).inc()
             await self.poll_failed(job, v, f.error)
@@ -94,6 +95,8 @@ class Tracker:
             delay = max(delay, pause)
         elif action is Action.HALT:
             await self.rt.ops.halt(job.provider, err)
+        elif action is Action.UNREACHABLE:
+            await self.rt.ops.unreachable(job.provider, err)
         await self.store.revisit([self._next(job, v, delay)])
 
     async def conclude(self, job: Job, v: JobView, call: CallState) -> None:

@@ -18,16 +18,17 @@ from typing import Any
 
 import structlog
 from aiohttp import web
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from dispatcher.config import Settings, read_secret
 from dispatcher.context import Runtime
 from dispatcher.dialer import Dialer, Flight
 from dispatcher.finisher import Finisher
+from dispatcher.health import Health
 from dispatcher.http import healthz, metrics, serve, webhook_handler, webhook_secrets
 from dispatcher.intake import Intake
 from dispatcher.logs import safe_url
-from dispatcher.metrics import INFLIGHT, set_known_providers
+from dispatcher.metrics import GROUP_RECREATED, INFLIGHT, set_known_providers
 from dispatcher.model import WaitReason
 from dispatcher.pacing import Pacer, grant_rules
 from dispatcher.policies import PolicyBook
@@ -90,13 +91,18 @@ class Worker:
         self.stopping = asyncio.Event()
         self.read_own = True
         self.ready = False
+        self.health = Health({"read": 3 * settings.redis.block_ms / 1000 + 10,
+                              "upkeep": 30.0, "heartbeat": 30.0, "track": 30.0})
         self.http_port = w.http_port if http_port is None else http_port
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def run(self) -> None:
         await self._wait_for_redis()
-        await self.store.ensure_group()
+        if self.stopping.is_set():
+            return
+        await self._ensure_group()
+        await self._warn_eviction()
         await self._start_http()
         self.ready = True
         log.info("worker.started", consumer=self.consumer,
@@ -110,6 +116,15 @@ class Worker:
             *(self._loop(f"grant:{p}", self._grant_fn(p), 0.0) for p in self.adapters))]
         await self.stopping.wait()
         self.ready = False
+        grace = self.settings.worker.shutdown_grace_s
+        try:  # whatever Redis does, the process is gone within the grace period
+            await asyncio.wait_for(self._shutdown(loops), grace + 1)
+        except TimeoutError:
+            log.error("worker.shutdown_timeout", grace_s=grace,
+                      hint="what was not handed back is taken over by other workers")
+        log.info("worker.stopped", consumer=self.consumer)
+
+    async def _shutdown(self, loops: list[asyncio.Task[None]]) -> None:
         _, stuck = await asyncio.wait(loops, timeout=self.settings.redis.block_ms / 1000 + 1)
         for t in stuck:
             t.cancel()
@@ -121,10 +136,23 @@ class Worker:
         if self._runner:
             await self._runner.cleanup()
         await self.store.close()
-        log.info("worker.stopped", consumer=self.consumer)
 
     def stop(self) -> None:
         self.stopping.set()
+
+    async def _ensure_group(self) -> None:
+        if await self.store.ensure_group() and self.ready:
+            GROUP_RECREATED.inc()
+            log.error("redis.group_recreated", hint="the consumer group was missing: Redis lost "
+                      "its data (a restart without persistence, FLUSHALL or eviction); jobs "
+                      "pushed before are gone — use appendonly and maxmemory-policy noeviction")
+        self.health.group_ok = True
+
+    async def _warn_eviction(self) -> None:
+        policy = await self.store.maxmemory_policy()
+        if policy not in (None, "noeviction"):
+            log.warning("redis.eviction_policy", policy=policy,
+                        hint="set maxmemory-policy noeviction: an evicted key is a lost job")
 
     async def _wait_for_redis(self) -> None:
         delay = 0.5
@@ -163,14 +191,18 @@ class Worker:
     def _loop(self, name: str, once: Callable[[], Awaitable[float | None]],
               every: float) -> Coroutine[Any, Any, None]:
         async def run() -> None:
+            failures = 0
             while not self.stopping.is_set():
                 try:
                     pause = await once()
+                    failures = 0
+                    self.health.progressed(name)
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # a loop must never die: Redis may raise odd types
-                    log.error("loop.error", loop=name, exc_info=True)
-                    pause = 1.0
+                except Exception as exc:  # a loop must never die: Redis may raise odd types
+                    failures += 1
+                    pause = min(0.5 * 2 ** (failures - 1), 10.0)
+                    self.health.failed(name, exc)
                 wait = every if pause is None else pause
                 if wait > 0:
                     await self._pause(wait)
@@ -217,12 +249,12 @@ class Worker:
             await self.dialer.run(fl)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.error("job.crashed", job_id=fl.g.id, exc_info=True)
+        except Exception as exc:
+            self.health.failed("dial", exc)
             try:
                 await self.dialer.crashed(fl)
-            except Exception:  # Redis gone too: the reaper or a heartbeat takes it over
-                log.error("job.crash_not_recorded", job_id=fl.g.id, exc_info=True)
+            except Exception as again:  # Redis gone too: a heartbeat or the reaper takes it over
+                self.health.failed("dial", again)
 
     def _grant_fn(self, provider: str) -> Callable[[], Awaitable[float | None]]:
         async def once() -> float | None:
@@ -249,6 +281,17 @@ class Worker:
 
     # -- intake -------------------------------------------------------------------------------
     async def _read_once(self) -> float | None:
+        try:
+            return await self._read()
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self.health.group_ok = False
+            await self._ensure_group()
+            self.read_own = True
+            return 0.0
+
+    async def _read(self) -> float | None:
         if self.read_own:
             self.read_own = False
             own = await self.store.read(self.consumer, READ_BATCH, 0, own=True)
@@ -262,7 +305,11 @@ class Worker:
             return 0.5
         entries = await self.store.read(self.consumer, READ_BATCH, self.settings.redis.block_ms)
         if entries:
-            await self.intake.process(entries)
+            try:
+                await self.intake.process(entries)
+            except Exception:
+                self.read_own = True  # they stay pending on this consumer: read them again
+                raise
             self._wake_all()
         return 0.0
 
@@ -338,10 +385,13 @@ class Worker:
                                                    self.http_port)
 
     async def _readyz(self, _: web.Request) -> web.Response:
+        """Ready while the worker can make progress: Redis answers, the group exists, no
+        loop is stuck or failing (out of memory, ...)."""
+        problems = [] if self.ready else ["starting or stopping"]
         try:
-            await self.store.r.ping()
-        except (RedisError, OSError) as exc:
-            return web.json_response({"ready": False, "redis": str(exc)}, status=503)
-        status = 200 if self.ready else 503
-        return web.json_response({"ready": self.ready, "inflight": len(self.flights)},
-                                 status=status)
+            await asyncio.wait_for(self.store.r.ping(), 2.0)
+        except (RedisError, OSError, TimeoutError) as exc:
+            problems.append(f"redis: {exc or 'no answer'}")
+        problems += self.health.problems()
+        body = {"ready": not problems, "problems": problems, "inflight": len(self.flights)}
+        return web.json_response(body, status=503 if problems else 200)

@@ -13,6 +13,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from dispatcher.cli import dnc as dnc_cmd
 from dispatcher.cli import jobs as jobs_cmd
 from dispatcher.cli import ops as ops_cmd
+from dispatcher.cli import redrive as redrive_cmd
 from dispatcher.cli import run as run_cmd
 from dispatcher.cli import sim as sim_cmd
 from dispatcher.cli.common import Fail, redis_url_shown
@@ -23,6 +24,7 @@ COMMANDS = (
     jobs_cmd,
     ops_cmd,
     dnc_cmd,
+    redrive_cmd,
     sim_cmd,
 )
 DESCRIPTION = ("Outbound-call dispatcher: jobs from a Redis stream, paced through a voice-AI "

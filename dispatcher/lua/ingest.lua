@@ -20,12 +20,14 @@ local function ack(e)
   redis.call('XDEL', KEYS[1], e)
 end
 
+-- A redriven job keeps its call numbers (and calls): a new call never reuses a correlation id.
 local function claim(x, f)
   local h = jkey(x.id)
   redis.call('HSET', h, 'owner', x.e, 'raw', x.raw, 'prov', x.prov, 'prio', x.prio,
              'camp', x.camp or '', 'to', x.to or '', 'dk', x.dk or '', 'exp', x.exp or 0,
              'first_seen', NOW, 'ready_since', math.max(NOW, x.ready_since or 0),
-             'attempts', 0, 'cn', 0, 'state', 'new')
+             'attempts', 0, 'rd', 0, 'state', 'new')
+  redis.call('HSETNX', h, 'cn', 0)
   redis.call('PERSIST', h)
   count(x.camp, 'total', 1)
   if x.camp and x.camp ~= '' then

@@ -219,6 +219,21 @@ class Store(Reads):
             stale=stale_ms, settle=settle_ms or {"~": 0})
         return res
 
+    async def redrive(self, job_ids: Sequence[str], outcomes: Sequence[str], *, dry: bool
+                      ) -> list[tuple[str, str]]:
+        """Put finished jobs back as new work; (id, what happened) for each."""
+        res = await self.s.call("redrive", ids=list(job_ids), outcomes=list(outcomes), dry=dry)
+        return [(str(j["id"]), str(j["r"])) for j in as_list(res["jobs"])]
+
+    async def maxmemory_policy(self) -> str | None:
+        """Redis's eviction policy, or None when the server does not say (managed Redis)."""
+        try:
+            got: Any = await self.r.config_get("maxmemory-policy")
+        except ResponseError:
+            return None
+        value = got.get("maxmemory-policy") if isinstance(got, dict) else None
+        return str(value) if value else None
+
     # -- do-not-call ------------------------------------------------------------------------------
     async def dnc_add(self, keys: Sequence[str]) -> int:
         return int(await self.r.sadd(self.k.dnc, *keys)) if keys else 0

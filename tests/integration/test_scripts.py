@@ -204,6 +204,13 @@ async def setup_webhook(store: Store) -> dict[str, Any]:
     return {"event_id": "e9", "call_id": "c-1", "ttl": 600, "fields": {"status": "completed"}}
 
 
+async def setup_redrive(store: Store) -> dict[str, Any]:
+    j = await granted(store)
+    await store.s.call("finish", NOW, group=GROUP, ttl=600, maxlen=1000, items=[
+        {"id": j["id"], "result": "{}", "outcome": "exhausted", "dtok": j["tok"]}])
+    return {"ids": [j["id"], "nobody"], "outcomes": ["exhausted"], "dry": False}
+
+
 async def setup_regrant(store: Store) -> dict[str, Any]:
     j = await granted(store)
     return {"id": j["id"], "dtok": j["tok"], "tok": "late-1", "prov": "p",
@@ -217,7 +224,8 @@ SETUPS: dict[str, Setup] = {
     "heartbeat": setup_heartbeat, "ingest": setup_ingest, "observe": setup_observe,
     "promote": setup_promote, "resume": setup_resume, "revisit": setup_revisit,
     "shrink": setup_shrink, "sweep": setup_sweep, "track": setup_track,
-    "regrant": setup_regrant, "visit": setup_visit, "webhook": setup_webhook,
+    "redrive": setup_redrive, "regrant": setup_regrant, "visit": setup_visit,
+    "webhook": setup_webhook,
 }
 
 

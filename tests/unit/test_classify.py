@@ -90,7 +90,8 @@ def test_itellico_404_rejects_a_job_agent_and_halts_a_configured_one() -> None:
 @pytest.mark.parametrize("kind", ["telecho", "itellico"])
 def test_transport_failures(kind: str) -> None:
     never_sent = ProviderError(None, "connect_failed", sent=False)
-    assert classify(kind, never_sent, on_create=True) is A.RETRY
+    # not the job's fault: no attempt spent, and the provider's circuit counts it
+    assert classify(kind, never_sent, on_create=True) is A.UNREACHABLE
     for code in ("timeout", "connection_reset"):
         assert classify(kind, ProviderError(None, code), on_create=True) is A.RECONCILE
         assert classify(kind, ProviderError(None, code), on_create=False) is A.RETRY

@@ -126,6 +126,7 @@ ON_ERROR = [
     (Action.CONCURRENCY, 2, None, Effect.SHRINK, WaitReason.CONCURRENCY, 1),
     (Action.HALT, 1, None, Effect.HALT, WaitReason.HALTED, 0),
     (Action.RECONCILE, 1, None, Effect.NONE, "reconcile", 1),
+    (Action.UNREACHABLE, 1, None, Effect.UNREACHABLE, WaitReason.UNREACHABLE, 0),
 ]
 
 

@@ -39,6 +39,7 @@ local function put(id, f, state, reason, until_ms, detail)
     redis.call('ZADD', P .. 'delayed', until_ms, id)
   elseif state == 'parked' then
     redis.call('ZADD', P .. 'parked:' .. f.prov, NOW, id)
+    if reason == 'unknown_provider' then redis.call('SADD', P .. 'unknown_providers', f.prov) end
   end
   if (state == 'delayed' or state == 'parked') and f.camp and f.camp ~= '' then
     redis.call('SADD', P .. 'cwait:' .. f.camp, id)

@@ -1,0 +1,60 @@
+"""Whether a worker is making progress: each loop stamps its last success; errors are logged
+once per interval per loop (a Redis that is out of memory must not fill the disk with
+tracebacks), and readiness fails while a loop is stuck or failing."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import structlog
+
+from dispatcher.metrics import LOOP_ERRORS
+
+log = structlog.get_logger("dispatcher")
+LOG_EVERY_S = 30.0
+
+
+@dataclass
+class _Errors:
+    first: bool = True
+    last_logged: float = 0.0
+    suppressed: int = 0
+    last_at: float = 0.0
+    last_error: str = ""
+
+
+@dataclass
+class Health:
+    stale_after_s: dict[str, float]
+    group_ok: bool = True
+    last_ok: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, _Errors] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+
+    def progressed(self, loop: str) -> None:
+        self.last_ok[loop] = time.monotonic()
+
+    def failed(self, loop: str, exc: BaseException) -> None:
+        LOOP_ERRORS.labels(loop.split(":")[0]).inc()
+        e = self.errors.setdefault(loop, _Errors())
+        now = time.monotonic()
+        e.last_at, e.last_error = now, f"{type(exc).__name__}: {exc}"[:300]
+        if now - e.last_logged < LOG_EVERY_S:
+            e.suppressed += 1
+            return
+        log.error("loop.error", loop=loop, error=e.last_error, repeated=e.suppressed,
+                  exc_info=e.first)
+        e.first, e.last_logged, e.suppressed = False, now, 0
+
+    def problems(self) -> list[str]:
+        now = time.monotonic()
+        out = [] if self.group_ok else ["consumer group missing"]
+        for loop, limit in self.stale_after_s.items():
+            last = self.last_ok.get(loop, self.started)
+            if now - last > limit:
+                out.append(f"loop {loop}: no progress for {now - last:.0f} s")
+        for loop, e in self.errors.items():
+            if now - e.last_at < 10 and self.last_ok.get(loop, 0) < e.last_at:
+                out.append(f"loop {loop}: {e.last_error}")
+        return out
