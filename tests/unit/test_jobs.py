@@ -329,12 +329,14 @@ valid_jobs = st.fixed_dictionaries(
      "to": st.sampled_from(VALID_NUMBERS)},
     optional={"from": st.from_regex(r"[A-Za-z0-9_+]{1,64}", fullmatch=True),
               "agent_id": st.text(min_size=1, max_size=20).filter(str.isprintable),
+              "workflow_id": st.text(min_size=1, max_size=20).filter(str.isprintable),
               "provider": names, "campaign": names,
               "metadata": st.dictionaries(st.text(max_size=8), json_safe, max_size=4),
               "not_before": times, "expires_at": times,
               "max_attempts": st.integers(1, MAX_ATTEMPTS_CAP),
               "priority": st.sampled_from(["high", "normal", "low"]),
-              "timezone": st.sampled_from(ZONES)})
+              "timezone": st.sampled_from(ZONES)},
+).filter(lambda d: not ("agent_id" in d and "workflow_id" in d))
 
 
 @settings(deadline=None)
