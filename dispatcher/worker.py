@@ -101,7 +101,6 @@ class Worker:
         await self._wait_for_redis()
         if self.stopping.is_set():
             return
-        await self._ensure_group()
         await self._warn_eviction()
         await self._start_http()
         self.ready = True
@@ -155,10 +154,13 @@ class Worker:
                         hint="set maxmemory-policy noeviction: an evicted key is a lost job")
 
     async def _wait_for_redis(self) -> None:
+        """Redis may be down or full at start: wait for it with backoff (what Kubernetes
+        expects of a pod), saying so at each try."""
         delay = 0.5
         while not self.stopping.is_set():
             try:
                 await self.store.r.ping()
+                await self._ensure_group()
                 return
             except (RedisError, OSError) as exc:
                 log.error("redis.unreachable", url=safe_url(self.settings.redis.url),
@@ -247,6 +249,7 @@ class Worker:
     async def _fly(self, fl: Flight) -> None:
         try:
             await self.dialer.run(fl)
+            self.health.progressed("dial")
         except asyncio.CancelledError:
             raise
         except Exception as exc:

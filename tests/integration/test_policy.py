@@ -64,8 +64,8 @@ async def test_the_predial_hook_is_fail_closed(
     spec.deny = {"+12125550121": "opted out on the web form"}
     spec.by_number = {"+12125550122": "http_500*2", "+12125550123": "slow",
                       "+12125550124": "garbage"}
-    spec.slow_s = 2.0
-    policy = {"predial_url": sim.url + "/_sim/predial", "predial_timeout_s": 0.3}
+    spec.slow_s = 3.0
+    policy = {"predial_url": sim.url + "/_sim/predial", "predial_timeout_s": 0.6}
     start_worker(settings(redis_server, ns, sim, tracking={"track_calls": False},
                           policy=policy, retry={"base_delay_s": 0.2, "max_delay_s": 0.4}),
                  workers)
@@ -76,7 +76,10 @@ async def test_the_predial_hook_is_fail_closed(
     assert results["h1"]["error_message"] == "opted out on the web form"
     assert results["h2"]["outcome"] == "started"  # dialled once the hook answered
     asked = [e for e in sim.sim.predial_log if e["job_id"] == "h2"]
-    assert len(asked) == 3 and creates(sim, "h2")[0]["t"] > asked[-1]["t"]
+    assert [e["status"] for e in asked[:2]] == [500, 500]  # failed twice: not dialled then
+    allowed = [e for e in asked if (e.get("answer") or {}).get("allow")]
+    assert allowed and creates(sim, "h2")[0]["t"] > allowed[0]["t"]
+    assert len(creates(sim, "h2")) == 1
     await asyncio.sleep(1.5)  # the slow and the garbage hook keep them waiting, never dialled
     assert not creates(sim, "h3") and not creates(sim, "h4")
     assert {"h3", "h4"}.isdisjoint(r["job_id"] for r in await wait_results(store, 3, 0))
