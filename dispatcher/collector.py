@@ -48,9 +48,11 @@ def _age_s(now: int, since: int | None) -> float:
 class DeploymentCollector(Collector):
     """``await refresh()`` before each exposition; ``collect()`` yields the last reading."""
 
-    def __init__(self, settings: Settings, store: Store):
+    def __init__(self, settings: Settings, store: Store,
+                 min_interval_s: float = MIN_INTERVAL_S):
         self.settings = settings
         self.store = store
+        self.min_interval_s = min_interval_s
         self._families: list[Metric] = []
         self._read_at = 0.0
         self._lock = asyncio.Lock()
@@ -61,7 +63,7 @@ class DeploymentCollector(Collector):
     async def refresh(self) -> None:
         """Read Redis (at most once a second however many scrapers there are)."""
         async with self._lock:
-            if time.monotonic() - self._read_at < MIN_INTERVAL_S:
+            if self._families and time.monotonic() - self._read_at < self.min_interval_s:
                 return
             started = time.monotonic()
             try:

@@ -75,10 +75,11 @@ async def metrics(_: web.Request) -> web.Response:
                         charset="utf-8")
 
 
-def metrics_handler(settings: Settings, store: Store) -> Handler:
+def metrics_handler(settings: Settings, store: Store, min_interval_s: float = 1.0) -> Handler:
     """``GET /metrics``: this process's counters plus the deployment read from Redis now, so
-    every pod answers the same queues, waits, windows and halts."""
-    deployment = DeploymentCollector(settings, store)
+    every pod answers the same queues, waits, windows and halts (read at most once per
+    ``min_interval_s``, however many scrapers ask)."""
+    deployment = DeploymentCollector(settings, store, min_interval_s)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(deployment)
 
