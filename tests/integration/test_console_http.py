@@ -102,6 +102,8 @@ async def test_every_page_renders_read_only_with_security_headers(
             assert 'method="post"' not in body, path  # no action form at all
         _, body, _ = await fetch(url + "/login")
         assert "read-only" in body
+        _, body, _ = await fetch(url + "/jobs", params={"id": "<script>alert(1)</script>"})
+        assert "<script>alert" not in body and "&lt;script&gt;alert(1)" in body
 
 
 async def test_an_action_needs_a_token_the_csrf_value_and_this_site(
