@@ -58,7 +58,7 @@ def test_the_token_file_is_read_again_when_it_changes(tmp_path: Path) -> None:
 
 
 def test_an_unreadable_token_file_stops_the_start(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="console.token_file: cannot read"):
+    with pytest.raises(ConfigError, match=r"console\.token_file: cannot read"):
         Tokens(str(tmp_path / "missing"))
     assert not Tokens(None).enabled and Tokens(None).by_token("a" * 16) is None
 
