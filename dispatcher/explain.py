@@ -20,19 +20,21 @@ from dispatcher.model import iso
 from dispatcher.store import Store
 
 REASONS = {
-    "not_before": "not before the time the job asked for",
-    "window": "outside the recipient's calling hours",
+    "not_before": "the time the job asked for (not_before)",
+    "window": "the recipient's calling hours",
     "redial": "the next call of its redial rule",
-    "halted": "its provider is halted",
-    "unknown_provider": "its provider is not configured",
+    "halted": "its provider, which is halted",
+    "unknown_provider": "its provider, which is not configured",
     "retry": "a retry after a failed attempt",
     "rate_limited": "a retry after the provider answered 429",
     "concurrency_limit": "a retry after the provider refused another live call",
     "number_cap": "the per-number call cap",
-    "predial": "a retry: the pre-dial check did not answer",
+    "predial": "a retry of the pre-dial check, which did not answer",
     "reconcile": "a lookup: a call may already exist",
     "crash": "a retry after the worker failed on it",
 }
+"""Why a job waits, as what it waits *for* ("waits for the recipient's calling hours")."""
+PARKED = {"halted": "its provider is halted", "unknown_provider": "its provider is not configured"}
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ def clock(ms: int) -> str:
 
 def span(ms: int) -> str:
     """A duration in words: '45 s', '3 min 12 s', '2 h 5 min', '3 d 4 h'."""
+    if 0 < ms < 500:
+        return "<1 s"
     s = max(0, round(ms / 1000))
     for unit, size, sub, sub_size in (("d", 86400, "h", 3600), ("h", 3600, "min", 60),
                                       ("min", 60, "s", 1)):
@@ -320,12 +324,12 @@ def event_words(e: dict[str, Any]) -> str:
     kind = e.get("e")
     u = e.get("u")
     until = f" until {clock(int(u))}" if isinstance(u, int | float) and u else ""
-    detail = f" ({scrub_text(str(e['d']))})" if e.get("d") else ""
-    reason = REASONS.get(str(e.get("r")), str(e.get("r") or "no reason"))
+    detail = f" — {scrub_text(str(e['d']))}" if e.get("d") else ""
+    r = str(e.get("r") or "")
     texts = {
         "claimed": f"read from the stream (entry {e.get('entry')})",
-        "waiting": f"waits for {reason}{until}{detail}",
-        "parked": f"parked: {reason}{detail}",
+        "waiting": f"waits for {REASONS.get(r, r or 'no reason')}{until}{detail}",
+        "parked": f"parked: {PARKED.get(r, r or 'no reason')}{detail}",
         "granted": f"granted call #{e.get('call')} to worker {e.get('w')}"
                    + (" as the halt probe" if e.get("canary") else ""),
         "dialled": f"call #{e.get('call')} started: {e.get('call_id')}",

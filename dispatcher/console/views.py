@@ -172,8 +172,8 @@ def overview(d: dict[str, Any], ctx: Ctx) -> str:
         stat("call starts / min", d["starts_per_min"], "starts_per_min"),
         stat("results / min (5 min)", d["results_per_min"], "results_per_min"),
     ])
-    waits = "".join(f'<tr data-reason="{esc(r)}"><td>{esc(r)}</td><td>{esc(REASONS.get(r, ""))}'
-                    f'</td><td class="n">{num(v)}</td></tr>'
+    waits = "".join(f'<tr data-reason="{esc(r)}"><td>{esc(r)}</td><td>waits for '
+                    f'{esc(REASONS.get(r, r))}</td><td class="n">{num(v)}</td></tr>'
                     for r, v in s["waiting_by_reason"].items()) or \
         '<tr><td colspan="3" class="muted">nothing waits</td></tr>'
     legend = "".join(f'<span class="key"><i class="o-{o}"></i>{o} '

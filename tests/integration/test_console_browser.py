@@ -110,6 +110,10 @@ async def test_pages_load_cleanly_and_numbers_change_while_jobs_run(
                      .first).to_be_visible()
         assert await tab.page.evaluate("window.__notReloaded") is True  # updated in place
         await tab.shot("overview-running")
+        await tab.page.goto("/providers")
+        await expect(tab.page.locator('[data-window="3/second"]')).to_contain_text(" of 3 used")
+        await tab.shot("providers-running")
+        await tab.page.goto("/")
         await wait_results(store, 20, timeout=40)
         await expect(results).to_have_text("20", timeout=10_000)
         for name, path in PAGES.items():

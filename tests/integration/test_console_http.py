@@ -3,9 +3,13 @@ numbers masked unless the token grants them. The browser tests reuse ``running_c
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,7 +24,7 @@ from dispatcher.console.app import build_app
 from dispatcher.console.auth import COOKIE, parse_tokens
 from dispatcher.console.config import ConsoleConfig
 from dispatcher.http import serve
-from dispatcher.localredis import LocalRedis
+from dispatcher.localredis import LocalRedis, free_port
 from dispatcher.store import Store, connect
 from dispatcher.store.types import Placement
 from tests.conftest import make_settings, provider_cfg
@@ -182,3 +186,35 @@ async def test_a_revoked_token_stops_working_at_once(console: str, tmp_path: Pat
     os.utime(path, (1, 1))  # a different modification time, whatever the clock's resolution
     _, body, _ = await fetch(console + "/providers", headers=session_of(ACT))
     assert "log out" not in body and re.search(r"log in to act", body)
+
+
+def start_cli_console(redis: LocalRedis, ns: str, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "DISPATCHER_REDIS__URL": redis.url, "DISPATCHER_REDIS__NAMESPACE": ns}
+    return subprocess.Popen([sys.executable, "-m", "dispatcher", "console", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+async def test_the_console_command_serves_side_by_side_until_sigterm(
+        redis_server: LocalRedis, ns: str, tmp_path: Path) -> None:
+    port = free_port()
+    procs = [start_cli_console(redis_server, ns, "--port", str(port),
+                               "--token-file", str(token_file(tmp_path))) for _ in range(2)]
+    try:
+        for p in procs:
+            assert p.stdout is not None
+            line = await asyncio.to_thread(p.stdout.readline)
+            assert line.startswith(f"console on http://127.0.0.1:{port}/ — actions need a token")
+        for _ in range(4):
+            assert (await fetch(f"http://127.0.0.1:{port}/"))[0] == 200
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+    assert [p.wait(20) for p in procs] == [0, 0]
+
+
+async def test_an_unreadable_token_file_stops_the_console_at_once(
+        redis_server: LocalRedis, ns: str, tmp_path: Path) -> None:
+    p = start_cli_console(redis_server, ns, "--port", "0", "--token-file",
+                          str(tmp_path / "missing"))
+    _, err = await asyncio.to_thread(p.communicate, None, 30)
+    assert p.returncode == 2 and "console.token_file: cannot read" in err

@@ -129,7 +129,7 @@ async def test_the_calling_window_from_a_real_worker(
     out = cli("explain", "w1", env=env_of(redis_server, ns, sim.url))
     assert "now (" in out.stdout and f"calling window closed until {opens}" in out.stdout, \
         out.stdout
-    assert "waits for outside the recipient's calling hours until" in out.stdout
+    assert "waits for the recipient's calling hours until" in out.stdout
 
 
 async def test_a_429_retry_then_the_result_from_a_real_worker(

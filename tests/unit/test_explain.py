@@ -125,7 +125,7 @@ def test_a_cancelled_campaign_says_its_jobs_are_cancelled() -> None:
     ("rate_limited", "waiting for a retry after the provider answered 429 until"),
     ("concurrency_limit", "waiting for a retry after the provider refused another live call"),
     ("crash", "waiting for a retry after the worker failed on it"),
-    ("predial", "waiting for a retry: the pre-dial check did not answer"),
+    ("predial", "waiting for a retry of the pre-dial check, which did not answer"),
     ("number_cap", "per-number cap until 2023-11-14 22:14:20 UTC (in 1 min)"),
     ("not_before", "not before 2023-11-14 22:14:20 UTC (in 1 min), as the job asked"),
     ("redial", "next call of its redial rule at"),
@@ -182,8 +182,8 @@ def test_timeline_events_in_words() -> None:
     events = [
         ({"e": "claimed", "entry": "1-0"}, "read from the stream (entry 1-0)"),
         ({"e": "waiting", "r": "window", "u": NOW, "d": "09:00 Europe/Vienna"},
-         "waits for outside the recipient's calling hours until 2023-11-14 22:13:20 UTC "
-         "(09:00 Europe/Vienna)"),
+         "waits for the recipient's calling hours until 2023-11-14 22:13:20 UTC "
+         "— 09:00 Europe/Vienna"),
         ({"e": "parked", "r": "halted"}, "parked: its provider is halted"),
         ({"e": "granted", "call": 2, "w": "w-1", "canary": True},
          "granted call #2 to worker w-1 as the halt probe"),
@@ -217,9 +217,9 @@ def test_render_and_json() -> None:
                                    "text": "read from the stream (entry 1-0)"}
 
 
-@pytest.mark.parametrize(("ms", "text"), [(0, "0 s"), (45_400, "45 s"), (60_000, "1 min"),
-                                          (192_000, "3 min 12 s"), (7_500_000, "2 h 5 min"),
-                                          (273_600_000, "3 d 4 h")])
+@pytest.mark.parametrize(("ms", "text"), [(0, "0 s"), (120, "<1 s"), (45_400, "45 s"),
+                                          (60_000, "1 min"), (192_000, "3 min 12 s"),
+                                          (7_500_000, "2 h 5 min"), (273_600_000, "3 d 4 h")])
 def test_span(ms: int, text: str) -> None:
     assert span(ms) == text
 
