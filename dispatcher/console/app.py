@@ -100,11 +100,12 @@ class Console:
         return views.Ctx(self.grant(req)[0], self.tokens.enabled, req.path_qs,
                          self.settings.redis.namespace, round(self.cfg.refresh_s * 1000))
 
-    async def actor(self, req: web.Request) -> tuple[Grant, Any]:
-        """The grant behind an action, after the CSRF checks; 403 otherwise."""
+    async def actor(self, req: web.Request, *, act: bool = True) -> tuple[Grant, Any]:
+        """The grant behind a POST, after the CSRF checks; 403 otherwise. ``act``: the grant
+        must allow actions (logging out needs only a session)."""
         form = await req.post()
         grant, bearer = self.grant(req)
-        if grant is None or not grant.actions:
+        if grant is None or (act and not grant.actions):
             raise web.HTTPForbidden(text="this action needs a console token (log in first)")
         if not bearer and not (same_origin(req) and hmac.compare_digest(
                 str(form.get("csrf", "")), grant.csrf)):
@@ -172,7 +173,7 @@ class Console:
         return resp
 
     async def logout(self, req: web.Request) -> web.Response:
-        await self.actor(req)
+        await self.actor(req, act=False)
         resp = redirect("/")
         resp.del_cookie(COOKIE, path="/")
         return resp

@@ -145,11 +145,12 @@ class Reads:
     async def oldest_ready_ms(self, provider: str) -> int | None:
         """When the longest-waiting ready job of a provider became ready (None: none ready).
         Looks at the first few ids of each ready list (later ids joined later)."""
-        heads: list[str] = []
+        pipe = self.r.pipeline(transaction=False)
         for prio in K.PRIORITIES:
             for camp, _ in await self._ready_lists(provider, prio):
-                key = self.k.ready(provider, prio, None if camp == K.NO_CAMPAIGN else camp)
-                heads += [str(x) for x in await self.r.lrange(key, 0, 4)]
+                pipe.lrange(self.k.ready(provider, prio, None if camp == K.NO_CAMPAIGN else camp),
+                            0, 4)
+        heads = [str(x) for ids in await pipe.execute() for x in ids]
         pipe = self.r.pipeline(transaction=False)
         for job_id in heads:
             pipe.hmget(self.k.job(job_id), ["state", "ready_since", "first_seen"])

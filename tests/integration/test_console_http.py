@@ -32,12 +32,13 @@ from tests.integration.helpers import push
 
 ACT = "act-token-0123456789abcdef"
 SEE = "numbers-token-0123456789abcdef"
+LOOK = "look-only-token-0123456789abcdef"
 PAGES = ["/", "/providers", "/campaigns", "/jobs", "/jobs?id=nope", "/failures", "/login"]
 
 
 def token_file(tmp: Path) -> Path:
     path = tmp / "console-tokens"
-    path.write_text(f"# who may act\n{ACT}\n{SEE} actions numbers\n")
+    path.write_text(f"# who may act\n{ACT}\n{SEE} actions numbers\n{LOOK} numbers\n")
     return path
 
 
@@ -218,3 +219,15 @@ async def test_an_unreadable_token_file_stops_the_console_at_once(
                           str(tmp_path / "missing"))
     _, err = await asyncio.to_thread(p.communicate, None, 30)
     assert p.returncode == 2 and "console.token_file: cannot read" in err
+
+
+async def test_a_token_that_only_shows_numbers_cannot_act_but_can_log_out(
+        console: str, store: Store) -> None:
+    await store.halt("default", "API key revoked", "revoked_api_key", 30_000, 60_000)
+    hdr = {**session_of(LOOK), "Origin": console}
+    status, _, _ = await fetch(console + "/actions/provider/default/resume", "POST",
+                               data={"csrf": csrf_of(LOOK)}, headers=hdr)
+    assert status == 403 and await store.halt_info("default")
+    status, _, headers = await fetch(console + "/logout", "POST", data={"csrf": csrf_of(LOOK)},
+                                     headers=hdr)
+    assert status == 303 and f"{COOKIE}=" in headers["Set-Cookie"]
