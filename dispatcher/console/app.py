@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from dispatcher import explain
 from dispatcher.config import Settings
@@ -51,6 +52,16 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     if not request.path.startswith("/static/"):
         resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+@web.middleware
+async def redis_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Redis out of reach is an answer (503, said in words), not a stack trace."""
+    try:
+        return await handler(request)
+    except (RedisError, OSError) as exc:
+        get_logger(component="console").warning("console.redis_unreachable", error=str(exc))
+        return web.Response(status=503, text=f"the console cannot read Redis: {exc}")
 
 
 def safe_next(target: str | None) -> str:
@@ -212,7 +223,8 @@ async def healthz(_: web.Request) -> web.Response:
 
 def build_app(settings: Settings, cfg: ConsoleConfig, store: Store) -> web.Application:
     c = Console(settings, cfg, store)
-    app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[security_headers, redis_errors],
+                          client_max_size=64 * 1024)
     r = app.router
     for path, fn in (("/", c.overview), ("/providers", c.providers),
                      ("/campaigns", c.campaigns), ("/jobs", c.jobs), ("/failures", c.failures),

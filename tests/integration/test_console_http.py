@@ -231,3 +231,11 @@ async def test_a_token_that_only_shows_numbers_cannot_act_but_can_log_out(
     status, _, headers = await fetch(console + "/logout", "POST", data={"csrf": csrf_of(LOOK)},
                                      headers=hdr)
     assert status == 303 and f"{COOKIE}=" in headers["Set-Cookie"]
+
+
+async def test_redis_out_of_reach_is_a_503_in_words(ns: str) -> None:
+    s = make_settings(f"redis://127.0.0.1:{free_port()}/0", ns, {})
+    async with running_console(s, ConsoleConfig()) as url:
+        status, body, headers = await fetch(url + "/")
+    assert status == 503 and body.startswith("the console cannot read Redis")
+    assert headers["X-Frame-Options"] == "DENY"
