@@ -142,14 +142,22 @@ def when(ms: int, now: int) -> str:
     return f"{clock(ms)} ({rel})"
 
 
+def _int(value: Any) -> int | None:
+    """An integer field as the scripts write it; None when absent or (never expected)
+    malformed, so a damaged hash is still explained."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def _until(f: Facts) -> int | None:
-    wu = f.job.get("wu") or ""
-    return int(wu) if wu.lstrip("-").isdigit() else None
+    return _int(f.job.get("wu"))
 
 
 def _halted(name: str, halt: dict[str, str], now: int) -> Why:
-    since = int(halt.get("since") or now)
-    probe = int(halt.get("probe_at") or now)
+    since = _int(halt.get("since")) or now
+    probe = _int(halt.get("probe_at")) or now
     what = scrub_text(f"{halt.get('code') or 'halted'} — {halt.get('reason') or 'no reason'}")
     return Why("halted", f"provider {name} is halted since {when(since, now)}: {what}; "
                f"it probes the account again at {when(probe, now)}", probe,
@@ -174,7 +182,7 @@ def _campaign_flags(f: Facts) -> list[Why]:
 # -- why it waits now, by state -------------------------------------------------------------
 def _done(f: Facts) -> list[Why]:
     out = f.job.get("outcome") or "unknown"
-    at = int(f.job.get("done_ms") or 0) or None
+    at = _int(f.job.get("done_ms")) or None
     tail = f" at {when(at, f.now_ms)}" if at else ""
     return [Why("done", f"done: its result is '{out}'{tail}", at)]
 
@@ -185,14 +193,14 @@ def _finishing(f: Facts) -> list[Why]:
 
 
 def _tracking(f: Facts) -> list[Why]:
-    start = int(f.job.get("track_ms") or 0) or None
+    start = _int(f.job.get("track_ms")) or None
     since = f" since {when(start, f.now_ms)}" if start else ""
     return [Why("live", f"its call {f.job.get('call_id') or '?'} is live{since}; it is "
                 "followed until it ends")]
 
 
 def _dialing(f: Facts) -> list[Why]:
-    at = int(f.job.get("dial_ms") or 0) or f.now_ms
+    at = _int(f.job.get("dial_ms")) or f.now_ms
     return [Why("dialling", f"being dialled now by worker {f.job.get('dialer') or '?'} "
                 f"(granted {when(at, f.now_ms)})")]
 
@@ -351,9 +359,9 @@ def explain(f: Facts, *, show_numbers: bool = False) -> Explanation:
     return Explanation(
         f.job_id, f.job.get("state") or "new", f.job.get("prov") or "",
         f.job.get("camp") or "", f.job.get("prio") or "normal",
-        int(f.job.get("attempts") or 0), to if show_numbers else mask_number(to),
+        _int(f.job.get("attempts")) or 0, to if show_numbers else mask_number(to),
         reasons[0], reasons[1:],
-        [(int(e.get("t") or 0), str(e.get("e")), event_words(e)) for e in f.timeline],
+        [(_int(e.get("t")) or 0, str(e.get("e")), event_words(e)) for e in f.timeline],
         f.now_ms)
 
 
