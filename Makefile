@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint redis-server clean
+.PHONY: demo test lint redis-server chromium clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,18 @@ redis-server:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
+# the console's browser tests drive Debian's headless Chromium through Playwright (Playwright's
+# own browser download is not used)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium (Debian package)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
 demo: $(STAMP) redis-server
 	$(VENV)/bin/dispatcher demo
 
-test: $(STAMP) redis-server
+test: $(STAMP) redis-server chromium
 	$(VENV)/bin/pytest -q
 
 lint: $(STAMP)

@@ -34,6 +34,7 @@ from dispatcher.config_errors import (
     format_env_parse_error,
     format_errors,
 )
+from dispatcher.console.config import ConsoleConfig
 from dispatcher.policy import CampaignMap, PolicyConfig
 from dispatcher.providers import ProviderConfig
 from dispatcher.timing import CodeRule, Timing
@@ -145,6 +146,7 @@ class Settings(BaseSettings):
     results: ResultsConfig = Field(default_factory=ResultsConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     campaigns: CampaignMap = Field(default_factory=dict)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)

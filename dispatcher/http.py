@@ -7,8 +7,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 
+from dispatcher.collector import DeploymentCollector
 from dispatcher.config import ConfigError, Settings, read_secret
 from dispatcher.logs import get_logger
 from dispatcher.metrics import REGISTRY
@@ -69,8 +70,25 @@ async def healthz(_: web.Request) -> web.Response:
 
 
 async def metrics(_: web.Request) -> web.Response:
+    """This process's own metrics only (what it did); see ``metrics_handler``."""
     return web.Response(body=generate_latest(REGISTRY), content_type="text/plain",
                         charset="utf-8")
+
+
+def metrics_handler(settings: Settings, store: Store, min_interval_s: float = 1.0) -> Handler:
+    """``GET /metrics``: this process's counters plus the deployment read from Redis now, so
+    every pod answers the same queues, waits, windows and halts (read at most once per
+    ``min_interval_s``, however many scrapers ask)."""
+    deployment = DeploymentCollector(settings, store, min_interval_s)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(deployment)
+
+    async def handle(_: web.Request) -> web.Response:
+        await deployment.refresh()
+        body = generate_latest(REGISTRY) + generate_latest(registry)
+        return web.Response(body=body, content_type="text/plain", charset="utf-8")
+
+    return handle
 
 
 async def serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:

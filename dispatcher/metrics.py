@@ -4,15 +4,31 @@ Every label value must come from a closed set: configured provider names (throug
 ``provider_label``), outcome and reason enums, op names, HTTP status classes. Never a
 value a job or a provider response supplies: each distinct value is a new series kept
 for the life of the process, and /metrics grows without bound.
+
+Two kinds of metric live here. Those below count what *this process* did (requests, results
+it wrote, 429s it saw): sum them across pods. What the *deployment* is (queues, waits,
+windows, halts) is read from Redis at scrape time by ``dispatcher.collector``, so every pod
+reports the same value: take ``max`` of those, never ``sum``.
 """
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Iterable
+from importlib.metadata import PackageNotFoundError, version
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 REGISTRY = CollectorRegistry()
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
 
 UNKNOWN_PROVIDER = "unknown"
 _known_providers: frozenset[str] = frozenset()
@@ -22,6 +38,8 @@ def set_known_providers(names: Iterable[str]) -> None:
     """Declare the configured provider names (once at start-up; replaces the previous set)."""
     global _known_providers
     _known_providers = frozenset(names)
+    for name in _known_providers:  # a counter that has not moved yet still reads 0
+        TRACKING_GAVE_UP.labels(name)
 
 
 def provider_label(name: str | None) -> str:
@@ -39,14 +57,27 @@ RATE_LIMITED = Counter("dispatcher_rate_limited_total", "429 answers from a prov
                        ["provider", "code"], registry=REGISTRY)
 HALTS = Counter("dispatcher_halts_total", "Provider halts", ["provider", "code"],
                 registry=REGISTRY)
-HALTED = Gauge("dispatcher_provider_halted", "1 while a provider is halted", ["provider"],
-               registry=REGISTRY)
 INFLIGHT = Gauge("dispatcher_inflight_jobs", "Jobs held by this process", registry=REGISTRY)
 PACING_WAIT = Histogram("dispatcher_pacing_wait_seconds", "Time spent waiting for a token",
                         ["provider"], registry=REGISTRY,
                         buckets=(0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60))
 CALL_ERRORS = Counter("dispatcher_call_errors_total", "Calls that ended with a system error",
                       ["provider", "reason"], registry=REGISTRY)
+TRACKING_GAVE_UP = Counter("dispatcher_tracking_gave_up_total",
+                           "Calls whose end was not learned within tracking.max_track_s",
+                           ["provider"], registry=REGISTRY)
+BUILD_INFO = Gauge("dispatcher_build_info", "Always 1; the running version in its labels",
+                   ["version", "python"], registry=REGISTRY)
+
+
+def package_version() -> str:
+    try:
+        return version("dispatcher")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+BUILD_INFO.labels(package_version(), platform.python_version()).set(1)
 PREDIAL_SECONDS = Histogram("dispatcher_predial_seconds", "Pre-dial hook latency by answer",
                             ["outcome"], registry=REGISTRY,
                             buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5))
@@ -77,6 +108,8 @@ KNOWN_CODES = frozenset({
 def code_label(code: str) -> str:
     """A provider error code as a label: known codes as they are, anything else "other"."""
     return code if code in KNOWN_CODES else "other"
+
+
 GROUP_RECREATED = Counter("dispatcher_group_recreated_total",
                           "The consumer group was missing (Redis lost its data) and was created "
                           "again", registry=REGISTRY)

@@ -16,7 +16,14 @@ from dispatcher.context import Runtime, now_ms
 from dispatcher.decide import Finish, Wait
 from dispatcher.jobs import Job
 from dispatcher.logs import get_logger
-from dispatcher.metrics import CALL_ERRORS, DEFERRALS, REQUESTS, provider_label, status_label
+from dispatcher.metrics import (
+    CALL_ERRORS,
+    DEFERRALS,
+    REQUESTS,
+    TRACKING_GAVE_UP,
+    provider_label,
+    status_label,
+)
 from dispatcher.model import CallRecord
 from dispatcher.providers import dialect
 from dispatcher.providers.base import CallState, ProviderFailure
@@ -52,6 +59,7 @@ class Tracker:
         if tracked_s > self.rt.settings.tracking.max_track_s:
             get_logger(job_id=v.id, provider=job.provider, call_id=v.get("call_id")).error(
                 "call.tracking_gave_up", tracked_s=round(tracked_s))
+            TRACKING_GAVE_UP.labels(provider_label(job.provider)).inc()
             await self.rt.finish(job, decide.gave_up(v.get("call_id"), v.calls),
                                  attempts=v.int("attempts", 1),
                                  first_seen_ms=v.int("first_seen") or None)

@@ -25,7 +25,7 @@ from dispatcher.context import Runtime
 from dispatcher.dialer import Dialer, Flight
 from dispatcher.finisher import Finisher
 from dispatcher.health import Health
-from dispatcher.http import healthz, metrics, serve, webhook_handler, webhook_secrets
+from dispatcher.http import healthz, metrics_handler, serve, webhook_handler, webhook_secrets
 from dispatcher.intake import Intake
 from dispatcher.logs import safe_url
 from dispatcher.metrics import GROUP_RECREATED, INFLIGHT, set_known_providers
@@ -381,7 +381,7 @@ class Worker:
         app = web.Application()
         app.router.add_get("/healthz", healthz)
         app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/metrics", metrics)
+        app.router.add_get("/metrics", metrics_handler(self.settings, self.store))
         app.router.add_post("/webhooks/{provider}", webhook_handler(
             self.settings, self.store, self.secrets, self.rt.timing))
         self._runner, self.http_port = await serve(app, self.settings.worker.http_host,

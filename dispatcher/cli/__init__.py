@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from dispatcher.cli import console as console_cmd
 from dispatcher.cli import dnc as dnc_cmd
 from dispatcher.cli import jobs as jobs_cmd
 from dispatcher.cli import ops as ops_cmd
@@ -26,6 +27,7 @@ COMMANDS = (
     dnc_cmd,
     redrive_cmd,
     sim_cmd,
+    console_cmd,
 )
 DESCRIPTION = ("Outbound-call dispatcher: jobs from a Redis stream, paced through a voice-AI "
                "provider's API, one result per job back to Redis.")

@@ -108,3 +108,110 @@ class Reads:
         buckets = await self._hash(self.k.pace(campaign))
         first = (now - seconds * 1000) // 10000
         return sum(int(v) for b, v in buckets.items() if b.isdigit() and int(b) > first)
+
+    # -- the deployment at a glance (status, the console, the metrics collector) -------------
+    async def backlog(self) -> dict[str, int]:
+        """Stream entries no worker has read (``unread``) and read but not yet ingested
+        (``pending``). Ingested entries are deleted, so the stream holds exactly these two:
+        when Redis cannot tell the group's lag (deleted entries), it is length - pending;
+        before the first worker creates the group, every entry is unread."""
+        length = int(await self.r.xlen(self.k.jobs))
+        try:
+            groups: Any = await self.r.xinfo_groups(self.k.jobs)
+        except ResponseError:
+            groups = []
+        g = next((x for x in groups if x.get("name") == K.GROUP), None)
+        if g is None:
+            return {"unread": length, "pending": 0, "length": length}
+        pending = int(g.get("pending") or 0)
+        lag = g.get("lag")
+        unread = int(lag) if lag is not None else max(0, length - pending)
+        return {"unread": unread, "pending": pending, "length": length}
+
+    async def consumer_beats(self) -> list[tuple[str, int]]:
+        """Every worker that has sent a heartbeat, with its last one (ms), newest first."""
+        scored: Any = await self.r.zrevrange(self.k.consumers, 0, -1, withscores=True)
+        return [(str(m), int(s)) for m, s in scored]
+
+    async def _ready_lists(self, provider: str, priority: str) -> list[tuple[str, int]]:
+        """(campaign tag, length) of every ready list of a provider and priority."""
+        camps = [str(c) for c in await self.r.zrange(self.k.ready_campaigns(provider, priority),
+                                                      0, 999)]
+        pipe = self.r.pipeline(transaction=False)
+        for c in camps:
+            pipe.llen(self.k.ready(provider, priority, None if c == K.NO_CAMPAIGN else c))
+        return list(zip(camps, [int(n) for n in await pipe.execute()], strict=True))
+
+    async def oldest_ready_ms(self, provider: str) -> int | None:
+        """When the longest-waiting ready job of a provider became ready (None: none ready).
+        Looks at the first few ids of each ready list (later ids joined later)."""
+        pipe = self.r.pipeline(transaction=False)
+        for prio in K.PRIORITIES:
+            for camp, _ in await self._ready_lists(provider, prio):
+                pipe.lrange(self.k.ready(provider, prio, None if camp == K.NO_CAMPAIGN else camp),
+                            0, 4)
+        heads = [str(x) for ids in await pipe.execute() for x in ids]
+        pipe = self.r.pipeline(transaction=False)
+        for job_id in heads:
+            pipe.hmget(self.k.job(job_id), ["state", "ready_since", "first_seen"])
+        since = [int(rs or fs or 0) for st, rs, fs in await pipe.execute() if st == "queued"]
+        return min(since) if since else None
+
+    async def queue_position(self, provider: str, priority: str, campaign: str,
+                             job_id: str) -> dict[str, Any]:
+        """What stands before a ready job: ids at higher priorities, ids ahead of it in its
+        own list (None: not found in the first 200 000), and the other campaigns it takes
+        turns with. Counts include ids of jobs that moved on and are not yet cleaned."""
+        higher = 0
+        for prio in K.PRIORITIES[:K.PRIORITIES.index(priority)]:
+            higher += sum(n for _, n in await self._ready_lists(provider, prio))
+        tag = campaign or K.NO_CAMPAIGN
+        others = [(c, n) for c, n in await self._ready_lists(provider, priority) if c != tag]
+        pos: Any = await self.r.lpos(self.k.ready(provider, priority, campaign or None),
+                                     job_id, maxlen=200_000)
+        return {"higher": higher, "ahead": None if pos is None else int(pos),
+                "other_campaigns": len(others), "other_ready": sum(n for _, n in others)}
+
+    async def stream_oldest_ms(self, key: str) -> int | None:
+        """The time of a stream's first entry (its id's milliseconds), None when empty."""
+        first: Any = await self.r.xrange(key, "-", "+", count=1)
+        return int(str(first[0][0]).split("-")[0]) if first else None
+
+    async def tracking_oldest_ms(self, limit: int = 2000) -> int | None:
+        """When the longest-followed live call started being tracked (up to ``limit`` calls
+        looked at)."""
+        ids = await self.r.zrange(self.k.tracking, 0, limit - 1)
+        pipe = self.r.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(self.k.job(str(job_id)), "track_ms")
+        starts = [int(x) for x in await pipe.execute() if x]
+        return min(starts) if starts else None
+
+    async def campaign_registry(self, limit: int = 100) -> list[str]:
+        """Campaigns by their last new job, most recent first."""
+        return [str(x) for x in await self.r.zrevrange(self.k.campaigns, 0, limit - 1)]
+
+    async def campaign_stats(self, names: list[str], now: int,
+                             seconds: int = 300) -> dict[str, dict[str, Any]]:
+        """Per campaign: its counts, call starts over the last ``seconds`` and live calls
+        against its own cap."""
+        pipe = self.r.pipeline(transaction=False)
+        for n in names:
+            pipe.hgetall(self.k.campaign(n))
+            pipe.hgetall(self.k.pace(n))
+            pipe.zcount(self.k.campaign_slots(n), now, "+inf")
+        res = await pipe.execute()
+        first = (now - seconds * 1000) // 10000
+        out = {}
+        for i, n in enumerate(names):
+            counts, pace, live = res[3 * i], res[3 * i + 1], res[3 * i + 2]
+            out[n] = {"counts": {str(k): int(v) for k, v in counts.items()
+                                 if str(v).lstrip("-").isdigit()},
+                      "starts": sum(int(v) for b, v in pace.items()
+                                    if str(b).isdigit() and int(b) > first),
+                      "cap_live": int(live)}
+        return out
+
+    async def campaign_known(self, name: str) -> bool:
+        """True once a job of the campaign was seen (or the campaign was paused/cancelled)."""
+        return await self.r.zscore(self.k.campaigns, name) is not None

@@ -1,0 +1,119 @@
+"""Who may act through the console.
+
+Reading needs nothing. Acting (resume a provider; pause, resume or cancel a campaign) needs a
+token from ``console.token_file``; seeing numbers unmasked needs a token that grants it.
+
+The token file holds one token a line, each followed by what it grants::
+
+    # token                              grants
+    3f9c1d0e6b7a4c2d9e8f7a6b5c4d3e2f     actions
+    a1b2c3d4e5f60718293a4b5c6d7e8f90     actions numbers
+
+A token alone grants ``actions``. Blank lines and ``#`` comments are ignored; a token is at
+least 16 characters. The file is read again when it changes, so removing a line revokes it.
+
+A browser logs in once (``POST /login``) and then carries a session cookie derived from its
+token (HttpOnly, SameSite=Strict), so any number of console processes accept it without
+sharing state. Every action is a POST that also carries a CSRF value derived from the same
+token, and is refused when the Origin or Sec-Fetch-Site headers say it came from another
+site. Scripts may send ``Authorization: Bearer <token>`` instead (no cookie, so no CSRF).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass
+
+from dispatcher.config import ConfigError
+
+GRANTS = frozenset({"actions", "numbers"})
+MIN_TOKEN = 16
+COOKIE = "dispatcher_console"
+
+
+def _digest(purpose: str, token: str) -> str:
+    return hashlib.sha256(f"dispatcher-console:{purpose}:{token}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a token allows. ``label`` names it in logs without revealing it."""
+
+    label: str
+    actions: bool
+    numbers: bool
+    session: str
+    csrf: str
+
+
+def parse_tokens(text: str, source: str = "console.token_file") -> list[tuple[str, Grant]]:
+    """(token, grant) per line; ConfigError naming the line when one is malformed."""
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        token, grants = words[0], set(words[1:]) or {"actions"}
+        if len(token) < MIN_TOKEN:
+            raise ConfigError(f"{source}:{n}: a token must be at least {MIN_TOKEN} characters")
+        if not grants <= GRANTS:
+            raise ConfigError(f"{source}:{n}: unknown grant {sorted(grants - GRANTS)[0]!r} "
+                              f"(expected: {', '.join(sorted(GRANTS))})")
+        out.append((token, Grant(label=_digest("label", token)[:8],
+                                 actions="actions" in grants, numbers="numbers" in grants,
+                                 session=_digest("session", token),
+                                 csrf=_digest("csrf", token)[:32])))
+    return out
+
+
+class Tokens:
+    """The token file, re-read when its modification time changes."""
+
+    def __init__(self, path: str | None):
+        self.path = path
+        self._mtime: float | None = None
+        self._grants: list[tuple[str, Grant]] = []
+        if path:
+            self._load()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.path)
+
+    def _load(self) -> None:
+        assert self.path
+        try:
+            mtime = os.stat(self.path).st_mtime
+            if mtime == self._mtime:
+                return
+            with open(self.path, encoding="utf-8") as fh:
+                self._grants = parse_tokens(fh.read(), self.path)
+            self._mtime = mtime
+        except OSError as exc:
+            raise ConfigError(f"console.token_file: cannot read {self.path}: "
+                              f"{exc.strerror}") from None
+
+    def _current(self) -> list[tuple[str, Grant]]:
+        if not self.path:
+            return []
+        try:
+            self._load()
+        except ConfigError:
+            return []  # a file removed or broken while running grants nothing
+        return self._grants
+
+    def by_token(self, token: str) -> Grant | None:
+        found = None
+        for known, grant in self._current():
+            if hmac.compare_digest(known.encode(), token.encode()):
+                found = grant
+        return found
+
+    def by_session(self, value: str) -> Grant | None:
+        found = None
+        for _, grant in self._current():
+            if hmac.compare_digest(grant.session.encode(), value.encode()):
+                found = grant
+        return found

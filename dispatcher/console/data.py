@@ -1,0 +1,75 @@
+"""What each console page shows, read from Redis (the views turn it into HTML)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dispatcher import status
+from dispatcher.config import Settings
+from dispatcher.console.tail import FAILURES, ResultsTail
+from dispatcher.store import Store
+
+PACE_S = 300
+CAMPAIGN_ROWS = 100
+
+
+async def overview(store: Store, settings: Settings, tail: ResultsTail) -> dict[str, Any]:
+    s = await status.collect(store, settings)
+    now = await store.server_ms()
+    await tail.refresh(now)
+    hour = tail.totals(now)
+    paused, _ = await store.campaign_flags()
+    return {
+        "status": s, "now": now, "results_hour": hour,
+        "per_minute": tail.per_minute(now),
+        "failures_hour": sum(v for k, v in hour.items() if k in FAILURES),
+        "starts_per_min": await store.pace(None, now, 60),
+        "results_per_min": round(sum(tail.totals(now, 300_000).values()) / 5, 1),
+        "halted": [n for n, p in s["providers"].items() if p["halted"]],
+        "parked": {n: p["parked"] for n, p in s["providers"].items() if p["parked"]},
+        "paused": sorted(paused),
+    }
+
+
+async def providers(store: Store, settings: Settings) -> dict[str, Any]:
+    s = await status.collect(store, settings)
+    return {"now": await store.server_ms(), "providers": s["providers"]}
+
+
+def _campaign_row(name: str, st: dict[str, Any], settings: Settings, paused: set[str],
+                  cancelled: set[str]) -> dict[str, Any]:
+    c = st["counts"]
+    outcomes = {k[2:]: v for k, v in c.items() if k.startswith("o:") and v}
+    total, done = c.get("total", 0), sum(outcomes.values())
+    remaining = max(0, total - done)
+    pace = st["starts"] / (PACE_S / 60)
+    cfg = settings.campaigns.get(name)
+    state = ("cancelled" if name in cancelled else "paused" if name in paused
+             else "done" if total and not remaining else "active")
+    return {
+        "name": name, "state": state, "total": total, "done": done, "remaining": remaining,
+        "outcomes": outcomes, "queued": c.get("queued", 0),
+        "waiting": c.get("delayed", 0) + c.get("parked", 0), "dialing": c.get("dialing", 0),
+        "live": c.get("live", 0), "finishing": c.get("finishing", 0),
+        "pace_per_min": round(pace, 1),
+        "eta_s": round(remaining / pace * 60) if pace > 0 and remaining else None,
+        "cap": cfg.max_concurrent_calls if cfg else None, "cap_live": st["cap_live"],
+        "share": cfg.share if cfg else 1.0,
+    }
+
+
+async def campaigns(store: Store, settings: Settings) -> dict[str, Any]:
+    """The most recently active campaigns, then any configured one not seen yet."""
+    now = await store.server_ms()
+    names = await store.campaign_registry(CAMPAIGN_ROWS)
+    names += [n for n in settings.campaigns if n not in names]
+    stats = await store.campaign_stats(names, now, PACE_S)
+    paused, cancelled = await store.campaign_flags()
+    return {"now": now, "campaigns": [_campaign_row(n, stats[n], settings, paused, cancelled)
+                                      for n in names]}
+
+
+async def known_campaign(store: Store, settings: Settings, name: str) -> bool:
+    if name in settings.campaigns:
+        return True
+    return await store.campaign_known(name)

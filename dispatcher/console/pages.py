@@ -1,0 +1,154 @@
+"""HTML for the campaigns, job, failures and login pages."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from dispatcher.console.views import Ctx, bar, button, campaign_url, esc, num, provider_url
+from dispatcher.explain import Explanation, Why, clock, span, when
+from dispatcher.logs import clean_field
+
+
+# -- campaigns -------------------------------------------------------------------------------
+def _campaign_buttons(c: dict[str, Any], ctx: Ctx) -> str:
+    name, out = c["name"], []
+    if c["state"] in ("paused", "cancelled"):
+        out.append(button(ctx, campaign_url(name, "resume"), "Resume"))
+    else:
+        out.append(button(ctx, campaign_url(name, "pause"), "Pause"))
+    if c["state"] != "cancelled":
+        out.append(button(ctx, campaign_url(name, "cancel"), "Cancel", danger=True,
+                          confirm=f"Cancel every job of campaign {name} not dialled yet?"))
+    return "".join(out)
+
+
+def _campaign(c: dict[str, Any], now: int, ctx: Ctx) -> str:
+    outcomes = " · ".join(f"{esc(k)} {num(v)}" for k, v in sorted(c["outcomes"].items()))
+    eta = f"{span(c['eta_s'] * 1000)}" if c["eta_s"] else "—"
+    cap = (f'<br><small>{num(c["cap_live"])} of {num(c["cap"])} live (cap)</small>'
+           if c["cap"] else "")
+    return (f'<tr id="c-{esc(c["name"])}" data-campaign="{esc(c["name"])}" '
+            f'data-state="{c["state"]}"><td><b>{esc(c["name"])}</b>{cap}</td>'
+            f'<td><span class="badge {c["state"]}">{c["state"]}</span></td>'
+            f'<td>{bar(c["done"], c["total"], "progress", progress=True)}'
+            f'<small>{num(c["done"])} of {num(c["total"])} done</small></td>'
+            f'<td class="n">{num(c["queued"])}</td>'
+            f'<td class="n">{num(c["waiting"])}</td><td class="n">{num(c["dialing"])}</td>'
+            f'<td class="n">{num(c["live"])}</td><td><small>{outcomes or "—"}</small></td>'
+            f'<td class="n">{c["pace_per_min"]}</td><td>{eta}</td>'
+            f'<td class="actions">{_campaign_buttons(c, ctx)}</td></tr>')
+
+
+def campaigns(d: dict[str, Any], ctx: Ctx) -> str:
+    if not d["campaigns"]:
+        return '<p class="muted">No campaign yet: jobs with a "campaign" field appear here.</p>'
+    rows = "".join(_campaign(c, d["now"], ctx) for c in d["campaigns"])
+    return ('<table class="t wide"><thead><tr><th>campaign</th><th>state</th><th>progress</th>'
+            '<th>queued</th><th>waiting</th><th>dialling</th><th>live</th><th>results</th>'
+            '<th title="call starts per minute, last 5 minutes">pace /min</th><th>ETA</th>'
+            f'<th></th></tr></thead><tbody>{rows}</tbody></table>'
+            '<p class="muted">Pace counts call starts (redials and retries included); the ETA '
+            'divides the jobs without a result by it.</p>')
+
+
+# -- a job -----------------------------------------------------------------------------------
+def lookup_form(job_id: str) -> str:
+    return ('<form method="get" action="/jobs" class="lookup"><label>Job id '
+            f'<input name="id" value="{esc(job_id)}" required autocomplete="off"></label>'
+            '<button class="btn" type="submit">Explain</button></form>')
+
+
+def _fix(w: Why, ctx: Ctx) -> str:
+    if not w.action:
+        return ""
+    name = w.action["name"]
+    if w.action["kind"] == "provider":
+        return button(ctx, provider_url(name), f"Resume provider {name}")
+    return button(ctx, campaign_url(name, "resume"), f"Resume campaign {name}")
+
+
+def _why(w: Why, ctx: Ctx, primary: bool) -> str:
+    fix = ""
+    if w.fix:
+        shown = f"<code>{esc(w.fix)}</code>" if w.fix.startswith("dispatcher ") else esc(w.fix)
+        fix = f'<div class="fix">Fix: {shown}</div>'
+    cls = "why primary" if primary else "why"
+    return (f'<div class="{cls}" data-why="{esc(w.code)}"><div class="text">{esc(w.text)}'
+            f'</div>{fix}{_fix(w, ctx)}</div>')
+
+
+def _payload(raw: str, show_numbers: bool) -> str:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return '<p class="muted">payload is not JSON</p>'
+    shown = data if show_numbers else clean_field("job", data)
+    return f'<pre class="payload">{esc(json.dumps(shown, indent=2, ensure_ascii=False))}</pre>'
+
+
+def _result(res: dict[str, Any] | None) -> str:
+    """What the results stream said of a failed job (the console keeps the last hour's)."""
+    if not res:
+        return ""
+    answer = " ".join(str(x) for x in (res.get("http_status"), res.get("error_code")) if x)
+    why = f" — {esc(res['why'])}" if res["why"] else ""
+    return (f'<p class="result">Result <b>{esc(res["outcome"])}</b>'
+            f'{": " + esc(answer) if answer else ""}{why} '
+            f'({num(res.get("attempts") or 0)} attempts).</p>')
+
+
+def job(x: Explanation | None, job_id: str, raw: str, ctx: Ctx,
+        result: dict[str, Any] | None = None) -> str:
+    if not job_id:
+        return '<p class="muted">Enter a job id to see its history and why it waits.</p>'
+    if x is None:
+        return (f'<div class="alert warn" data-why="unknown">No job with id <b>{esc(job_id)}</b>'
+                ': never read from the stream, or its result is older than '
+                'worker.dedupe_ttl_s.</div>')
+    also = "".join(_why(w, ctx, False) for w in x.also)
+    facts = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in (
+        ("state", f'<span class="badge {esc(x.state)}" data-state="{esc(x.state)}">'
+                  f'{esc(x.state)}</span>'),
+        ("provider", esc(x.provider)), ("campaign", esc(x.campaign or "—")),
+        ("priority", esc(x.priority)), ("attempts", num(x.attempts)), ("to", esc(x.to))))
+    steps = "".join(f'<tr data-event="{esc(e)}"><td>{esc(clock(t))}</td><td>{esc(e)}</td>'
+                    f'<td>{esc(words)}</td></tr>' for t, e, words in x.timeline)
+    show = ctx.grant is not None and ctx.grant.numbers
+    title = "Done" if x.state == "done" else "Why it waits now"
+    return (f'<h2>{title} <small>({esc(clock(x.now_ms))})</small></h2>'
+            f'{_why(x.why, ctx, True)}{_result(result)}{also}'
+            f'<section class="cols"><div><h2>Job</h2>'
+            f'<table class="t kv">{facts}</table></div><div><h2>Payload</h2>'
+            f'{_payload(raw, show)}</div></section><h2>Timeline</h2><table class="t">'
+            f'<thead><tr><th>time</th><th>event</th><th>what happened</th></tr></thead>'
+            f'<tbody>{steps}</tbody></table>')
+
+
+# -- failures --------------------------------------------------------------------------------
+def failures(items: list[dict[str, Any]], now: int) -> str:
+    if not items:
+        return '<p class="muted">No failure or block in the last hour.</p>'
+    rows = "".join(
+        f'<tr data-outcome="{esc(f["outcome"])}"><td>{esc(when(f["ms"], now))}</td>'
+        f'<td><a href="/jobs?id={quote(str(f["job_id"] or ""))}">{esc(f["job_id"])}</a></td>'
+        f'<td><span class="badge {esc(f["outcome"])}">{esc(f["outcome"])}</span></td>'
+        f'<td>{esc(f["provider"])}</td><td>{esc(f["campaign"] or "—")}</td>'
+        f'<td>{esc(f["http_status"] or "")} {esc(f["error_code"] or "")}</td>'
+        f'<td>{esc(f["why"])}</td></tr>' for f in items)
+    return ('<table class="t wide"><thead><tr><th>when</th><th>job</th><th>outcome</th>'
+            '<th>provider</th><th>campaign</th><th>answer</th><th>why</th></tr></thead>'
+            f'<tbody>{rows}</tbody></table>')
+
+
+# -- login -----------------------------------------------------------------------------------
+def login(next_path: str, error: str = "") -> str:
+    err = f'<p class="alert bad">{esc(error)}</p>' if error else ""
+    return (f'{err}<form method="post" action="/login" class="login">'
+            f'<input type="hidden" name="next" value="{esc(next_path)}">'
+            '<label>Console token <input type="password" name="token" required '
+            'autocomplete="current-password"></label>'
+            '<button class="btn" type="submit">Log in</button></form>'
+            '<p class="muted">A token from console.token_file lets you resume providers and '
+            'pause, resume or cancel campaigns.</p>')

@@ -1,0 +1,241 @@
+"""The console over HTTP: read-only without a token, actions guarded (token, CSRF, origin),
+numbers masked unless the token grants them. The browser tests reuse ``running_console``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from dispatcher.config import Settings
+from dispatcher.console.app import build_app
+from dispatcher.console.auth import COOKIE, parse_tokens
+from dispatcher.console.config import ConsoleConfig
+from dispatcher.http import serve
+from dispatcher.localredis import LocalRedis, free_port
+from dispatcher.store import Store, connect
+from dispatcher.store.types import Placement
+from tests.conftest import make_settings, provider_cfg
+from tests.integration.helpers import push
+
+ACT = "act-token-0123456789abcdef"
+SEE = "numbers-token-0123456789abcdef"
+LOOK = "look-only-token-0123456789abcdef"
+PAGES = ["/", "/providers", "/campaigns", "/jobs", "/jobs?id=nope", "/failures", "/login"]
+
+
+def token_file(tmp: Path) -> Path:
+    path = tmp / "console-tokens"
+    path.write_text(f"# who may act\n{ACT}\n{SEE} actions numbers\n{LOOK} numbers\n")
+    return path
+
+
+@asynccontextmanager
+async def running_console(settings: Settings, cfg: ConsoleConfig) -> AsyncIterator[str]:
+    """A console on a free port, in this process; yields its base URL."""
+    store = Store(connect(settings.redis.url), settings.redis.namespace)
+    runner, port = await serve(build_app(settings, cfg, store), "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+        await store.close()
+
+
+def quiet_settings(redis: LocalRedis, ns: str) -> Settings:
+    """A configured provider nobody dials (no worker runs in these tests)."""
+    return make_settings(redis.url, ns, {"default": provider_cfg("telecho", "http://127.0.0.1:9",
+                                                                 max_concurrent_calls=3)},
+                         campaigns={"spring": {"share": 2}})
+
+
+async def place(store: Store, job_id: str, where: str, reason: str = "", *,
+                provider: str = "default", campaign: str = "", priority: str = "normal",
+                to: str = "+14155550123", due_ms: int = 0, detail: str = "",
+                **payload: Any) -> None:
+    """Put one job where the intake would, without a worker."""
+    raw = json.dumps({"id": job_id, "to": to, "provider": provider, **payload,
+                      **({"campaign": campaign} if campaign else {})})
+    entry = f"1-{zlib.crc32(job_id.encode())}"
+    await store.ingest([Placement(entry, job_id, raw, provider, priority, campaign, to, "", 0,
+                                  where, reason, due_ms, 0, "", detail)])
+
+
+def session_of(token: str) -> dict[str, str]:
+    [(_, grant)] = parse_tokens(token)
+    return {"Cookie": f"{COOKIE}={grant.session}"}
+
+
+def csrf_of(token: str) -> str:
+    [(_, grant)] = parse_tokens(token)
+    return grant.csrf
+
+
+@pytest.fixture
+async def console(redis_server: LocalRedis, ns: str, tmp_path: Path) -> AsyncIterator[str]:
+    cfg = ConsoleConfig(token_file=str(token_file(tmp_path)))
+    async with running_console(quiet_settings(redis_server, ns), cfg) as url:
+        yield url
+
+
+async def fetch(url: str, method: str = "GET", **kw: Any) -> tuple[int, str, Any]:
+    async with aiohttp.ClientSession() as http, \
+            http.request(method, url, allow_redirects=False, **kw) as resp:
+        return resp.status, await resp.text(), resp.headers
+
+
+async def test_every_page_renders_read_only_with_security_headers(
+        redis_server: LocalRedis, ns: str, store: Store) -> None:
+    async with running_console(quiet_settings(redis_server, ns), ConsoleConfig()) as url:
+        for path in PAGES:
+            status, body, headers = await fetch(url + path)
+            assert status == 200, (path, body)
+            assert "script-src 'self'" in headers["Content-Security-Policy"]
+            assert headers["X-Frame-Options"] == "DENY"
+            assert 'method="post"' not in body, path  # no action form at all
+        _, body, _ = await fetch(url + "/login")
+        assert "read-only" in body
+        _, body, _ = await fetch(url + "/jobs", params={"id": "<script>alert(1)</script>"})
+        assert "<script>alert" not in body and "&lt;script&gt;alert(1)" in body
+
+
+async def test_an_action_needs_a_token_the_csrf_value_and_this_site(
+        console: str, store: Store) -> None:
+    await store.halt("default", "API key revoked", "revoked_api_key", 30_000, 60_000)
+    act = console + "/actions/provider/default/resume"
+    good = {"csrf": csrf_of(ACT), "next": "/providers"}
+    refused = [
+        await fetch(act, "POST", data=good),                                  # no session
+        await fetch(act, "POST", data={"next": "/"}, headers=session_of(ACT)),  # no CSRF value
+        await fetch(act, "POST", data={**good, "csrf": csrf_of(SEE)}, headers=session_of(ACT)),
+        await fetch(act, "POST", data=good,
+                    headers={**session_of(ACT), "Origin": "https://evil.example"}),
+        await fetch(act, "POST", data=good,
+                    headers={**session_of(ACT), "Sec-Fetch-Site": "cross-site"}),
+        await fetch(act, "GET", headers=session_of(ACT)),                     # POST only
+    ]
+    assert [r[0] for r in refused] == [403, 403, 403, 403, 403, 405]
+    assert await store.halt_info("default")
+    status, _, headers = await fetch(act, "POST", data=good,
+                                     headers={**session_of(ACT), "Origin": console})
+    assert status == 303 and headers["Location"].startswith("/providers?msg=provider+default")
+    assert not await store.halt_info("default")
+
+
+async def test_a_bearer_token_acts_without_a_cookie(console: str, store: Store) -> None:
+    await push(store, {"id": "c1", "to": "+14155550100", "campaign": "spring"})
+    await store.campaign("pause", "spring", ["default"])  # known, as after intake
+    url = console + "/actions/campaign/spring/resume"
+    assert (await fetch(url, "POST", headers={"Authorization": "Bearer wrong-token-xxxxxxxx"})
+            )[0] == 403
+    status, _, _ = await fetch(url, "POST", headers={"Authorization": f"Bearer {ACT}"})
+    assert status == 303
+    assert (await store.campaign_flags())[0] == set()
+
+
+async def test_unknown_names_are_not_found(console: str) -> None:
+    hdr = {"Authorization": f"Bearer {ACT}"}
+    for path in ("/actions/provider/nope/resume", "/actions/campaign/nope/pause",
+                 "/actions/campaign/spring/explode"):
+        assert (await fetch(console + path, "POST", headers=hdr))[0] == 404, path
+
+
+async def test_login_sets_a_strict_http_only_cookie_and_refuses_a_bad_token(
+        console: str) -> None:
+    status, body, _ = await fetch(console + "/login", "POST",
+                                  data={"token": "not-a-token-at-all", "next": "/"})
+    assert status == 403 and "Unknown token" in body
+    status, _, headers = await fetch(console + "/login", "POST",
+                                     data={"token": ACT, "next": "//evil.example/x"})
+    cookie = headers["Set-Cookie"]
+    assert status == 303 and headers["Location"] == "/"
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and ACT not in cookie
+    status, body, _ = await fetch(console + "/providers", headers=session_of(ACT))
+    assert "log out" in body
+
+
+async def test_numbers_are_masked_unless_the_token_grants_them(
+        console: str, store: Store) -> None:
+    await place(store, "n1", "parked", "unknown_provider", provider="gone",
+                metadata={"phone": "+14155550999"})
+    pages = {t: (await fetch(console + "/jobs?id=n1", headers=session_of(t)))[1]
+             for t in (ACT, SEE)}
+    _, anon, _ = await fetch(console + "/jobs?id=n1")
+    for body in (anon, pages[ACT]):
+        assert "+14155550123" not in body and "+14155550999" not in body
+        assert "********123" in body
+    assert "+14155550123" in pages[SEE] and "+14155550999" in pages[SEE]
+
+
+async def test_a_revoked_token_stops_working_at_once(console: str, tmp_path: Path) -> None:
+    ok, _, _ = await fetch(console + "/", headers=session_of(ACT))
+    assert ok == 200
+    path = tmp_path / "console-tokens"
+    path.write_text(f"{SEE} numbers\n")
+    os.utime(path, (1, 1))  # a different modification time, whatever the clock's resolution
+    _, body, _ = await fetch(console + "/providers", headers=session_of(ACT))
+    assert "log out" not in body and re.search(r"log in to act", body)
+
+
+def start_cli_console(redis: LocalRedis, ns: str, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "DISPATCHER_REDIS__URL": redis.url, "DISPATCHER_REDIS__NAMESPACE": ns}
+    return subprocess.Popen([sys.executable, "-m", "dispatcher", "console", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+async def test_the_console_command_serves_side_by_side_until_sigterm(
+        redis_server: LocalRedis, ns: str, tmp_path: Path) -> None:
+    port = free_port()
+    procs = [start_cli_console(redis_server, ns, "--port", str(port),
+                               "--token-file", str(token_file(tmp_path))) for _ in range(2)]
+    try:
+        for p in procs:
+            assert p.stdout is not None
+            line = await asyncio.to_thread(p.stdout.readline)
+            assert line.startswith(f"console on http://127.0.0.1:{port}/ — actions need a token")
+        for _ in range(4):
+            assert (await fetch(f"http://127.0.0.1:{port}/"))[0] == 200
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+    assert [p.wait(20) for p in procs] == [0, 0]
+
+
+async def test_an_unreadable_token_file_stops_the_console_at_once(
+        redis_server: LocalRedis, ns: str, tmp_path: Path) -> None:
+    p = start_cli_console(redis_server, ns, "--port", "0", "--token-file",
+                          str(tmp_path / "missing"))
+    _, err = await asyncio.to_thread(p.communicate, None, 30)
+    assert p.returncode == 2 and "console.token_file: cannot read" in err
+
+
+async def test_a_token_that_only_shows_numbers_cannot_act_but_can_log_out(
+        console: str, store: Store) -> None:
+    await store.halt("default", "API key revoked", "revoked_api_key", 30_000, 60_000)
+    hdr = {**session_of(LOOK), "Origin": console}
+    status, _, _ = await fetch(console + "/actions/provider/default/resume", "POST",
+                               data={"csrf": csrf_of(LOOK)}, headers=hdr)
+    assert status == 403 and await store.halt_info("default")
+    status, _, headers = await fetch(console + "/logout", "POST", data={"csrf": csrf_of(LOOK)},
+                                     headers=hdr)
+    assert status == 303 and f"{COOKIE}=" in headers["Set-Cookie"]
+
+
+async def test_redis_out_of_reach_is_a_503_in_words(ns: str) -> None:
+    s = make_settings(f"redis://127.0.0.1:{free_port()}/0", ns, {})
+    async with running_console(s, ConsoleConfig()) as url:
+        status, body, headers = await fetch(url + "/")
+    assert status == 503 and body.startswith("the console cannot read Redis")
+    assert headers["X-Frame-Options"] == "DENY"
