@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from dispatcher.keys import GROUP
+from dispatcher.scripts import as_list
 from dispatcher.store import Store
 
 NOW = 1_800_000_000_000
@@ -114,3 +115,25 @@ async def test_pause_holds_every_job_and_spends_no_attempt(store: Store) -> None
     assert await store.r.hget(store.k.job("j0"), "attempts") == "0"
     await store.s.call("campaign", NOW, op="resume", camp="c", provs=["p"], batch=100)
     assert ids(await grant(store, 10, "g2")) == ["j0", "j1", "j2"]
+
+
+async def test_time_paused_does_not_count_toward_max_defer(store: Store) -> None:
+    await ingest(store, [("j1", "c", "normal")])
+    await store.r.zadd(store.k.deadlines, {"j1": NOW + 2000})  # max_defer_s = 2 s
+    await store.s.call("campaign", NOW + 100, op="pause", camp="c", provs=["p"], batch=10)
+    await store.s.call("campaign", NOW + 1900, op="resume", camp="c", provs=["p"], batch=10)
+    assert as_list((await store.s.call("sweep", NOW + 2500, limit=10))["due"]) == []
+    # 1.8 s paused: the 2 s of waiting that count end at NOW + 3800
+    assert as_list((await store.s.call("sweep", NOW + 3700, limit=10))["due"]) == []
+    assert (await store.s.call("sweep", NOW + 3900, limit=10))["due"] == ["j1"]
+
+
+async def test_jobs_read_after_a_campaign_cancel_are_cancelled_until_resume(
+        store: Store) -> None:
+    await store.s.call("campaign", NOW, op="cancel", camp="c", provs=["p"], batch=10)
+    await ingest(store, [("j1", "c", "normal"), ("other", "d", "normal")])
+    assert await store.r.hget(store.k.job("j1"), "fin") == "cancelled"
+    assert await store.r.hget(store.k.job("other"), "state") == "queued"
+    await store.s.call("campaign", NOW, op="resume", camp="c", provs=["p"], batch=10)
+    await ingest(store, [("j2", "c", "normal")])
+    assert await store.r.hget(store.k.job("j2"), "state") == "queued"
