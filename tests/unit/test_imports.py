@@ -152,8 +152,8 @@ def test_validation_in_worker_processes_finds_the_same_rows(tmp_path: Path) -> N
     lines = [f'{{"id": "a{i}", "to": "{"+14155550100" if i % 7 else "0415"}"}}'
              for i in range(2500)]
     path = write(tmp_path, "l.jsonl", "\n".join(lines) + "\n")
-    inline, bad1 = check(path, workers=1)
-    pooled, bad2 = check(path, workers=2)
+    _, bad1 = check(path, workers=1)
+    _, bad2 = check(path, workers=2)
     assert [b.line for b in bad1] == [b.line for b in bad2] == list(range(1, 2501, 7))
 
 
