@@ -89,6 +89,7 @@ def _enqueue_file(args: argparse.Namespace, settings: Settings) -> int:
     if not path.is_file():
         raise Fail(f"--file: {'not a file' if path.exists() else 'no such file'}: {path}")
     opts = _file_options(args, settings)
+    _check_options(dict(opts.defaults), settings)
     bar = ProgressBar(sys.stderr, path.name) if sys.stderr.isatty() else None
     try:
         if args.no_validate:

@@ -123,3 +123,12 @@ async def test_one_campaigns_results_export_as_csv_and_jsonl(
     out = cli("results", "--campaign", "autumn", "-o", str(dest), env=env)
     assert out.returncode == 0 and "wrote 1 results" in out.stderr
     assert [json.loads(x)["job_id"] for x in dest.read_text().splitlines()] == ["b"]
+
+
+def test_a_bad_job_option_stops_the_import_before_any_row(redis_server: LocalRedis, ns: str,
+                                                          tmp_path: Path) -> None:
+    path = tmp_path / "leads.csv"
+    path.write_text(LEADS, encoding="utf-8")
+    out = cli("enqueue", "--file", str(path), "--campaign", "spring sale",
+              env=redis_env(redis_server, ns))
+    assert out.returncode == 2 and "--campaign: expected 1-64 characters" in out.stderr
