@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from dispatcher.cli import campaign as campaign_cmd
 from dispatcher.cli import console as console_cmd
 from dispatcher.cli import dnc as dnc_cmd
 from dispatcher.cli import jobs as jobs_cmd
@@ -23,6 +24,7 @@ from dispatcher.config import ConfigError
 COMMANDS = (
     run_cmd,
     jobs_cmd,
+    campaign_cmd,
     ops_cmd,
     dnc_cmd,
     redrive_cmd,

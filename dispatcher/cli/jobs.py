@@ -5,11 +5,20 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from dispatcher.cli.common import Fail, add_redis_options, open_store, run, settings_from
 from dispatcher.config import Settings
+
+DEFAULT_FIELDS = ("from_", "agent_id", "workflow_id", "provider", "not_before", "expires_at",
+                  "campaign", "priority", "timezone", "max_attempts")
+RESULT_COLUMNS = ("job_id", "campaign", "outcome", "attempts", "provider", "enqueued_at",
+                  "finished_at", "call_id", "call_status", "answer_status",
+                  "disconnection_reason", "duration_seconds", "reason", "http_status",
+                  "error_code", "error_message", "calls", "metadata")
 
 
 def _json_arg(text: str, what: str) -> Any:
@@ -19,112 +28,203 @@ def _json_arg(text: str, what: str) -> Any:
         raise Fail(f"{what}: not valid JSON ({exc})") from None
 
 
-def _csv_jobs(path: Path) -> list[dict[str, Any]]:
-    jobs = []
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        for n, row in enumerate(csv.DictReader(fh), 2):
-            job: dict[str, Any] = {k: v for k, v in row.items() if k and v not in ("", None)}
-            if "metadata" in job:
-                job["metadata"] = _json_arg(job["metadata"], f"{path}:{n}: metadata")
-            if "max_attempts" in job:
-                try:
-                    job["max_attempts"] = int(job["max_attempts"])
-                except ValueError:
-                    raise Fail(f"{path}:{n}: max_attempts: expected an integer, got "
-                               f"{job['max_attempts'][:20]!r}") from None
-            jobs.append(job)
-    return jobs
-
-
-def _file_jobs(name: str) -> list[dict[str, Any]]:
-    path = Path(name)
-    if not path.exists():
-        raise Fail(f"--file: no such file: {name}")
-    if not path.is_file():
-        raise Fail(f"--file: not a file: {name}")
-    try:
-        if path.suffix.lower() == ".csv":
-            return _csv_jobs(path)
-        jobs = []
-        for n, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
-            if line.strip():
-                jobs.append(_json_arg(line, f"{path}:{n}"))
-        return jobs
-    except UnicodeDecodeError:
-        raise Fail(f"--file: {name} is not UTF-8 text") from None
-    except OSError as exc:
-        raise Fail(f"--file: cannot read {name}: {exc.strerror}") from None
-
-
-def _arg_job(args: argparse.Namespace) -> dict[str, Any]:
-    if not args.id:
-        raise Fail("enqueue: --id is required with --to")
-    job: dict[str, Any] = {"id": args.id, "to": args.to}
-    for name in ("from_", "agent_id", "workflow_id", "provider", "not_before", "expires_at",
-                 "campaign", "priority", "timezone"):
-        value = getattr(args, name)
-        if value:
-            job[name.rstrip("_")] = value
+def _defaults(args: argparse.Namespace) -> dict[str, Any]:
+    """The job fields given as options: the whole job with --to, defaults with --file."""
+    out = {name.rstrip("_"): getattr(args, name) for name in DEFAULT_FIELDS
+           if getattr(args, name) not in (None, "")}
     if args.metadata:
-        job["metadata"] = _json_arg(args.metadata, "--metadata")
-    if args.max_attempts:
-        job["max_attempts"] = args.max_attempts
-    return job
+        out["metadata"] = _json_arg(args.metadata, "--metadata")
+    return out
 
 
-def _check_providers(jobs: list[dict[str, Any]], settings: Settings) -> None:
-    if not settings.providers:
-        return  # a producer may not see the workers' configuration
-    for i, job in enumerate(jobs):
-        name = job.get("provider", "default")
-        if isinstance(name, str) and name not in settings.providers:
-            raise Fail(f"job {i} ({job.get('id')!r}): provider: no provider named {name!r} is "
-                       f"configured ({', '.join(settings.providers)})")
+def _check_options(defaults: dict[str, Any], settings: Settings) -> None:
+    """Option values must be valid on their own: a bad one would spoil every row."""
+    from dispatcher.jobs import InvalidJob, JobRules, parse_job
+    from dispatcher.numbers import EXAMPLE
+    probe = parse_job(json.dumps({"id": "x", "to": EXAMPLE, **defaults}),
+                      JobRules(number_check=settings.policy.number_check))
+    if isinstance(probe, InvalidJob):
+        name = probe.error.partition(":")[0].replace("_", "-")
+        raise Fail(f"--{name}: {probe.error.partition(':')[2].strip()}")
 
 
-def cmd_enqueue(args: argparse.Namespace) -> int:
+class ProgressBar:
+    """One line on a terminal, redrawn at most ten times a second."""
+
+    def __init__(self, out: IO[str], label: str):
+        self.out, self.label, self.shown = out, label, 0.0
+
+    def __call__(self, stage: str, fraction: float, rows: int, bad: int) -> None:
+        now = time.monotonic()
+        if fraction < 1.0 and now - self.shown < 0.1:
+            return
+        self.shown = now
+        filled = round(fraction * 30)
+        extra = f", {bad:,} bad" if bad else ""
+        self.out.write(f"\r{stage:<8} {self.label} [{'#' * filled}{'.' * (30 - filled)}] "
+                       f"{fraction:6.1%} {rows:,} rows{extra}")
+        if fraction >= 1.0:
+            self.out.write("\n")
+        self.out.flush()
+
+
+def _print_bad(path: Path) -> Any:
+    def show(bad: Any) -> None:
+        print(f"{path}:{bad.line}: {bad.error}", file=sys.stderr)
+    return show
+
+
+def _file_options(args: argparse.Namespace, settings: Settings) -> Any:
+    from dispatcher.imports import Options
+    from dispatcher.jobs import JobRules
+    return Options(defaults=_defaults(args),
+                   rules=JobRules(number_check=settings.policy.number_check),
+                   providers=frozenset(settings.providers), skip_invalid=args.skip_invalid,
+                   reject_path=Path(args.reject_file) if args.reject_file else None)
+
+
+def _enqueue_file(args: argparse.Namespace, settings: Settings) -> int:
+    from dispatcher import imports
+    path = Path(args.file)
+    if not path.is_file():
+        raise Fail(f"--file: {'not a file' if path.exists() else 'no such file'}: {path}")
+    opts = _file_options(args, settings)
+    _check_options(dict(opts.defaults), settings)
+    bar = ProgressBar(sys.stderr, path.name) if sys.stderr.isatty() else None
+    try:
+        if args.no_validate:
+            st = path.stat()
+            checked = imports.Checked(path, stat=(st.st_size, st.st_mtime_ns))
+        else:
+            checked = imports.check_file(path, opts, _print_bad(path), bar)
+        if checked.bad and not args.skip_invalid:
+            raise Fail(f"enqueue: {checked.bad:,} of {checked.rows:,} rows are bad (listed "
+                       f"above); nothing was pushed. Fix them, or push the {checked.good:,} "
+                       f"good rows with --skip-invalid")
+        pushed = run(_push_file(settings, checked, opts, bar))
+    except imports.FileProblem as exc:
+        raise Fail(str(exc)) from None
+    except UnicodeDecodeError:
+        raise Fail(f"--file: {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise Fail(f"--file: cannot read {path}: {exc.strerror}") from None
+    ns = settings.redis.namespace
+    note = (f"; {checked.bad:,} bad rows written to {checked.rejects}" if checked.rejects
+            else "")
+    print(f"enqueued {pushed:,} jobs into {{{ns}}}:jobs{note}")
+    return 0
+
+
+async def _push_file(settings: Settings, checked: Any, opts: Any, bar: Any) -> int:
+    from dispatcher import imports
+    store = open_store(settings)
+    try:
+        pushed: int = await imports.push_file(checked, opts, store.enqueue, bar)
+        return pushed
+    finally:
+        await store.close()
+
+
+def _enqueue_one(args: argparse.Namespace, settings: Settings) -> int:
     from dispatcher.client import Client, JobRejected
-    settings = settings_from(args)
-    jobs = _file_jobs(args.file) if args.file else []
-    if args.to:
-        jobs.append(_arg_job(args))
-    if not jobs:
-        raise Fail("enqueue: nothing to enqueue (give --id and --to, or --file)")
+    job = {"id": args.id, "to": args.to, **_defaults(args)}
     if not args.no_validate:
-        _check_providers(jobs, settings)
+        _check_providers(job, settings)
 
     async def main() -> int:
-        client = Client(settings.redis.url, settings.redis.namespace)
-        try:
-            ids = await client.enqueue(jobs, validate=not args.no_validate)
-        except JobRejected as exc:
-            raise Fail(f"enqueue: {exc}") from None
-        finally:
-            await client.close()
-        print(f"enqueued {len(ids)} jobs into {{{settings.redis.namespace}}}:jobs")
+        async with Client(settings.redis.url, settings.redis.namespace) as client:
+            try:
+                sent = await client.enqueue([job], validate=not args.no_validate)
+            except JobRejected as exc:
+                raise Fail(f"enqueue: {str(exc).replace('job 0 ', 'job ', 1)}") from None
+        known = (f"; job {args.id} was already known, so it is not dialled again"
+                 if sent.duplicates else "")
+        print(f"enqueued 1 job into {{{settings.redis.namespace}}}:jobs{known}")
         return 0
 
     return run(main())
 
 
+def _check_providers(job: dict[str, Any], settings: Settings) -> None:
+    if not settings.providers:
+        return  # a producer may not see the workers' configuration
+    name = job.get("provider", "default")
+    if isinstance(name, str) and name not in settings.providers:
+        raise Fail(f"enqueue: provider: no provider named {name!r} is configured "
+                   f"({', '.join(settings.providers)})")
+
+
+def cmd_enqueue(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    if args.file and (args.id or args.to):
+        raise Fail("enqueue: give --file, or --id and --to, not both")
+    if args.file:
+        return _enqueue_file(args, settings)
+    if not args.to or not args.id:
+        raise Fail("enqueue: nothing to enqueue (give --id and --to, or --file)")
+    return _enqueue_one(args, settings)
+
+
+# -- results ------------------------------------------------------------------------------------
+
+def result_row(res: dict[str, Any], meta_columns: tuple[str, ...] = ()) -> list[Any]:
+    """One result as a CSV row: ``calls`` is how many calls the job made, ``metadata`` its
+    JSON text, and each of ``meta_columns`` one metadata key."""
+    row: list[Any] = []
+    for name in RESULT_COLUMNS:
+        value = res.get(name)
+        if name == "calls":
+            value = len(value) if isinstance(value, list) else (
+                1 if res.get("call_id") else 0)
+        elif name == "metadata":
+            value = json.dumps(value, separators=(",", ":")) if value else ""
+        row.append("" if value is None else value)
+    raw = res.get("metadata")
+    meta: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    for key in meta_columns:
+        value = meta.get(key)
+        row.append("" if value is None else value if isinstance(value, str)
+                   else json.dumps(value))
+    return row
+
+
 def cmd_results(args: argparse.Namespace) -> int:
     from dispatcher.client import Client
     settings = settings_from(args)
+    meta = tuple(m.strip() for m in (args.meta_columns or "").split(",") if m.strip())
+    out = Path(args.output).open("w", encoding="utf-8", newline="") if args.output \
+        else sys.stdout
+    writer = csv.writer(out) if args.format == "csv" else None
+    if writer:
+        writer.writerow([*RESULT_COLUMNS, *(f"metadata.{m}" for m in meta)])
 
-    async def main() -> None:
-        client = Client(settings.redis.url, settings.redis.namespace)
-        try:
-            async for _, res in client.results(args.start, follow=args.follow):
-                print(json.dumps(res), flush=True)
-        finally:
-            await client.close()
+    async def main() -> int:
+        n = 0
+        async with Client(settings.redis.url, settings.redis.namespace) as client:
+            async for _, res in client.results(args.start, follow=args.follow,
+                                               campaign=args.campaign):
+                if writer:
+                    writer.writerow(result_row(res, meta))
+                else:
+                    out.write(json.dumps(res) + "\n")
+                if args.follow:
+                    out.flush()
+                n += 1
+        return n
 
     try:
-        run(main())
+        n = run(main())
+        if args.output:
+            print(f"wrote {n:,} results to {args.output}", file=sys.stderr)
     except KeyboardInterrupt:
         pass
+    finally:
+        if out is not sys.stdout:
+            out.close()
     return 0
 
+
+# -- cancel -------------------------------------------------------------------------------------
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     from dispatcher.scripts import CancelResult
@@ -151,20 +251,33 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 0 if res in (CancelResult.CANCELLED, CancelResult.AHEAD) else 1
 
 
-def register(sub: Any) -> None:
-    sp = sub.add_parser("enqueue", help="push jobs (arguments, JSON lines or CSV)",
-                        description="Push jobs into the jobs stream. Every job is validated "
-                                    "first; nothing is pushed when one is bad.")
+# -- the parsers --------------------------------------------------------------------------------
+
+def _enqueue_parser(sub: Any) -> None:
+    sp = sub.add_parser(
+        "enqueue", help="push jobs (arguments, or a CSV / JSON-lines file)",
+        description="Push jobs into the jobs stream. A file is read twice: every row is "
+                    "validated first and each bad row is named by its line and field; nothing "
+                    "is pushed when one is bad (unless --skip-invalid). Job options given with "
+                    "--file fill the fields a row leaves empty.")
     add_redis_options(sp)
     sp.add_argument("--file", metavar="PATH",
-                    help="a .jsonl file (one job per line) or a .csv with a header row")
+                    help="a .csv file with a header row (columns that are not job fields go "
+                         "into metadata), or JSON lines (one job per line)")
+    sp.add_argument("--skip-invalid", action="store_true",
+                    help="with --file: push the good rows, write the bad ones to the reject "
+                         "file")
+    sp.add_argument("--reject-file", metavar="PATH",
+                    help="where --skip-invalid writes bad rows (default NAME.rejects.csv or "
+                         ".jsonl beside the file)")
     sp.add_argument("--id", help="the job's id (with --to)")
     sp.add_argument("--to", help="number to dial, E.164")
     sp.add_argument("--from", dest="from_", metavar="FROM", help="caller (number or its id)")
     sp.add_argument("--agent-id", dest="agent_id", help="agent that speaks")
     sp.add_argument("--workflow-id", dest="workflow_id", help="TelEcho workflow instead")
     sp.add_argument("--provider", help="configured provider name (default: default)")
-    sp.add_argument("--campaign", help="campaign name")
+    sp.add_argument("--campaign", help="campaign name (with --file: rows naming another "
+                                       "campaign are bad)")
     sp.add_argument("--priority", choices=("high", "normal", "low"))
     sp.add_argument("--timezone", help="the recipient's IANA time zone")
     sp.add_argument("--metadata", metavar="JSON", help="a JSON object, echoed in the result")
@@ -175,16 +288,28 @@ def register(sub: Any) -> None:
                     help="push as given; workers turn bad jobs into 'invalid' results")
     sp.set_defaults(fn=cmd_enqueue)
 
-    sp = sub.add_parser("results", help="print the results stream as JSON lines")
+
+def register(sub: Any) -> None:
+    _enqueue_parser(sub)
+
+    sp = sub.add_parser("results", help="print or export the results stream",
+                        description="Results as JSON lines (default) or CSV, from the "
+                                    "beginning of the stream (or --start).")
     add_redis_options(sp)
     sp.add_argument("--follow", "-f", action="store_true", help="keep waiting for more")
     sp.add_argument("--start", default="0", metavar="ID",
                     help="stream id to read after (default: from the beginning)")
+    sp.add_argument("--campaign", metavar="NAME", help="only this campaign's results")
+    sp.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    sp.add_argument("--meta-columns", metavar="KEYS",
+                    help="with --format csv: one column per metadata key (comma-separated)")
+    sp.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
     sp.set_defaults(fn=cmd_results)
 
     sp = sub.add_parser("cancel", help="cancel a job that has not been dialled",
                         description="Cancel a job before it is dialled: it gets the result "
-                                    "'cancelled'. Exit 1 when it could not be cancelled.")
+                                    "'cancelled'. Exit 1 when it could not be cancelled "
+                                    "(never seen, already dialled or finished).")
     add_redis_options(sp)
     sp.add_argument("id")
     sp.add_argument("--ahead", action="store_true",

@@ -50,7 +50,7 @@ async def test_enqueue_refuses_a_bad_job_naming_the_field(redis_server: LocalRed
     jl = tmp_path / "jobs.jsonl"
     jl.write_text('{"id": "ok", "to": "+14155550101"}\n{"id": "bad", "to": "0800"}\n')
     out = cli("enqueue", "--file", str(jl), env=redis_env(redis_server, ns))
-    assert out.returncode == 2 and "job 1 ('bad'): to:" in out.stderr
+    assert out.returncode == 2 and f"{jl}:2: to:" in out.stderr  # the file's line
     assert await store.r.xlen(store.k.jobs) == 0  # nothing half-pushed
 
 

@@ -32,13 +32,27 @@ local function pop_ready(G, prio, c)
   return id
 end
 
+-- A campaign that cannot be served (paused, at its call cap) earns no credit meanwhile: its
+-- pass is lifted to the pass of the campaign served instead, so on resuming it shares the
+-- budget by its weight again instead of taking every grant until it has caught up.
+local function lift(rq, skipped, pass)
+  for _, c in ipairs(skipped) do redis.call('ZADD', rq, 'XX', 'GT', pass, c) end
+end
+
 local function pick(G)
   for _, prio in ipairs(PRIOS) do
     local rq = rq_key(G.prov, prio)
-    for _, c in ipairs(redis.call('ZRANGE', rq, 0, -1)) do
+    local all, skipped = redis.call('ZRANGE', rq, 0, -1, 'WITHSCORES'), {}
+    for i = 1, #all, 2 do
+      local c = all[i]
       if usable(c, G) then
         local id = pop_ready(G, prio, c)
-        if id then return id end
+        if id then
+          lift(rq, skipped, all[i + 1])
+          return id
+        end
+      else
+        table.insert(skipped, c)
       end
     end
   end
@@ -114,12 +128,15 @@ local function take(id, f, G, tok, canary)
           dial_ms = dial_ms, pf = tonumber(f.pf or '0')}
 end
 
--- One job popped from the queue: grant it, or route it (cancelled, do-not-call, number cap).
+-- One job popped from the queue: grant it, or route it (cancelled, alone or with its whole
+-- campaign; do-not-call; number cap).
 local function consider(id, G, out, toks, canary)
   local f = hget(jkey(id), GRANT_FIELDS)
   local expected = canary and 'parked' or 'queued'
   if f.state ~= expected then return false end
-  if f.cancelled == '1' then
+  local camp_cancelled = f.camp and f.camp ~= '' and
+      redis.call('SISMEMBER', P .. 'ccancel', f.camp) == 1
+  if f.cancelled == '1' or camp_cancelled then
     to_finish(id, f, 'cancelled')
     table.insert(out.fin, id)
     return false

@@ -1,0 +1,116 @@
+"""``dispatcher campaign list|status|pause|resume|cancel``: steering batches of calls."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from dispatcher.cli.common import Fail, add_redis_options, open_store, run, settings_from
+from dispatcher.jobs import NAME_RE
+
+DONE_TEXT = {
+    "pause": "paused: no new dial for its jobs; calls already live are followed to their end",
+    "resume": "resumed",
+}
+
+
+def _name(text: str) -> str:
+    if not NAME_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a campaign name (1-64 of A-Za-z0-9._:-)")
+    return text
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from dispatcher import campaigns
+    settings = settings_from(args)
+
+    async def main() -> list[campaigns.CampaignStatus]:
+        store = open_store(settings)
+        try:
+            return await campaigns.statuses(store)
+        finally:
+            await store.close()
+
+    items = run(main())
+    print(json.dumps([s.to_json() for s in items], indent=2) if args.json
+          else campaigns.render_list(items))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from dispatcher import campaigns
+    settings = settings_from(args)
+
+    async def main() -> campaigns.CampaignStatus | None:
+        store = open_store(settings)
+        try:
+            return await campaigns.status(store, args.name)
+        finally:
+            await store.close()
+
+    s = run(main())
+    if s is None:
+        raise Fail(f"campaign {args.name}: never seen (no job of it was read yet)", code=1)
+    print(json.dumps(s.to_json(), indent=2) if args.json else campaigns.render_status(s))
+    return 0
+
+
+def cmd_control(args: argparse.Namespace) -> int:
+    from dispatcher import campaigns
+    settings = settings_from(args)
+
+    async def main() -> tuple[int, bool]:
+        store = open_store(settings)
+        try:
+            known = args.name in set(await campaigns.names(store))
+            n = await campaigns.control(store, args.op, args.name, settings.providers)
+            return n, known
+        finally:
+            await store.close()
+
+    n, known = run(main())
+    if args.op == "cancel":
+        text = (f"cancelled: {n} jobs not yet dialled get the result 'cancelled'; jobs of it "
+                f"pushed from now on are cancelled too, until 'dispatcher campaign resume "
+                f"{args.name}'")
+    else:
+        text = DONE_TEXT[args.op]
+    note = "" if known else " (no job of it seen yet)"
+    print(f"campaign {args.name}: {text}{note}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    sp = sub.add_parser("campaign", help="list, inspect, pause, resume or cancel campaigns",
+                        description="Per-campaign counts and controls. Pause and cancel "
+                                    "reach every worker at its next grant.")
+    csub = sp.add_subparsers(dest="campaign_cmd", required=True, metavar="ACTION")
+
+    p = csub.add_parser("list", help="every campaign: state, counts, pace and ETA")
+    add_redis_options(p)
+    p.add_argument("--json", action="store_true", help="machine-readable")
+    p.set_defaults(fn=cmd_list)
+
+    p = csub.add_parser("status", help="one campaign in detail",
+                        description="Queued, waiting by reason, live calls, results by "
+                                    "outcome and answer, calls made, pace and ETA. Exit 1 "
+                                    "when the campaign was never seen.")
+    add_redis_options(p)
+    p.add_argument("name", type=_name)
+    p.add_argument("--json", action="store_true", help="machine-readable")
+    p.set_defaults(fn=cmd_status)
+
+    helps = {
+        "pause": "no new dial for the campaign's jobs (live calls go on); no attempt spent, "
+                 "and time paused does not count toward retry.max_defer_s",
+        "resume": "dial again (also lifts a cancel: jobs pushed later are dialled again)",
+        "cancel": "every job not yet dialled gets the result 'cancelled', and so do jobs of "
+                  "the campaign pushed later, until 'campaign resume'",
+    }
+    for op, text in helps.items():
+        p = csub.add_parser(op, help=text, description=text[0].upper() + text[1:] + ".")
+        add_redis_options(p)
+        p.add_argument("name", type=_name)
+        p.set_defaults(fn=cmd_control, op=op)
