@@ -41,6 +41,7 @@ class Runtime:
         self.timing: Timing = self.settings.timing()
         self.ops = ProviderOps(self.store, dict(self.settings.providers), self.timing, self.rng)
         self.rules = JobRules(number_check=self.settings.policy.number_check)
+        self.meters = {name: self.pacer.meters[name] for name in self.settings.providers}
         self._http: aiohttp.ClientSession | None = None
 
     def http(self) -> aiohttp.ClientSession:

@@ -17,6 +17,7 @@ from dispatcher.decide import Effect, Finish, Reconcile, Wait
 from dispatcher.jobs import Job
 from dispatcher.logs import get_logger
 from dispatcher.lookup import find_call
+from dispatcher.margins import SENDING, SendClock
 from dispatcher.metrics import DEFERRALS, REQUESTS, provider_label, status_label
 from dispatcher.model import BlockReason, Outcome, WaitReason
 from dispatcher.providers.base import ProviderFailure
@@ -24,6 +25,7 @@ from dispatcher.store.types import Granted
 from dispatcher.timing import LOOKUP_SKEW_S
 
 MAX_CRASHES = 3
+LATE_S = 0.25  # a grant older than this is moved to now; shorter lags feed the send margin
 
 
 @dataclass
@@ -91,6 +93,7 @@ class Dialer:
         log = get_logger(job_id=job.id, provider=job.provider, attempt=g.attempts)
         log.info("call.dialing", to=job.to, call=g.call_n, canary=g.canary)
         fl.sending = True
+        SENDING.set(SendClock(fl.granted_at, self.rt.meters[job.provider]))
         try:
             started = await self.rt.adapters[job.provider].start_call(job, g.call_n)
         except ProviderFailure as failure:
@@ -131,14 +134,16 @@ class Dialer:
         return True
 
     async def _on_time(self, fl: Flight, job: Job) -> bool:
-        """A grant older than the send margin (a slow hook, a stalled process) is moved to
-        now before sending, so the request still lands within its window."""
+        """A grant that waited long (a slow hook, a stalled process) is moved to now before
+        sending, so the request still lands within its window (short lags are measured and
+        widen every worker's margin instead: see margins.py)."""
         g = fl.g
         rules = self.rt.pacer.rules[job.provider]
-        while time.monotonic() - fl.granted_at > rules.margin_ms / 2000:
+        while time.monotonic() - fl.granted_at > LATE_S:
+            asked = time.monotonic()
             res = await self.store.regrant(rules, job.id, g.tok, self.rt.pacer.token())
             if res.granted:
-                fl.granted_at = time.monotonic()
+                fl.granted_at = asked
                 return True
             if res.reason == "lost":  # another worker owns it now
                 get_logger(job_id=job.id).warning("job.grant_lost")

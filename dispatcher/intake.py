@@ -7,6 +7,7 @@ ready jobs in the same round trip when this process has room to dial them.
 from __future__ import annotations
 
 import collections
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -27,7 +28,7 @@ Entry = tuple[str, bytes | None]
 
 class Intake:
     def __init__(self, rt: Runtime, finisher: Finisher, *, room: Callable[[], int],
-                 on_grants: Callable[[list[GrantReply]], None]):
+                 on_grants: Callable[[list[GrantReply], float], None]):
         self.rt = rt
         self.finisher = finisher
         self.room = room
@@ -56,9 +57,10 @@ class Intake:
             await self.rt.store.finish(unreadable, self.rt.ttl)
         if not placements:
             return
+        asked = time.monotonic()
         done, grants = await self.rt.store.ingest(placements, self._grants(ready))
         if grants:
-            self.on_grants(grants)
+            self.on_grants(grants, asked)
         await self._after(done, decided, placements)
 
     def _grants(self, ready: collections.Counter[str]) -> list[dict[str, object]]:

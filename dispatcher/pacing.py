@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dispatcher.margins import SENDING, LagMeter, SendClock
 from dispatcher.metrics import PACING_WAIT
 from dispatcher.providers import CommonConfig
 from dispatcher.store import Store
@@ -49,10 +50,16 @@ class Pacer:
         self.rules = rules
         self.consumer = consumer
         self.gates = {name: Gate() for name in rules}
+        self.meters = {name: LagMeter() for name in rules}
         self._seq = itertools.count()
 
     def token(self) -> str:
         return f"{self.consumer}.{next(self._seq)}"
+
+    def margins_ms(self) -> dict[str, int]:
+        """Each provider's measured send lag, for the other workers (published by heartbeat)."""
+        now = time.monotonic()
+        return {name: round(m.margin_s(now) * 1000) for name, m in self.meters.items()}
 
     def grant_args(self, provider: str, k: int) -> dict[str, Any]:
         return self.rules[provider].args(k, self.consumer, self.token())
@@ -67,15 +74,20 @@ class Pacer:
         gate = self.gates[provider]
         started = time.monotonic()
         if gate.open:
+            asked = time.monotonic()
             res = await self._admit(provider)
+            if res.granted:
+                SENDING.set(SendClock(asked, self.meters[provider]))
             if res.granted or res.reason in FINAL:
                 return res
             gate.open = False
         async with gate.lock:
             while True:
+                asked = time.monotonic()
                 res = await self._admit(provider)
                 if res.granted:
                     gate.open = True
+                    SENDING.set(SendClock(asked, self.meters[provider]))
                     PACING_WAIT.labels(provider).observe(time.monotonic() - started)
                     return res
                 if res.reason in FINAL:

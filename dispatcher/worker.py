@@ -224,10 +224,11 @@ class Worker:
         return self.settings.worker.concurrency - len(self.flights)
 
     # -- dialling -----------------------------------------------------------------------------
-    def _on_grants(self, replies: list[GrantReply]) -> None:
+    def _on_grants(self, replies: list[GrantReply], asked_at: float) -> None:
+        """``asked_at``: when the grant call left (each job's lag is measured from there)."""
         for reply in replies:
             for g in reply.jobs:
-                self._spawn(Flight(g))
+                self._spawn(Flight(g, asked_at))
             if reply.finish:
                 task = asyncio.create_task(self.finisher.run_due(ids=list(reply.finish)))
                 self.visits.add(task)
@@ -266,9 +267,10 @@ class Worker:
                 self.room_freed.clear()
                 await self._pause(1.0, self.room_freed)
                 return 0.0
+            asked = time.monotonic()
             [reply] = await self.store.grant([self.pacer.grant_args(provider,
                                                                     min(room, GRANT_BATCH))])
-            self._on_grants([reply])
+            self._on_grants([reply], asked)
             if reply.jobs and reply.why is Why.OK:
                 return 0.0
             wait = {Why.EMPTY: IDLE_POLL_S, Why.SLOT: 0.25}.get(reply.why, reply.wait_ms / 1000)
@@ -344,7 +346,7 @@ class Worker:
         w = self.settings.worker
         res: dict[str, Any] = await self.store.heartbeat(
             self.consumer, list(self.flights), round(w.dead_after_s * 1000),
-            round(max(w.dead_after_s, 5.0) * 1000), settle)
+            round(max(w.dead_after_s, 5.0) * 1000), settle, self.pacer.margins_ms())
         for c in res.get("reaped") or []:
             log.warning("worker.taken_over", consumer=c)
         if res.get("claimed"):

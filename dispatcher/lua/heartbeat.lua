@@ -1,7 +1,7 @@
 --! include core place
 -- HEARTBEAT: this worker is alive; take over the work of workers that are not.
 -- A = {group, consumer, held = [ids this process is dialling], dead (ms without a heartbeat),
---      stale (ms), settle = {prov = ms}}.
+--      stale (ms), settle = {prov = ms}, margins = {prov = ms: this worker's measured send lag}}.
 -- * A consumer whose last heartbeat is older than `dead` is gone: every job it was dialling
 --   waits for a reconciliation (the call may exist) that starts once the request could no
 --   longer be on its way (dial time + settle), its unread stream entries are claimed by this
@@ -50,6 +50,9 @@ local function claim_pending(c)
 end
 
 redis.call('ZADD', P .. 'consumers', NOW, A.consumer)
+for prov, ms in pairs(A.margins or {}) do
+  redis.call('ZADD', P .. 'margin:' .. prov, ms, A.consumer)
+end
 local mine = {}
 for _, id in ipairs(A.held) do mine[id] = true end
 local out = {reaped = {}, reconciled = release_held(A.consumer, mine, A.stale), claimed = 0}
@@ -60,6 +63,7 @@ for _, c in ipairs(dead) do
     local n, all = claim_pending(c)
     out.claimed = out.claimed + n
     if all then
+      for prov, _ in pairs(A.margins or {}) do redis.call('ZREM', P .. 'margin:' .. prov, c) end
       redis.call('DEL', P .. 'held:' .. c)
       redis.pcall('XGROUP', 'DELCONSUMER', KEYS[1], A.group, c)
       redis.call('ZREM', P .. 'consumers', c)

@@ -17,6 +17,7 @@ if mode == 'halted' then return reply({ok = false, wait = hw, why = 'halted'}) e
 local cw = cooldown_wait(A.prov)
 if cw > 0 then return reply({ok = false, wait = cw, why = 'cooldown'}) end
 local log = P .. 'rl:' .. A.prov
+use_margin(A)
 if f.rtok then redis.call('ZREM', log, f.rtok) end
 local room, wait = rate_room(A)
 if room <= 0 then

@@ -21,6 +21,7 @@ import aiohttp
 
 from dispatcher.classify import ProviderError
 from dispatcher.limits import header_window_seconds
+from dispatcher.margins import SENDING
 
 TERMINAL_ANSWERS = {"human", "machine", "user_rejected", "user_unavailable", "user_busy",
                     "unknown"}
@@ -167,8 +168,10 @@ class Transport:
 
     def _sess(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            trace = aiohttp.TraceConfig()
+            trace.on_request_headers_sent.append(_headers_sent)
             self._session = aiohttp.ClientSession(
-                headers=self._headers, timeout=self._timeout,
+                headers=self._headers, timeout=self._timeout, trace_configs=[trace],
                 connector=aiohttp.TCPConnector(limit=self._limit, ttl_dns_cache=300))
         return self._session
 
@@ -191,6 +194,13 @@ class Transport:
         if self._session is not None:
             await self._session.close()
             await asyncio.sleep(0)
+
+
+async def _headers_sent(_: aiohttp.ClientSession, __: Any, ___: Any) -> None:
+    """The request is on the wire: tell its grant how late it left (see margins.py)."""
+    clock = SENDING.get()
+    if clock is not None:
+        clock.sent(time.monotonic())
 
 
 def _brief(exc: BaseException) -> str:

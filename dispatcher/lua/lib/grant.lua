@@ -159,6 +159,7 @@ local function consider(id, G, out, toks, canary)
 end
 
 local function grant(G)
+  use_margin(G)
   local out = {prov = G.prov, jobs = {}, fin = {}, wait = 0, why = 'ok'}
   local mode, hw = halt_mode(G.prov)
   if mode == 'halted' then out.wait, out.why = hw, 'halted'; return out end

@@ -20,10 +20,20 @@ local function cooldown_wait(prov)
   return 0
 end
 
+-- The margin in use: the configured floor, or more when a live worker has measured that its
+-- requests leave later than that after their grant (see margins.py). Capped at 10 s, which
+-- the log always keeps in history.
+local MAX_MARGIN = 10000
+local function use_margin(R)
+  local top = redis.call('ZREVRANGE', P .. 'margin:' .. R.prov, 0, 0, 'WITHSCORES')
+  if top[2] then R.margin = math.max(R.margin, math.min(tonumber(top[2]), MAX_MARGIN)) end
+  return R.margin
+end
+
 local function longest_ms(R)
   local longest = 0
   for _, w in ipairs(R.wins) do if w[2] > longest then longest = w[2] end end
-  return longest + R.margin
+  return longest + MAX_MARGIN
 end
 
 -- How many grants fit now (every window and every provider-count hint), and if none, how
@@ -82,6 +92,7 @@ end
 
 -- Every non-dial request (poll, lookup) takes one grant the same way.
 local function admit_request(R, tok)
+  use_margin(R)
   local mode, hw = halt_mode(R.prov)
   if mode == 'halted' and not R.during_halt then return false, hw, 'halted' end
   local cw = cooldown_wait(R.prov)
