@@ -241,7 +241,7 @@ class LocalSentinel:
 
 def start_sentinel(name: str = "dispatcher", appendonly: bool = True,
                    down_after_ms: int = 1000) -> LocalSentinel:
-    master = start_redis(appendonly=appendonly)
+    master = start_redis(appendonly=appendonly, extra=("--repl-diskless-sync-delay", "0"))
     replica = sentinel = None
     try:
         replica = start_redis(appendonly=appendonly,
