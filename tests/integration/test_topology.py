@@ -49,7 +49,7 @@ def topology_settings(redis: dict[str, Any], ns: str, sim: RunningSimulator,
     sim.sim.cfg.calls = CallSpec(ring_s=(0.1, 0.2), talk_s=(0.2, 0.4))
     sim.sim.cfg.account("acme").max_concurrent_calls = 1000
     return make_settings(redis["url"], ns, {"default": provider_cfg(
-        dialect, sim.url, limits=limits, send_margin_s=0.05)},
+        dialect, sim.url, limits=limits, send_margin_s=0.3)},  # a busy test process
         redis=redis, tracking={"poll_schedule_s": [0.3, 0.3], "track_calls": track,
                                "visit_lease_s": 3.0})
 
