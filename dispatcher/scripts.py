@@ -18,7 +18,7 @@ from redis.commands.core import AsyncScript
 
 NAMES = ("admit", "campaign", "cancel", "claimfin", "cooldown", "defer", "finish", "grant",
          "halt", "heartbeat", "ingest", "observe", "promote", "resume", "revisit", "shrink",
-         "sweep", "track", "verify", "visit", "webhook")
+         "sweep", "track", "verify", "visit", "webhook", "forget")
 
 
 class Ingested(enum.StrEnum):

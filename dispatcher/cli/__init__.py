@@ -10,12 +10,12 @@ from importlib.metadata import PackageNotFoundError, version
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from dispatcher.cli import jobs, ops, sim
+from dispatcher.cli import data, jobs, ops, sim
 from dispatcher.cli import run as run_cmd
 from dispatcher.cli.common import Fail, redis_url_shown
 from dispatcher.config import ConfigError
 
-COMMANDS = (run_cmd, jobs, ops, sim)
+COMMANDS = (run_cmd, jobs, ops, sim, data)
 DESCRIPTION = ("Outbound-call dispatcher: jobs from a Redis stream, paced through a voice-AI "
                "provider's API, one result per job back to Redis.")
 

@@ -16,6 +16,7 @@ from redis.exceptions import ResponseError
 from dispatcher import keys as K
 from dispatcher.scripts import CancelResult, Ingested, Scripts, as_list
 from dispatcher.store.client import bytes_twin, connect
+from dispatcher.store.erase import Retention
 from dispatcher.store.reads import Reads
 from dispatcher.store.types import (
     Admit,
@@ -31,7 +32,7 @@ __all__ = ["Store", "connect"]
 Entry = tuple[str, bytes | None]
 
 
-class Store(Reads):
+class Store(Reads, Retention):
     def __init__(self, client: aioredis.Redis, namespace: str, results_maxlen: int = 1_000_000,
                  raw_client: aioredis.Redis | None = None):
         self.r = client
