@@ -129,7 +129,7 @@ def _ping(port: int, tls: TlsFiles | None) -> bool:
             ctx = ssl.create_default_context(cafile=tls.ca)
             sock = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
         sock.sendall(b"PING\r\n")
-        return sock.recv(16).startswith(b"+PONG")
+        return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))  # up, maybe with a password
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], port: int, tls: TlsFiles | None) -> None:

@@ -237,3 +237,23 @@ async def test_a_cluster_client_waits_for_a_free_connection_too(cluster: LocalCl
     finally:
         await client.delete("{pool}:x")
         await client.aclose()
+
+
+async def test_the_password_comes_from_a_file_or_the_environment(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = start_redis(extra=("--requirepass", "s3cret"))
+    try:
+        secret = tmp_path / "redis-password"
+        secret.write_text("s3cret\n")
+        monkeypatch.setenv("TEST_REDIS_PASSWORD", "s3cret")
+        for cfg in (RedisConfig(url=server.url, password_file=str(secret)),
+                    RedisConfig(url=server.url, password_env="TEST_REDIS_PASSWORD")):
+            client = connect(cfg)
+            assert await client.ping()
+            await client.aclose()
+        client = connect(server.url)
+        with pytest.raises(Exception, match=r"(?i)auth"):
+            await client.ping()
+        await client.aclose()
+    finally:
+        server.stop()
