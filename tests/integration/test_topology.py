@@ -257,3 +257,13 @@ async def test_the_password_comes_from_a_file_or_the_environment(
         await client.aclose()
     finally:
         server.stop()
+
+
+async def test_forget_finds_and_erases_a_number_on_a_cluster(cstore: Store) -> None:
+    await cstore.enqueue([{"id": "alice-c", "to": "+14155550111"},
+                          {"id": "bob-c", "to": "+14155550122"}])
+    await cstore.read("w1", 10, 10)
+    erased = await cstore.forget(numbers=["+14155550111"])
+    assert erased.entries == 1 and erased.fenced == ["alice-c"]
+    [(_, fields)] = await cstore.r.xrange(cstore.k.jobs)
+    assert json.loads(fields["job"])["id"] == "bob-c"
