@@ -1,6 +1,8 @@
 """Soak: many jobs through several worker processes while things go wrong, then an audit.
 
-The simulator (its own process) answers some creates with 5xx, cuts some connections after
+Jobs are spread over ``--sims`` providers, each a simulator in its own process (the
+simulator looks calls up by scanning all of them, so one process with 100,000 calls would
+be the bottleneck). The simulators answer some creates with 5xx, cuts some connections after
 creating the call, and answers some with 429. Meanwhile a worker is killed with SIGKILL every
 ``--kill-every`` seconds (and started again), Redis is stopped (SIGSTOP) for ``--pause-s``
 seconds at each ``--pause-at`` and killed and restarted (AOF, appendfsync always) at
@@ -46,7 +48,20 @@ def sim_toml(rate: int, seed: int) -> str:
             f"[faults]\nretry_after_s = 1.0\n[faults.probability]\n{faults}\n")
 
 
-def worker_toml(redis_url: str, sim_url: str, rate: int, concurrency: int) -> str:
+def provider_toml(name: str, sim_url: str, rate: int) -> str:
+    return f"""[providers.{name}]
+kind = "telecho"
+base_url = "{sim_url}/api/v1/public"
+api_key_env = "SOAK_KEY"
+phone_number_id = "tel_pn_main"
+limits = ["{rate}/second"]
+request_timeout_s = 5.0
+"""
+
+
+def worker_toml(redis_url: str, sim_urls: list[str], rate: int, concurrency: int) -> str:
+    per = max(1, rate // len(sim_urls))
+    providers = "".join(provider_toml(f"p{i}", u, per) for i, u in enumerate(sim_urls))
     return f"""log_format = "json"
 log_level = "warning"
 [redis]
@@ -65,14 +80,7 @@ poll_schedule_s = [1.0, 2.0]
 max_attempts = 20
 base_delay_s = 0.5
 max_delay_s = 5.0
-[providers.default]
-kind = "telecho"
-base_url = "{sim_url}/api/v1/public"
-api_key_env = "SOAK_KEY"
-phone_number_id = "tel_pn_main"
-limits = ["{rate}/second"]
-request_timeout_s = 5.0
-"""
+{providers}"""
 
 
 def admin(sim_url: str, path: str) -> Any:
@@ -88,14 +96,19 @@ class Soak:
         (tmp / "redis").mkdir()
         self.rs: LocalRedis = start_redis(workdir=str(tmp / "redis"), appendonly=True)
         self.r = redis.Redis.from_url(self.rs.url, decode_responses=True, socket_timeout=2)
-        port = free_port()
-        self.sim_url = f"http://127.0.0.1:{port}"
-        (tmp / "sim.toml").write_text(sim_toml(args.rate, args.seed))
-        self.sim = subprocess.Popen(
-            [sys.executable, "-m", "dispatcher", "simulate", "--port", str(port), "--config",
-             str(tmp / "sim.toml")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        per = max(1, args.rate // args.sims)
+        (tmp / "sim.toml").write_text(sim_toml(per, args.seed))
+        self.sim_urls: list[str] = []
+        self.sims: list[subprocess.Popen[bytes]] = []
+        for _ in range(args.sims):  # one account per process: its look-ups scan its calls
+            port = free_port()
+            self.sim_urls.append(f"http://127.0.0.1:{port}")
+            self.sims.append(subprocess.Popen(
+                [sys.executable, "-m", "dispatcher", "simulate", "--port", str(port),
+                 "--config", str(tmp / "sim.toml")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         (tmp / "dispatcher.toml").write_text(
-            worker_toml(self.rs.url, self.sim_url, args.rate, args.concurrency))
+            worker_toml(self.rs.url, self.sim_urls, args.rate, args.concurrency))
         self.env = {**os.environ, "SOAK_KEY": KEY,
                     "DISPATCHER_CONFIG": str(tmp / "dispatcher.toml")}
         self.workers: list[subprocess.Popen[bytes]] = []
@@ -114,13 +127,15 @@ class Soak:
                                 stdout=out, stderr=subprocess.STDOUT)
 
     def wait_sim(self) -> None:
-        for _ in range(200):
-            try:
-                admin(self.sim_url, "/_sim/audit?since=1e12")
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("simulator did not start")
+        for url in self.sim_urls:
+            for _ in range(200):
+                try:
+                    admin(url, "/_sim/audit?since=1e12")
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            else:
+                raise RuntimeError("simulator did not start")
 
     def push(self) -> None:
         n = self.args.jobs
@@ -128,7 +143,7 @@ class Soak:
             pipe = self.r.pipeline(transaction=False)
             for i in range(lo, min(n, lo + 5000)):
                 job = {"id": f"s{i}", "to": f"+1415555{i % 10_000:04d}",
-                       "metadata": {"n": i}}
+                       "provider": f"p{i % self.args.sims}", "metadata": {"n": i}}
                 pipe.xadd(f"{{{NS}}}:jobs", {"job": json.dumps(job)})
             pipe.execute()
         self.log("pushed", jobs=n)
@@ -203,7 +218,8 @@ class Soak:
                 w.wait(30)
             except subprocess.TimeoutExpired:
                 w.kill()
-        self.sim.terminate()
+        for sim in self.sims:
+            sim.terminate()
         self.rs.stop()
 
 
@@ -220,8 +236,8 @@ def audit(s: Soak) -> dict[str, Any]:
     ids = [f"s{i}" for i in range(s.args.jobs)]
     missing = [j for j in ids if j not in per_job]
     twice = [j for j, c in per_job.items() if c > 1]
-    calls: Counter[str] = Counter(c["correlation"].split("~")[0]
-                                  for c in admin(s.sim_url, "/_sim/calls")["calls"]
+    calls: Counter[str] = Counter(c["correlation"].split("~")[0] for url in s.sim_urls
+                                  for c in admin(url, "/_sim/calls")["calls"]
                                   if c.get("correlation"))
     dialled_twice = [j for j, c in calls.items() if c > 1]
     mem = s.r.info("memory")
@@ -259,7 +275,10 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=100_000)
     ap.add_argument("--workers", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=50)
-    ap.add_argument("--rate", type=int, default=300, help="provider requests per second")
+    ap.add_argument("--rate", type=int, default=300,
+                    help="provider requests per second, over all simulators")
+    ap.add_argument("--sims", type=int, default=10,
+                    help="simulator processes (one provider each; jobs spread evenly)")
     ap.add_argument("--kill-every", type=float, default=30.0)
     ap.add_argument("--pause-at", type=lambda x: [float(v) for v in x.split(",")],
                     default=[120.0, 600.0])

@@ -115,8 +115,8 @@ def bytes_twin(client: aioredis.Redis) -> aioredis.Redis:
 
 
 def _retry(idempotent: bool) -> Retry:
-    if idempotent:
-        return Retry(ExponentialBackoff(cap=1.0, base=0.05), 3,
+    if idempotent:  # long enough to ride out a restart (refused, then "loading" for seconds)
+        return Retry(ExponentialBackoff(cap=2.0, base=0.1), 8,
                      supported_errors=(RedisConnectionError,))
     return Retry(NoBackoff(), 0)
 
