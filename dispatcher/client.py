@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from dispatcher import campaigns
 from dispatcher.campaigns import CampaignStatus
+from dispatcher.config import RedisConfig
 from dispatcher.jobs import InvalidJob, parse_job
 from dispatcher.store import Store, connect
 
@@ -66,7 +67,7 @@ class Client:
     """An asyncio producer. ``providers`` (configured provider names) lets ``cancel_campaign``
     reach every ready list at once; without it they are looked up in Redis."""
 
-    def __init__(self, redis_url: str = "redis://localhost:6379/0",
+    def __init__(self, redis_url: str | RedisConfig = "redis://localhost:6379/0",
                  namespace: str = "dispatcher", *, providers: Iterable[str] = (),
                  store: Store | None = None):
         self.store = store or Store(connect(redis_url), namespace)

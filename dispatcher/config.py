@@ -11,6 +11,7 @@ import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -51,10 +52,35 @@ class _Strict(BaseModel):
 
 
 class RedisConfig(_Strict):
+    """``[redis]``: where the dispatcher's state lives and how to reach it (docs/redis.md).
+
+    ``mode`` picks the client: ``standalone`` (one server at ``url``), ``cluster`` (``url``
+    names any node; the others are discovered) or ``sentinel`` (``sentinels`` are asked
+    where the master ``master_name`` is, again after every failover). TLS: a ``rediss://``
+    url, or ``tls = true``; the ``tls_*`` files apply in every mode.
+    """
+
+    mode: Literal["standalone", "cluster", "sentinel"] = "standalone"
     url: str = "redis://localhost:6379/0"
+    sentinels: list[str] = Field(default_factory=list)
+    master_name: str = ""
+    db: int = Field(default=0, ge=0, description="sentinel mode: the database number")
     namespace: str = Field(default="dispatcher", pattern=r"^[A-Za-z0-9._:-]{1,64}$")
     socket_timeout_s: float = Field(default=10.0, gt=0)
     block_ms: int = Field(default=2000, ge=1)
+    pool_timeout_s: float = Field(
+        default=20.0, gt=0,
+        description="how long a command waits for a free pooled connection before failing")
+    username: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    sentinel_password_env: str | None = None
+    sentinel_password_file: str | None = None
+    tls: bool = False
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_check_hostname: bool = True
 
     @model_validator(mode="after")
     def _block_shorter_than_timeout(self) -> RedisConfig:
@@ -65,9 +91,35 @@ class RedisConfig(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _mode_needs(self) -> RedisConfig:
+        if self.mode == "sentinel":
+            if not self.sentinels or not self.master_name:
+                raise ValueError('redis.mode = "sentinel" needs redis.sentinels '
+                                 '(["host:port", ...]) and redis.master_name')
+            for s in self.sentinels:
+                host, _, port = s.rpartition(":")
+                if not host or not port.isdigit():
+                    raise ValueError(f"redis.sentinels: expected host:port, got {s!r}")
+        if self.mode == "cluster":
+            if self.url.startswith("unix://"):
+                raise ValueError("redis.url: a cluster node is reached over TCP, not unix://")
+            if urlsplit(self.url).path.strip("/") not in ("", "0"):
+                raise ValueError("redis.url: a cluster has database 0 only")
+        return self
+
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        return [(h.strip("[]"), int(p)) for h, _, p in (s.rpartition(":")
+                                                         for s in self.sentinels)]
+
 
 class WorkerConfig(_Strict):
-    concurrency: int = Field(default=50, ge=1, le=10_000)
+    concurrency: int = Field(
+        default=50, ge=1, le=500,
+        description="dials (and as many call visits) in flight per process, at most 500: one "
+                    "asyncio process is CPU-bound (TLS, JSON) beyond a few hundred, and its "
+                    "Redis pool (2 x concurrency + 20) must leave room under Redis's "
+                    "maxclients for every other process; scale out with more processes")
     claim_idle_s: float = Field(default=15.0, gt=0)
     heartbeat_s: float = Field(default=1.0, gt=0)
     dead_after_s: float = Field(default=5.0, gt=0)
@@ -112,9 +164,16 @@ class RetryConfig(_Strict):
 
 
 class ResultsConfig(_Strict):
-    """The results stream: how much of it Redis keeps for consumers."""
+    """The results stream: how much of it Redis keeps for consumers (docs/redis.md).
+
+    Entries beyond ``maxlen`` (the oldest) and, when ``max_age_s`` is set, entries older than
+    that are trimmed; a consumer that falls further behind loses results.
+    """
 
     maxlen: int = Field(default=1_000_000, ge=1000)
+    max_age_s: float | None = Field(
+        default=None, ge=60,
+        description="trim results older than this (XTRIM MINID); none: by count only")
 
 
 class TrackingConfig(_Strict):

@@ -65,7 +65,7 @@ class Worker:
         self.settings = settings
         self.consumer = consumer or consumer_name()
         w = settings.worker
-        client = connect(settings.redis.url, settings.redis.socket_timeout_s, idempotent=True,
+        client = connect(settings.redis, idempotent=True,
                          max_connections=w.concurrency * 2 + 20)
         self.store = Store(client, settings.redis.namespace, settings.results.maxlen)
         self.adapters = adapters if adapters is not None else build_adapters(settings)
@@ -338,6 +338,10 @@ class Worker:
             if due:
                 await self.finisher.run_due(ids=due)
             await self.finisher.run_due()
+        max_age = self.settings.results.max_age_s
+        if max_age and now - getattr(self, "_trimmed", 0.0) >= 60.0:
+            self._trimmed = now
+            await self.store.trim_results(max_age)
         return None
 
     async def _heartbeat_once(self) -> float | None:

@@ -12,6 +12,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dispatcher.cli import campaign as campaign_cmd
 from dispatcher.cli import console as console_cmd
+from dispatcher.cli import data as data_cmd
 from dispatcher.cli import dnc as dnc_cmd
 from dispatcher.cli import jobs as jobs_cmd
 from dispatcher.cli import ops as ops_cmd
@@ -28,6 +29,7 @@ COMMANDS = (
     ops_cmd,
     dnc_cmd,
     redrive_cmd,
+    data_cmd,
     sim_cmd,
     console_cmd,
 )

@@ -46,8 +46,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def open_store(settings: Settings) -> Any:
     from dispatcher.store import Store, connect
-    return Store(connect(settings.redis.url, settings.redis.socket_timeout_s),
-                 settings.redis.namespace, settings.results.maxlen)
+    return Store(connect(settings.redis), settings.redis.namespace, settings.results.maxlen)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -132,7 +132,7 @@ def _enqueue_one(args: argparse.Namespace, settings: Settings) -> int:
         _check_providers(job, settings)
 
     async def main() -> int:
-        async with Client(settings.redis.url, settings.redis.namespace) as client:
+        async with Client(settings.redis, settings.redis.namespace) as client:
             try:
                 sent = await client.enqueue([job], validate=not args.no_validate)
             except JobRejected as exc:
@@ -200,7 +200,7 @@ def cmd_results(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         n = 0
-        async with Client(settings.redis.url, settings.redis.namespace) as client:
+        async with Client(settings.redis, settings.redis.namespace) as client:
             async for _, res in client.results(args.start, follow=args.follow,
                                                campaign=args.campaign):
                 if writer:

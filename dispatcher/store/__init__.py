@@ -15,7 +15,8 @@ from redis.exceptions import ResponseError
 
 from dispatcher import keys as K
 from dispatcher.scripts import CancelResult, Ingested, Scripts, as_list
-from dispatcher.store.client import connect
+from dispatcher.store.client import bytes_twin, connect
+from dispatcher.store.erase import Retention
 from dispatcher.store.reads import Reads
 from dispatcher.store.types import (
     Admit,
@@ -31,20 +32,11 @@ __all__ = ["Store", "connect"]
 Entry = tuple[str, bytes | None]
 
 
-def _bytes_twin(client: aioredis.Redis) -> aioredis.Redis:
-    """A client on the same server that returns bytes (stream payloads are decoded per entry)."""
-    pool = client.connection_pool
-    kwargs = {**pool.connection_kwargs, "decode_responses": False}
-    return aioredis.Redis(connection_pool=aioredis.ConnectionPool(
-        connection_class=pool.connection_class, max_connections=pool.max_connections,
-        **kwargs))
-
-
-class Store(Reads):
+class Store(Reads, Retention):
     def __init__(self, client: aioredis.Redis, namespace: str, results_maxlen: int = 1_000_000,
                  raw_client: aioredis.Redis | None = None):
         self.r = client
-        self.raw = raw_client or _bytes_twin(client)
+        self.raw = raw_client or bytes_twin(client)
         self.k = K.Keys(namespace)
         self.results_maxlen = results_maxlen
         self.s = Scripts(client, self.k.jobs, self.k.prefix)

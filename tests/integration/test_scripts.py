@@ -217,6 +217,15 @@ async def setup_regrant(store: Store) -> dict[str, Any]:
             "wins": [[10, 1000]], "margin": 0}
 
 
+async def setup_forget(store: Store) -> dict[str, Any]:
+    j = await granted(store)  # j0..j2 queued, one of them being dialled (it keeps a fence)
+    [entry] = await pushed(store, 1)  # a payload read by w1, not ingested yet
+    await store.r.xadd(store.k.results, {"result": json.dumps({"job_id": "j1"})})
+    return {"group": GROUP, "ids": ["j1", "j2", j["id"], "nobody"],
+            "numbers": ["+14155550100"], "results": [], "entries": [{"e": entry, "id": "j0"}],
+            "after_results": "0-0", "after_jobs": "0-0", "tail": 100, "fence": 600}
+
+
 SETUPS: dict[str, Setup] = {
     "admit": setup_admit, "campaign": setup_campaign, "cancel": setup_cancel,
     "claimfin": setup_claimfin, "cooldown": setup_cooldown, "defer": setup_defer,
@@ -225,7 +234,7 @@ SETUPS: dict[str, Setup] = {
     "promote": setup_promote, "resume": setup_resume, "revisit": setup_revisit,
     "shrink": setup_shrink, "sweep": setup_sweep, "track": setup_track,
     "redrive": setup_redrive, "regrant": setup_regrant, "visit": setup_visit,
-    "webhook": setup_webhook,
+    "webhook": setup_webhook, "forget": setup_forget,
 }
 
 

@@ -1,0 +1,70 @@
+"""``dispatcher forget``: erase a person's data to answer a right-to-erasure request."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from dispatcher.cli.common import Fail, add_redis_options, run, settings_from
+
+
+def _names(items: list[str], most: int = 20) -> str:
+    shown = ", ".join(items[:most])
+    return shown + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
+def render(e: dict[str, Any], fence_s: int) -> list[str]:
+    """What was erased, in words (one line per kind of data)."""
+    lines = [f"erased {len(e['jobs'])} jobs" + (f" ({_names(e['jobs'])})" if e["jobs"] else "")
+             + f": {e['timelines']} timelines, {e['calls']} call records, {e['results']} "
+               f"results entries, {e['entries']} queued payloads, {e['number_logs']} "
+               f"number logs"]
+    if e["fenced"]:
+        lines.append(f"in flight, erased and fenced for {fence_s} s (a call already started "
+                     f"goes on; no result is written for it): {_names(e['fenced'])}")
+    if e["unknown"]:
+        lines.append(f"nothing held for: {_names(e['unknown'])}")
+    if e["dnc_kept"]:
+        lines.append(f"kept on the do-not-call list (never erased, so they are not called "
+                     f"again): {_names(e['dnc_kept'])}")
+    return lines
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    from dispatcher.store import Store, connect
+    if not args.id and not args.number:
+        raise Fail("forget: give --id ID... and/or --number NUMBER...")
+    settings = settings_from(args)
+
+    async def main() -> dict[str, Any]:
+        store = Store(connect(settings.redis), settings.redis.namespace)
+        try:
+            erased = await store.forget(args.id or (), args.number or (), fence_s=args.fence_s)
+        except ValueError as exc:
+            raise Fail(f"forget: --number: {str(exc).removeprefix('to: ')}") from None
+        finally:
+            await store.close()
+        return erased.to_json()
+
+    erased = run(main())
+    print(json.dumps(erased, indent=2) if args.json else "\n".join(render(erased,
+                                                                          args.fence_s)))
+    return 0
+
+
+def register(sub: Any) -> None:
+    sp = sub.add_parser(
+        "forget", help="erase a person's jobs, results and call records (right to erasure)",
+        description="Erase what the dispatcher holds about these job ids and numbers: job "
+                    "state and payloads, timelines, call records, results entries, payloads "
+                    "still queued, per-number call logs. Do-not-call entries are kept. Safe "
+                    "to run again. Copies a results consumer already read are not touched.")
+    add_redis_options(sp)
+    sp.add_argument("--id", nargs="+", metavar="ID", help="job ids")
+    sp.add_argument("--number", nargs="+", metavar="NUMBER",
+                    help="phone numbers (with + and the country code): every job to them")
+    sp.add_argument("--fence-s", dest="fence_s", type=int, default=3600, metavar="S",
+                    help="how long a job in flight keeps a bare fence (default 3600)")
+    sp.add_argument("--json", action="store_true", help="machine-readable")
+    sp.set_defaults(fn=cmd_forget)

@@ -1,0 +1,148 @@
+"""``dispatcher forget`` end to end (a right-to-erasure request), and results trimmed by age."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from dispatcher.keys import GROUP
+from dispatcher.localredis import LocalRedis
+from dispatcher.simulator import RunningSimulator
+from dispatcher.simulator.config import CallSpec
+from dispatcher.store import Store
+from tests.conftest import RunningWorker, make_settings, provider_cfg, start_worker, wait_results
+from tests.integration.helpers import calls_for, creates, push, set_key
+from tests.integration.test_cli import cli, redis_env
+from tests.integration.test_scripts import job_args, snapshot
+
+ALICE = "+14155550111"
+ALICE_NEEDLES = ("alice", "4155550111")
+
+
+def settings(redis: LocalRedis, ns: str, sim: RunningSimulator, **over: Any) -> Any:
+    set_key(sim, "telecho", limits=["1000/minute"])
+    sim.sim.cfg.account("acme").max_concurrent_calls = 1000
+    return make_settings(redis.url, ns, {"default": provider_cfg("telecho", sim.url)},
+                         tracking={"poll_schedule_s": [0.2, 0.2]}, **over)
+
+
+async def everything(store: Store) -> dict[str, str]:
+    """Every key of the namespace with its whole value as text."""
+    return {k: json.dumps(v[1], default=sorted) for k, v in (await snapshot(store)).items()}
+
+
+async def state_of(store: Store, job_id: str) -> str | None:
+    return await store.r.hget(store.k.job(job_id), "state")  # type: ignore[no-any-return]
+
+
+async def test_forget_by_number_erases_every_trace_but_the_do_not_call_entry(
+        redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
+        workers: list[RunningWorker]) -> None:
+    sim.sim.cfg.calls = CallSpec(ring_s=(0.1, 0.1), talk_s=(0.2, 0.2))
+    capped = {"policy": {"max_calls_per_number": ["5/day"]}}  # keeps a log per number
+    w = start_worker(settings(redis_server, ns, sim, **capped), workers)
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    await push(store, {"id": "alice-1", "to": ALICE, "metadata": {"name": "Alice"}},
+               {"id": "bob-1", "to": "+14155550122"},
+               {"id": "alice-2", "to": "+1 (415) 555-0111", "not_before": later})
+    results = await wait_results(store, 2, timeout=20)
+    assert {r["job_id"] for r in results} == {"alice-1", "bob-1"}
+    while await state_of(store, "alice-2") != "delayed":
+        await asyncio.sleep(0.05)
+    await w.stop()
+    workers.remove(w)
+    await push(store, {"id": "alice-3", "to": ALICE}, {"id": "bob-2", "to": "+14155550122"})
+    await store.r.sadd(store.k.dnc, ALICE)
+    before = await everything(store)
+    assert any("alice" in k or "alice" in v for k, v in before.items())
+
+    out = cli("forget", "--number", "+1 415 555 0111", env=redis_env(redis_server, ns))
+    assert out.returncode == 0, out.stderr
+    assert "erased 2 jobs (alice-1, alice-2)" in out.stdout
+    assert "1 results entries, 1 queued payloads, 1 number logs" in out.stdout
+    assert f"kept on the do-not-call list (never erased, so they are not called again): " \
+           f"{ALICE}" in out.stdout
+
+    after = await everything(store)
+    left = {k: v for k, v in after.items() if any(n in k or n in v for n in ALICE_NEEDLES)}
+    assert left == {store.k.dnc: json.dumps([ALICE])}
+    assert await store.r.hget(store.k.job("bob-1"), "state") == "done"
+    assert [json.loads(f["result"])["job_id"] for _, f in
+            await store.r.xrange(store.k.results)] == ["bob-1"]
+    assert (await store.counts()).get("delayed") == 0
+
+    again = cli("forget", "--number", ALICE, "--json", env=redis_env(redis_server, ns))
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    assert (report["jobs"], report["results"], report["entries"]) == ([], 0, 0)
+    assert await everything(store) == after  # safe to run twice
+
+    start_worker(settings(redis_server, ns, sim, **capped), workers)
+    results = await wait_results(store, 2, timeout=20)
+    assert [r["job_id"] for r in results] == ["bob-1", "bob-2"]
+    assert not calls_for(sim, "alice-3") and len(creates(sim, "alice-1")) == 1
+
+
+async def test_forget_a_job_whose_call_is_live_leaves_only_a_fence_and_no_result(
+        redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
+        workers: list[RunningWorker]) -> None:
+    sim.sim.cfg.calls = CallSpec(ring_s=(0.1, 0.1), talk_s=(1.5, 1.5))
+    start_worker(settings(redis_server, ns, sim), workers)
+    await push(store, {"id": "alice-live", "to": ALICE})
+    while await state_of(store, "alice-live") != "tracking":
+        await asyncio.sleep(0.02)
+    erased = await store.forget(ids=["alice-live"], fence_s=60)
+    assert erased.fenced == ["alice-live"] and erased.calls == 1
+    await asyncio.sleep(3.0)  # the call ends meanwhile; nobody writes for it
+    assert await store.r.xlen(store.k.results) == 0
+    assert await store.r.hgetall(store.k.job("alice-live")) == {
+        "state": "done", "outcome": "erased", "erased": "1"}
+    assert 0 < await store.r.ttl(store.k.job("alice-live")) <= 60
+    left = {k for k, v in (await everything(store)).items()
+            if any(n in k or n in v for n in ALICE_NEEDLES)}
+    slot_lease = store.k.slots("default")  # expires with the call's lease, holds the id only
+    assert left <= {store.k.job("alice-live"), slot_lease}
+
+
+async def test_a_payload_read_but_not_ingested_cannot_come_back_after_forget(
+        store: Store) -> None:
+    await store.enqueue([{"id": "alice-9", "to": ALICE}])
+    [(entry, _)] = await store.read("w1", 10, 10)  # a worker holds it in memory
+    erased = await store.forget(ids=["alice-9"])
+    assert erased.entries == 1 and erased.fenced == ["alice-9"] and not erased.unknown
+    res = await store.s.call("ingest", group=GROUP, entries=[
+        job_args("alice-9", entry, to=ALICE, dk=ALICE)], grants=[])
+    assert res["entries"][0]["r"] == "done"  # the worker's late INGEST places nothing
+    assert await store.r.xlen(store.k.jobs) == 0
+    assert await store.r.exists(store.k.timeline("alice-9")) == 0
+
+
+async def test_forget_unknown_ids_says_so_and_changes_nothing(store: Store) -> None:
+    erased = await store.forget(ids=["nobody"])
+    assert erased.unknown == ["nobody"] and not erased.jobs
+
+
+def test_forget_refuses_a_national_number_and_no_arguments(
+        redis_server: LocalRedis, ns: str) -> None:
+    env = redis_env(redis_server, ns)
+    out = cli("forget", "--number", "4155550111", env=env)
+    assert out.returncode == 2 and "national number" in out.stderr
+    out = cli("forget", env=env)
+    assert out.returncode == 2 and "--id" in out.stderr
+
+
+async def test_results_older_than_max_age_are_trimmed_and_newer_ones_kept(
+        store: Store) -> None:
+    now_ms = int(time.time() * 1000)
+    pipe = store.r.pipeline(transaction=False)
+    for i in range(500):  # two hours old (ids are the time Redis wrote them)
+        pipe.xadd(store.k.results, {"result": "{}"}, id=f"{now_ms - 7_200_000 + i}-0")
+    await pipe.execute()
+    fresh = [await store.r.xadd(store.k.results, {"result": "{}"}) for _ in range(10)]
+    removed = await store.trim_results(3600)
+    left = [e for e, _ in await store.r.xrange(store.k.results)]
+    assert removed >= 400 and len(left) == 510 - removed
+    assert left[-10:] == fresh
+    assert await store.trim_results(3600) < 100  # approximate: whole stream nodes only
