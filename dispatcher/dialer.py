@@ -213,8 +213,10 @@ class Dialer:
         g = fl.g
         adapter = self.rt.adapters[job.provider]
         log = get_logger(job_id=job.id, provider=job.provider, attempt=g.attempts)
-        horizon = time.time() - self.rt.settings.tracking.reconcile_window_s
-        since = max(horizon, g.dial_ms / 1000 - LOOKUP_SKEW_S) if g.dial_ms else horizon
+        # from the lost dial itself, however long ago: a search that starts later cannot see
+        # the call, and "not found" would dial a second time
+        since = g.dial_ms / 1000 - LOOKUP_SKEW_S if g.dial_ms else \
+            time.time() - self.rt.settings.tracking.reconcile_window_s
         found = await find_call(self.rt.pacer, adapter, self.rt.timing, job.id, g.call_n, since)
         if found is None:
             log.warning("call.reconcile_unknown")

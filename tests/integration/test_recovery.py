@@ -148,3 +148,28 @@ async def test_sigterm_hands_back_work_and_exits_0(
     finally:
         await asyncio.to_thread(stop_all, procs)
     check_exactly_once(sim, results, n)
+
+
+async def test_a_reconciliation_later_than_reconcile_window_s_finds_the_call_and_does_not_dial(
+        redis_server: Any, ns: str, store: Store, sim: RunningSimulator,
+        tmp_path: Path) -> None:
+    sim.sim.cfg.calls = CallSpec(ring_s=(0.1, 0.2), talk_s=(0.2, 0.5))
+    sim.sim.cfg.faults.hang_s = 60.0  # the create answer never comes back
+    sim.sim.cfg.faults.by_number["+14155550100"] = "timeout_after_create*1"
+    cfg = worker_cfg(redis_server.url, ns, sim)
+    cfg["providers"]["default"]["request_timeout_s"] = 3.0
+    cfg["worker"].update(dead_after_s=2, heartbeat_s=0.5)
+    cfg["tracking"]["reconcile_window_s"] = 2.0  # shorter than the wait before reconciling
+    await push(store, {"id": "j1", "to": "+14155550100"})
+    [first] = spawn_workers(cfg, 1, tmp_path)
+    try:
+        while not [c for c in sim.sim.calls.values() if c.correlation == "j1"]:
+            await asyncio.sleep(0.02)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+        second = spawn_workers(cfg, 1, tmp_path / "..")
+        results = await all_results(store, 1, timeout=30)
+    finally:
+        await asyncio.to_thread(stop_all, [first, *locals().get("second", [])])
+    assert [r["outcome"] for r in results] == ["ended"]
+    assert len([c for c in sim.sim.calls.values() if c.correlation == "j1"]) == 1
