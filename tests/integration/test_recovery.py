@@ -154,7 +154,7 @@ async def test_a_reconciliation_later_than_reconcile_window_s_finds_the_call_and
         redis_server: Any, ns: str, store: Store, sim: RunningSimulator,
         tmp_path: Path) -> None:
     sim.sim.cfg.calls = CallSpec(ring_s=(0.1, 0.2), talk_s=(0.2, 0.5))
-    sim.sim.cfg.faults.hang_s = 60.0  # the create answer never comes back
+    sim.sim.cfg.faults.hang_s = 6.0  # the create answer never comes back in time
     sim.sim.cfg.faults.by_number["+14155550100"] = "timeout_after_create*1"
     cfg = worker_cfg(redis_server.url, ns, sim)
     cfg["providers"]["default"]["request_timeout_s"] = 3.0
