@@ -156,7 +156,7 @@ class DeploymentCollector(Collector):
         alive_ms = self.settings.worker.dead_after_s * 1000
         paused, cancelled = await self.store.campaign_flags()
         oldest_result = await self.store.stream_oldest_ms(self.store.k.results)
-        oldest_track = await self.store.tracking_oldest_ms()
+        oldest_track = await self.store.tracking_oldest_ms(list(self.settings.providers))
         return [
             _gauge("dispatcher_workers_alive",
                    "Workers whose last heartbeat is recent enough to count them alive",

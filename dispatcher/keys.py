@@ -44,9 +44,10 @@ class Keys:
     def finishq(self) -> str:
         return self._k("finishq")
 
-    @property
-    def tracking(self) -> str:
-        return self._k("tracking")
+    def tracking(self, provider: str) -> str:
+        """A provider's live calls, by their next visit (one set per provider, so polls can
+        go before new dials of the same provider)."""
+        return self._k("tracking", provider)
 
     def ready(self, provider: str, priority: str, campaign: str | None) -> str:
         return self._k("ready", provider, priority, campaign or NO_CAMPAIGN)

@@ -37,7 +37,7 @@ class Tracker:
 
     async def due(self, limit: int) -> list[JobView]:
         lease = round(self.rt.settings.tracking.visit_lease_s * 1000)
-        return await self.store.visit(lease, limit)
+        return await self.store.visit(list(self.rt.adapters), lease, limit)
 
     async def visit(self, v: JobView) -> None:
         if v.get("state") != "tracking" or not v.get("raw"):
@@ -47,7 +47,7 @@ class Tracker:
             get_logger(job_id=v.id, provider=v.get("prov")).error(
                 "call.untrackable", reason="provider not configured",
                 hint="configure it again; its live calls wait in tracking")
-            await self.store.revisit([{"id": v.id, "delay": 60_000}])
+            await self.store.revisit([{"id": v.id, "prov": v.get("prov"), "delay": 60_000}])
             return
         hook = {k[5:]: x for k, x in v.fields.items() if k.startswith("hook.")}
         if hook:
@@ -70,7 +70,8 @@ class Tracker:
         adapter = self.rt.adapters[job.provider]
         adm = await self.rt.pacer.request(job.provider, deadline=time.time() + 60)
         if not adm.granted:
-            await self.store.revisit([{"id": v.id, "delay": max(adm.wait_ms, 1000)}])
+            await self.store.revisit([{"id": v.id, "prov": job.provider,
+                                       "delay": max(adm.wait_ms, 1000)}])
             return
         try:
             call = await adapter.get_call(v.get("call_id"))

@@ -24,11 +24,8 @@ for _, id in ipairs(ids) do
   end
 end
 if was == 1 then
-  for _, id in ipairs(redis.call('ZRANGE', P .. 'tracking', 0, -1)) do
-    if redis.call('HGET', jkey(id), 'prov') == A.prov then
-      redis.call('ZADD', P .. 'tracking', NOW, id)
-    end
-  end
+  local tk = P .. 'tracking:' .. A.prov
+  for _, id in ipairs(redis.call('ZRANGE', tk, 0, -1)) do redis.call('ZADD', tk, NOW, id) end
 end
 return reply({was_halted = was == 1, moved = moved,
               left = redis.call('ZCARD', P .. 'parked:' .. A.prov)})

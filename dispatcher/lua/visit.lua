@@ -1,14 +1,21 @@
 --! include core
 -- VISIT: lease the tracked jobs that are due to this worker (pushing their score ahead) and
 -- return what a visit needs, webhook results included, in one round trip.
--- A = {lease (ms), limit}. Returns {visits = [{id, state, raw, call_id, attempts, first_seen,
+-- A = {provs = [provider names], lease (ms), limit}. Returns {visits = [{id, state, raw, call_id, attempts, first_seen,
 -- track_ms, calls, cn, rd, prov, camp, visits, hook = {...} | nil}]}.
 local FIELDS = {'state', 'raw', 'call_id', 'attempts', 'first_seen', 'track_ms', 'calls', 'cn',
                 'rd', 'prov', 'camp', 'cancelled'}
 local out = {}
-local ids = redis.call('ZRANGEBYSCORE', P .. 'tracking', '-inf', NOW, 'LIMIT', 0, A.limit)
+local ids = {}
+for _, prov in ipairs(A.provs) do
+  local tk = P .. 'tracking:' .. prov
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', tk, '-inf', NOW, 'LIMIT', 0,
+                                 A.limit - #ids)) do
+    redis.call('ZADD', tk, NOW + A.lease, id)
+    table.insert(ids, id)
+  end
+end
 for _, id in ipairs(ids) do
-  redis.call('ZADD', P .. 'tracking', NOW + A.lease, id)
   local f = hget(jkey(id), FIELDS)
   f.id = id
   f.visits = redis.call('HINCRBY', jkey(id), 'visits', 1)

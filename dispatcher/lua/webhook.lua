@@ -10,7 +10,8 @@ for k, v in pairs(A.fields) do redis.call('HSET', hk, k, tostring(v)) end
 redis.call('EXPIRE', hk, A.ttl)
 local job = redis.call('GET', P .. 'call:' .. A.call_id)
 if job then
-  redis.call('ZADD', P .. 'tracking', 'XX', 0, job)
+  local prov = redis.call('HGET', jkey(job), 'prov') or ''
+  redis.call('ZADD', P .. 'tracking:' .. prov, 'XX', 0, job)
   tl(job, 'webhook', {event = A.event_id})
   return reply(1)
 end

@@ -174,8 +174,9 @@ class Store(Reads, Retention):
         return int(await self.r.hincrby(self.k.job(job_id), field, 1))
 
     # -- tracking ------------------------------------------------------------------------------
-    async def visit(self, lease_ms: int, limit: int) -> list[JobView]:
-        res = await self.s.call("visit", lease=lease_ms, limit=limit)
+    async def visit(self, providers: Sequence[str], lease_ms: int, limit: int
+                    ) -> list[JobView]:
+        res = await self.s.call("visit", provs=list(providers), lease=lease_ms, limit=limit)
         out = []
         for v in as_list(res["visits"]):
             hook = v.pop("hook", None)

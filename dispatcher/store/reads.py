@@ -85,13 +85,14 @@ class Reads:
 
     async def queue_sizes(self, now: int) -> dict[str, int]:
         pipe = self.r.pipeline(transaction=False)
-        for key in (self.k.delayed, self.k.tracking, self.k.finishq, self.k.deadlines):
+        for key in (self.k.delayed, self.k.finishq, self.k.deadlines):
             pipe.zcard(key)
         pipe.xlen(self.k.results)
         pipe.scard(self.k.orphans)
         pipe.xlen(self.k.jobs)
         pipe.zcount(self.k.delayed, "-inf", now)
-        d, t, f, dl, res, orph, stream, due = await pipe.execute()
+        d, f, dl, res, orph, stream, due = await pipe.execute()
+        t = int((await self.counts()).get("live", 0))
         return {"delayed": d, "tracking": t, "finishing": f, "deadlines": dl, "results": res,
                 "orphans": orph, "stream_length": stream, "delayed_due": due}
 
@@ -177,10 +178,12 @@ class Reads:
         first: Any = await self.r.xrange(key, "-", "+", count=1)
         return int(str(first[0][0]).split("-")[0]) if first else None
 
-    async def tracking_oldest_ms(self, limit: int = 2000) -> int | None:
+    async def tracking_oldest_ms(self, providers: list[str], limit: int = 2000) -> int | None:
         """When the longest-followed live call started being tracked (up to ``limit`` calls
-        looked at)."""
-        ids = await self.r.zrange(self.k.tracking, 0, limit - 1)
+        per provider looked at)."""
+        ids: list[Any] = []
+        for p in providers:
+            ids += await self.r.zrange(self.k.tracking(p), 0, limit - 1)
         pipe = self.r.pipeline(transaction=False)
         for job_id in ids:
             pipe.hget(self.k.job(str(job_id)), "track_ms")

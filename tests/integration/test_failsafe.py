@@ -138,7 +138,7 @@ async def test_resume_polls_calls_tracked_during_a_halt_at_once(
     start_worker(make_settings(redis_server.url, ns, {"default": provider_cfg(
         "telecho", sim.url)}, tracking={"poll_schedule_s": [0.2]}), workers)
     await push(store, {"id": "live", "to": "+12125550100"})
-    while not await store.r.zscore(store.k.tracking, "live"):
+    while not await store.r.zscore(store.k.tracking("default"), "live"):
         await asyncio.sleep(0.02)
     await store.halt("default", "key revoked", "revoked_api_key", 600_000, 600_000)
     await asyncio.sleep(1.0)  # the call ended meanwhile; polls wait for the halt

@@ -296,3 +296,22 @@ async def test_telecho_reconciliation_pages_past_newer_calls(
     assert r["outcome"] == "ended" and len(calls_for(sim, "buried")) == 1
     pages = [e for e in sim.sim.audit if e["method"] == "GET" and e["path"].endswith("/calls")]
     assert len(pages) >= 2  # the newest page did not hold the call
+
+
+async def test_live_calls_are_polled_while_a_backlog_of_dials_waits_for_the_same_budget(
+        redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
+        workers: list[RunningWorker]) -> None:
+    sim.sim.cfg.calls = CallSpec(ring_s=(0.1, 0.2), talk_s=(0.3, 0.5),
+                                 answer_mix={"human": 1.0})
+    sim.sim.cfg.account("acme").max_concurrent_calls = 1000
+    set_key(sim, "telecho", limits=["6/second"])
+    cfg = provider_cfg("telecho", sim.url, limits=["6/second"])
+    start_worker(make_settings(redis_server.url, ns, {"default": cfg},
+                               tracking={"poll_schedule_s": [1.0, 0.5]}), workers)
+    await push(store, *({"id": f"b{i}", "to": f"+1415555{i:04d}"} for i in range(40)))
+    results = await wait_results(store, 40, timeout=60)
+    assert len(results) == 40
+    last_dial = max(e["t"] for e in creates(sim))
+    polls_before = [e for e in sim.sim.audit if e["method"] == "GET" and e["t"] < last_dial]
+    # calls that ended during the backlog were followed then, not after it
+    assert len(polls_before) >= 15, len(polls_before)

@@ -130,7 +130,7 @@ async def setup_visit(store: Store) -> dict[str, Any]:
     await tracked(store)
     await store.s.call("webhook", NOW, event_id="ev1", call_id="c-1", ttl=600,
                        fields={"status": "completed"})
-    return {"lease": 30_000, "limit": 10}
+    return {"provs": ["p"], "lease": 30_000, "limit": 10}
 
 
 async def setup_revisit(store: Store) -> dict[str, Any]:

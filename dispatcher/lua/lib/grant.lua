@@ -166,6 +166,11 @@ local function grant(G)
   local cw = cooldown_wait(G.prov)
   if cw > 0 then out.wait, out.why = cw, 'cooldown'; return out end
   local room, rwait = rate_room(G)
+  -- live calls due for a poll go first: they free slots and bring results, and a backlog
+  -- of new dials must not starve them
+  local polls = redis.call('ZCOUNT', P .. 'tracking:' .. G.prov, '-inf', NOW)
+  if room > 0 and room <= polls then rwait = 50 end
+  room = room - polls
   if room <= 0 then out.wait, out.why = rwait, 'rate'; return out end
   local slots = slot_room(G)
   if slots <= 0 then out.wait, out.why = 250, 'slot'; return out end

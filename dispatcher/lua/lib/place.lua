@@ -58,7 +58,7 @@ local function unput(id, f)
   local s = f.state
   if s == 'delayed' then redis.call('ZREM', P .. 'delayed', id)
   elseif s == 'parked' then redis.call('ZREM', P .. 'parked:' .. f.prov, id)
-  elseif s == 'tracking' then redis.call('ZREM', P .. 'tracking', id)
+  elseif s == 'tracking' then redis.call('ZREM', P .. 'tracking:' .. f.prov, id)
   elseif s == 'finishing' then redis.call('ZREM', P .. 'finishq', id)
   elseif s == 'dialing' and f.dialer then redis.call('SREM', P .. 'held:' .. f.dialer, id)
   end
