@@ -123,9 +123,9 @@ async def test_sigterm_hands_back_work_and_exits_0(
     sim.sim.cfg.calls = CallSpec(ring_s=(0.1, 0.2), talk_s=(0.2, 0.5))
     set_key(sim, "telecho", limits=["1000/minute"])
     cfg = worker_cfg(redis_server.url, ns, sim)
-    cfg["providers"]["default"]["limits"] = ["4/second"]  # a backlog waits for grants
+    cfg["providers"]["default"]["limits"] = ["8/second"]  # a backlog waits for grants
     cfg["worker"]["shutdown_grace_s"] = 1
-    n = 30
+    n = 20
     await push(store, *({"id": f"g{i}", "to": f"+1415555{i:04d}"} for i in range(n)))
     [proc] = spawn_workers(cfg, 1, tmp_path)
     while len(sim.sim.calls) < 5:

@@ -113,8 +113,8 @@ async def test_a_killed_master_fails_over_and_dialling_goes_on(
     workers) never reach it: what asynchronous replication cannot promise, made to happen.
     A provider that refuses a second create for the same job (itellicoAI's external_id)
     turns those second dials into look-ups of the first call."""
-    n = 200
-    settings = topology_settings(sentinel_table(group), ns, sim, limits=["50/1s"],
+    n = 120
+    settings = topology_settings(sentinel_table(group), ns, sim, limits=["60/1s"],
                                  dialect=dialect)
     hand_config_to_worker(monkeypatch, settings.redis)
     await push(sstore, *({"id": f"f{i}", "to": f"+1415556{i:04d}"} for i in range(n)))
