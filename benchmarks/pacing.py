@@ -62,7 +62,7 @@ def utilisation(times: list[float], w: Window, t0: float, t1: float) -> float:
 
 
 def jobs(n: int) -> list[dict[str, str]]:
-    return [{"id": f"b{i}", "to": f"+1415555{i:04d}"} for i in range(n)]
+    return [{"id": f"b{i}", "to": f"+1415{5550000 + i:07d}"} for i in range(n)]
 
 
 def run_dispatcher(env: dict[str, str], tmp: Path, limits: list[str], n: int, procs: int,

@@ -71,7 +71,7 @@ def fill(url: str, stream: str, n: int, group: str = "workers") -> None:
     r.delete(stream)
     pipe = r.pipeline(transaction=False)
     for i in range(n):
-        pipe.xadd(stream, {"job": json.dumps({"id": f"t{i}", "to": f"+1415555{i:04d}"})})
+        pipe.xadd(stream, {"job": json.dumps({"id": f"t{i}", "to": f"+1415{5550000 + i:07d}"})})
         if i % 5000 == 4999:
             pipe.execute()
     pipe.execute()

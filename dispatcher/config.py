@@ -122,7 +122,7 @@ class WorkerConfig(_Strict):
                     "maxclients for every other process; scale out with more processes")
     claim_idle_s: float = Field(default=15.0, gt=0)
     heartbeat_s: float = Field(default=1.0, gt=0)
-    dead_after_s: float = Field(default=5.0, gt=0)
+    dead_after_s: float = Field(default=3.0, gt=0)
     intake_max_ready: int = Field(default=100_000, ge=100)
     promote_interval_s: float = Field(default=0.2, gt=0)
     dedupe_ttl_s: int = Field(default=7 * 86400, ge=60)
