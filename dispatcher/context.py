@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import aiohttp
@@ -12,7 +12,7 @@ import aiohttp
 from dispatcher.config import Settings
 from dispatcher.decide import Finish
 from dispatcher.jobs import InvalidJob, Job, JobRules, parse_job
-from dispatcher.logs import get_logger
+from dispatcher.logs import get_logger, info_on
 from dispatcher.metrics import RESULTS, provider_label
 from dispatcher.pacing import Pacer
 from dispatcher.policies import PolicyBook
@@ -41,6 +41,7 @@ class Runtime:
         self.timing: Timing = self.settings.timing()
         self.ops = ProviderOps(self.store, dict(self.settings.providers), self.timing, self.rng)
         self.rules = JobRules(number_check=self.settings.policy.number_check)
+        self.stored_rules = replace(self.rules, recheck_numbers=False)
         self.meters = {name: self.pacer.meters[name] for name in self.settings.providers}
         self._http: aiohttp.ClientSession | None = None
 
@@ -62,20 +63,29 @@ class Runtime:
         return dialect(self.settings.providers[provider].kind).errors
 
     def parse(self, raw: str | bytes | None) -> Job | InvalidJob:
-        return _parse(raw, self.rules)
+        """A payload just read from the stream: every rule checked."""
+        return parse_job(raw, self.rules)
+
+    def parse_stored(self, raw: str | None) -> Job | InvalidJob:
+        """A payload that was valid at intake, read back from its job (cached: a worker reads
+        the same job at its dial, its polls and its result)."""
+        return _parse(raw, self.stored_rules)
 
     async def finish(self, job: Job | InvalidJob, fin: Finish, *, attempts: int,
                      first_seen_ms: int | None, entry_id: str | None = None,
                      dtok: str | None = None) -> bool:
         """Write the job's one result; False when another worker already did (or owns it)."""
         res = build(job, fin, attempts=attempts, first_seen_ms=first_seen_ms, now_ms=now_ms())
-        written = await self.store.finish([item(res, entry_id=entry_id, dtok=dtok)], self.ttl)
+        wire = res.to_json()
+        written = await self.store.finish_one(item(res, entry_id=entry_id, dtok=dtok,
+                                                   wire=wire), self.ttl)
         if written:
             RESULTS.labels(provider_label(job.provider), res.outcome.value).inc()
-            extra = {k: v for k, v in res.to_json().items()
-                     if k in ("outcome", "http_status", "error_code", "answer_status", "reason")}
-            get_logger(job_id=res.job_id, provider=job.provider, attempt=attempts).info(
-                "job.result", **extra)
+            if info_on():
+                extra = {k: v for k, v in wire.items() if k in
+                         ("outcome", "http_status", "error_code", "answer_status", "reason")}
+                get_logger(job_id=res.job_id, provider=job.provider, attempt=attempts).info(
+                    "job.result", **extra)
         return bool(written)
 
 

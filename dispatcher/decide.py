@@ -84,8 +84,10 @@ class Verdict:
 class Policy(Protocol):
     """The call policy in effect for one job (its campaign's, else the defaults)."""
 
-    def zones(self, job: Job) -> tuple[str, ...]: ...
-    def window(self, zones: tuple[str, ...], t_ms: int, expires_ms: int | None) -> Verdict: ...
+    def window(self, job: Job, t_ms: int, expires_ms: int | None) -> Verdict:
+        """The recipient's calling window at ``t_ms`` (their zones are the policy's business:
+        an unrestricted policy never needs them)."""
+        ...
     def redial_after_s(self, answer_status: str, redials_done: int) -> float | None: ...
 
 
@@ -101,7 +103,7 @@ def schedule(job: Job, pol: Policy, now: int, max_defer_ms: int
     if exp is not None and now >= exp:
         return Finish(Outcome.EXPIRED)
     start = max(now, _ms(job.not_before) or 0)
-    v = pol.window(pol.zones(job), start, exp)
+    v = pol.window(job, start, exp)
     if v.blocked is not None:
         return blocked(v)
     opens = start if v.open else int(v.until_ms or start)
@@ -136,7 +138,7 @@ def at_grant(job: Job, pol: Policy, now: int, *, unsure: bool) -> Dial | Reconci
     exp = _ms(job.expires_at)
     if exp is not None and now >= exp:
         return Finish(Outcome.EXPIRED)
-    v = pol.window(pol.zones(job), now, exp)
+    v = pol.window(job, now, exp)
     if v.blocked is not None:
         return blocked(v)
     if v.open:
@@ -243,7 +245,7 @@ def _redial(job: Job, call: CallState, redials: int, pol: Policy, now: int) -> W
         return None
     exp = _ms(job.expires_at)
     start = now + round(after * 1000)
-    v = pol.window(pol.zones(job), start, exp)
+    v = pol.window(job, start, exp)
     at = start if v.open else v.until_ms
     if v.blocked is not None or at is None or (exp is not None and at >= exp):
         return None  # no opening before the job expires: the call so far is the result

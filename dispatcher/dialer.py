@@ -15,7 +15,7 @@ from dispatcher.classify import Action, ProviderError, classify
 from dispatcher.context import Runtime, now_ms
 from dispatcher.decide import Effect, Finish, Reconcile, Wait
 from dispatcher.jobs import Job
-from dispatcher.logs import get_logger
+from dispatcher.logs import get_logger, info_on
 from dispatcher.lookup import find_call
 from dispatcher.margins import SENDING, SendClock
 from dispatcher.metrics import DEFERRALS, REQUESTS, provider_label, status_label
@@ -44,7 +44,7 @@ class Dialer:
 
     async def run(self, fl: Flight) -> None:
         g = fl.g
-        job = self.rt.parse(g.raw)
+        job = self.rt.parse_stored(g.raw)
         if not isinstance(job, Job):  # valid at intake; only a changed rule gets here
             await self.rt.finish(job, Finish(Outcome.INVALID, {"error_message": job.error}),
                                  attempts=g.attempts, first_seen_ms=g.first_seen_ms,
@@ -90,8 +90,9 @@ class Dialer:
         g = fl.g
         if not await self._hook_allows(fl, job) or not await self._on_time(fl, job):
             return
-        log = get_logger(job_id=job.id, provider=job.provider, attempt=g.attempts)
-        log.info("call.dialing", to=job.to, call=g.call_n, canary=g.canary)
+        if info_on():
+            get_logger(job_id=job.id, provider=job.provider, attempt=g.attempts).info(
+                "call.dialing", to=job.to, call=g.call_n, canary=g.canary)
         fl.sending = True
         SENDING.set(SendClock(fl.granted_at, self.rt.meters[job.provider]))
         try:
@@ -158,16 +159,17 @@ class Dialer:
     async def started(self, job: Job, g: Granted, call_id: str) -> None:
         if g.canary:
             await self.rt.ops.resume(job.provider, "probe succeeded")
-        get_logger(job_id=job.id, provider=job.provider, attempt=g.attempts).info(
-            "call.started", call_id=call_id, call=g.call_n)
+        if info_on():
+            get_logger(job_id=job.id, provider=job.provider, attempt=g.attempts).info(
+                "call.started", call_id=call_id, call=g.call_n)
         if not self.rt.settings.tracking.track_calls:
             await self.finish(job, g, Finish(Outcome.STARTED, {"call_id": call_id}))
             return
         first = round(self.rt.timing.poll(0) * 1000)
-        res = await self.store.track([{"id": job.id, "dtok": g.tok, "call_id": call_id,
-                                       "first_ms": first, "ttl": self.rt.timing.call_ttl_s(),
-                                       "attempts": max(g.attempts, 1)}])
-        for c in res.get("conflicts") or []:
+        c = await self.store.track_one({"id": job.id, "dtok": g.tok, "call_id": call_id,
+                                        "first_ms": first, "ttl": self.rt.timing.call_ttl_s(),
+                                        "attempts": max(g.attempts, 1)})
+        if c is not None:
             get_logger(job_id=job.id, provider=job.provider).error(
                 "call.second_call_detected", call_id=c.get("call_id"), other=c.get("other"))
 
@@ -246,7 +248,7 @@ class Dialer:
     async def crashed(self, fl: Flight) -> None:
         """An unexpected error: back off; after a few, give the job a result."""
         g = fl.g
-        job = self.rt.parse(g.raw)
+        job = self.rt.parse_stored(g.raw)
         if not isinstance(job, Job):
             return
         crashes = await self.store.bump(job.id, "crashes")

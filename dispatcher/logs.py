@@ -163,6 +163,15 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
         cache_logger_on_first_use=True,
     )
+    _threshold[0] = getattr(logging, level.upper(), logging.INFO)
+
+
+_threshold = [logging.INFO]
+
+
+def info_on() -> bool:
+    """Whether info lines are written: the hot path skips building the ones that are not."""
+    return _threshold[0] <= logging.INFO
 
 
 def get_logger(**bind: Any) -> Any:

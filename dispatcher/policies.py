@@ -34,7 +34,8 @@ class JobPolicy:
     def zones(self, job: Job) -> tuple[str, ...]:
         return recipient_zones(job.timezone, _number_zones(job.to), self.pol)
 
-    def window(self, zones: tuple[str, ...], t_ms: int, expires_ms: int | None) -> Verdict:
+    def window(self, job: Job, t_ms: int, expires_ms: int | None) -> Verdict:
+        zones = () if self.pol.unrestricted else self.zones(job)
         w = calling_decision(self.pol, zones, t_ms / 1000,
                              None if expires_ms is None else expires_ms / 1000)
         if w.state == "open":

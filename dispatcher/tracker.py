@@ -42,7 +42,7 @@ class Tracker:
     async def visit(self, v: JobView) -> None:
         if v.get("state") != "tracking" or not v.get("raw"):
             return
-        job = self.rt.parse(v.get("raw"))
+        job = self.rt.parse_stored(v.get("raw"))
         if not isinstance(job, Job) or job.provider not in self.rt.adapters:
             get_logger(job_id=v.id, provider=v.get("prov")).error(
                 "call.untrackable", reason="provider not configured",

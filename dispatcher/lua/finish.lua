@@ -4,7 +4,7 @@
 -- An item without an id is an unreadable payload: its marker is keyed by the entry id.
 -- An item with a dtok is written only while that grant still owns the job (a worker that was
 -- presumed dead must not overwrite what its successor decided).
--- Returns {written = n, skipped = [ids]}. Safe to run twice: a job already done is skipped.
+-- Returns {written = n, skipped = [ids], done = [1 | 0 for each item]}. Safe to run twice: a job already done is skipped.
 
 local FIELDS = {'state', 'wr', 'prov', 'camp', 'dialer', 'dtok'}
 
@@ -28,13 +28,15 @@ local function finish_one(it)
   return true
 end
 
-local written, skipped = 0, {}
+local written, skipped, done = 0, {}, {}
 for _, it in ipairs(A.items) do
-  if finish_one(it) then written = written + 1
+  local ok = finish_one(it)
+  table.insert(done, ok and 1 or 0)
+  if ok then written = written + 1
   elseif it.id then table.insert(skipped, it.id) end
   if it.e then
     redis.call('XACK', KEYS[1], A.group, it.e)
     redis.call('XDEL', KEYS[1], it.e)
   end
 end
-return reply({written = written, skipped = arr(skipped)})
+return reply({written = written, skipped = arr(skipped), done = arr(done)})

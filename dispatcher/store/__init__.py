@@ -15,6 +15,7 @@ from redis.exceptions import ResponseError
 
 from dispatcher import keys as K
 from dispatcher.scripts import CancelResult, Ingested, Scripts, as_list
+from dispatcher.store.batch import Batcher
 from dispatcher.store.client import bytes_twin, connect
 from dispatcher.store.erase import Retention
 from dispatcher.store.reads import Reads
@@ -41,6 +42,8 @@ class Store(Reads, Retention):
         self.results_maxlen = results_maxlen
         self.s = Scripts(client, self.k.jobs, self.k.prefix)
         self._rid = itertools.count()
+        self._finishers: dict[int, Batcher[ResultItem, bool]] = {}
+        self._trackers = Batcher(self._track_many)
         self._tag = f"{os.getpid()}.{os.urandom(3).hex()}"
 
     def rid(self) -> str:
@@ -139,11 +142,23 @@ class Store(Reads, Retention):
 
     # -- outcomes ------------------------------------------------------------------------------
     async def finish(self, items: Sequence[ResultItem], ttl_s: int) -> int:
+        return sum(await self._finish_many(items, ttl_s))
+
+    async def _finish_many(self, items: Sequence[ResultItem], ttl_s: int) -> list[bool]:
         if not items:
-            return 0
+            return []
         res = await self.s.call("finish", group=K.GROUP, ttl=ttl_s, maxlen=self.results_maxlen,
                                 items=[i.args() for i in items])
-        return int(res["written"])
+        return [bool(x) for x in as_list(res["done"])]
+
+    async def finish_one(self, item: ResultItem, ttl_s: int) -> bool:
+        """One result, sent together with the others written at the same time."""
+        batcher = self._finishers.get(ttl_s)
+        if batcher is None:
+            async def send(items: list[ResultItem]) -> list[bool]:
+                return await self._finish_many(items, ttl_s)
+            batcher = self._finishers[ttl_s] = Batcher(send)
+        return await batcher.submit(item)
 
     async def defer(self, job_id: str, *, to: str, reason: str, until_ms: int,
                     dtok: str | None = None, fields: dict[str, Any] | None = None,
@@ -159,6 +174,16 @@ class Store(Reads, Retention):
     async def track(self, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
         res: dict[str, Any] = await self.s.call("track", items=list(items))
         return res
+
+    async def _track_many(self, items: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+        res = await self.track(items)
+        conflicts: dict[str, dict[str, Any]] = {
+            str(c["id"]): c for c in as_list(res.get("conflicts"))}
+        return [conflicts.get(str(i["id"])) for i in items]
+
+    async def track_one(self, item: dict[str, Any]) -> dict[str, Any] | None:
+        """One started call into tracking, batched with the others; a conflict or None."""
+        return await self._trackers.submit(item)
 
     async def claim_finishing(self, lease_ms: int, limit: int,
                               ids: Sequence[str] | None = None) -> list[JobView]:

@@ -30,11 +30,8 @@ class FakePolicy:
     never: bool = False
     redial: dict[str, tuple[float, int]] = field(default_factory=dict)
 
-    def zones(self, job: Job) -> tuple[str, ...]:
-        return self.zone
-
-    def window(self, zones: tuple[str, ...], t_ms: int, expires_ms: int | None) -> Verdict:
-        if not zones:
+    def window(self, job: Job, t_ms: int, expires_ms: int | None) -> Verdict:
+        if not self.zone:
             return Verdict(False, None, "no zone", BlockReason.NO_TIMEZONE)
         if self.never or (expires_ms is not None and self.opens >= expires_ms > t_ms):
             return Verdict(False, None, "never", BlockReason.WINDOW_NEVER_OPEN)
