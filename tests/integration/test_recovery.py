@@ -173,3 +173,28 @@ async def test_a_reconciliation_later_than_reconcile_window_s_finds_the_call_and
         await asyncio.to_thread(stop_all, [first, *locals().get("second", [])])
     assert [r["outcome"] for r in results] == ["ended"]
     assert len([c for c in sim.sim.calls.values() if c.correlation == "j1"]) == 1
+
+
+async def test_a_worker_waiting_on_a_slow_provider_keeps_its_jobs(
+        redis_server: Any, ns: str, store: Store, sim: RunningSimulator,
+        tmp_path: Path) -> None:
+    """Its heartbeat does not wait for its dials: a create that takes four times
+    ``dead_after_s`` (and ``claim_idle_s``) leaves the other worker nothing to take over."""
+    sim.sim.cfg.calls = CallSpec(ring_s=(0.1, 0.2), talk_s=(0.2, 0.4))
+    sim.sim.cfg.faults.slow_s = 8.0
+    numbers = [f"+1415555{i:04d}" for i in range(6)]
+    for number in numbers:
+        sim.sim.cfg.faults.by_number[number] = "slow*1"
+    cfg = worker_cfg(redis_server.url, ns, sim)
+    cfg["providers"]["default"]["request_timeout_s"] = 20.0
+    cfg["worker"].update(dead_after_s=2, heartbeat_s=0.5)
+    await push(store, *({"id": f"s{i}", "to": n} for i, n in enumerate(numbers)))
+    procs = spawn_workers(cfg, 2, tmp_path)
+    try:
+        results = await all_results(store, len(numbers), timeout=45)
+    finally:
+        await asyncio.to_thread(stop_all, procs)
+    check_exactly_once(sim, results, len(numbers))
+    for i in range(len(numbers)):
+        events = [e["e"] for e in await store.timeline(f"s{i}")]
+        assert "taken_over" not in events, (i, events)

@@ -1,0 +1,66 @@
+"""The README and docs/ name every configuration key and every command the code has, so a new
+setting or command cannot ship undocumented."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from dispatcher.cli import build_parser
+from dispatcher.config import Settings
+from dispatcher.console.config import ConsoleConfig
+from dispatcher.policy import CampaignConfig, PolicyConfig
+from dispatcher.providers.itellico.config import ItellicoConfig
+from dispatcher.providers.telecho.config import TelEchoConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+POLICY_DOCS = (ROOT / "docs/policy.md").read_text() + (ROOT / "docs/campaigns.md").read_text()
+
+
+def _models(settings_field: str) -> type[BaseModel]:
+    annotation = Settings.model_fields[settings_field].annotation
+    assert isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    return annotation
+
+
+def _named(text: str, key: str) -> bool:
+    """The key appears as a word of its own inside backticks (``key``, ``x.key``, ``key / y``)."""
+    return re.search(rf"`[^`]*(?<![A-Za-z_]){re.escape(key)}(?![A-Za-z_])[^`]*`", text) is not None
+
+
+@pytest.mark.parametrize("section", ["redis", "worker", "retry", "tracking", "results"])
+def test_the_readme_names_every_key_of_each_section(section: str) -> None:
+    missing = [k for k in _models(section).model_fields if not _named(README, k)]
+    assert missing == [], f"[{section}] keys missing from README.md: {missing}"
+
+
+@pytest.mark.parametrize("model", [TelEchoConfig, ItellicoConfig, ConsoleConfig])
+def test_the_readme_names_every_provider_and_console_key(model: type[BaseModel]) -> None:
+    missing = [k for k in model.model_fields if not _named(README, k)]
+    assert missing == [], f"{model.__name__} keys missing from README.md: {missing}"
+
+
+@pytest.mark.parametrize("model", [PolicyConfig, CampaignConfig])
+def test_the_policy_docs_name_every_policy_and_campaign_key(model: type[BaseModel]) -> None:
+    missing = [k for k in model.model_fields if not _named(POLICY_DOCS, k)]
+    assert missing == [], f"{model.__name__} keys missing from docs/policy.md: {missing}"
+
+
+def test_the_readme_lists_every_command() -> None:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [c for c in sub.choices if f"`dispatcher {c}" not in README]
+    assert missing == [], f"commands missing from README.md: {missing}"
+
+
+def test_nothing_in_the_docs_points_outside_the_repository() -> None:
+    texts = [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), ROOT / "benchmarks/README.md"]
+    for path in texts:
+        for target in re.findall(r"\]\(([^)#]+)", path.read_text()):
+            if target.startswith(("http://", "https://")):
+                continue
+            assert (path.parent / target).exists(), f"{path.name} links to missing {target}"
