@@ -36,6 +36,7 @@ from dispatcher.config_errors import (
     format_errors,
 )
 from dispatcher.console.config import ConsoleConfig
+from dispatcher.jobs import JobRules
 from dispatcher.policy import CampaignMap, PolicyConfig
 from dispatcher.providers import ProviderConfig
 from dispatcher.timing import CodeRule, Timing
@@ -176,6 +177,14 @@ class ResultsConfig(_Strict):
         description="trim results older than this (XTRIM MINID); none: by count only")
 
 
+class JobsConfig(_Strict):
+    """``[jobs]``: what the deployment accepts beyond the contract's fixed rules."""
+
+    max_schedule_ahead_s: float = Field(
+        default=366 * 86400.0, ge=60, allow_inf_nan=False,
+        description="a not_before or expires_at further ahead than this is refused")
+
+
 class TrackingConfig(_Strict):
     track_calls: bool = True
     poll_schedule_s: list[float] = Field(default_factory=lambda: [5.0, 10.0, 20.0, 30.0])
@@ -203,6 +212,7 @@ class Settings(BaseSettings):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     results: ResultsConfig = Field(default_factory=ResultsConfig)
+    jobs: JobsConfig = Field(default_factory=JobsConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     campaigns: CampaignMap = Field(default_factory=dict)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
@@ -221,6 +231,11 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_path())
         return (init_settings, env_settings, toml)
+
+    def job_rules(self) -> JobRules:
+        """How jobs are checked: the contract's rules with this deployment's settings."""
+        return JobRules(number_check=self.policy.number_check,
+                        max_schedule_ahead_s=self.jobs.max_schedule_ahead_s)
 
     def timing(self) -> Timing:
         r, t = self.retry, self.tracking

@@ -40,7 +40,7 @@ class Runtime:
     def __post_init__(self) -> None:
         self.timing: Timing = self.settings.timing()
         self.ops = ProviderOps(self.store, dict(self.settings.providers), self.timing, self.rng)
-        self.rules = JobRules(number_check=self.settings.policy.number_check)
+        self.rules = self.settings.job_rules()
         self.stored_rules = replace(self.rules, recheck_numbers=False)
         self.meters = {name: self.pacer.meters[name] for name in self.settings.providers}
         self._http: aiohttp.ClientSession | None = None

@@ -375,7 +375,8 @@ def _time(d: dict[str, Any], name: str, rules: JobRules, now: float) -> float | 
         raise _Refused(f"{name}: {quote(value)} is before 1970-01-01T00:00:00Z")
     if ts > now + rules.max_schedule_ahead_s:
         raise _Refused(f"{name}: {quote(value)} is more than "
-                       f"{_duration(rules.max_schedule_ahead_s)} ahead, the scheduling horizon")
+                       f"{_duration(rules.max_schedule_ahead_s)} ahead, the scheduling horizon "
+                       "(jobs.max_schedule_ahead_s)")
     return ts
 
 

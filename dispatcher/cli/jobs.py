@@ -39,10 +39,10 @@ def _defaults(args: argparse.Namespace) -> dict[str, Any]:
 
 def _check_options(defaults: dict[str, Any], settings: Settings) -> None:
     """Option values must be valid on their own: a bad one would spoil every row."""
-    from dispatcher.jobs import InvalidJob, JobRules, parse_job
+    from dispatcher.jobs import InvalidJob, parse_job
     from dispatcher.numbers import EXAMPLE
     probe = parse_job(json.dumps({"id": "x", "to": EXAMPLE, **defaults}),
-                      JobRules(number_check=settings.policy.number_check))
+                      settings.job_rules())
     if isinstance(probe, InvalidJob):
         name = probe.error.partition(":")[0].replace("_", "-")
         raise Fail(f"--{name}: {probe.error.partition(':')[2].strip()}")
@@ -76,9 +76,8 @@ def _print_bad(path: Path) -> Any:
 
 def _file_options(args: argparse.Namespace, settings: Settings) -> Any:
     from dispatcher.imports import Options
-    from dispatcher.jobs import JobRules
     return Options(defaults=_defaults(args),
-                   rules=JobRules(number_check=settings.policy.number_check),
+                   rules=settings.job_rules(),
                    providers=frozenset(settings.providers), skip_invalid=args.skip_invalid,
                    reject_path=Path(args.reject_file) if args.reject_file else None)
 

@@ -33,7 +33,7 @@ def _named(text: str, key: str) -> bool:
     return re.search(rf"`[^`]*(?<![A-Za-z_]){re.escape(key)}(?![A-Za-z_])[^`]*`", text) is not None
 
 
-@pytest.mark.parametrize("section", ["redis", "worker", "retry", "tracking", "results"])
+@pytest.mark.parametrize("section", ["redis", "worker", "retry", "tracking", "results", "jobs"])
 def test_the_readme_names_every_key_of_each_section(section: str) -> None:
     missing = [k for k in _models(section).model_fields if not _named(README, k)]
     assert missing == [], f"[{section}] keys missing from README.md: {missing}"

@@ -170,6 +170,15 @@ def test_default_horizon_is_366_days() -> None:
     assert isinstance(res, InvalidJob) and "366 days" in res.error
 
 
+def test_the_horizon_is_a_setting_of_the_deployment() -> None:
+    from dispatcher.config import Settings
+
+    rules = Settings.model_validate({"jobs": {"max_schedule_ahead_s": 3600}}).job_rules()
+    res = parse_job(job(not_before="2026-01-01T01:00:01Z"), rules, now=NOW)
+    assert isinstance(res, InvalidJob) and "jobs.max_schedule_ahead_s" in res.error
+    assert Settings().job_rules().max_schedule_ahead_s == 366 * 86400
+
+
 def test_payload_limit_is_a_rule() -> None:
     raw = job(metadata={"x": "y" * 100})
     assert isinstance(parse_job(raw, now=NOW), Job)
