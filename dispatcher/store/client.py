@@ -176,7 +176,7 @@ def _sentinel_master(cfg: RedisConfig, opts: dict[str, Any], size: int) -> _Sent
                          "redis.sentinel_password")
     if secret:
         sentinel_kwargs["password"] = secret
-    sentinel = Sentinel(cfg.sentinel_addresses(),  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(cfg.sentinel_addresses(),  # type: ignore[no-untyped-call,unused-ignore]
                         sentinel_kwargs=sentinel_kwargs)
     master = cast(_SentinelMaster, sentinel.master_for(
         cfg.master_name, redis_class=_SentinelMaster,
