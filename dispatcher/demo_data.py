@@ -56,7 +56,7 @@ namespace = "{ns}"
 concurrency = 40
 http_port = {port}
 claim_idle_s = 10
-heartbeat_s = 2
+heartbeat_s = 1
 shutdown_grace_s = 5
 [retry]
 base_delay_s = 0.5
