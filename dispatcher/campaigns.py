@@ -107,13 +107,7 @@ async def statuses(store: Store, only: Sequence[str] | None = None) -> list[Camp
 async def ready_providers(store: Store) -> set[str]:
     """Providers that have ready lists now, found by key name (a rare fallback for cancel when
     the caller does not know the workers' configuration)."""
-    head = store.k.prefix + "rq:"
-    found = set()
-    async for key in store.r.scan_iter(match=head + "*", count=1000):
-        prov, _, prio = str(key)[len(head):].rpartition(":")
-        if prio in PRIORITIES and prov:
-            found.add(prov)
-    return found
+    return await store.provider_names_with_ready_lists(PRIORITIES)
 
 
 async def control(store: Store, op: Op, name: str, providers: Iterable[str] = ()) -> int:

@@ -95,18 +95,15 @@ class Client:
                 if isinstance(parsed, InvalidJob):
                     raise JobRejected(f"job {i} ({_job_id(job)!r}): {parsed.error}")
         ids = [_job_id(j) for j in batch]
-        pipe = self.store.r.pipeline(transaction=False)
-        for job_id, job in zip(ids, batch, strict=True):
-            pipe.hexists(self.store.k.job(str(job_id)), "owner")
-            pipe.xadd(self.store.k.jobs, {"job": _wire(job)})
-        replies = await pipe.execute()
+        entry_ids, known = await self.store.push_jobs(
+            [(None if i is None else str(i), _wire(j)) for i, j in zip(ids, batch, strict=True)])
         seen: set[Any] = set()
         duplicates = []
-        for job_id, known in zip(ids, replies[0::2], strict=True):
-            if isinstance(job_id, str) and (known or job_id in seen):
+        for job_id, was_known in zip(ids, known, strict=True):
+            if isinstance(job_id, str) and (was_known or job_id in seen):
                 duplicates.append(job_id)
             seen.add(job_id)
-        return Enqueued([str(x) for x in replies[1::2]], duplicates)
+        return Enqueued(entry_ids, duplicates)
 
     async def cancel(self, job_id: str, ttl_s: int = 7 * 86400) -> bool:
         """True when the job will get ``cancelled`` (now, or when it is pushed); False when it
@@ -136,12 +133,10 @@ class Client:
         LookupError: the job finished but its result was trimmed away (``results.maxlen``).
         """
         deadline = time.monotonic() + timeout
-        r, k = self.store.r, self.store.k
-        newest: Any = await r.xrevrange(k.results, count=1)
-        last = newest[0][0] if newest else "0"
-        done_ms = await r.hget(k.job(job_id), "done_ms")
+        last = await self.store.newest_result_id()
+        done_ms = await self.store.done_ms(job_id)
         if done_ms is not None:  # the script that set it wrote the result in the same step
-            return await self._result_at(job_id, int(done_ms))
+            return await self._result_at(job_id, done_ms)
         while (left := deadline - time.monotonic()) > 0:
             batch = await self.store.read_results(last, READ_BATCH, max(1, int(left * 1000)))
             for eid, res in batch:
@@ -154,12 +149,10 @@ class Client:
         """Scan the results written from ``done_ms`` on (a result's stream id is its time)."""
         start = f"{max(done_ms - 1000, 0)}-0"
         while True:
-            entries: Any = await self.store.r.xrange(self.store.k.results, min=start,
-                                                     count=READ_BATCH)
-            for _, fields in entries:
-                res = json.loads(fields["result"])
+            entries = await self.store.results_from(start, READ_BATCH)
+            for _, res in entries:
                 if res.get("job_id") == job_id:
-                    return dict(res)
+                    return res
             if len(entries) < READ_BATCH:
                 raise LookupError(f"job {job_id!r} finished but its result is no longer in "
                                   f"the results stream (trimmed by results.maxlen)")

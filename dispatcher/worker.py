@@ -159,7 +159,7 @@ class Worker:
         delay = 0.5
         while not self.stopping.is_set():
             try:
-                await self.store.r.ping()
+                await self.store.ping()
                 await self._ensure_group()
                 return
             except (RedisError, OSError) as exc:
@@ -398,7 +398,7 @@ class Worker:
         loop is stuck or failing (out of memory, ...)."""
         problems = [] if self.ready else ["starting or stopping"]
         try:
-            await asyncio.wait_for(self.store.r.ping(), 2.0)
+            await asyncio.wait_for(self.store.ping(), 2.0)
         except (RedisError, OSError, TimeoutError) as exc:
             problems.append(f"redis: {exc or 'no answer'}")
         problems += self.health.problems()

@@ -72,3 +72,16 @@ def test_lua_functions_are_small(path: Path) -> None:
         assert len(code) <= MAX_LINES, f"{path.name} {name}: {len(code)} lines"
         branches = sum(len(_LUA_BRANCH.findall(ln.split("--")[0])) for ln in code)
         assert branches <= MAX_BRANCHES, f"{path.name} {name}: {branches} branches"
+
+
+def test_only_the_store_talks_to_redis() -> None:
+    """Other modules call store methods; none reaches through to the client (``store.r``)."""
+    offenders = []
+    for path in sorted(ROOT.rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith(("store/", "simulator/")):
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"\bstore\.r\b|\bstore\.r\.", line):
+                offenders.append(f"{rel}:{n}")
+    assert offenders == []
