@@ -1,9 +1,10 @@
 """Importing jobs from a file: CSV with a header row, or JSON lines.
 
-Two passes over the file, so a bad row never leaves half a file pushed: ``check_file`` reads
-and validates every row (in worker processes for large files) and reports each bad one with
-its line number and field; ``push_file`` then reads the file again and pushes the good rows
-in pipelined batches. Both stream: memory stays bounded whatever the file's size.
+Two passes, so a bad row never leaves half a file pushed: ``check_file`` reads and validates
+every row (in worker processes for large files), reports each bad one with its line number
+and field, and spools the good rows' payloads to a temporary file; ``push_file`` then pushes
+the spool, a batch per script call (or, unchecked, the file itself). Both stream: memory stays
+bounded whatever the file's size (the spool takes disk: ~2.4 times a CSV).
 
 CSV: the columns named like job fields fill those fields (``metadata`` holds a JSON object,
 ``max_attempts`` an integer, the rest text); every other column is carried into the job's
@@ -18,6 +19,7 @@ import csv
 import io
 import json
 import os
+import tempfile
 import time
 from array import array
 from collections import deque
@@ -77,6 +79,12 @@ class Checked:
     bad_lines: array[int] = field(default_factory=lambda: array("Q"))
     stat: tuple[int, int] = (0, 0)
     rejects: Path | None = None
+    spool: Path | None = None  # the good rows' payloads, one a line
+
+    def discard(self) -> None:
+        if self.spool is not None:
+            self.spool.unlink(missing_ok=True)
+            self.spool = None
 
     @property
     def good(self) -> int:
@@ -379,10 +387,16 @@ def check_file(path: Path, opts: Options, on_bad: Callable[[BadRow], None],
     out = Checked(path, stat=(st.st_size, st.st_mtime_ns))
     reader = Reader(path, opts.defaults)
     rejects: _Rejects | None = None
+    spool = tempfile.NamedTemporaryFile(  # closed below; pass two reads it
+        "w", encoding="utf-8", errors="surrogateescape", newline="\n",
+        prefix="dispatcher-import-", suffix=".jsonl", delete=False)
+    out.spool = Path(spool.name)
     try:
         for row, error in validate(reader.rows(), opts, _workers(reader.size, opts.workers)):
             out.rows += 1
-            if error:
+            if not error and row.payload is not None:
+                spool.write(row.payload + "\n")
+            elif error:
                 out.bad += 1
                 out.bad_lines.append(row.line)
                 on_bad(BadRow(row.line, field_of(error), error, row.source))
@@ -393,7 +407,11 @@ def check_file(path: Path, opts: Options, on_bad: Callable[[BadRow], None],
                     rejects.write(row)
             if progress and out.rows % CHUNK == 0:
                 progress("checking", reader.fraction(), out.rows, out.bad)
+    except BaseException:
+        out.discard()
+        raise
     finally:
+        spool.close()
         if rejects is not None:
             rejects.close()
             out.rejects = rejects.path
@@ -405,25 +423,42 @@ def check_file(path: Path, opts: Options, on_bad: Callable[[BadRow], None],
 async def push_file(checked: Checked, opts: Options,
                     push: Callable[[list[str]], Awaitable[object]],
                     progress: Progress | None = None) -> int:
-    """Second pass: push every row the first pass found good, ``CHUNK`` per pipeline, the
-    next batch read while the last one is on its way. Returns the rows pushed.
+    """Second pass: push every good row (the spool of the first pass, else every row of
+    the unchecked file), ``CHUNK`` per call, the next batch read while the last one is on its
+    way. Returns the rows pushed; the spool is removed.
 
     Pushing a file again is safe: the dispatcher dials each job id once, so a re-run after a
     failure part-way only adds the rows that were not pushed yet."""
-    st = checked.path.stat()
-    if (st.st_size, st.st_mtime_ns) != checked.stat:
-        raise FileProblem(f"{checked.path}: the file changed after it was checked; "
-                          "nothing was pushed")
+    try:
+        return await _push_rows(_payloads(checked, opts), checked, push, progress)
+    finally:
+        checked.discard()
+
+
+def _payloads(checked: Checked, opts: Options) -> Iterator[tuple[str, float]]:
+    """(payload, fraction done) of every row to push."""
+    if checked.spool is not None:
+        size = max(checked.spool.stat().st_size, 1)
+        with checked.spool.open(encoding="utf-8", errors="surrogateescape",
+                                newline="\n") as fh:
+            done = 0
+            for line in fh:
+                done += len(line)
+                yield line[:-1], done / size
+        return
     reader = Reader(checked.path, opts.defaults)
-    bad, nbad, i = checked.bad_lines, len(checked.bad_lines), 0
+    for row in reader.rows():
+        if row.payload is not None:
+            yield row.payload, reader.fraction()
+
+
+async def _push_rows(rows: Iterator[tuple[str, float]], checked: Checked,
+                     push: Callable[[list[str]], Awaitable[object]],
+                     progress: Progress | None) -> int:
     pushed, batch = 0, []
     sending: asyncio.Future[object] | None = None
-    for row in reader.rows():
-        while i < nbad and bad[i] < row.line:
-            i += 1
-        if (i < nbad and bad[i] == row.line) or row.payload is None:
-            continue
-        batch.append(row.payload)
+    for payload, fraction in rows:
+        batch.append(payload)
         if len(batch) >= CHUNK:
             if sending is not None:
                 await sending
@@ -431,7 +466,7 @@ async def push_file(checked: Checked, opts: Options,
             sending, batch = asyncio.ensure_future(push(batch)), []
             await asyncio.sleep(0)  # let it go out while the next batch is read
             if progress:
-                progress("pushing", reader.fraction(), pushed, 0)
+                progress("pushing", fraction, pushed, 0)
     if sending is not None:
         await sending
         pushed += CHUNK

@@ -32,6 +32,10 @@ class Keys:
     def results(self) -> str:
         return self._k("results")
 
+    def pushed(self, batch: str) -> str:
+        """A pushed batch's token (PUSH), so sending the batch again adds nothing."""
+        return self._k("pushed", batch)
+
     @property
     def delayed(self) -> str:
         return self._k("delayed")

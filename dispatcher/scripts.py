@@ -17,8 +17,8 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 NAMES = ("admit", "campaign", "cancel", "claimfin", "cooldown", "defer", "finish", "grant",
-         "forget", "halt", "heartbeat", "ingest", "observe", "promote", "redrive", "regrant",
-         "resume", "revisit", "shrink", "sweep", "track", "visit", "webhook")
+         "forget", "halt", "heartbeat", "ingest", "observe", "promote", "push", "redrive",
+         "regrant", "resume", "revisit", "shrink", "sweep", "track", "visit", "webhook")
 
 
 class Ingested(enum.StrEnum):

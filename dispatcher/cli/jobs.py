@@ -97,6 +97,7 @@ def _enqueue_file(args: argparse.Namespace, settings: Settings) -> int:
         else:
             checked = imports.check_file(path, opts, _print_bad(path), bar)
         if checked.bad and not args.skip_invalid:
+            checked.discard()
             raise Fail(f"enqueue: {checked.bad:,} of {checked.rows:,} rows are bad (listed "
                        f"above); nothing was pushed. Fix them, or push the {checked.good:,} "
                        f"good rows with --skip-invalid")
@@ -118,7 +119,7 @@ async def _push_file(settings: Settings, checked: Any, opts: Any, bar: Any) -> i
     from dispatcher import imports
     store = open_store(settings)
     try:
-        pushed: int = await imports.push_file(checked, opts, store.enqueue, bar)
+        pushed: int = await imports.push_file(checked, opts, store.push_batch, bar)
         return pushed
     finally:
         await store.close()

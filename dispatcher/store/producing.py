@@ -4,17 +4,21 @@ result by its finishing time, find which providers have ready jobs, check the co
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from dispatcher import keys as K
+from dispatcher.scripts import Scripts
 
+PUSHED_TTL_S = 86400  # how long a batch token is remembered
 
 class Producing:
     r: aioredis.Redis
     k: K.Keys
+    s: Scripts
 
     async def ping(self) -> None:
         await self.r.ping()
@@ -29,6 +33,14 @@ class Producing:
             pipe.xadd(self.k.jobs, {"job": payload})
         replies = await pipe.execute()
         return [str(x) for x in replies[1::2]], [bool(x) for x in replies[0::2]]
+
+    async def push_batch(self, payloads: Sequence[str], batch: str | None = None,
+                         ttl_s: int = PUSHED_TTL_S) -> int:
+        """Push a batch of job payloads in one script call, once per ``batch`` token (made up
+        when not given): a retry after a lost reply adds nothing. Returns entries added."""
+        res = await self.s.call("push", batch=batch or uuid.uuid4().hex, jobs=list(payloads),
+                                ttl=ttl_s)
+        return int(res["n"])
 
     async def newest_result_id(self) -> str:
         newest: Any = await self.r.xrevrange(self.k.results, count=1)

@@ -157,6 +157,11 @@ async def setup_heartbeat(store: Store) -> dict[str, Any]:
             "settle": {"p": 11_000}}
 
 
+async def setup_push(store: Store) -> dict[str, Any]:
+    return {"batch": "b-1", "jobs": ['{"id":"j0","to":"+14155550100"}', '{"id":"j1"}'],
+            "ttl": 60}
+
+
 async def setup_cancel(store: Store) -> dict[str, Any]:
     await ingested(store)
     return {"id": "j1", "ttl": 600, "ahead": False}
@@ -231,7 +236,7 @@ SETUPS: dict[str, Setup] = {
     "claimfin": setup_claimfin, "cooldown": setup_cooldown, "defer": setup_defer,
     "finish": setup_finish, "grant": setup_grant, "halt": setup_halt,
     "heartbeat": setup_heartbeat, "ingest": setup_ingest, "observe": setup_observe,
-    "promote": setup_promote, "resume": setup_resume, "revisit": setup_revisit,
+    "promote": setup_promote, "push": setup_push, "resume": setup_resume, "revisit": setup_revisit,
     "shrink": setup_shrink, "sweep": setup_sweep, "track": setup_track,
     "redrive": setup_redrive, "regrant": setup_regrant, "visit": setup_visit,
     "webhook": setup_webhook, "forget": setup_forget,
