@@ -37,8 +37,9 @@ class _SentinelMaster(aioredis.Redis):
 
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
         await super().aclose(close_connection_pool)
-        if self.sentinels is not None:
-            await self.sentinels.aclose()
+        if self.sentinels is not None:  # one by one: Sentinel.aclose is new in redis-py 8.1
+            for client in self.sentinels.sentinels:
+                await client.aclose()
 
 
 class _BlockingSentinelPool(SentinelConnectionPool, aioredis.BlockingConnectionPool):
