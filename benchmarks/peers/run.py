@@ -106,9 +106,11 @@ def throughput(system: System, r: redis.Redis, n: int, stub_port: int,
     c1, w1, r1 = stub.ask(stub_port, "count")["count"], measure.proc_cpu(proc.pid), \
         measure.redis_cpu(r)
     wait_until(lambda: system.done(r, n) >= n, 30, "all results", proc)
-    arrivals = sorted(stub.ask(stub_port, "stats")["arrivals"])
+    stats = stub.ask(stub_port, "stats")
+    arrivals = sorted(stats["arrivals"])
     per_k = 1000 / max(1, c1 - c0)
-    return {"starts": len(arrivals), "results": system.done(r, n),
+    return {"starts": len(arrivals), "jobs_started": stats["distinct_jobs"],
+            "results": system.done(r, n),
             "per_s": round((n - skip) / (arrivals[n - 1] - arrivals[skip - 1]), 1),
             "worker_cpu_s_per_1k": round((w1 - w0) * per_k, 3),
             "redis_cpu_s_per_1k": round((r1 - r0) * per_k, 3),

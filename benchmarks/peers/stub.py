@@ -1,9 +1,9 @@
 """The zero-latency provider stub every system posts to, with counters the harness reads.
 
 A bare asyncio server (as in ``throughput.py``): any POST gets 201 at once. It also notes
-each POST's arrival time, and when the body carries ``"t0": <unix time>`` (the producer's
-enqueue time, sent in the call's metadata) the enqueue → dial latency. It runs in a process
-of its own so that it never competes with the harness's event loop.
+each POST's arrival time and job id (so a job dialled twice shows), and when the body carries
+``"t0": <unix time>`` (the producer's enqueue time, sent in the call's metadata) the
+enqueue → dial latency. It runs in a process of its own, apart from the harness's loop.
 
 Control: ``GET /_count`` → ``{"count": n}``, ``GET /_stats`` → counts, arrival times and
 latencies, ``GET /_reset`` clears them.
@@ -22,6 +22,7 @@ BODY = b'{"call_id":"tel_call_0","status":"initiated","destination_number":"+1"}
 CREATED = (b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
            b"Content-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
 T0 = re.compile(rb'"t0":\s*([0-9.eE+-]+)')
+JOB_ID = re.compile(rb'"dispatcher_job_id":\s*"([^"]*)"')
 
 
 class Counters:
@@ -30,9 +31,10 @@ class Counters:
     def __init__(self) -> None:
         self.arrivals: list[float] = []
         self.latencies: list[float] = []
+        self.ids: set[bytes] = set()
 
     def report(self, full: bool) -> dict[str, Any]:
-        out: dict[str, Any] = {"count": len(self.arrivals)}
+        out: dict[str, Any] = {"count": len(self.arrivals), "distinct_jobs": len(self.ids)}
         if full:
             out |= {"arrivals": self.arrivals, "latencies": self.latencies}
         return out
@@ -77,6 +79,9 @@ class ZeroLatency(asyncio.Protocol):
         if head.startswith(b"post"):
             now = time.time()
             c.arrivals.append(now)
+            j = JOB_ID.search(body)
+            if j:
+                c.ids.add(j.group(1))
             m = T0.search(body)
             if m:
                 c.latencies.append(now - float(m.group(1)))

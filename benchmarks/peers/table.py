@@ -47,10 +47,11 @@ def rows(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 def markdown(report: dict[str, Any]) -> str:
     per = rows(report)
+    jobs = report["setup"]["jobs"]
     head = ("| system | starts/s | ratio to raw loop, same round | worker CPU s / 1k jobs "
             "| Redis CPU s / 1k jobs | worker peak RSS MiB | bytes / queued job "
-            "| bytes / finished job | enqueue → dial p50 ms | p99 ms |\n"
-            "|---|---|---|---|---|---|---|---|---|---|\n")
+            "| bytes / finished job | enqueue → dial p50 ms | p99 ms | POSTs beyond one per job |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for name in [n for n in ORDER if n in per] + [n for n in per if n not in ORDER]:
         rs = per[name]
@@ -65,7 +66,8 @@ def markdown(report: dict[str, Any]) -> str:
             _span([r["queued_bytes_per_job"] for r in rs], _int),
             _span([r["finished_bytes_per_job"] for r in rs], _int),
             _span([x["p50_ms"] for x in lat], _ms),
-            _span([x["p99_ms"] for x in lat], _ms)]) + " |")
+            _span([x["p99_ms"] for x in lat], _ms),
+            _span([r["starts"] - jobs for r in rs], _int)]) + " |")
     errors = [f"- round {i + 1}, {r['system']}: {r['error']}"
               for i, rnd in enumerate(report["rounds"]) for r in rnd["results"] if "error" in r]
     return head + "\n".join(lines) + ("\n\nFailed runs:\n" + "\n".join(errors) if errors else "")
