@@ -55,3 +55,55 @@ async def test_four_processes_stay_under_every_window_and_obey_a_429(
     assert not [t for t in times if t429 + 0.05 < t < t429 + 3.0]
     assert utilisation >= 0.9  # the benchmark reports the exact figure side by side
     assert await store.r.xlen(store.k.results) >= len(times) - 1 - 20 * 4
+
+
+async def test_a_request_later_than_the_send_margin_is_granted_again_first(
+        redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
+        tmp_path: Path) -> None:
+    """A pre-dial hook that answers the fourth second's ten jobs 200 ms late (the others at
+    once) delays those requests far beyond the 20 ms margin, seconds before the next heartbeat
+    can widen it: they must take a fresh grant, or they land in the next second's window
+    together with its own ten."""
+    from aiohttp import web
+
+    asked = 0
+
+    async def hook(request: web.Request) -> web.Response:
+        nonlocal asked
+        asked += 1
+        if 30 < asked <= 40:
+            await asyncio.sleep(0.2)
+        return web.json_response({"allow": True})
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    set_key(sim, "telecho", limits=["10/second"])
+    sim.sim.cfg.account("acme").max_concurrent_calls = 100_000
+    cfg = {"log_format": "json", "log_level": "warning",
+           "redis": {"url": redis_server.url, "namespace": ns, "block_ms": 500},
+           "worker": {"concurrency": 20, "http_port": 0, "heartbeat_s": 5,
+                      "dead_after_s": 10},
+           "tracking": {"track_calls": False},
+           "policy": {"calling_hours": ["always"],
+                      "predial_url": f"http://127.0.0.1:{port}/hook"},
+           "providers": {"default": provider_cfg("telecho", sim.url, limits=["10/second"],
+                                                 send_margin_s=0.02)}}
+    n = 60
+    await push(store, *({"id": f"m{i}", "to": f"+1415555{i:04d}"} for i in range(n)))
+    procs = spawn_workers(cfg, 1, tmp_path)
+    try:
+        deadline = time.monotonic() + 40
+        while len(sim.sim.audit) < n and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+    finally:
+        await asyncio.to_thread(stop_all, procs)
+        await runner.cleanup()
+    times = [e["t"] for e in sim.sim.audit]
+    assert len(times) == n
+    assert [e for e in sim.sim.audit if e["status"] == 429] == []
+    assert max_in_any_window(times, 1.0) <= 10
