@@ -259,3 +259,15 @@ async def test_running_a_script_twice_changes_nothing_the_second_time(
     assert await snapshot(store) == after_first, f"{name}: the second run changed state"
     if name in ("grant", "ingest"):
         assert second == first  # a replayed grant returns the same jobs, not new ones
+
+
+async def test_jobs_taken_over_from_a_dead_worker_go_before_the_waiting_ones(
+        store: Store) -> None:
+    await granted(store)  # w1 dials j0 and j1, then dies; j2 waits in line
+    await store.r.zadd(store.k.consumers, {"w1": NOW - 60_000})
+    await store.s.call("heartbeat", NOW, group=GROUP, consumer="w2", held=[], dead=5000,
+                       stale=5000, settle={"p": 0})
+    await store.s.call("promote", NOW + 1, src="delayed", top="now", limit=10,
+                       max_defer=60_000)
+    line = await store.r.lrange(store.k.ready("p", "normal", "c1"), 0, -1)
+    assert set(line[:2]) == {"j0", "j1"} and line[2:] == ["j2"]

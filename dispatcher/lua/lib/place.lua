@@ -17,9 +17,10 @@ end
 local function rq_key(prov, prio) return P .. 'rq:' .. prov .. ':' .. prio end
 
 -- A campaign that had nothing ready joins the rotation at the lowest pass of the others, so
--- it neither waits behind a long campaign nor jumps ahead of it.
-local function to_ready(id, prov, prio, camp)
-  local n = redis.call('RPUSH', ready_key(prov, prio, camp), id)
+-- it neither waits behind a long campaign nor jumps ahead of it. `head`: the job goes before
+-- the jobs already waiting (one taken over from a dead worker must not wait for a backlog).
+local function to_ready(id, prov, prio, camp, head)
+  local n = redis.call(head and 'LPUSH' or 'RPUSH', ready_key(prov, prio, camp), id)
   if n == 1 then
     local rq = rq_key(prov, prio)
     local low = redis.call('ZRANGE', rq, 0, 0, 'WITHSCORES')
@@ -34,7 +35,7 @@ local function put(id, f, state, reason, until_ms, detail)
     state, reason = 'parked', 'halted'
   end
   if state == 'queued' then
-    to_ready(id, f.prov, f.prio or 'normal', f.camp)
+    to_ready(id, f.prov, f.prio or 'normal', f.camp, f.wr == 'reconcile')
   elseif state == 'delayed' then
     redis.call('ZADD', P .. 'delayed', until_ms, id)
   elseif state == 'parked' then
