@@ -25,7 +25,6 @@ from dispatcher.store.types import Granted
 from dispatcher.timing import LOOKUP_SKEW_S
 
 MAX_CRASHES = 3
-LATE_S = 0.25  # a grant older than this (or than the send margin) is moved to now
 
 
 @dataclass
@@ -135,16 +134,15 @@ class Dialer:
         return True
 
     async def _on_time(self, fl: Flight, job: Job) -> bool:
-        """A grant older than the send margin in use (a slow hook, a stalled process, the tail
-        of a burst) is moved to now before sending, so the request still lands within its
-        window; its lag is measured, so every worker's margin grows to cover such lags and the
-        next ones go without a second grant (see margins.py)."""
+        """A grant older than the send margin allows (a slow hook, a stalled process, the
+        tail of a burst) is moved to now before sending, so the request still lands within its
+        window. The lag of what is sent is measured and widens every worker's margin when it
+        is larger (a slow regrant, a stall after this check; see margins.py)."""
         g = fl.g
         pacer = self.rt.pacer
         rules = pacer.rules[job.provider]
-        while (lag := time.monotonic() - fl.granted_at) > min(LATE_S, pacer.margin_s(job.provider)):
+        while time.monotonic() - fl.granted_at > pacer.late_s(job.provider):
             asked = time.monotonic()
-            pacer.meters[job.provider].add(asked, lag)  # so the margin grows to cover it
             res = await self.store.regrant(rules, job.id, g.tok, self.rt.pacer.token())
             if res.granted:
                 fl.granted_at = asked

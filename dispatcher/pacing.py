@@ -51,7 +51,6 @@ class Pacer:
         self.consumer = consumer
         self.gates = {name: Gate() for name in rules}
         self.meters = {name: LagMeter() for name in rules}
-        self.published_ms: dict[str, int] = {}  # the largest lag any worker published
         self._seq = itertools.count()
 
     def token(self) -> str:
@@ -62,12 +61,12 @@ class Pacer:
         now = time.monotonic()
         return {name: round(m.margin_s(now) * 1000) for name, m in self.meters.items()}
 
-    def margin_s(self, provider: str) -> float:
-        """The send margin the granting scripts use now: the floor, or the largest published
-        lag (as of the last heartbeat). A request later than this after its grant could land
-        in a window that is already full, so it is granted again first."""
-        floor = self.rules[provider].margin_ms
-        return max(floor, self.published_ms.get(provider, 0)) / 1000
+    def late_s(self, provider: str) -> float:
+        """How long after its grant a request may still leave: three quarters of the
+        configured margin (the rest absorbs jitter on the way). Later, it is granted again
+        first: a grant's window is only widened by the margin, and a margin the workers
+        measured can shrink before the window of a late request has passed."""
+        return self.rules[provider].margin_ms * 0.75 / 1000
 
     def grant_args(self, provider: str, k: int) -> dict[str, Any]:
         return self.rules[provider].args(k, self.consumer, self.token())

@@ -351,9 +351,6 @@ class Worker:
         res: dict[str, Any] = await self.store.heartbeat(
             self.consumer, list(self.flights), round(w.dead_after_s * 1000),
             round(max(w.dead_after_s, 5.0) * 1000), settle, self.pacer.margins_ms())
-        margins = res.get("margins")
-        if isinstance(margins, dict):
-            self.pacer.published_ms = {str(p): int(ms) for p, ms in margins.items()}
         for c in res.get("reaped") or []:
             log.warning("worker.taken_over", consumer=c)
         if res.get("claimed"):

@@ -8,9 +8,7 @@
 --   worker, and it is removed from the group.
 -- * A job this worker's own record says it dials but the process does not hold (a grant whose
 --   reply was lost) is reconciled the same way once it is `stale` ms old.
--- Returns {reaped = [consumers], reconciled = n, claimed = n, margins = {prov = ms: the
--- largest send lag any live worker measured, which the granting scripts add to the window}}.
--- Safe to run twice.
+-- Returns {reaped = [consumers], reconciled = n, claimed = n}. Safe to run twice.
 
 local FIELDS = {'state', 'wr', 'prov', 'prio', 'camp', 'dialer', 'dial_ms'}
 
@@ -74,9 +72,4 @@ for _, c in ipairs(dead) do
   end
 end
 out.reaped = arr(out.reaped)
-out.margins = {}
-for prov, _ in pairs(A.margins or {}) do
-  local top = redis.call('ZREVRANGE', P .. 'margin:' .. prov, 0, 0, 'WITHSCORES')
-  out.margins[prov] = tonumber(top[2] or '0')
-end
 return reply(out)
