@@ -2,12 +2,14 @@
 
 The limiter grants a request at time g and counts it in every window of length W + M: that
 keeps the provider's own windows (of length W, counted on arrival) under the limit as long as
-every request leaves within M of its grant. A fixed M is either wasteful (a 250 ms margin
-costs a 1-second window 20 % of its limit) or unsafe (a loaded machine can take longer than
-that to put a burst of granted requests on the wire). So each worker measures the lag from
+every request leaves within M of its grant. A large fixed M is wasteful (a 250 ms margin
+costs a 1-second window 20 % of its limit), so M is small (``send_margin_s``, 20 ms) and
+the dialer keeps requests within it: one that would leave later than 3/4 of it after its grant
+takes a fresh grant first (dialer.py). What a request can still lose after that check (a
+stall while it is written, a slow regrant) is measured here: each worker records the lag from
 its grant to the moment the request's headers are written, and the margin every worker uses
-is the configured floor (an allowance for network jitter) plus the largest lag any live
-worker has seen recently. Pure: the clock is passed in.
+is the larger of the floor and the largest lag any live worker has seen recently. Pure: the
+clock is passed in.
 """
 
 from __future__ import annotations
