@@ -62,6 +62,11 @@ class Keys:
     def parked(self, provider: str) -> str:
         return self._k("parked", provider)
 
+    @property
+    def unknown_providers(self) -> str:
+        """Provider names jobs asked for that no worker had configured (their jobs park)."""
+        return self._k("unknown_providers")
+
     # jobs
     @property
     def job_prefix(self) -> str:

@@ -41,6 +41,7 @@ async def collect(store: Store, settings: Settings) -> dict[str, Any]:
         st = await store.provider_state(name, [(w.limit, w.ms) for w in windows], margin, now)
         provs[name] = _provider(p.kind, p.max_concurrent_calls, windows, st, now)
     out["providers"] = provs
+    out["unconfigured"] = await store.unconfigured_parked(set(settings.providers))
     return out
 
 
@@ -98,6 +99,9 @@ def render(s: dict[str, Any]) -> str:
                      f"(ids in {{{s['namespace']}}}:orphans); re-enqueue them")
     for name, p in s["providers"].items():
         lines += _render_provider(name, p)
+    for name, n in s.get("unconfigured", {}).items():
+        lines.append(f"provider {name}: NOT CONFIGURED; {n} jobs parked for it; configure it, "
+                     f"then: dispatcher resume {name}")
     return "\n".join(lines)
 
 

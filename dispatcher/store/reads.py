@@ -96,6 +96,15 @@ class Reads:
         return {"delayed": d, "tracking": t, "finishing": f, "deadlines": dl, "results": res,
                 "orphans": orph, "stream_length": stream, "delayed_due": due}
 
+    async def unconfigured_parked(self, configured: set[str]) -> dict[str, int]:
+        """Jobs parked for each provider name that is not configured (none: left out)."""
+        known: Any = await self.r.smembers(self.k.unknown_providers)
+        names = sorted({str(n) for n in known} - configured)
+        pipe = self.r.pipeline(transaction=False)
+        for name in names:
+            pipe.zcard(self.k.parked(name))
+        return {n: int(c) for n, c in zip(names, await pipe.execute(), strict=True) if c}
+
     async def campaign_names(self) -> list[str]:
         return [str(x) for x in await self.r.zrange(self.k.campaigns, 0, -1)]
 

@@ -121,6 +121,10 @@ async def test_jobs_of_an_unconfigured_provider_wait_parked_until_it_is_configur
         await asyncio.sleep(0.05)
     assert (await store.counts()).get("w:unknown_provider") == 3
     assert await store.r.xlen(store.k.results) == 0
+    from dispatcher.status import collect, render
+    status = await collect(store, make_settings(redis_server.url, ns, {"default": tel}))
+    assert status["unconfigured"] == {"eu": 3}
+    assert "provider eu: NOT CONFIGURED; 3 jobs parked" in render(status)
     # the operator configures it (a new rollout) and resumes it
     both = {"default": tel, "eu": provider_cfg("itellico", sim.url)}
     await workers.pop().stop()
