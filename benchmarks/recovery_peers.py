@@ -22,6 +22,7 @@ import asyncio
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -170,7 +171,7 @@ def measure_peers(peers: list[str], trials: int = 3, cap_s: float = 240.0
                      if x["job_started_by_survivor_s"] is not None)
         out[peer] = {"trials": rows, "summary": {
             "recovered": len(got), "not_recovered_within_cap": len(rows) - len(got),
-            "cap_s": cap_s, **({"min": got[0], "median": got[len(got) // 2], "max": got[-1]}
+            "cap_s": cap_s, **({"min": got[0], "median": statistics.median(got), "max": got[-1]}
                                if got else {})}}
     return out
 
