@@ -110,11 +110,15 @@ def analyse(entries: list[dict[str, Any]], limit: str, t_end: float | None) -> d
         out["refill_gap_s"] = {"min": round(min(gaps), 4),
                                "median": round(statistics.median(gaps), 4),
                                "max": round(max(gaps), 4), "n": len(gaps)}
+    # the provider's own count: requests it admitted (a 429 does not count in its window)
+    admitted = sorted(e["t"] for e in creates if e["status"] != 429)
+    out["max_admitted_in_any_window"] = max_in_any_window(admitted, w.seconds)
     if w.seconds >= 600:
         # every trailing window ending on a whole minute once the first has filled
         out["trailing_window_counts"] = [
-            {"end_min": round(s / 60, 1), "requests": c} for s, c in
-            trailing_counts(ts, w, t0, t1, 60.0)]
+            {"end_min": round(s / 60, 1), "requests": c, "admitted": a}
+            for (s, c), (_, a) in zip(trailing_counts(ts, w, t0, t1, 60.0),
+                                      trailing_counts(admitted, w, t0, t1, 60.0), strict=True)]
     return out
 
 
@@ -185,12 +189,13 @@ def main() -> None:
     ap.add_argument("--send-margin", type=float, default=None,
                     help="send_margin_s floor (default: the dispatcher's own, 0.02)")
     ap.add_argument("--analyse", help="an audit.jsonl of an earlier run: analyse only")
+    ap.add_argument("--until", type=float, help="with --analyse: when that run ended (epoch s)")
     ap.add_argument("--out", default=str(HERE / "results" / "windows.json"))
     args = ap.parse_args()
     if args.analyse:
         path = Path(args.analyse)
         entries = [json.loads(x) for x in path.read_text().splitlines() if x]
-        res = analyse(entries, args.limit, None)
+        res = analyse(entries, args.limit, args.until)
     else:
         workdir = Path(tempfile.mkdtemp(prefix="bench-windows-"))
         print(f"workdir {workdir}", flush=True)
