@@ -77,6 +77,8 @@ namespace = "bench"
 [worker]
 concurrency = 20
 http_port = 0
+[policy]
+calling_hours = ["always"]
 [tracking]
 track_calls = false
 [providers.default]

@@ -1,0 +1,210 @@
+"""Window utilisation of the dispatcher alone, for one window length at a time (1 s, 1 min, 1 h).
+
+pacing.py compares systems on two short windows; this asks how much of a single window the
+dispatcher really uses once it has filled, now that the send margin is a small floor plus the
+measured send lag (dispatcher/margins.py) instead of a fixed 0.25 s. Everything is counted on
+the provider side, from the simulator's audit log (also written to a JSON-lines file, so a run
+of an hour can be analysed again with ``--analyse``):
+
+    python -m benchmarks.windows --limit 100/second --seconds 60 --jobs 8000
+    python -m benchmarks.windows --limit 60/minute --seconds 200 --jobs 400
+    nohup python -m benchmarks.windows --limit 600/hour --seconds 4080 --jobs 2000 &
+    python -m benchmarks.windows --limit 600/hour --analyse /tmp/.../audit.jsonl
+
+Results are merged into benchmarks/results/windows.json, one entry per limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from benchmarks.pacing import KEY, _windows_over, admin, jobs, spawn, utilisation
+from benchmarks.ports import bench_port
+from dispatcher.limits import Window, max_in_any_window, parse_limit
+from dispatcher.localredis import start_redis
+
+HERE = Path(__file__).resolve().parent
+
+
+def dispatcher_toml(redis_url: str, sim_url: str, limit: str, margin: float | None) -> str:
+    margin_line = f"send_margin_s = {margin}\n" if margin is not None else ""
+    return f"""log_format = "json"
+log_level = "warning"
+[redis]
+url = "{redis_url}"
+namespace = "bench"
+[worker]
+concurrency = 20
+http_port = 0
+[policy]
+calling_hours = ["always"]
+[tracking]
+track_calls = false
+[providers.default]
+kind = "telecho"
+base_url = "{sim_url}/api/v1/public"
+api_key_env = "BENCH_KEY"
+phone_number_id = "tel_pn_main"
+limits = ["{limit}"]
+{margin_line}"""
+
+
+def refill_gaps(ts: list[float], w: Window) -> list[float]:
+    """For each request after the first ``limit``: how long after a slot freed it arrived.
+
+    Request i can only land once request i - limit has left the trailing window, at
+    ts[i - limit] + W; the gap is what the send margin and the grant-to-wire path cost.
+    A negative gap is a request over the limit.
+    """
+    return [ts[i] - (ts[i - w.limit] + w.seconds) for i in range(w.limit, len(ts))]
+
+
+def trailing_counts(ts: list[float], w: Window, t0: float, t1: float, step: float
+                    ) -> list[tuple[float, int]]:
+    """(seconds since t0, requests in the trailing window ending then), once it has filled."""
+    out, lo, hi, t = [], 0, 0, t0 + w.seconds
+    while t <= t1:
+        while hi < len(ts) and ts[hi] <= t:
+            hi += 1
+        while lo < hi and ts[lo] <= t - w.seconds:
+            lo += 1
+        out.append((round(t - t0, 3), hi - lo))
+        t += step
+    return out
+
+
+def analyse(entries: list[dict[str, Any]], limit: str, t_end: float | None) -> dict[str, Any]:
+    """Provider-side figures from audit entries (creates only)."""
+    w = parse_limit(limit)
+    creates = [e for e in entries if e["method"] == "POST" and "/calls" in e["path"]]
+    ts = sorted(e["t"] for e in creates)
+    t0 = ts[0]
+    # the backlog ran until the end of the run; the last request bounds it otherwise
+    t1 = min(t_end, ts[-1] + w.seconds) if t_end else ts[-1]
+    counts = trailing_counts(ts, w, t0, t1, 0.1 if w.seconds < 600 else 1.0)
+    uses = [c / w.limit for _, c in counts]
+    gaps = refill_gaps(ts, w)
+    out: dict[str, Any] = {
+        "limit": limit, "requests": len(ts),
+        "answered_429": sum(1 for e in creates if e["status"] == 429),
+        "span_s": round(ts[-1] - t0, 1), "measured_until_s": round(t1 - t0, 1),
+        "max_in_any_window": max_in_any_window(ts, w.seconds),
+        "over_limit": _windows_over(ts, w),
+        "utilisation": round(utilisation(ts, w, t0, t1), 4),
+        "use_min_max": [round(min(uses), 4), round(max(uses), 4)] if uses else None,
+        "full_windows_sampled": round((t1 - t0 - w.seconds) / w.seconds, 2),
+    }
+    if gaps:
+        out["refill_gap_s"] = {"min": round(min(gaps), 4),
+                               "median": round(statistics.median(gaps), 4),
+                               "max": round(max(gaps), 4), "n": len(gaps)}
+    # the provider's own count: requests it admitted (a 429 does not count in its window)
+    admitted = sorted(e["t"] for e in creates if e["status"] != 429)
+    out["max_admitted_in_any_window"] = max_in_any_window(admitted, w.seconds)
+    if w.seconds >= 600:
+        # every trailing window ending on a whole minute once the first has filled
+        out["trailing_window_counts"] = [
+            {"end_min": round(s / 60, 1), "requests": c, "admitted": a}
+            for (s, c), (_, a) in zip(trailing_counts(ts, w, t0, t1, 60.0),
+                                      trailing_counts(admitted, w, t0, t1, 60.0), strict=True)]
+    return out
+
+
+def run(limit: str, seconds: float, n: int, procs: int, margin: float | None,
+        workdir: Path) -> dict[str, Any]:
+    rs = start_redis(port=bench_port(), workdir=str(workdir))
+    port = bench_port()
+    audit_file = workdir / "audit.jsonl"
+    (workdir / "sim.toml").write_text(
+        f'audit_file = "{audit_file}"\n[keys.{KEY}]\ndialect = "telecho"\n'
+        f'limits = ["{limit}"]\n[accounts.acme]\nmax_concurrent_calls = 1000000\n')
+    sim = subprocess.Popen([sys.executable, "-m", "dispatcher", "simulate", "--port", str(port),
+                            "--config", str(workdir / "sim.toml")], stdout=subprocess.DEVNULL)
+    sim_url = f"http://127.0.0.1:{port}"
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        for _ in range(100):
+            try:
+                admin(sim_url, "/_sim/audit?since=1e12")
+                break
+            except OSError:
+                time.sleep(0.1)
+        cfg = workdir / "dispatcher.toml"
+        cfg.write_text(dispatcher_toml(rs.url, sim_url, limit, margin))
+        r = redis.Redis.from_url(rs.url)
+        pipe = r.pipeline()
+        for j in jobs(n):
+            pipe.xadd("{bench}:jobs", {"job": json.dumps(j)})
+        pipe.execute()
+        env = {**os.environ, "BENCH_KEY": KEY}
+        workers = [spawn([sys.executable, "-m", "dispatcher", "run", "--config", str(cfg)],
+                         env, workdir, f"dispatcher-{i}") for i in range(procs)]
+        time.sleep(seconds)
+        t_end = time.time()
+        results_written = r.xlen("{bench}:results")
+    finally:
+        for p in workers:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        sim.terminate()
+        sim.wait()
+        rs.stop()
+    entries = [json.loads(x) for x in audit_file.read_text().splitlines() if x]
+    res = analyse(entries, limit, t_end)
+    res.update({"jobs": n, "processes": procs, "concurrency": 20, "seconds": seconds,
+                "send_margin_floor_s": margin if margin is not None else 0.02,
+                "results_written": results_written,
+                "audit_file": str(audit_file)})
+    return res
+
+
+def merge(out: Path, res: dict[str, Any]) -> None:
+    """Append the run to its limit's list of runs (repeated runs give min / median / max)."""
+    report = json.loads(out.read_text()) if out.exists() else {"runs": {}}
+    runs = report["runs"].setdefault(res["limit"], [])
+    if isinstance(runs, dict):
+        runs = report["runs"][res["limit"]] = [runs]
+    runs.append({**res, "date": time.strftime("%Y-%m-%d %H:%M")})
+    out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--limit", required=True, help='one provider limit, e.g. "100/second"')
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--jobs", type=int, default=8000)
+    ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--send-margin", type=float, default=None,
+                    help="send_margin_s floor (default: the dispatcher's own, 0.02)")
+    ap.add_argument("--analyse", help="an audit.jsonl of an earlier run: analyse only")
+    ap.add_argument("--until", type=float, help="with --analyse: when that run ended (epoch s)")
+    ap.add_argument("--out", default=str(HERE / "results" / "windows.json"))
+    args = ap.parse_args()
+    if args.analyse:
+        path = Path(args.analyse)
+        entries = [json.loads(x) for x in path.read_text().splitlines() if x]
+        res = analyse(entries, args.limit, args.until)
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="bench-windows-"))
+        print(f"workdir {workdir}", flush=True)
+        res = run(args.limit, args.seconds, args.jobs, args.processes, args.send_margin,
+                  workdir)
+        merge(Path(args.out), res)
+    print(json.dumps({k: v for k, v in res.items() if k != "trailing_window_counts"}),
+          flush=True)
+
+
+if __name__ == "__main__":
+    main()
