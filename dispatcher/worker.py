@@ -86,6 +86,7 @@ class Worker:
                              on_grants=self._on_grants)
         self.flights: dict[str, tuple[Flight, asyncio.Task[None]]] = {}
         self.visits: set[asyncio.Task[Any]] = set()
+        self.visiting: set[str] = set()  # ids of the calls being visited (the heartbeat says)
         self.wake = {name: asyncio.Event() for name in settings.providers}
         self.room_freed = asyncio.Event()
         self.stopping = asyncio.Event()
@@ -350,7 +351,8 @@ class Worker:
         w = self.settings.worker
         res: dict[str, Any] = await self.store.heartbeat(
             self.consumer, list(self.flights), round(w.dead_after_s * 1000),
-            round(max(w.dead_after_s, 5.0) * 1000), settle, self.pacer.margins_ms())
+            round(max(w.dead_after_s, 5.0) * 1000), settle, self.pacer.margins_ms(),
+            visiting=list(self.visiting))
         for c in res.get("reaped") or []:
             log.warning("worker.taken_over", consumer=c)
         if res.get("claimed"):
@@ -372,12 +374,15 @@ class Worker:
         return None
 
     async def _visit(self, v: Any) -> None:
+        self.visiting.add(v.id)
         try:
             await self.tracker.visit(v)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.error("call.visit_failed", job_id=v.id, exc_info=True)
+        finally:
+            self.visiting.discard(v.id)
         self._wake_all()  # a call that ended frees a slot
 
     # -- HTTP ---------------------------------------------------------------------------------

@@ -1,14 +1,16 @@
 --! include core place
 -- HEARTBEAT: this worker is alive; take over the work of workers that are not.
 -- A = {group, consumer, held = [ids this process is dialling], dead (ms without a heartbeat),
---      stale (ms), settle = {prov = ms}, margins = {prov = ms: this worker's measured send lag}}.
+--      stale (ms), settle = {prov = ms}, margins = {prov = ms: this worker's measured send lag},
+--      visiting = [ids of the live calls this process is polling now]}.
 -- * A consumer whose last heartbeat is older than `dead` is gone: every job it was dialling
 --   waits for a reconciliation (the call may exist) that starts once the request could no
 --   longer be on its way (dial time + settle), its unread stream entries are claimed by this
---   worker, and it is removed from the group.
+--   worker, and it is removed from the group. The calls it was polling are due again at once
+--   (not when their visit lease ends).
 -- * A job this worker's own record says it dials but the process does not hold (a grant whose
 --   reply was lost) is reconciled the same way once it is `stale` ms old.
--- Returns {reaped = [consumers], reconciled = n, claimed = n}. Safe to run twice.
+-- Returns {reaped = [consumers], reconciled = n, claimed = n, revisit = n}. Safe to run twice.
 
 local FIELDS = {'state', 'wr', 'prov', 'prio', 'camp', 'dialer', 'dial_ms'}
 
@@ -49,17 +51,39 @@ local function claim_pending(c)
   return #ids, #p < 1000
 end
 
+-- The calls a dead consumer was polling: due again now, so they wait neither for its lease.
+local function release_visits(c)
+  local vk = P .. 'visiting:' .. c
+  local n = 0
+  for _, id in ipairs(redis.call('SMEMBERS', vk)) do
+    local f = hget(jkey(id), {'state', 'prov'})
+    if f.state == 'tracking' and f.prov then
+      n = n + redis.call('ZADD', P .. 'tracking:' .. f.prov, 'XX', 'LT', 'CH', NOW, id)
+    end
+  end
+  redis.call('DEL', vk)
+  return n
+end
+
 redis.call('ZADD', P .. 'consumers', NOW, A.consumer)
+local vk = P .. 'visiting:' .. A.consumer
+redis.call('DEL', vk)
+if A.visiting and #A.visiting > 0 then
+  redis.call('SADD', vk, unpack(A.visiting))
+  redis.call('PEXPIRE', vk, A.dead * 10)
+end
 for prov, ms in pairs(A.margins or {}) do
   redis.call('ZADD', P .. 'margin:' .. prov, ms, A.consumer)
 end
 local mine = {}
 for _, id in ipairs(A.held) do mine[id] = true end
-local out = {reaped = {}, reconciled = release_held(A.consumer, mine, A.stale), claimed = 0}
+local out = {reaped = {}, reconciled = release_held(A.consumer, mine, A.stale), claimed = 0,
+             revisit = 0}
 local dead = redis.call('ZRANGEBYSCORE', P .. 'consumers', '-inf', NOW - A.dead)
 for _, c in ipairs(dead) do
   if c ~= A.consumer then
     out.reconciled = out.reconciled + release_held(c, {}, 0)
+    out.revisit = out.revisit + release_visits(c)
     local n, all = claim_pending(c)
     out.claimed = out.claimed + n
     if all then

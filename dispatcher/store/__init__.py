@@ -232,11 +232,12 @@ class Store(Reads, Retention, Producing):
         return [str(x) for x in as_list(res["due"])]
 
     async def heartbeat(self, consumer: str, held: Sequence[str], dead_ms: int, stale_ms: int,
-                        settle_ms: dict[str, int], margins_ms: dict[str, int] | None = None
-                        ) -> dict[str, Any]:
+                        settle_ms: dict[str, int], margins_ms: dict[str, int] | None = None,
+                        visiting: Sequence[str] = ()) -> dict[str, Any]:
         res: dict[str, Any] = await self.s.call(
             "heartbeat", group=K.GROUP, consumer=consumer, held=list(held), dead=dead_ms,
-            stale=stale_ms, settle=settle_ms or {"~": 0}, margins=margins_ms or {})
+            stale=stale_ms, settle=settle_ms or {"~": 0}, margins=margins_ms or {},
+            visiting=list(visiting))
         return res
 
     async def redrive(self, job_ids: Sequence[str], outcomes: Sequence[str], *, dry: bool

@@ -271,3 +271,16 @@ async def test_jobs_taken_over_from_a_dead_worker_go_before_the_waiting_ones(
                        max_defer=60_000)
     line = await store.r.lrange(store.k.ready("p", "normal", "c1"), 0, -1)
     assert set(line[:2]) == {"j0", "j1"} and line[2:] == ["j2"]
+
+
+async def test_calls_a_dead_worker_was_polling_are_due_again_at_once(store: Store) -> None:
+    job_id = await tracked(store)
+    await store.s.call("visit", NOW, provs=["p"], lease=30_000, limit=10)  # w1 polls it
+    await store.s.call("heartbeat", NOW, group=GROUP, consumer="w1", held=[], dead=5000,
+                       stale=5000, settle={"p": 0}, visiting=[job_id])
+    assert await store.r.zscore(store.k.tracking("p"), job_id) == NOW + 30_000
+    later = NOW + 6000  # w1 has been silent longer than `dead`
+    res = await store.s.call("heartbeat", later, group=GROUP, consumer="w2", held=[],
+                             dead=5000, stale=5000, settle={"p": 0}, visiting=[])
+    assert res["revisit"] == 1 and res["reaped"] == ["w1"]
+    assert await store.r.zscore(store.k.tracking("p"), job_id) == later
