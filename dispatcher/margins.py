@@ -18,27 +18,41 @@ import contextvars
 from collections import deque
 from dataclasses import dataclass, field
 
-WINDOW_S = 30.0     # lags older than this are forgotten
-MAX_MARGIN_S = 10.0  # the scripts keep this much extra log history
+MIN_HORIZON_S = 30.0  # lags are remembered at least this long
+MAX_MARGIN_S = 10.0   # the scripts keep this much extra log history
+
+
+def horizon_s(longest_window_s: float) -> float:
+    """How long a lag must be remembered: a grant's slot is reused one window later, and the
+    margin then must still cover how late that grant's request left (an hour's window
+    included: a slow start must not let the next hour's first requests arrive early)."""
+    return max(MIN_HORIZON_S, longest_window_s + 1.0)
 
 
 @dataclass
 class LagMeter:
-    """The largest grant-to-send lag seen in the last ``WINDOW_S`` seconds."""
+    """The largest grant-to-send lag seen in the last ``horizon_s`` seconds, kept as one
+    maximum per second (an hour's memory is at most 3,600 numbers)."""
 
-    samples: deque[tuple[float, float]] = field(default_factory=deque)
+    horizon_s: float = MIN_HORIZON_S
+    buckets: deque[tuple[int, float]] = field(default_factory=deque)
 
     def add(self, now: float, lag_s: float) -> None:
-        self.samples.append((now, max(0.0, lag_s)))
+        sec, lag = int(now), max(0.0, lag_s)
+        if self.buckets and self.buckets[-1][0] == sec:
+            if lag > self.buckets[-1][1]:
+                self.buckets[-1] = (sec, lag)
+        else:
+            self.buckets.append((sec, lag))
         self._expire(now)
 
     def _expire(self, now: float) -> None:
-        while self.samples and self.samples[0][0] < now - WINDOW_S:
-            self.samples.popleft()
+        while self.buckets and self.buckets[0][0] + 1 < now - self.horizon_s:
+            self.buckets.popleft()
 
     def margin_s(self, now: float) -> float:
         self._expire(now)
-        return min(max((lag for _, lag in self.samples), default=0.0), MAX_MARGIN_S)
+        return min(max((lag for _, lag in self.buckets), default=0.0), MAX_MARGIN_S)
 
 
 @dataclass

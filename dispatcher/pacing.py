@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dispatcher.margins import SENDING, LagMeter, SendClock
+from dispatcher.margins import SENDING, LagMeter, SendClock, horizon_s
 from dispatcher.metrics import PACING_WAIT
 from dispatcher.providers import CommonConfig
 from dispatcher.store import Store
@@ -50,7 +50,8 @@ class Pacer:
         self.rules = rules
         self.consumer = consumer
         self.gates = {name: Gate() for name in rules}
-        self.meters = {name: LagMeter() for name in rules}
+        self.meters = {name: LagMeter(horizon_s(max((ms for _, ms in r.windows), default=0)
+                                                / 1000)) for name, r in rules.items()}
         self._seq = itertools.count()
 
     def token(self) -> str:
