@@ -275,9 +275,9 @@ class Store(Reads, Retention, Producing):
         await self.s.call("cooldown", prov=provider, ms=max(1, ms))
 
     async def observe(self, provider: str, limit: int, window_ms: int, remaining: int,
-                      reset_ms: int) -> bool:
+                      reset_ms: int, margin_ms: int = 0) -> bool:
         return bool(await self.s.call("observe", prov=provider, limit=limit, ms=window_ms,
-                                      remaining=remaining, reset=reset_ms))
+                                      remaining=remaining, reset=reset_ms, margin=margin_ms))
 
     async def shrink_slots(self, provider: str, ttl_ms: int) -> int:
         return int(await self.s.call("shrink", prov=provider, ttl=ttl_ms))

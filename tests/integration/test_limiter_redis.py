@@ -68,3 +68,18 @@ async def test_provider_count_lower_than_ours_is_obeyed(store: Store) -> None:
     assert (await store.admit(rules([w]), "2")).granted
     res = await store.admit(rules([w]), "3")
     assert (res.granted, res.reason) == (False, "rate") and 2000 < res.wait_ms <= 3000
+
+
+async def test_requests_still_on_their_way_are_not_taken_for_someone_elses(
+        store: Store) -> None:
+    """The provider counts arrivals; a grant made just over a window ago may have arrived
+    inside the provider's window: that is our own request, not a shared key."""
+    w = Window(1.0, 10)
+    t = 1_800_000_000_000
+    await store.s.call("admit", t, prov="p", wins=[[10, 1000]], margin=50, tok="a")
+    # 1,020 ms later our log has nothing in the last second, but the provider, which saw
+    # that request arrive 30 ms after its grant, still counts it: 9 left
+    assert not await store.s.call("observe", t + 1020, prov="p", limit=w.limit, ms=w.ms,
+                                  remaining=9, reset=1000, margin=50)
+    assert await store.s.call("observe", t + 1020, prov="p", limit=w.limit, ms=w.ms,
+                              remaining=8, reset=1000, margin=50)
