@@ -102,6 +102,10 @@ class Keys:
     def held(self, consumer: str) -> str:
         return self._k("held", consumer)
 
+    def visiting(self, consumer: str) -> str:
+        """The live calls a worker is polling, as of its last heartbeat (HEARTBEAT)."""
+        return self._k("visiting", consumer)
+
     # providers
     def rate_log(self, provider: str) -> str:
         return self._k("rl", provider)
