@@ -39,6 +39,7 @@ from dispatcher.store.types import GrantReply
 from dispatcher.tracker import Tracker
 
 log = structlog.get_logger("dispatcher")
+LISTPACK_VALUE = 512  # hash-max-listpack-value that keeps a job hash compact
 
 READ_BATCH = 500
 GRANT_BATCH = 100
@@ -102,7 +103,7 @@ class Worker:
         await self._wait_for_redis()
         if self.stopping.is_set():
             return
-        await self._warn_eviction()
+        await self._warn_settings()
         await self._start_http()
         self.ready = True
         log.info("worker.started", consumer=self.consumer,
@@ -148,11 +149,16 @@ class Worker:
                       "pushed before are gone — use appendonly and maxmemory-policy noeviction")
         self.health.group_ok = True
 
-    async def _warn_eviction(self) -> None:
+    async def _warn_settings(self) -> None:
         policy = await self.store.maxmemory_policy()
         if policy not in (None, "noeviction"):
             log.warning("redis.eviction_policy", policy=policy,
                         hint="set maxmemory-policy noeviction: an evicted key is a lost job")
+        listpack = await self.store.server_setting("hash-max-listpack-value")
+        if listpack is not None and listpack.isdigit() and int(listpack) < LISTPACK_VALUE:
+            log.warning("redis.memory_setting", setting="hash-max-listpack-value",
+                        value=int(listpack), hint=f"set it to {LISTPACK_VALUE}: a job hash "
+                        "then takes less than half the memory (docs/redis.md)")
 
     async def _wait_for_redis(self) -> None:
         """Redis may be down or full at start: wait for it with backoff (what Kubernetes

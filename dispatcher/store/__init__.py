@@ -248,11 +248,15 @@ class Store(Reads, Retention, Producing):
 
     async def maxmemory_policy(self) -> str | None:
         """Redis's eviction policy, or None when the server does not say (managed Redis)."""
+        return await self.server_setting("maxmemory-policy")
+
+    async def server_setting(self, name: str) -> str | None:
+        """One CONFIG GET value, or None when the server does not say (managed Redis)."""
         try:
-            got: Any = await self.r.config_get("maxmemory-policy")
+            got: Any = await self.r.config_get(name)
         except ResponseError:
             return None
-        value = got.get("maxmemory-policy") if isinstance(got, dict) else None
+        value = got.get(name) if isinstance(got, dict) else None
         return str(value) if value else None
 
     # -- do-not-call ------------------------------------------------------------------------------

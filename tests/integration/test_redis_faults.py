@@ -131,7 +131,9 @@ async def test_readiness_follows_redis_and_an_evicting_redis_is_named(
     w = start_worker(settings_for(own_redis, ns, sim), workers)
     while not w.worker.ready:
         await asyncio.sleep(0.02)
-    assert "redis.eviction_policy" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "redis.eviction_policy" in out
+    assert "redis.memory_setting" in out and "hash-max-listpack-value" in out  # 64 here
     assert (await ready(w.worker.http_port))[0] == 200
     os.kill(own_redis.proc.pid, signal.SIGSTOP)
     try:
