@@ -62,7 +62,7 @@ async def _demo(n: int, processes: int) -> int:
     local: LocalRedis | None = None
     redis_url = os.environ.get("REDIS_URL")
     if not redis_url:
-        local = start_redis(workdir=str(tmp))
+        local = start_redis(workdir=str(tmp), extra=("--hash-max-listpack-value", "512"))
         redis_url = local.url
     ns = f"demo-{int(time.time())}"
     port = free_port()
