@@ -137,7 +137,8 @@ async def test_sigterm_hands_back_work_and_exits_0(
     log = (tmp_path / "worker-0.log").read_text()
     assert "worker.stopped" in log
     # nothing is left owned by the stopped worker: the backlog waits in Redis for any worker
-    consumer = json.loads(log.splitlines()[0])["consumer"]
+    consumer = next(e["consumer"] for e in map(json.loads, log.splitlines())
+                    if e["event"] == "worker.started")
     assert not await store.r.xpending_range(store.k.jobs, "workers", "-", "+", 10, consumer)
     assert not await store.r.smembers(store.k.held(consumer))
     assert (await store.counts()).get("queued", 0) > 0
