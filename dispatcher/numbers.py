@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Literal
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat
+from phonenumbers import (
+    COUNTRY_CODE_TO_REGION_CODE,
+    NumberParseException,
+    PhoneMetadata,
+    PhoneNumber,
+    PhoneNumberDesc,
+    PhoneNumberFormat,
+)
 from phonenumbers import timezone as pn_timezone
 
 NumberCheck = Literal["valid", "possible"]
@@ -67,7 +74,7 @@ def _normalise(text: str, check: NumberCheck) -> str:
         if exc.error_type == NumberParseException.INVALID_COUNTRY_CODE:
             raise ValueError(f"to: {quote(text)} has no known country code") from None
         raise ValueError(f"to: {quote(text)} is not a phone number") from None
-    if check == "valid" and not phonenumbers.is_valid_number(number):
+    if check == "valid" and not is_valid(number):
         raise ValueError(f"to: {quote(text)} failed the 'valid' number check "
                          "(not an assigned, diallable number in its country)")
     if check == "possible":
@@ -79,6 +86,60 @@ def _normalise(text: str, check: NumberCheck) -> str:
     if not _E164.fullmatch(e164):
         raise ValueError(f"to: {quote(text)} has no E.164 form")
     return e164
+
+
+# -- validity ----------------------------------------------------------------------------------
+# ``phonenumbers.is_valid_number`` finds a +1 number's region by matching it against every
+# number type of each candidate region, then matches the same ten types again for the region
+# it found: about twenty regular expressions for one answer. The answer only needs "matches
+# the region's general pattern and any one type", and fixed-line and mobile (the types nearly
+# every number has) tried first usually settle it in two. Same metadata, same answer (a
+# property test compares both over every region's example numbers and random digits).
+
+_TYPES = ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "voip",
+          "personal_number", "pager", "uan", "voicemail")
+
+
+@cache
+def _pattern(text: str) -> re.Pattern[str]:
+    return re.compile(text)
+
+
+def _matches(nsn: str, desc: PhoneNumberDesc | None) -> bool:
+    if desc is None or not desc.national_number_pattern:
+        return False
+    if desc.possible_length and len(nsn) not in desc.possible_length:
+        return False
+    return _pattern(desc.national_number_pattern).fullmatch(nsn) is not None
+
+
+def _known(nsn: str, md: PhoneMetadata) -> bool:
+    """The number is of some known type in the region (not ``UNKNOWN``)."""
+    if not _matches(nsn, md.general_desc):
+        return False
+    return any(_matches(nsn, getattr(md, t)) for t in _TYPES)
+
+
+def is_valid(number: PhoneNumber) -> bool:
+    """``phonenumbers.is_valid_number``, answered with fewer pattern matches."""
+    code = number.country_code
+    regions = COUNTRY_CODE_TO_REGION_CODE.get(code) if code is not None else None
+    if code is None or not regions:
+        return False
+    nsn = phonenumbers.national_significant_number(number)
+    if len(regions) == 1:
+        md = PhoneMetadata.metadata_for_region_or_calling_code(code, regions[0].upper())
+        return md is not None and _known(nsn, md)
+    for region in regions:
+        md = PhoneMetadata.metadata_for_region(region.upper(), None)
+        if md is None:
+            continue
+        if md.leading_digits is not None:
+            if _pattern(md.leading_digits).match(nsn):
+                return _known(nsn, md)
+        elif _known(nsn, md):
+            return True
+    return False
 
 
 @lru_cache(maxsize=_CACHE_SIZE)

@@ -1,0 +1,53 @@
+"""The fast validity check gives phonenumbers.is_valid_number's answer for every number."""
+
+import phonenumbers
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dispatcher.numbers import is_valid
+
+CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
+def _examples() -> list[phonenumbers.PhoneNumber]:
+    out = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in range(12):
+            ex = phonenumbers.example_number_for_type(region, kind)
+            if ex is not None:
+                out.append(ex)
+    for code in sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS):
+        ex = phonenumbers.example_number_for_non_geo_entity(code)
+        if ex is not None:
+            out.append(ex)
+    return out
+
+
+EXAMPLES = _examples()
+
+
+def test_every_regions_example_numbers_agree() -> None:
+    assert len(EXAMPLES) > 1000  # every region, every type it has an example for
+    wrong = [phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164)
+             for n in EXAMPLES if is_valid(n) != phonenumbers.is_valid_number(n)]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("text", ["+12425550100", "+18765550100", "+14155550100",
+                                  "+16135550100", "+17875550100", "+16495550100"])
+def test_shared_country_code_numbers_agree(text: str) -> None:
+    """+1 is shared by two dozen regions, found by leading digits or by full validation."""
+    n = phonenumbers.parse(text, None)
+    assert is_valid(n) == phonenumbers.is_valid_number(n)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(code=st.one_of(st.sampled_from(CODES), st.integers(1, 999)),
+       digits=st.text("0123456789", min_size=2, max_size=14))
+def test_random_numbers_agree(code: int, digits: str) -> None:
+    try:
+        n = phonenumbers.parse(f"+{code}{digits}", None)
+    except phonenumbers.NumberParseException:
+        return
+    assert is_valid(n) == phonenumbers.is_valid_number(n)
