@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
 import hmac
 import json
 import random
@@ -33,6 +34,7 @@ class Simulator:
         self.rates: dict[str, RateWindows] = {}
         self.calls: dict[str, Call] = {}
         self.order: list[str] = []
+        self.live_ends: dict[str, list[float]] = {}  # account -> heap of ended_at
         self.audit: list[dict[str, Any]] = []
         self.next_faults: deque[dict[str, Any]] = deque()
         self.number_hits: dict[str, int] = {}
@@ -57,12 +59,18 @@ class Simulator:
             self._audit_fh.flush()
 
     def live_calls(self, account: str, now: float) -> int:
-        return sum(1 for c in self.calls.values() if c.account == account and c.live(now))
+        """Calls of the account not yet ended (each call's end is fixed when it is created,
+        so a heap of end times answers without scanning every call ever made)."""
+        ends = self.live_ends.get(account, [])
+        while ends and not now < ends[0]:
+            heapq.heappop(ends)
+        return len(ends)
 
     def add_call(self, call: Call) -> None:
         """Keep a new call; an itellicoAI external_id is spent on its account from now on."""
         self.calls[call.id] = call
         self.order.append(call.id)
+        heapq.heappush(self.live_ends.setdefault(call.account, []), call.ended_at)
         if call.dialect == "itellico" and call.correlation is not None:
             self.external_ids[(call.account, call.correlation)] = call.id
 
@@ -71,6 +79,7 @@ class Simulator:
         self.audit.clear()
         self.calls.clear()
         self.order.clear()
+        self.live_ends.clear()
         self.external_ids.clear()
         self.rates.clear()
         self.next_faults.clear()
