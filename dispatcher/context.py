@@ -5,13 +5,12 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 
 import aiohttp
 
 from dispatcher.config import Settings
 from dispatcher.decide import Finish
-from dispatcher.jobs import InvalidJob, Job, JobRules, parse_job
+from dispatcher.jobs import InvalidJob, Job, parse_job
 from dispatcher.logs import get_logger, info_on
 from dispatcher.metrics import RESULTS, provider_label
 from dispatcher.pacing import Pacer
@@ -21,6 +20,8 @@ from dispatcher.providers import Adapter, dialect
 from dispatcher.results import build, item
 from dispatcher.store import Store
 from dispatcher.timing import Timing
+
+PARSED_KEPT = 4096  # payloads parsed recently (oldest dropped first)
 
 
 def now_ms() -> int:
@@ -44,6 +45,7 @@ class Runtime:
         self.stored_rules = replace(self.rules, recheck_numbers=False)
         self.meters = {name: self.pacer.meters[name] for name in self.settings.providers}
         self._http: aiohttp.ClientSession | None = None
+        self._parsed: dict[str, Job | InvalidJob] = {}
 
     def http(self) -> aiohttp.ClientSession:
         """A session for calls that are not to a provider (the pre-dial hook)."""
@@ -69,7 +71,18 @@ class Runtime:
     def parse_stored(self, raw: str | None) -> Job | InvalidJob:
         """A payload that was valid at intake, read back from its job (cached: a worker reads
         the same job at its dial, its polls and its result)."""
-        return _parse(raw, self.stored_rules)
+        key = raw or ""
+        job = self._parsed.get(key)
+        if job is None:
+            job = self.remember(key, parse_job(raw, self.stored_rules))
+        return job
+
+    def remember(self, raw: str, job: Job | InvalidJob) -> Job | InvalidJob:
+        """Keep a parsed payload for its dial: intake has just checked every rule on it."""
+        self._parsed[raw] = job
+        if len(self._parsed) > PARSED_KEPT:
+            del self._parsed[next(iter(self._parsed))]
+        return job
 
     async def finish(self, job: Job | InvalidJob, fin: Finish, *, attempts: int,
                      first_seen_ms: int | None, entry_id: str | None = None,
@@ -88,8 +101,3 @@ class Runtime:
                     "job.result", **extra)
         return bool(written)
 
-
-@lru_cache(maxsize=4096)
-def _parse(raw: str | bytes | None, rules: JobRules) -> Job | InvalidJob:
-    """Parsing is pure; a worker parses the same payload at intake and again at the dial."""
-    return parse_job(raw, rules)
