@@ -137,7 +137,7 @@ class DeploymentCollector(Collector):
         for name, cfg in self.settings.providers.items():
             st = await self.store.provider_state(
                 name, [(w.limit, w.ms) for w in cfg.windows],
-                round(cfg.send_margin_s * 1000), now)
+                cfg.margin_ms, now)
             fams["halted"].add_metric([name], 1 if st["halt"] else 0)
             fams["cooldown"].add_metric([name], st["cooldown_ms"] / 1000)
             fams["parked"].add_metric([name], st["parked"])

@@ -17,7 +17,7 @@ from dispatcher.decide import Effect, Finish, Reconcile, Wait
 from dispatcher.jobs import Job
 from dispatcher.logs import get_logger, info_on
 from dispatcher.lookup import find_call
-from dispatcher.margins import SENDING, SendClock
+from dispatcher.margins import SENDING
 from dispatcher.metrics import DEFERRALS, REQUESTS, provider_label, status_label
 from dispatcher.model import BlockReason, Outcome, WaitReason
 from dispatcher.providers.base import ProviderFailure
@@ -34,6 +34,10 @@ class Flight:
     g: Granted
     granted_at: float = field(default_factory=time.monotonic)
     sending: bool = False
+    log_tok: str = ""  # its place in the provider's log (a regrant takes a new one)
+
+    def __post_init__(self) -> None:
+        self.log_tok = self.log_tok or self.g.tok
 
 
 class Dialer:
@@ -93,7 +97,7 @@ class Dialer:
             get_logger(job_id=job.id, provider=job.provider, attempt=g.attempts).info(
                 "call.dialing", to=job.to, call=g.call_n, canary=g.canary)
         fl.sending = True
-        SENDING.set(SendClock(fl.granted_at, self.rt.meters[job.provider]))
+        SENDING.set(self.rt.pacer.clock(job.provider, fl.granted_at, fl.log_tok))
         try:
             started = await self.rt.adapters[job.provider].start_call(job, g.call_n)
         except ProviderFailure as failure:
@@ -142,10 +146,10 @@ class Dialer:
         pacer = self.rt.pacer
         rules = pacer.rules[job.provider]
         while time.monotonic() - fl.granted_at > pacer.late_s(job.provider):
-            asked = time.monotonic()
-            res = await self.store.regrant(rules, job.id, g.tok, self.rt.pacer.token())
+            asked, tok = time.monotonic(), pacer.token()
+            res = await self.store.regrant(rules, job.id, g.tok, tok)
             if res.granted:
-                fl.granted_at = asked
+                fl.granted_at, fl.log_tok = asked, tok
                 return True
             if res.reason == "lost":  # another worker owns it now
                 get_logger(job_id=job.id).warning("job.grant_lost")

@@ -101,7 +101,7 @@ async def gather(store: Store, settings: Settings, job_id: str) -> Facts | None:
     pstate = None
     if cfg is not None:
         pstate = await store.provider_state(prov, [(w.limit, w.ms) for w in cfg.windows],
-                                            round(cfg.send_margin_s * 1000), now)
+                                            cfg.margin_ms, now)
         for w, s in zip(cfg.windows, pstate["windows"], strict=True):
             s["label"] = w.label()
         pstate["slot_cap"] = cfg.max_concurrent_calls

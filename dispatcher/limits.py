@@ -14,6 +14,7 @@ both side by side.
 from __future__ import annotations
 
 import bisect
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -65,6 +66,21 @@ def header_window_seconds(suffix: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
+PACE_MAX_MS = 10_000  # windows this short are paced as well as capped
+PACE_PARTS = 10
+
+
+def pace_windows(windows: list[Window]) -> list[tuple[int, int]]:
+    """(limit, ms) of the pace kept inside short windows: a tenth of the limit per tenth of
+    the window. A backlog then goes out in small groups all through a second instead of one
+    burst at its start, so requests do not queue behind each other at either end (which
+    would make them later than the send margin allows) and a freed slot is reused as soon
+    as the margin has passed. Windows longer than 10 s are not paced: a burst of a minute's
+    limit is sent in a few milliseconds, a negligible share of the window."""
+    return sorted({(math.ceil(w.limit / PACE_PARTS), w.ms // PACE_PARTS)
+                   for w in windows if w.ms <= PACE_MAX_MS})
+
+
 @dataclass
 class SlidingLog:
     """Reference model of the Redis limiter (times in integer milliseconds)."""
@@ -72,16 +88,17 @@ class SlidingLog:
     windows: list[Window]
     margin_ms: int = 0
     grants: list[int] = field(default_factory=list)
+    pace: list[tuple[int, int]] = field(default_factory=list)
 
     def wait_ms(self, now: int) -> int:
         """0 when a request may be granted at ``now``, else how long until one may."""
+        spans = [(w.limit, w.ms + self.margin_ms) for w in self.windows] + self.pace
         wait = 0
-        for w in self.windows:
-            span = w.ms + self.margin_ms
+        for limit, span in spans:
             start = bisect.bisect_right(self.grants, now - span)
             n = len(self.grants) - start
-            if n >= w.limit:
-                oldest_needed = self.grants[start + n - w.limit]
+            if n >= limit:
+                oldest_needed = self.grants[start + n - limit]
                 wait = max(wait, oldest_needed + span - now)
         return wait
 
@@ -95,6 +112,21 @@ class SlidingLog:
             if cut:
                 del self.grants[:cut]
         return wait
+
+
+MARGIN_SHARE = 0.005    # of the shortest window: a floor under the margin that costs 0.5 %
+MARGIN_SHARE_CAP_MS = 1000
+
+
+def margin_ms(send_margin_s: float, windows: list[Window]) -> int:
+    """The margin's floor for one account: ``send_margin_s``, or 0.5 % of its shortest window
+    when that is more (at most 1 s). A minute window then tolerates 300 ms of send delay for
+    0.5 % of its limit, so a busy process does not re-grant every request that waits a few
+    milliseconds behind others; a 1-second window keeps the 20 ms floor."""
+    floor = send_margin_s * 1000
+    if windows:
+        floor = max(floor, min(min(w.ms for w in windows) * MARGIN_SHARE, MARGIN_SHARE_CAP_MS))
+    return round(floor)
 
 
 def max_in_any_window(times: list[float], seconds: float) -> int:

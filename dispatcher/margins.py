@@ -3,30 +3,35 @@
 The limiter grants a request at time g and counts it in every window of length W + M: that
 keeps the provider's own windows (of length W, counted on arrival) under the limit as long as
 every request leaves within M of its grant. A large fixed M is wasteful (a 250 ms margin
-costs a 1-second window 20 % of its limit), so M is small (``send_margin_s``, 20 ms) and
-the dialer keeps requests within it: one that would leave later than 3/4 of it after its grant
-takes a fresh grant first (dialer.py). What a request can still lose after that check (a
-stall while it is written, a slow regrant) is measured here: each worker records the lag from
-its grant to the moment the request's headers are written, and the margin every worker uses
-is the larger of the floor and the largest lag any live worker has seen recently. Pure: the
-clock is passed in.
+costs a 1-second window 20 % of its limit), so M is small (``send_margin_s``, 20 ms, or
+0.5 % of the shortest window) and the dialer keeps requests within it: one that would leave
+later than 3/4 of it after its grant takes a fresh grant first (dialer.py). What a request
+can still lose after that check (a stall while it is written) is measured at the moment its
+headers are written. A request that left late moves its own place in the provider's log
+later by its lag (one Redis call, long before its slot could be reused); only when that
+fails does the lag go to the meter, whose largest recent value widens every worker's margin
+(published by the heartbeat). Pure: the clock is passed in.
 """
 
 from __future__ import annotations
 
 import contextvars
+import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-MIN_HORIZON_S = 30.0  # lags are remembered at least this long
+HORIZON_EXTRA_S = 5.0  # a lag outlives its window by this much (heartbeats publish it)
 MAX_MARGIN_S = 10.0   # the scripts keep this much extra log history
 
 
 def horizon_s(longest_window_s: float) -> float:
     """How long a lag must be remembered: a grant's slot is reused one window later, and the
     margin then must still cover how late that grant's request left (an hour's window
-    included: a slow start must not let the next hour's first requests arrive early)."""
-    return max(MIN_HORIZON_S, longest_window_s + 1.0)
+    included: a slow start must not let the next hour's first requests arrive early), plus
+    a few heartbeats, which carry the lag to the other workers. No longer: a slow first
+    request (a new connection) would otherwise widen a 1-second window for half a minute."""
+    return longest_window_s + HORIZON_EXTRA_S
 
 
 @dataclass
@@ -34,7 +39,7 @@ class LagMeter:
     """The largest grant-to-send lag seen in the last ``horizon_s`` seconds, kept as one
     maximum per second (an hour's memory is at most 3,600 numbers)."""
 
-    horizon_s: float = MIN_HORIZON_S
+    horizon_s: float = HORIZON_EXTRA_S
     buckets: deque[tuple[int, float]] = field(default_factory=deque)
 
     def add(self, now: float, lag_s: float) -> None:
@@ -57,13 +62,26 @@ class LagMeter:
 
 @dataclass
 class SendClock:
-    """Carried with a request (a context variable) from its grant to the transport."""
+    """Carried with a request (a context variable) from its grant to the transport.
+
+    A request that leaves later than ``late_s`` after its grant reports its lag (``report``,
+    with the grant's place ``tok`` in the provider's log), which moves that one place later
+    instead of widening every grant's margin; only when that is not possible does the lag
+    reach the meter.
+    """
 
     granted_at: float
     meter: LagMeter
+    tok: str = ""
+    late_s: float = math.inf
+    report: Callable[[str, float], None] | None = None
 
     def sent(self, now: float) -> None:
-        self.meter.add(now, now - self.granted_at)
+        lag = now - self.granted_at
+        if lag > self.late_s and self.tok and self.report is not None:
+            self.report(self.tok, lag)
+        else:
+            self.meter.add(now, lag)
 
 
 SENDING: contextvars.ContextVar[SendClock | None] = contextvars.ContextVar(

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dispatcher.limits import pace_windows
 from dispatcher.margins import SENDING, LagMeter, SendClock, horizon_s
 from dispatcher.metrics import PACING_WAIT
 from dispatcher.providers import CommonConfig
@@ -39,9 +41,9 @@ def grant_rules(name: str, cfg: CommonConfig, *, track_calls: bool, slot_lease_s
         keep = max([keep, *(ms for _, ms in c.get("caps", ()))])
     return GrantRules(
         provider=name, windows=tuple((w.limit, w.ms) for w in cfg.windows),
-        margin_ms=round(cfg.send_margin_s * 1000), slot_cap=slot_cap,
+        margin_ms=cfg.margin_ms, slot_cap=slot_cap,
         lease_ms=round(slot_lease_s * 1000), caps=caps, caps_keep_ms=keep,
-        campaigns=dict(campaigns or {}), dnc=dnc)
+        campaigns=dict(campaigns or {}), dnc=dnc, pace=tuple(pace_windows(cfg.windows)))
 
 
 class Pacer:
@@ -53,6 +55,7 @@ class Pacer:
         self.meters = {name: LagMeter(horizon_s(max((ms for _, ms in r.windows), default=0)
                                                 / 1000)) for name, r in rules.items()}
         self._seq = itertools.count()
+        self._reports: set[asyncio.Task[None]] = set()
 
     def token(self) -> str:
         return f"{self.consumer}.{next(self._seq)}"
@@ -82,20 +85,20 @@ class Pacer:
         gate = self.gates[provider]
         started = time.monotonic()
         if gate.open:
-            asked = time.monotonic()
-            res = await self._admit(provider)
+            asked, tok = time.monotonic(), self.token()
+            res = await self._admit(provider, tok)
             if res.granted:
-                SENDING.set(SendClock(asked, self.meters[provider]))
+                SENDING.set(self.clock(provider, asked, tok))
             if res.granted or res.reason in FINAL:
                 return res
             gate.open = False
         async with gate.lock:
             while True:
-                asked = time.monotonic()
-                res = await self._admit(provider)
+                asked, tok = time.monotonic(), self.token()
+                res = await self._admit(provider, tok)
                 if res.granted:
                     gate.open = True
-                    SENDING.set(SendClock(asked, self.meters[provider]))
+                    SENDING.set(self.clock(provider, asked, tok))
                     PACING_WAIT.labels(provider).observe(time.monotonic() - started)
                     return res
                 if res.reason in FINAL:
@@ -105,5 +108,23 @@ class Pacer:
                     return res
                 await asyncio.sleep(wait)
 
-    async def _admit(self, provider: str) -> Admit:
-        return await self.store.admit(self.rules[provider], self.token())
+    async def _admit(self, provider: str, tok: str) -> Admit:
+        return await self.store.admit(self.rules[provider], tok)
+
+    def clock(self, provider: str, granted_at: float, tok: str) -> SendClock:
+        """What a request granted at ``granted_at`` (its place in the log: ``tok``) carries
+        to the transport, which reports how late it left."""
+        def report(t: str, lag_s: float) -> None:
+            task = asyncio.create_task(self._sent_late(provider, t, lag_s))
+            self._reports.add(task)
+            task.add_done_callback(self._reports.discard)
+        return SendClock(granted_at, self.meters[provider], tok, self.late_s(provider), report)
+
+    async def _sent_late(self, provider: str, tok: str, lag_s: float) -> None:
+        """Move a late request's place in the log; failing that, widen the margin."""
+        try:
+            moved = await self.store.sent_late(provider, tok, math.ceil(lag_s * 1000))
+        except Exception:  # Redis away: the measured margin covers it instead
+            moved = False
+        if not moved:
+            self.meters[provider].add(time.monotonic(), lag_s)

@@ -79,7 +79,7 @@ class ProviderOps:
                 continue
             if obs.remaining > w.limit // 4:
                 continue
-            margin_ms = round(self.providers[provider].send_margin_s * 1000)
+            margin_ms = self.providers[provider].margin_ms
             if await self.store.observe(provider, w.limit, w.ms, obs.remaining,
                                         round(obs.reset_s * 1000), margin_ms):
                 get_logger(provider=provider).info("pacing.provider_count_lower",

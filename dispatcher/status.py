@@ -37,7 +37,7 @@ async def collect(store: Store, settings: Settings) -> dict[str, Any]:
     provs = {}
     for name, p in settings.providers.items():
         windows = p.windows
-        margin = round(p.send_margin_s * 1000)
+        margin = p.margin_ms
         st = await store.provider_state(name, [(w.limit, w.ms) for w in windows], margin, now)
         provs[name] = _provider(p.kind, p.max_concurrent_calls, windows, st, now)
     out["providers"] = provs

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dispatcher.classify import DialectTable
 from dispatcher.jobs import Job
-from dispatcher.limits import LimitList, Window, parse_limit
+from dispatcher.limits import LimitList, Window, margin_ms, parse_limit
 from dispatcher.providers.base import CallState, StartResult
 from dispatcher.timing import Timing
 
@@ -42,6 +42,11 @@ class CommonConfig(BaseModel):
     @property
     def windows(self) -> list[Window]:
         return [parse_limit(x) for x in self.limits]
+
+    @property
+    def margin_ms(self) -> int:
+        """The pacing margin's floor (see limits.margin_ms)."""
+        return margin_ms(self.send_margin_s, self.windows)
 
     def secrets(self) -> dict[str, tuple[str | None, str | None]]:
         """Every secret this account needs: name -> (env var, file)."""

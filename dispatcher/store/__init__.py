@@ -130,16 +130,20 @@ class Store(Reads, Retention, Producing):
         return [GrantReply.decode(g) for g in as_list(res["grants"])]
 
     async def admit(self, rules: GrantRules, tok: str, *, now_ms: int | None = None) -> Admit:
-        res = await self.s.call("admit", now_ms, prov=rules.provider,
-                                wins=[list(w) for w in rules.windows], margin=rules.margin_ms,
-                                tok=tok)
+        res = await self.s.call("admit", now_ms, **rules.rate_args(), tok=tok)
         return Admit(bool(res["ok"]), int(res["wait"]), str(res["why"]))
 
     async def regrant(self, rules: GrantRules, job_id: str, dtok: str, tok: str) -> Admit:
         """Move a late dial's place in the provider's log to now (see lua/regrant.lua)."""
-        res = await self.s.call("regrant", id=job_id, dtok=dtok, tok=tok, prov=rules.provider,
-                                wins=[list(w) for w in rules.windows], margin=rules.margin_ms)
+        res = await self.s.call("regrant", id=job_id, dtok=dtok, tok=tok, **rules.rate_args())
         return Admit(bool(res["ok"]), int(res["wait"]), str(res["why"]))
+
+    async def sent_late(self, provider: str, tok: str, late_ms: int) -> bool:
+        """A request left ``late_ms`` after its grant: its place in the provider's log moves
+        that much later, so its slot is reused one window after it really left. False when
+        the place is gone (given back, or already out of every window)."""
+        res = await self.r.zadd(self.k.rate_log(provider), {tok: late_ms}, xx=True, incr=True)
+        return res is not None
 
     # -- outcomes ------------------------------------------------------------------------------
     async def finish(self, items: Sequence[ResultItem], ttl_s: int) -> int:

@@ -126,10 +126,15 @@ class GrantRules:
     caps_keep_ms: int = 0
     campaigns: dict[str, dict[str, Any]] = field(default_factory=dict)
     dnc: bool = False
+    pace: tuple[tuple[int, int], ...] = ()  # (limit, ms) without the margin (limits.py)
+
+    def rate_args(self) -> dict[str, Any]:
+        """What every script that takes a place in the provider's log needs."""
+        return {"prov": self.provider, "wins": [list(w) for w in self.windows],
+                "pace": [list(p) for p in self.pace], "margin": self.margin_ms}
 
     def args(self, k: int, consumer: str, tok: str) -> dict[str, Any]:
-        return {"prov": self.provider, "wins": [list(w) for w in self.windows],
-                "margin": self.margin_ms, "slot_cap": self.slot_cap, "lease": self.lease_ms,
+        return {**self.rate_args(), "slot_cap": self.slot_cap, "lease": self.lease_ms,
                 "caps": [list(c) for c in self.caps], "caps_keep": self.caps_keep_ms,
                 "camps": self.campaigns or {"~": {}}, "dnc": self.dnc, "k": k,
                 "consumer": consumer, "tok": tok}

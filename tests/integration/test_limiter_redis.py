@@ -3,15 +3,16 @@
 import json
 import random
 
-from dispatcher.limits import SlidingLog, Window
+from dispatcher.limits import SlidingLog, Window, pace_windows
 from dispatcher.store import Store
 from dispatcher.store.types import GrantRules, Placement
 
 
 def rules(windows: list[Window], provider: str = "p", margin_ms: int = 0,
-          slot_cap: int = 0) -> GrantRules:
+          slot_cap: int = 0, pace: bool = False) -> GrantRules:
     return GrantRules(provider=provider, windows=tuple((w.limit, w.ms) for w in windows),
-                      margin_ms=margin_ms, slot_cap=slot_cap, lease_ms=60_000)
+                      margin_ms=margin_ms, slot_cap=slot_cap, lease_ms=60_000,
+                      pace=tuple(pace_windows(windows)) if pace else ())
 
 
 async def test_lua_and_model_agree_step_by_step(store: Store) -> None:
@@ -25,6 +26,22 @@ async def test_lua_and_model_agree_step_by_step(store: Store) -> None:
         expected = model.try_acquire(now)
         assert (lua.granted, lua.wait_ms if not lua.granted else 0) == (expected == 0, expected), \
             step
+
+
+async def test_lua_and_model_agree_on_the_pace_of_short_windows(store: Store) -> None:
+    rng = random.Random(7)
+    windows = [Window(1.0, 40), Window(5.0, 120), Window(60.0, 400)]
+    model = SlidingLog(windows, margin_ms=20, pace=pace_windows(windows))
+    assert model.pace == [(4, 100), (12, 500)]  # the minute window is not paced
+    now, paced = 1_000_000, 0
+    for step in range(1500):
+        now += rng.choice([0, 0, 1, 5, 30, 90])
+        lua = await store.admit(rules(windows, margin_ms=20, pace=True), str(step), now_ms=now)
+        expected = model.try_acquire(now)
+        assert (lua.granted, lua.wait_ms if not lua.granted else 0) == (expected == 0, expected), \
+            step
+        paced += not lua.granted and lua.wait_ms < 100
+    assert paced > 0  # the pace, not only the windows, refused some
 
 
 async def test_cooldown_and_halt_refuse_before_tokens(store: Store) -> None:

@@ -4,7 +4,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatcher.limits import SlidingLog, Window, max_in_any_window, parse_limit
+from dispatcher.limits import (
+    SlidingLog,
+    Window,
+    margin_ms,
+    max_in_any_window,
+    pace_windows,
+    parse_limit,
+)
 
 
 @pytest.mark.parametrize(("text", "seconds", "limit"), [
@@ -27,9 +34,10 @@ windows_st = st.lists(st.builds(lambda s, n: Window(float(s), n), st.integers(1,
 @settings(max_examples=150, deadline=None)
 @given(windows=windows_st, gaps=st.lists(st.integers(0, 3000), min_size=1, max_size=300),
        margin=st.integers(0, 500))
+@pytest.mark.parametrize("paced", [False, True])
 def test_no_trailing_window_exceeds_its_limit(windows: list[Window], gaps: list[int],
-                                              margin: int) -> None:
-    log = SlidingLog(windows, margin)
+                                              margin: int, paced: bool) -> None:
+    log = SlidingLog(windows, margin, pace=pace_windows(windows) if paced else [])
     now, granted = 0, []
     for g in gaps:
         now += g
@@ -59,8 +67,9 @@ def test_arrivals_stay_under_limits_when_send_jitter_is_within_margin(
 @given(windows=windows_st)
 def test_saturated_limiter_uses_at_least_97_percent_of_the_binding_limit(
         windows: list[Window]) -> None:
-    margin = 50
-    log = SlidingLog(windows, margin)
+    """With the default margin floor (20 ms, or 0.5 % of the shortest window) and the pace
+    of short windows, as a worker runs them."""
+    log = SlidingLog(windows, margin_ms(0.02, windows), pace=pace_windows(windows))
     horizon = 20 * max(w.ms for w in windows)
     now, granted = 0, 0
     while now < horizon:
@@ -71,6 +80,33 @@ def test_saturated_limiter_uses_at_least_97_percent_of_the_binding_limit(
             now += wait
     binding = min(w.limit / w.seconds for w in windows)  # requests per second
     assert granted >= 0.97 * binding * horizon / 1000
+
+
+def test_short_windows_are_paced_in_tenths_and_long_ones_not() -> None:
+    assert pace_windows([Window(1.0, 100)]) == [(10, 100)]
+    assert pace_windows([Window(1.0, 5), Window(10.0, 31)]) == [(1, 100), (4, 1000)]
+    assert pace_windows([Window(60.0, 60), Window(3600.0, 1000)]) == []
+
+
+def test_a_paced_backlog_goes_out_in_tenths_of_the_window() -> None:
+    log = SlidingLog([Window(1.0, 100)], 20, pace=pace_windows([Window(1.0, 100)]))
+    now, granted = 0, []
+    while now < 1000:
+        wait = log.try_acquire(now)
+        if wait == 0:
+            granted.append(now)
+        else:
+            now += wait
+    assert len(granted) == 100
+    assert all(granted.count(t) == 10 for t in range(0, 1000, 100))
+
+
+def test_the_margin_floor_grows_with_the_shortest_window() -> None:
+    assert margin_ms(0.02, [Window(1.0, 100)]) == 20      # 0.5 % of 1 s is less
+    assert margin_ms(0.02, [Window(60.0, 60)]) == 300     # 0.5 % of a minute
+    assert margin_ms(0.02, [Window(3600.0, 600)]) == 1000  # capped at 1 s
+    assert margin_ms(0.5, [Window(60.0, 60)]) == 500       # the configured floor when larger
+    assert margin_ms(0.02, []) == 20
 
 
 def test_wait_is_exactly_until_the_oldest_needed_grant_leaves() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dispatcher.margins import MAX_MARGIN_S, LagMeter, horizon_s
+from dispatcher.margins import MAX_MARGIN_S, LagMeter, SendClock, horizon_s
 
 
 def test_a_lag_is_remembered_for_the_longest_window() -> None:
@@ -13,14 +13,17 @@ def test_a_lag_is_remembered_for_the_longest_window() -> None:
     meter.add(1000.0, 0.036)  # a slow first request of the hour
     meter.add(1001.0, 0.002)
     assert meter.margin_s(1000.0 + 3599) == 0.036  # its slot is reused an hour later
-    assert meter.margin_s(1000.0 + 3603) == 0.002
+    assert meter.margin_s(1000.0 + 3607) == 0.002
     assert meter.margin_s(1000.0 + 3700) == 0.0
 
 
-def test_short_windows_still_remember_half_a_minute() -> None:
+def test_short_windows_forget_a_slow_start_after_a_few_seconds() -> None:
+    """A 1-second window's slots are reused every second: an early outlier (a new
+    connection) must not widen it for long, but must outlive the window and the heartbeat
+    that publishes it."""
     meter = LagMeter(horizon_s(1))
     meter.add(0.0, 0.05)
-    assert meter.margin_s(29.0) == 0.05 and meter.margin_s(40.0) == 0.0
+    assert meter.margin_s(5.0) == 0.05 and meter.margin_s(8.0) == 0.0
 
 
 def test_the_margin_is_capped() -> None:
@@ -42,3 +45,18 @@ def test_it_is_the_largest_recent_lag_and_memory_stays_bounded(
         recent = [x for t, x in seen if t >= now - 30.0]
         assert meter.margin_s(now) >= min(max(recent), MAX_MARGIN_S)
         assert len(meter.buckets) <= 33
+
+
+def test_a_late_request_reports_its_lag_instead_of_widening_the_margin() -> None:
+    """Its own place in the log moves; every other grant keeps the small margin."""
+    meter, reported = LagMeter(horizon_s(1)), []
+    clock = SendClock(10.0, meter, "c.1", 0.015, lambda tok, lag: reported.append((tok, lag)))
+    clock.sent(10.05)
+    assert [(t, round(lag, 3)) for t, lag in reported] == [("c.1", 0.05)]
+    assert meter.margin_s(10.05) == 0.0
+
+
+def test_a_request_within_its_margin_is_only_measured() -> None:
+    meter, reported = LagMeter(horizon_s(1)), []
+    SendClock(20.0, meter, "c.2", 0.015, lambda *a: reported.append(a)).sent(20.01)
+    assert reported == [] and round(meter.margin_s(20.01), 3) == 0.01

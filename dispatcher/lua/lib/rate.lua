@@ -2,7 +2,8 @@
 -- The log holds one entry per grant (score = grant time). A grant is given only while every
 -- window of length W + margin holds fewer than L grants, so any W-second stretch of arrivals
 -- at the provider holds at most L even when a request takes up to `margin` to get there.
--- R (the provider's rules): prov, wins = {{limit, ms}, ...}, margin, slot_cap, lease.
+-- R (the provider's rules): prov, wins = {{limit, ms}, ...}, pace = {{limit, ms}, ...},
+-- margin, slot_cap, lease.
 
 -- 'run', or 'canary' (halted, probe due: one job may go as the probe), or 'halted' + wait.
 local function halt_mode(prov)
@@ -58,6 +59,16 @@ local function rate_room(R)
       if left <= 0 then
         wait = math.max(wait, redis.call('PTTL', P .. 'hint:' .. R.prov .. ':' .. I(w[2])))
       end
+    end
+  end
+  -- the pace inside short windows (limits.py): no margin, no provider hints
+  for _, p in ipairs(R.pace or {}) do
+    local lo = '(' .. I(NOW - p[2])
+    local n = redis.call('ZCOUNT', log, lo, '+inf')
+    room = math.min(room, p[1] - n)
+    if n >= p[1] then
+      local e = redis.call('ZRANGEBYSCORE', log, lo, '+inf', 'WITHSCORES', 'LIMIT', n - p[1], 1)
+      wait = math.max(wait, tonumber(e[2]) + p[2] - NOW)
     end
   end
   return room, wait
