@@ -10,7 +10,6 @@ import asyncio
 import collections
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 from dispatcher import decide
 from dispatcher.context import Runtime, now_ms
@@ -92,18 +91,18 @@ class Intake:
                              provider_known=adapter is not None,
                              problem=adapter.check(job) if adapter else None,
                              max_defer_ms=round(self.rt.timing.max_defer_s * 1000))
-        base = Placement(entry_id=eid, job_id=job.id, raw=text, provider=job.provider,
-                         priority=job.priority, campaign=job.campaign or "", to=job.to,
-                         dnc_key=dnc_key(job.to, self.rt.policies.dnc_hashed),
-                         expires_ms=round(job.expires_at * 1000) if job.expires_at else 0,
-                         place="finish", fin="intake")
+        place, due_fin, reason, due, deadline, detail = "finish", "intake", "", 0, 0, ""
         if isinstance(step, Ready):
             self.rt.remember(text, job)
-            return replace(base, place="queued", fin="", deadline_ms=step.deadline_ms), None
-        if isinstance(step, Wait):
-            return replace(base, place=step.place, fin="", reason=step.reason.value,
-                           due_ms=step.until_ms, detail=step.detail), None
-        return base, step
+            place, due_fin, deadline = "queued", "", step.deadline_ms
+        elif isinstance(step, Wait):
+            place, due_fin, reason, due = step.place, "", step.reason.value, step.until_ms
+            detail = step.detail
+        p = Placement(eid, job.id, text, job.provider, job.priority, job.campaign or "", job.to,
+                      dnc_key(job.to, self.rt.policies.dnc_hashed),
+                      round(job.expires_at * 1000) if job.expires_at else 0, place,
+                      reason=reason, due_ms=due, deadline_ms=deadline, fin=due_fin, detail=detail)
+        return p, step if isinstance(step, Finish) else None
 
     async def _after(self, done: list[tuple[str, Ingested, str]],
                      decided: dict[str, tuple[Job | InvalidJob, Finish]],
