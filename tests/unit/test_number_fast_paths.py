@@ -1,11 +1,11 @@
-"""The fast validity check gives phonenumbers.is_valid_number's answer for every number."""
+"""The quick parse and validity check give phonenumbers' own answers for every number."""
 
 import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatcher.numbers import is_valid
+from dispatcher.numbers import is_valid, parse
 
 CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
 
@@ -51,3 +51,33 @@ def test_random_numbers_agree(code: int, digits: str) -> None:
     except phonenumbers.NumberParseException:
         return
     assert is_valid(n) == phonenumbers.is_valid_number(n)
+
+
+def _both(text: str) -> tuple[object, object]:
+    """What phonenumbers.parse and the quick parse make of ``text`` (or which error)."""
+    out: list[object] = []
+    for fn in (lambda t: phonenumbers.parse(t, None), parse):
+        try:
+            out.append(fn(text))
+        except phonenumbers.NumberParseException as exc:
+            out.append(("error", exc.error_type))
+    return out[0], out[1]
+
+
+def test_every_regions_example_numbers_parse_alike() -> None:
+    """As written in E.164, and with a 0 (a national prefix, or Italian-style leading zero)
+    after the country code."""
+    texts = []
+    for n in EXAMPLES:
+        e164 = phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164)
+        texts += [e164, f"+{n.country_code}0{n.national_number}"]
+    wrong = [t for t in texts if _both(t)[0] != _both(t)[1]]
+    assert wrong == []
+
+
+@settings(max_examples=3000, deadline=None)
+@given(code=st.one_of(st.sampled_from(CODES), st.integers(1, 999)),
+       digits=st.text("0123456789", max_size=16))
+def test_random_digits_parse_alike(code: int, digits: str) -> None:
+    official, quick = _both(f"+{code}{digits}")
+    assert quick == official
