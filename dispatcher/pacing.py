@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +56,7 @@ class Pacer:
                                                 / 1000)) for name, r in rules.items()}
         self._seq = itertools.count()
         self._reports: set[asyncio.Task[None]] = set()
+        self._reporters = {name: self._reporter(name) for name in rules}
 
     def token(self) -> str:
         return f"{self.consumer}.{next(self._seq)}"
@@ -114,11 +115,15 @@ class Pacer:
     def clock(self, provider: str, granted_at: float, tok: str) -> SendClock:
         """What a request granted at ``granted_at`` (its place in the log: ``tok``) carries
         to the transport, which reports how late it left."""
-        def report(t: str, lag_s: float) -> None:
-            task = asyncio.create_task(self._sent_late(provider, t, lag_s))
+        return SendClock(granted_at, self.meters[provider], tok, self.late_s(provider),
+                         self._reporters[provider])
+
+    def _reporter(self, provider: str) -> Callable[[str, float], None]:
+        def report(tok: str, lag_s: float) -> None:
+            task = asyncio.create_task(self._sent_late(provider, tok, lag_s))
             self._reports.add(task)
             task.add_done_callback(self._reports.discard)
-        return SendClock(granted_at, self.meters[provider], tok, self.late_s(provider), report)
+        return report
 
     async def _sent_late(self, provider: str, tok: str, lag_s: float) -> None:
         """Move a late request's place in the log; failing that, widen the margin."""

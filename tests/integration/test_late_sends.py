@@ -45,3 +45,33 @@ async def test_a_late_request_without_a_place_widens_the_margin(store: Store) ->
     await _until(widened)
     assert await widened()
     assert await store.r.zscore(store.k.rate_log("p"), "c.gone") is None  # nothing added
+
+
+async def test_the_transport_tells_the_grant_when_its_request_left() -> None:
+    """Over real HTTP: the lag from the grant to the moment the request has its connection
+    reaches the request's clock, for a new connection and for a kept-alive one."""
+    from aiohttp import web
+
+    from dispatcher.margins import SENDING, LagMeter, SendClock
+    from dispatcher.providers.base import Transport
+
+    async def ok(_: web.Request) -> web.Response:
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/x", ok)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    transport = Transport(f"http://127.0.0.1:{port}", {}, 5.0, 4)
+    try:
+        for late in (0.3, 0.15):
+            meter = LagMeter()
+            SENDING.set(SendClock(time.monotonic() - late, meter))
+            assert (await transport.request("GET", "/x")).status == 200
+            assert late <= meter.margin_s(time.monotonic()) < late + 0.1
+    finally:
+        await transport.close()
+        await runner.cleanup()
