@@ -64,7 +64,7 @@ class LagMeter:
 class SendClock:
     """Carried with a request (a context variable) from its grant to the transport.
 
-    A request that leaves later than ``late_s`` after its grant reports its lag (``report``,
+    A request that leaves later than ``report_s`` after its grant reports its lag (``report``,
     with the grant's place ``tok`` in the provider's log), which moves that one place later
     instead of widening every grant's margin; only when that is not possible does the lag
     reach the meter.
@@ -73,12 +73,12 @@ class SendClock:
     granted_at: float
     meter: LagMeter
     tok: str = ""
-    late_s: float = math.inf
+    report_s: float = math.inf
     report: Callable[[str, float], None] | None = None
 
     def sent(self, now: float) -> None:
         lag = now - self.granted_at
-        if lag > self.late_s and self.tok and self.report is not None:
+        if lag > self.report_s and self.tok and self.report is not None:
             self.report(self.tok, lag)
         else:
             self.meter.add(now, lag)
