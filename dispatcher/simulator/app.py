@@ -7,6 +7,7 @@ faults or key states while it runs; ``/_sim/predial`` plays a pre-dial hook.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import heapq
 import hmac
@@ -25,6 +26,9 @@ from dispatcher.simulator.core import Call, RateWindows, counted_fault
 
 E164 = re.compile(r"^\+[1-9]\d{2,18}$")
 TEL_PREFIX = "/api/v1/public"
+
+
+FREEZE_EVERY = 500
 
 
 class Simulator:
@@ -71,6 +75,11 @@ class Simulator:
         self.calls[call.id] = call
         self.order.append(call.id)
         heapq.heappush(self.live_ends.setdefault(call.account, []), call.ended_at)
+        if len(self.order) % FREEZE_EVERY == 0:
+            # every call and audit entry is kept for good: out of the collector's sight, a
+            # full collection no longer walks them all (40 ms at 3,000 calls), a pause that
+            # would stamp the requests waiting meanwhile as arriving late
+            gc.freeze()
         if call.dialect == "itellico" and call.correlation is not None:
             self.external_ids[(call.account, call.correlation)] = call.id
 
@@ -193,3 +202,4 @@ def dialect_error(dialect: str, status: int, code: str, message: str,
     if dialect == "telecho":
         return tel_error(status, code, message, headers)
     return itl_error(status, message, ITL_CODES.get(status, code), headers=headers)
+
