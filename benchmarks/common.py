@@ -1,9 +1,11 @@
-"""What the benchmark scripts share: config files, the simulator, ports, processes, CPU
-readings and the provider-side window arithmetic.
+"""What the benchmark scripts share: config files, the zero-latency stub, the simulator, ports,
+processes, CPU readings and the provider-side window arithmetic.
 
 - ``worker_toml`` / ``provider`` / ``sim_toml``: the `dispatcher run` and `dispatcher simulate`
   configs, built from one set of defaults (JSON logs at warning level, calls at any hour, one
   TelEcho key); each script passes only what it varies.
+- ``ZeroLatency`` / ``serve`` / ``start_stub``: a bare asyncio HTTP/1.1 server answering 201 at
+  once, in a process of its own (``peers/stub.py`` adds counters on top).
 - ``start_sim`` / ``wait_sim`` / ``admin``: a simulator process and its admin API.
 - ``spawn`` / ``kill`` / ``stop``: worker processes, each in a session of its own so that a
   kill reaches everything it started.
@@ -13,8 +15,10 @@ readings and the provider-side window arithmetic.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import random
 import re
@@ -24,9 +28,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 
@@ -112,6 +117,71 @@ def sim_toml(limits: Sequence[str], *, max_concurrent_calls: int = 1_000_000,
     adds top-level keys (``seed``, ``audit_file``) and sections (``calls``, ``faults``)."""
     return toml({"keys": {KEY: {"dialect": "telecho", "limits": list(limits)}},
                  "accounts": {"acme": {"max_concurrent_calls": max_concurrent_calls}}, **extra})
+
+
+# -- the zero-latency stub ---------------------------------------------------------------------
+
+STUB_BODY = b'{"call_id":"tel_call_0","status":"initiated","destination_number":"+1"}'
+CREATED = (b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+           b"Content-Length: " + str(len(STUB_BODY)).encode() + b"\r\n\r\n" + STUB_BODY)
+
+
+class ZeroLatency(asyncio.Protocol):
+    """Parses just enough of HTTP/1.1 keep-alive; ``answer`` says what each request gets
+    (here: 201 Created at once, whatever the request)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.t = cast(asyncio.Transport, transport)
+        self.buf = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while True:
+            head_end = self.buf.find(b"\r\n\r\n")
+            if head_end < 0:
+                return
+            head = self.buf[:head_end].lower()
+            length = 0
+            i = head.find(b"content-length:")
+            if i >= 0:
+                j = head.find(b"\r\n", i)
+                length = int(head[i + 15:j if j > 0 else None].strip())
+            total = head_end + 4 + length
+            if len(self.buf) < total:
+                return
+            body = self.buf[head_end + 4:total]
+            self.buf = self.buf[total:]
+            self.t.write(self.answer(head, body))
+
+    def answer(self, head: bytes, body: bytes) -> bytes:
+        return CREATED
+
+
+def serve(port: int, protocol: type[ZeroLatency] = ZeroLatency, backlog: int = 100) -> None:
+    """Run the stub on 127.0.0.1:``port`` until the process ends."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(protocol, "127.0.0.1", port, backlog=backlog)
+        async with server:
+            await server.serve_forever()
+    asyncio.run(main())
+
+
+def start_stub(port: int, target: Callable[[int], None] = serve) -> BaseProcess:
+    """``target(port)`` in a fresh (spawned) daemon process, once the port accepts."""
+    proc = multiprocessing.get_context("spawn").Process(target=target, args=(port,),
+                                                        daemon=True)
+    proc.start()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            if time.monotonic() > deadline or not proc.is_alive():
+                proc.terminate()
+                raise RuntimeError("the provider stub did not start") from None
+            time.sleep(0.05)
 
 
 # -- the simulator -----------------------------------------------------------------------------
