@@ -20,10 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -32,82 +29,47 @@ from typing import Any
 
 import redis
 
-from benchmarks.ports import bench_port
+from benchmarks import common
 from dispatcher.localredis import start_redis
 
-HERE = Path(__file__).resolve().parent
 NS = "dly"
 P = "{" + NS + "}:"
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of one process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
-
-
-def redis_cpu_s(r: redis.Redis) -> float:
-    info = r.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def worker_toml(redis_url: str) -> str:
     # no request is ever sent: every job waits an hour
-    return f"""log_format = "json"
-log_level = "warning"
-[redis]
-url = "{redis_url}"
-namespace = "{NS}"
-[worker]
-concurrency = 50
-http_port = 0
-[policy]
-calling_hours = ["always"]
-[providers.default]
-kind = "telecho"
-base_url = "http://127.0.0.1:9/api/v1/public"
-api_key_env = "BENCH_KEY"
-phone_number_id = "tel_pn_main"
-limits = ["10/second"]
-"""
+    default = common.provider("http://127.0.0.1:9/api/v1/public", ["10/second"])
+    return common.worker_toml(redis_url, NS, {"default": default}, concurrency=50)
 
 
 def one_run(n: int, tmp: Path, extra: tuple[str, ...] = ()) -> dict[str, Any]:
-    rs = start_redis(port=bench_port(), workdir=str(tmp), extra=extra)
+    rs = start_redis(port=common.bench_port(), workdir=str(tmp), extra=extra)
     r = redis.Redis.from_url(rs.url, decode_responses=True)
     (tmp / "w.toml").write_text(worker_toml(rs.url))
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "dispatcher", "run", "--config", str(tmp / "w.toml")],
-        env={**os.environ, "BENCH_KEY": "tel_live_demo_key_0001"},
-        stdout=(tmp / "worker.log").open("wb"), stderr=subprocess.STDOUT,
-        start_new_session=True)
+    worker = common.spawn(common.run_cmd(tmp / "w.toml"),
+                          {**os.environ, "BENCH_KEY": common.KEY}, tmp / "worker.log")
     try:
         while not r.zcard(P + "consumers"):
             time.sleep(0.1)
         time.sleep(2)  # idle: group created, first heartbeats done
         due = datetime.fromtimestamp(time.time() + 3600, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        mem0, cpu0, rcpu0, t0 = (int(r.info("memory")["used_memory"]), cpu_s(worker.pid),
-                                 redis_cpu_s(r), time.time())
-        for start in range(0, n, 1000):
-            pipe = r.pipeline(transaction=False)
-            for i in range(start, min(n, start + 1000)):
-                pipe.xadd(P + "jobs", {"job": json.dumps(
-                    {"id": f"d{i}", "to": f"+1415{5550000 + i:07d}", "not_before": due})})
-            pipe.execute()
+        mem0, cpu0, rcpu0, t0 = (int(r.info("memory")["used_memory"]), common.cpu_s(worker.pid),
+                                 common.redis_cpu_s(r), time.time())
+        common.push_jobs(r, P + "jobs", ({"id": f"d{i}", "to": f"+1415{5550000 + i:07d}",
+                                          "not_before": due} for i in range(n)),
+                         chunk=1000, transaction=False)
         pushed = time.time() - t0
         while r.zcard(P + "delayed") < n or r.xlen(P + "jobs"):
             time.sleep(0.05)
         wall = time.time() - t0
-        cpu, rcpu = cpu_s(worker.pid) - cpu0, redis_cpu_s(r) - rcpu0
+        cpu, rcpu = common.cpu_s(worker.pid) - cpu0, common.redis_cpu_s(r) - rcpu0
         mem1 = int(r.info("memory")["used_memory"])
         sample = {k: r.memory_usage(P + k) for k in ("job:d1", "tl:d1")}
         sets = {k: r.memory_usage(P + k) for k in ("delayed", "deadlines", "jobs")}
         counts = r.hgetall(P + "counts")
         encoding = r.object("encoding", P + "job:d1")
     finally:
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait()
+        common.kill([worker])
         rs.stop()
     return {"jobs": n, "push_s": round(pushed, 2), "ingested_after_s": round(wall, 2),
             "redis_bytes_per_job": round((mem1 - mem0) / n, 1),
@@ -123,7 +85,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--redis-option", action="append", default=[], metavar="OPT",
                     help='an extra redis-server option, e.g. "--hash-max-listpack-value=256"')
-    ap.add_argument("--out", default=str(HERE / "results" / "delayed.json"))
+    ap.add_argument("--out", default=str(common.RESULTS / "delayed.json"))
     args = ap.parse_args()
     extra = tuple(x for o in args.redis_option for x in o.split("=", 1))
     runs = []
@@ -139,7 +101,7 @@ def main() -> None:
     report = {"date": time.strftime("%Y-%m-%d %H:%M"), "jobs": args.jobs,
               "not_before": "1 h ahead", "redis_options": list(extra), "summary": summary,
               "runs": runs}
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    common.write_json(args.out, report)
     print(json.dumps(summary, indent=1))
 
 

@@ -18,36 +18,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
+import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, cast
 
 import redis
+
+if not __package__:  # run as a script: make the `benchmarks` package importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from peers import measure, stub
 from peers.run import run_system
 from peers.systems import SYSTEMS
 from peers.table import markdown
 
+from benchmarks import common
 from dispatcher.localredis import start_redis
-
-HERE = Path(__file__).resolve().parent
-
-
-def start_stub() -> tuple[Any, int]:
-    port = measure.free_port()
-    proc = multiprocessing.get_context("spawn").Process(target=stub.serve, args=(port,),
-                                                        daemon=True)
-    proc.start()
-    for _ in range(100):
-        try:
-            stub.ask(port, "count")
-            return proc, port
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("the provider stub did not start")
 
 
 def redis_version(tmp: Path) -> str:
@@ -68,7 +55,7 @@ def main() -> None:
                     help=f"comma-separated, of {', '.join(SYSTEMS)}")
     ap.add_argument("--latency-rate", type=float, default=200, help="jobs/s pushed one by one")
     ap.add_argument("--latency-seconds", type=float, default=10)
-    ap.add_argument("--out", default=str(HERE / "results" / "peers.json"))
+    ap.add_argument("--out", default=str(common.RESULTS / "peers.json"))
     ap.add_argument("--table", action="store_true",
                     help="only print the Markdown table of --out")
     args = ap.parse_args()
@@ -83,7 +70,8 @@ def main() -> None:
                   "latency_rate_per_s": args.latency_rate,
                   "latency_seconds": args.latency_seconds, "arq_poll_delay_s": 0.05},
         "rounds": []}
-    stub_proc, stub_port = start_stub()
+    stub_port = measure.free_port()
+    stub_proc = common.start_stub(stub_port, stub.serve)
     try:
         for i in range(args.rounds):
             order = names[i % len(names):] + names[:i % len(names)]
@@ -100,8 +88,7 @@ def main() -> None:
                 results.append(res)
                 print(f"round {i + 1}: {json.dumps(res)}", file=sys.stderr, flush=True)
             report["rounds"].append({"order": order, "results": results})
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+            common.write_json(args.out, report)
     finally:
         stub_proc.terminate()
     print(markdown(report))

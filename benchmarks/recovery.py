@@ -23,7 +23,6 @@ import os
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -32,12 +31,10 @@ from typing import Any
 
 import redis
 
-from benchmarks.pacing import KEY, admin, jobs, spawn
-from benchmarks.ports import bench_port
+from benchmarks import common
 from dispatcher.localredis import start_redis
 from dispatcher.timing import SETTLE_EXTRA_S
 
-HERE = Path(__file__).resolve().parent
 NS = "rec"
 P = "{" + NS + "}:"
 REQUEST_TIMEOUT_S = 2.0
@@ -47,41 +44,16 @@ LEASE_WAIT_S = 25.0
 
 
 def sim_toml() -> str:
-    return f"""[keys.{KEY}]
-dialect = "telecho"
-limits = ["{LIMIT}"]
-[accounts.acme]
-max_concurrent_calls = 100000
-[calls]
-ring_s = [0.5, 1.0]
-talk_s = [0.5, 1.0]
-[faults]
-probability = {{slow = 1.0}}
-slow_s = {CREATE_S}
-"""
+    return common.sim_toml([LIMIT], max_concurrent_calls=100000,
+                           calls={"ring_s": [0.5, 1.0], "talk_s": [0.5, 1.0]},
+                           faults={"probability": {"slow": 1.0}, "slow_s": CREATE_S})
 
 
 def worker_toml(redis_url: str, sim_url: str) -> str:
-    return f"""log_format = "json"
-log_level = "warning"
-[redis]
-url = "{redis_url}"
-namespace = "{NS}"
-[worker]
-concurrency = 20
-http_port = 0
-[policy]
-calling_hours = ["always"]
-[tracking]
-poll_schedule_s = [3.0]
-[providers.default]
-kind = "telecho"
-base_url = "{sim_url}/api/v1/public"
-api_key_env = "BENCH_KEY"
-phone_number_id = "tel_pn_main"
-limits = ["{LIMIT}"]
-request_timeout_s = {REQUEST_TIMEOUT_S}
-"""
+    default = common.provider(common.sim_api(sim_url), [LIMIT],
+                              request_timeout_s=REQUEST_TIMEOUT_S)
+    return common.worker_toml(redis_url, NS, {"default": default},
+                              tracking={"poll_schedule_s": [3.0]})
 
 
 def consumer_of(r: redis.Redis, pid: int) -> str | None:
@@ -143,29 +115,18 @@ def orphan_figures(events: list[dict[str, Any]], kill_ms: float) -> dict[str, An
 
 
 def trial(n: int, tmp: Path, kill_after_s: float) -> dict[str, Any]:
-    rs = start_redis(port=bench_port(), workdir=str(tmp))
+    rs = start_redis(port=common.bench_port(), workdir=str(tmp))
     r = redis.Redis.from_url(rs.url, decode_responses=True)
-    port = bench_port()
     (tmp / "sim.toml").write_text(sim_toml())
-    sim = subprocess.Popen([sys.executable, "-m", "dispatcher", "simulate", "--port", str(port),
-                            "--config", str(tmp / "sim.toml")], stdout=subprocess.DEVNULL)
-    sim_url = f"http://127.0.0.1:{port}"
+    sim, sim_url = common.start_sim(tmp / "sim.toml", common.bench_port())
     workers: list[subprocess.Popen[bytes]] = []
     try:
-        for _ in range(100):
-            try:
-                admin(sim_url, "/_sim/audit?since=1e12")
-                break
-            except OSError:
-                time.sleep(0.1)
+        common.wait_sim(sim_url)
         (tmp / "w.toml").write_text(worker_toml(rs.url, sim_url))
-        pipe = r.pipeline()
-        for j in jobs(n):
-            pipe.xadd(P + "jobs", {"job": json.dumps(j)})
-        pipe.execute()
-        env = {**os.environ, "BENCH_KEY": KEY}
-        workers = [spawn([sys.executable, "-m", "dispatcher", "run", "--config",
-                          str(tmp / "w.toml")], env, tmp, f"worker-{i}") for i in range(2)]
+        common.push_jobs(r, P + "jobs", common.jobs(n))
+        env = {**os.environ, "BENCH_KEY": common.KEY}
+        workers = [common.spawn(common.run_cmd(tmp / "w.toml"), env, tmp / f"worker-{i}.log")
+                   for i in range(2)]
         victim = workers[0]
         time.sleep(kill_after_s)
         consumer = consumer_of(r, victim.pid)
@@ -186,23 +147,14 @@ def trial(n: int, tmp: Path, kill_after_s: float) -> dict[str, Any]:
         ids = sorted(set(dialling) | set(unread.values()) | set(leased))
         drained = wait_drained(r, n, 900)
         tls = timeline(r, ids)
-        truth = admin(sim_url, "/_sim/calls")["calls"]
+        truth = common.admin(sim_url, "/_sim/calls")["calls"]
         entries = r.xrange(P + "results", "-", "+")
         results = [json.loads(x["result"]) for _, x in entries]
         last = [json.loads(x["result"])["job_id"] for _, x in entries[-3:]]
         last_tl = timeline(r, last)
     finally:
-        for p in workers:
-            if p.poll() is None:
-                os.kill(p.pid, signal.SIGTERM)
-        for p in workers:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait()
-        sim.terminate()
-        sim.wait()
+        common.stop(workers, 15)
+        common.stop([sim], 10)
         rs.stop()
     per_job = Counter(x["job_id"] for x in results)
     per_number = Counter(c["to"] for c in truth)
@@ -272,14 +224,14 @@ def main() -> None:
         "jobs:kill-after-s, comma-separated: a backlog that outlasts the recovery, and one "
         "that is gone by the time the orphans are due"))
     ap.add_argument("--peers", default="bullmq,dramatiq", help="'' to skip the peers")
-    ap.add_argument("--out", default=str(HERE / "results" / "recovery.json"))
+    ap.add_argument("--out", default=str(common.RESULTS / "recovery.json"))
     ap.add_argument("--summarise", metavar="JSON", help="recompute the summaries of a report")
     args = ap.parse_args()
     if args.summarise:
         old = json.loads(Path(args.summarise).read_text())
         for sc in old["dispatcher"].values():
             sc["summary"] = summary(sc["trials"])
-        Path(args.summarise).write_text(json.dumps(old, indent=2) + "\n")
+        common.write_json(args.summarise, old)
         return
     report: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M"), "limit": LIMIT,
@@ -298,11 +250,11 @@ def main() -> None:
             print(json.dumps({i: {k: v for k, v in o.items() if k != "events"}
                               for i, o in t["mid_dial"].items()}), flush=True)
         report["dispatcher"][f"{n}_jobs"] = {"summary": summary(trials), "trials": trials}
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        common.write_json(args.out, report)
     if args.peers:
         from benchmarks.recovery_peers import measure_peers
         report["peers"] = measure_peers(args.peers.split(","))
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    common.write_json(args.out, report)
     for name, sc in report["dispatcher"].items():
         print(name, json.dumps(sc["summary"]))
     if "peers" in report:

@@ -32,7 +32,7 @@ from typing import Any
 
 import redis
 
-from benchmarks.ports import bench_port
+from benchmarks import common
 from dispatcher.localredis import start_redis
 
 JOB_S = 600.0  # a job outlives the trial: only its starts matter
@@ -111,17 +111,15 @@ def evalsha_calls(r: redis.Redis) -> int:
 
 
 def peer_trial(peer: str, cap_s: float, tmp: Path) -> dict[str, Any]:
-    rs = start_redis(port=bench_port(), workdir=str(tmp))
+    rs = start_redis(port=common.bench_port(), workdir=str(tmp))
     r = redis.Redis.from_url(rs.url)
     cmd = [sys.executable, "-m", "benchmarks.recovery_peers", "--worker", peer, "--redis",
            rs.url]
     procs: list[subprocess.Popen[bytes]] = []
 
     def spawn(name: str) -> subprocess.Popen[bytes]:
-        p = subprocess.Popen(cmd, stdout=(tmp / f"{name}.log").open("wb"),
-                             stderr=subprocess.STDOUT, start_new_session=True)
-        procs.append(p)
-        return p
+        procs.append(common.spawn(cmd, os.environ, tmp / f"{name}.log"))
+        return procs[-1]
 
     try:
         a = spawn("a")
@@ -144,10 +142,7 @@ def peer_trial(peer: str, cap_s: float, tmp: Path) -> dict[str, Any]:
         again = starts(r, "j1")[1:]
         rate = (evalsha_calls(r) - cmds0) / waited
     finally:
-        for p in procs:
-            if p.poll() is None:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait()
+        common.kill(procs)
         rs.stop()
     out: dict[str, Any] = {
         "job_started_by_survivor_s": round(again[0]["t"] - kill, 2) if again else None,
@@ -190,7 +185,7 @@ def main() -> None:
         return
     res = measure_peers(args.peers.split(","), args.trials, args.cap)
     if args.out:
-        Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
+        common.write_json(args.out, res)
     print(json.dumps({k: v["summary"] for k, v in res.items()}, indent=1))
 
 

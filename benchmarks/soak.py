@@ -24,68 +24,42 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import redis
 
+if not __package__:  # run as a script: make the `benchmarks` package importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks import common
 from dispatcher.localredis import LocalRedis, free_port, start_redis
 
-HERE = Path(__file__).resolve().parent
-KEY = "tel_live_demo_key_0001"
 NS = "soak"
 FAULTS = {"http_500": 0.005, "http_503": 0.005, "reset_after_create": 0.005,
           "rate_limit": 0.0005}
 
 
 def sim_toml(rate: int, seed: int) -> str:
-    faults = "\n".join(f"{k} = {v}" for k, v in FAULTS.items())
-    return (f'seed = {seed}\n[keys.{KEY}]\ndialect = "telecho"\nlimits = ["{rate * 2}/second"]\n'
-            "[accounts.acme]\nmax_concurrent_calls = 1000000\n"
-            "[calls]\nring_s = [0.2, 0.5]\ntalk_s = [0.3, 1.0]\n"
-            f"[faults]\nretry_after_s = 1.0\n[faults.probability]\n{faults}\n")
-
-
-def provider_toml(name: str, sim_url: str, rate: int) -> str:
-    return f"""[providers.{name}]
-kind = "telecho"
-base_url = "{sim_url}/api/v1/public"
-api_key_env = "SOAK_KEY"
-phone_number_id = "tel_pn_main"
-limits = ["{rate}/second"]
-request_timeout_s = 5.0
-"""
+    return common.sim_toml([f"{rate * 2}/second"], seed=seed,
+                           calls={"ring_s": [0.2, 0.5], "talk_s": [0.3, 1.0]},
+                           faults={"retry_after_s": 1.0, "probability": FAULTS})
 
 
 def worker_toml(redis_url: str, sim_urls: list[str], rate: int, concurrency: int) -> str:
     per = max(1, rate // len(sim_urls))
-    providers = "".join(provider_toml(f"p{i}", u, per) for i, u in enumerate(sim_urls))
-    return f"""log_format = "json"
-log_level = "warning"
-[redis]
-url = "{redis_url}"
-namespace = "{NS}"
-[worker]
-concurrency = {concurrency}
-http_port = 0
-heartbeat_s = 1.0
-dead_after_s = 5.0
-[policy]
-calling_hours = ["always"]
-[tracking]
-poll_schedule_s = [1.0, 2.0]
-[retry]
-max_attempts = 20
-base_delay_s = 0.5
-max_delay_s = 5.0
-{providers}"""
+    providers = {f"p{i}": common.provider(common.sim_api(u), [f"{per}/second"],
+                                          api_key_env="SOAK_KEY", request_timeout_s=5.0)
+                 for i, u in enumerate(sim_urls)}
+    return common.worker_toml(
+        redis_url, NS, providers, concurrency=concurrency,
+        worker={"heartbeat_s": 1.0, "dead_after_s": 5.0},
+        tracking={"poll_schedule_s": [1.0, 2.0]},
+        retry={"max_attempts": 20, "base_delay_s": 0.5, "max_delay_s": 5.0})
 
 
 def admin(sim_url: str, path: str) -> Any:
-    with urllib.request.urlopen(sim_url + path, timeout=120) as r:
-        return json.loads(r.read())
+    return common.admin(sim_url, path, timeout=120)
 
 
 class Soak:
@@ -101,15 +75,12 @@ class Soak:
         self.sim_urls: list[str] = []
         self.sims: list[subprocess.Popen[bytes]] = []
         for _ in range(args.sims):  # one account per process: its look-ups scan its calls
-            port = free_port()
-            self.sim_urls.append(f"http://127.0.0.1:{port}")
-            self.sims.append(subprocess.Popen(
-                [sys.executable, "-m", "dispatcher", "simulate", "--port", str(port),
-                 "--config", str(tmp / "sim.toml")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            sim, url = common.start_sim(tmp / "sim.toml", free_port(), quiet=True)
+            self.sims.append(sim)
+            self.sim_urls.append(url)
         (tmp / "dispatcher.toml").write_text(
             worker_toml(self.rs.url, self.sim_urls, args.rate, args.concurrency))
-        self.env = {**os.environ, "SOAK_KEY": KEY,
+        self.env = {**os.environ, "SOAK_KEY": common.KEY,
                     "DISPATCHER_CONFIG": str(tmp / "dispatcher.toml")}
         self.workers: list[subprocess.Popen[bytes]] = []
         self.started = 0
@@ -122,30 +93,18 @@ class Soak:
 
     def spawn(self) -> subprocess.Popen[bytes]:
         self.started += 1
-        out = (self.tmp / f"worker-{self.started}.log").open("wb")
-        return subprocess.Popen([sys.executable, "-m", "dispatcher", "run"], env=self.env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        return common.spawn(common.run_cmd(), self.env,
+                            self.tmp / f"worker-{self.started}.log", new_session=False)
 
     def wait_sim(self) -> None:
         for url in self.sim_urls:
-            for _ in range(200):
-                try:
-                    admin(url, "/_sim/audit?since=1e12")
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            else:
-                raise RuntimeError("simulator did not start")
+            common.wait_sim(url)
 
     def push(self) -> None:
         n = self.args.jobs
-        for lo in range(0, n, 5000):
-            pipe = self.r.pipeline(transaction=False)
-            for i in range(lo, min(n, lo + 5000)):
-                job = {"id": f"s{i}", "to": f"+1415555{i % 10_000:04d}",
-                       "provider": f"p{i % self.args.sims}", "metadata": {"n": i}}
-                pipe.xadd(f"{{{NS}}}:jobs", {"job": json.dumps(job)})
-            pipe.execute()
+        common.push_jobs(self.r, f"{{{NS}}}:jobs", (
+            {"id": f"s{i}", "to": f"+1415555{i % 10_000:04d}", "provider": f"p{i % self.args.sims}",
+             "metadata": {"n": i}} for i in range(n)), chunk=5000, transaction=False)
         self.log("pushed", jobs=n)
 
     def results(self) -> int | None:
@@ -158,8 +117,7 @@ class Soak:
     def kill_one(self) -> None:
         i = (self.started - 1) % len(self.workers)
         victim = self.workers[i]
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
+        common.kill([victim])
         self.workers[i] = self.spawn()
         self.log("worker_killed", pid=victim.pid, restarted_as=self.workers[i].pid)
 
@@ -211,15 +169,8 @@ class Soak:
         time.sleep(self.args.settle_s)  # anything still in flight would show up now
 
     def stop(self) -> None:
-        for w in self.workers:
-            w.terminate()
-        for w in self.workers:
-            try:
-                w.wait(30)
-            except subprocess.TimeoutExpired:
-                w.kill()
-        for sim in self.sims:
-            sim.terminate()
+        common.stop(self.workers, 30)
+        common.stop(self.sims, 10)
         self.rs.stop()
 
 
@@ -287,7 +238,7 @@ def main() -> None:
     ap.add_argument("--stall-s", type=float, default=180.0)
     ap.add_argument("--settle-s", type=float, default=20.0)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--out", default=str(HERE / "results" / "soak.json"))
+    ap.add_argument("--out", default=str(common.RESULTS / "soak.json"))
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="soak-"))
     s = Soak(args, tmp)
@@ -299,8 +250,7 @@ def main() -> None:
                   "logs": str(tmp)}
     finally:
         s.stop()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    common.write_json(args.out, report)
     print(json.dumps({k: v for k, v in report.items() if k not in ("events",)}, indent=2))
 
 

@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,35 +28,16 @@ from typing import Any
 
 import redis
 
-from benchmarks.pacing import KEY, _windows_over, admin, jobs, spawn, utilisation
-from benchmarks.ports import bench_port
+from benchmarks import common
 from dispatcher.limits import Window, max_in_any_window, parse_limit
 from dispatcher.localredis import start_redis
 
-HERE = Path(__file__).resolve().parent
-
 
 def dispatcher_toml(redis_url: str, sim_url: str, limit: str, margin: float | None) -> str:
-    margin_line = f"send_margin_s = {margin}\n" if margin is not None else ""
-    return f"""log_format = "json"
-log_level = "warning"
-[redis]
-url = "{redis_url}"
-namespace = "bench"
-[worker]
-concurrency = 20
-http_port = 0
-[policy]
-calling_hours = ["always"]
-[tracking]
-track_calls = false
-[providers.default]
-kind = "telecho"
-base_url = "{sim_url}/api/v1/public"
-api_key_env = "BENCH_KEY"
-phone_number_id = "tel_pn_main"
-limits = ["{limit}"]
-{margin_line}"""
+    options: dict[str, Any] = {"send_margin_s": margin} if margin is not None else {}
+    default = common.provider(common.sim_api(sim_url), [limit], **options)
+    return common.worker_toml(redis_url, "bench", {"default": default},
+                              tracking=common.NO_TRACKING)
 
 
 def refill_gaps(ts: list[float], w: Window) -> list[float]:
@@ -101,8 +80,8 @@ def analyse(entries: list[dict[str, Any]], limit: str, t_end: float | None) -> d
         "answered_429": sum(1 for e in creates if e["status"] == 429),
         "span_s": round(ts[-1] - t0, 1), "measured_until_s": round(t1 - t0, 1),
         "max_in_any_window": max_in_any_window(ts, w.seconds),
-        "over_limit": _windows_over(ts, w),
-        "utilisation": round(utilisation(ts, w, t0, t1), 4),
+        "over_limit": common.windows_over(ts, w),
+        "utilisation": round(common.utilisation(ts, w, t0, t1), 4),
         "use_min_max": [round(min(uses), 4), round(max(uses), 4)] if uses else None,
         "full_windows_sampled": round((t1 - t0 - w.seconds) / w.seconds, 2),
     }
@@ -124,42 +103,26 @@ def analyse(entries: list[dict[str, Any]], limit: str, t_end: float | None) -> d
 
 def run(limit: str, seconds: float, n: int, procs: int, margin: float | None,
         workdir: Path) -> dict[str, Any]:
-    rs = start_redis(port=bench_port(), workdir=str(workdir))
-    port = bench_port()
+    rs = start_redis(port=common.bench_port(), workdir=str(workdir))
     audit_file = workdir / "audit.jsonl"
-    (workdir / "sim.toml").write_text(
-        f'audit_file = "{audit_file}"\n[keys.{KEY}]\ndialect = "telecho"\n'
-        f'limits = ["{limit}"]\n[accounts.acme]\nmax_concurrent_calls = 1000000\n')
-    sim = subprocess.Popen([sys.executable, "-m", "dispatcher", "simulate", "--port", str(port),
-                            "--config", str(workdir / "sim.toml")], stdout=subprocess.DEVNULL)
-    sim_url = f"http://127.0.0.1:{port}"
+    (workdir / "sim.toml").write_text(common.sim_toml([limit], audit_file=str(audit_file)))
+    sim, sim_url = common.start_sim(workdir / "sim.toml", common.bench_port())
     workers: list[subprocess.Popen[bytes]] = []
     try:
-        for _ in range(100):
-            try:
-                admin(sim_url, "/_sim/audit?since=1e12")
-                break
-            except OSError:
-                time.sleep(0.1)
+        common.wait_sim(sim_url)
         cfg = workdir / "dispatcher.toml"
         cfg.write_text(dispatcher_toml(rs.url, sim_url, limit, margin))
         r = redis.Redis.from_url(rs.url)
-        pipe = r.pipeline()
-        for j in jobs(n):
-            pipe.xadd("{bench}:jobs", {"job": json.dumps(j)})
-        pipe.execute()
-        env = {**os.environ, "BENCH_KEY": KEY}
-        workers = [spawn([sys.executable, "-m", "dispatcher", "run", "--config", str(cfg)],
-                         env, workdir, f"dispatcher-{i}") for i in range(procs)]
+        common.push_jobs(r, "{bench}:jobs", common.jobs(n))
+        env = {**os.environ, "BENCH_KEY": common.KEY}
+        workers = [common.spawn(common.run_cmd(cfg), env, workdir / f"dispatcher-{i}.log")
+                   for i in range(procs)]
         time.sleep(seconds)
         t_end = time.time()
         results_written = r.xlen("{bench}:results")
     finally:
-        for p in workers:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
-        sim.terminate()
-        sim.wait()
+        common.kill(workers)
+        common.stop([sim], 10)
         rs.stop()
     entries = [json.loads(x) for x in audit_file.read_text().splitlines() if x]
     res = analyse(entries, limit, t_end)
@@ -177,7 +140,7 @@ def merge(out: Path, res: dict[str, Any]) -> None:
     if isinstance(runs, dict):
         runs = report["runs"][res["limit"]] = [runs]
     runs.append({**res, "date": time.strftime("%Y-%m-%d %H:%M")})
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    common.write_json(out, report)
 
 
 def main() -> None:
@@ -190,7 +153,7 @@ def main() -> None:
                     help="send_margin_s floor (default: the dispatcher's own, 0.02)")
     ap.add_argument("--analyse", help="an audit.jsonl of an earlier run: analyse only")
     ap.add_argument("--until", type=float, help="with --analyse: when that run ended (epoch s)")
-    ap.add_argument("--out", default=str(HERE / "results" / "windows.json"))
+    ap.add_argument("--out", default=str(common.RESULTS / "windows.json"))
     args = ap.parse_args()
     if args.analyse:
         path = Path(args.analyse)

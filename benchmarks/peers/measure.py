@@ -1,5 +1,5 @@
 """Readings the harness takes: free ports in the benchmark's range, Redis INFO fields, a
-worker's CPU time and RSS from /proc, and a description of the machine."""
+worker's RSS from /proc, and a description of the machine (CPU seconds: ``common.cpu_s``)."""
 
 from __future__ import annotations
 
@@ -8,35 +8,21 @@ import datetime as dt
 import importlib.metadata
 import os
 import platform
-import random
-import socket
 import sys
 from pathlib import Path
 from typing import Any, cast
 
 import redis
 
+from benchmarks import common
+
 PORTS = range(42000, 43000)
 PACKAGES = ("dispatcher", "redis", "hiredis", "aiohttp", "saq", "arq", "bullmq")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
     """A port in 42000-42999 nobody listens on (the range private servers may use here)."""
-    for port in random.sample(PORTS, len(PORTS)):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 42000-42999")
-
-
-def redis_cpu(r: redis.Redis) -> float:
-    """Seconds of CPU the server has used (user + system, main thread and others)."""
-    info = cast(dict[str, Any], r.info("cpu"))
-    return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+    return common.bench_port(PORTS)
 
 
 def used_memory(r: redis.Redis) -> int:
@@ -44,12 +30,6 @@ def used_memory(r: redis.Redis) -> int:
     connected, not with the jobs)."""
     m = cast(dict[str, Any], r.info("memory"))
     return int(m["used_memory"]) - int(m["mem_clients_normal"])
-
-
-def proc_cpu(pid: int) -> float:
-    """User + system CPU seconds of one process (children not included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def proc_rss_mib(pid: int) -> dict[str, float]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ import redis
 from peers import measure, stub
 from peers.systems import Job, Setup, System
 
+from benchmarks import common
 from dispatcher.localredis import start_redis
 
 HERE = Path(__file__).resolve().parent.parent  # benchmarks/
@@ -39,20 +39,7 @@ def spawn(system: System, log: Path) -> subprocess.Popen[bytes]:
            "BENCH_STUB": system.setup.stub_url, "BENCH_KEY": "tel_live_x",
            "BENCH_CONCURRENCY": str(system.setup.concurrency),
            "PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    with log.open("wb") as out:
-        return subprocess.Popen(system.worker_cmd(), env=env, cwd=HERE, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL to the worker's own process group after 10 s."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    return common.spawn(system.worker_cmd(), env, log, cwd=HERE)
 
 
 def wait_until(check: Any, timeout: float, what: str, proc: subprocess.Popen[bytes]) -> None:
@@ -100,11 +87,11 @@ def throughput(system: System, r: redis.Redis, n: int, stub_port: int,
     skip = min(500, n // 10)
     timeout = 60 + n / 100
     wait_until(lambda: stub.ask(stub_port, "count")["count"] >= skip, timeout, "warm-up", proc)
-    c0, w0, r0 = stub.ask(stub_port, "count")["count"], measure.proc_cpu(proc.pid), \
-        measure.redis_cpu(r)
+    c0, w0, r0 = stub.ask(stub_port, "count")["count"], common.cpu_s(proc.pid), \
+        common.redis_cpu_s(r)
     wait_until(lambda: stub.ask(stub_port, "count")["count"] >= n, timeout, "all starts", proc)
-    c1, w1, r1 = stub.ask(stub_port, "count")["count"], measure.proc_cpu(proc.pid), \
-        measure.redis_cpu(r)
+    c1, w1, r1 = stub.ask(stub_port, "count")["count"], common.cpu_s(proc.pid), \
+        common.redis_cpu_s(r)
     wait_until(lambda: system.done(r, n) >= n, 30, "all results", proc)
     stats = stub.ask(stub_port, "stats")
     arrivals = sorted(stats["arrivals"])
@@ -151,6 +138,6 @@ def run_system(cls: type[System], n: int, concurrency: int, stub_port: int, tmp:
         return out
     finally:
         if proc is not None:
-            stop(proc)
+            common.stop([proc], 10)
         r.close()
         rs.stop()

@@ -1,6 +1,6 @@
 """The zero-latency provider stub every system posts to, with counters the harness reads.
 
-A bare asyncio server (as in ``throughput.py``): any POST gets 201 at once. It also notes
+The bare asyncio server of ``benchmarks/common.py``: any POST gets 201 at once. It also notes
 each POST's arrival time and job id (so a job dialled twice shows), and when the body carries
 ``"t0": <unix time>`` (the producer's enqueue time, sent in the call's metadata) the
 enqueue → dial latency. It runs in a process of its own, apart from the harness's loop.
@@ -11,16 +11,14 @@ latencies, ``GET /_reset`` clears them.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
 import urllib.request
 from typing import Any
 
-BODY = b'{"call_id":"tel_call_0","status":"initiated","destination_number":"+1"}'
-CREATED = (b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
-           b"Content-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
+from benchmarks import common
+
 T0 = re.compile(rb'"t0":\s*([0-9.eE+-]+)')
 JOB_ID = re.compile(rb'"dispatcher_job_id":\s*"([^"]*)"')
 
@@ -46,35 +44,12 @@ def _json_response(data: dict[str, Any]) -> bytes:
             + str(len(body)).encode() + b"\r\n\r\n" + body)
 
 
-class ZeroLatency(asyncio.Protocol):
-    """Parses just enough of HTTP/1.1 keep-alive; answers every POST with 201 at once."""
+class Counting(common.ZeroLatency):
+    """Answers every POST with 201 at once and counts it; GETs are the control endpoints."""
 
     counters = Counters()
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.t: asyncio.Transport = transport  # type: ignore[assignment]
-        self.buf = b""
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        while True:
-            head_end = self.buf.find(b"\r\n\r\n")
-            if head_end < 0:
-                return
-            head = self.buf[:head_end].lower()
-            length = 0
-            i = head.find(b"content-length:")
-            if i >= 0:
-                j = head.find(b"\r\n", i)
-                length = int(head[i + 15:j if j > 0 else None].strip())
-            total = head_end + 4 + length
-            if len(self.buf) < total:
-                return
-            body = self.buf[head_end + 4:total]
-            self.buf = self.buf[total:]
-            self.t.write(self._answer(head, body))
-
-    def _answer(self, head: bytes, body: bytes) -> bytes:
+    def answer(self, head: bytes, body: bytes) -> bytes:
         c = self.counters
         if head.startswith(b"post"):
             now = time.time()
@@ -85,7 +60,7 @@ class ZeroLatency(asyncio.Protocol):
             m = T0.search(body)
             if m:
                 c.latencies.append(now - float(m.group(1)))
-            return CREATED
+            return common.CREATED
         if head.startswith(b"get /_reset"):
             type(self).counters = Counters()
             return _json_response({"count": 0})
@@ -94,12 +69,7 @@ class ZeroLatency(asyncio.Protocol):
 
 def serve(port: int) -> None:
     """Entry point of the stub's process."""
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(ZeroLatency, "127.0.0.1", port, backlog=1024)
-        async with server:
-            await server.serve_forever()
-    asyncio.run(main())
+    common.serve(port, Counting, backlog=1024)
 
 
 def ask(port: int, what: str) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from typing import Any, ClassVar, cast
 import redis
 import redis.asyncio as aioredis
 
+from benchmarks import common
+
 Job = dict[str, Any]
 CHUNK = 500
 
@@ -104,26 +106,11 @@ class Dispatcher(System):
     def worker_cmd(self) -> list[str]:
         s = self.setup
         cfg = s.tmp / "dispatcher.toml"
-        cfg.write_text(f"""log_level = "warning"
-log_format = "json"
-[redis]
-url = "{s.redis_url}"
-namespace = "{self.ns}"
-[worker]
-concurrency = {s.concurrency}
-http_port = 0
-[tracking]
-track_calls = false
-[policy]
-calling_hours = ["always"]
-[providers.default]
-kind = "telecho"
-base_url = "{s.stub_url}"
-api_key_env = "BENCH_KEY"
-phone_number_id = "tel_pn_main"
-limits = ["100000000/minute"]
-""")
-        return [sys.executable, "-m", "dispatcher", "run", "--config", str(cfg)]
+        default = common.provider(s.stub_url, ["100000000/minute"])
+        cfg.write_text(common.worker_toml(s.redis_url, self.ns, {"default": default},
+                                          concurrency=s.concurrency,
+                                          tracking=common.NO_TRACKING))
+        return common.run_cmd(cfg)
 
     async def open(self) -> None:
         from dispatcher.client import Client
