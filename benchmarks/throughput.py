@@ -59,22 +59,29 @@ async def raw_loop(url: str, provider: str, n: int, concurrency: int) -> float:
     return done / (time.perf_counter() - start)
 
 
-def dispatcher_rate(url: str, port: int, n: int, concurrency: int, tmp: Path) -> float:
+def dispatcher_rate(url: str, port: int, n: int, concurrency: int, tmp: Path,
+                    src: str = "") -> tuple[float, float]:
+    """Starts per second and the worker's CPU ms per job; ``src``: run the worker from that
+    source tree (a checkout of another commit) instead of this one."""
     cfg = tmp / "d.toml"
     default = common.provider(f"http://127.0.0.1:{port}", ["100000000/minute"],
                               api_key_env="TP_KEY")
     cfg.write_text(common.worker_toml(url, "tp", {"default": default}, concurrency=concurrency,
                                       tracking=common.NO_TRACKING))
     r = redis.Redis.from_url(url, decode_responses=True)
-    env = {**os.environ, "TP_KEY": "tel_live_x"}
-    proc = subprocess.Popen(common.run_cmd(cfg), env=env, stdout=subprocess.DEVNULL)
+    env = {**os.environ, "TP_KEY": "tel_live_x", **({"PYTHONPATH": src} if src else {})}
+    # from its own directory: `python -m` puts the working directory first on the path
+    proc = subprocess.Popen(common.run_cmd(cfg), env=env, stdout=subprocess.DEVNULL,
+                            cwd=src or None)
     try:
         while r.xlen("{tp}:results") < 100:  # warm-up
             time.sleep(0.01)
-        base, start = r.xlen("{tp}:results"), time.perf_counter()
+        base, start, cpu0 = r.xlen("{tp}:results"), time.perf_counter(), common.cpu_s(proc.pid)
         while r.xlen("{tp}:results") < n:
             time.sleep(0.05)
-        return (r.xlen("{tp}:results") - base) / (time.perf_counter() - start)
+        done = r.xlen("{tp}:results") - base
+        cpu_ms = (common.cpu_s(proc.pid) - cpu0) * 1000 / done
+        return done / (time.perf_counter() - start), cpu_ms
     finally:
         common.stop([proc], 30)
 
@@ -83,26 +90,38 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--jobs", type=int, default=20000)
     ap.add_argument("--concurrency", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--src", action="append", default=[],
+                    help="also run the worker from this source tree (e.g. a `git worktree` of "
+                         "an older commit), in the same rounds; repeatable")
     ap.add_argument("--out", default=str(common.RESULTS / "throughput.json"))
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-tp-"))
     rs = start_redis(workdir=str(tmp))
     port = free_port()
     prov = common.start_stub(port)
+    rounds = []
     try:
-        fill(rs.url, "raw:jobs", args.jobs)
-        raw = asyncio.run(raw_loop(rs.url, f"http://127.0.0.1:{port}/calls/outbound",
-                                   args.jobs, args.concurrency))
-        fill(rs.url, "{tp}:jobs", args.jobs)
-        disp = dispatcher_rate(rs.url, port, args.jobs, args.concurrency, tmp)
+        for _ in range(args.rounds):
+            fill(rs.url, "raw:jobs", args.jobs)
+            row = {"raw_loop_per_s": round(asyncio.run(raw_loop(
+                rs.url, f"http://127.0.0.1:{port}/calls/outbound", args.jobs,
+                args.concurrency)))}
+            for src in ["", *args.src]:
+                fill(rs.url, "{tp}:jobs", args.jobs)
+                rate, cpu_ms = dispatcher_rate(rs.url, port, args.jobs, args.concurrency, tmp,
+                                               src)
+                name = src or "this tree"
+                row[name] = {"per_s": round(rate), "worker_cpu_ms_per_job": round(cpu_ms, 3),
+                             "ratio": round(rate / row["raw_loop_per_s"], 3)}
+                redis.Redis.from_url(rs.url).flushall()
+            rounds.append(row)
+            print(json.dumps(row), flush=True)
     finally:
         prov.terminate()
         rs.stop()
-    report = {"jobs": args.jobs, "concurrency": args.concurrency,
-              "raw_loop_per_s": round(raw), "dispatcher_per_s": round(disp),
-              "ratio": round(disp / raw, 3)}
+    report = {"jobs": args.jobs, "concurrency": args.concurrency, "rounds": rounds}
     common.write_json(args.out, report)
-    print(json.dumps(report))
 
 
 if __name__ == "__main__":
