@@ -122,7 +122,7 @@ def margin_ms(send_margin_s: float, windows: list[Window]) -> int:
     """The margin's floor for one account: ``send_margin_s``, or 0.5 % of its shortest window
     when that is more (at most 1 s). A minute window then tolerates 300 ms of send delay for
     0.5 % of its limit, so a busy process does not re-grant every request that waits a few
-    milliseconds behind others; a 1-second window keeps the 20 ms floor."""
+    milliseconds behind others; a 1-second window keeps the configured floor."""
     floor = send_margin_s * 1000
     if windows:
         floor = max(floor, min(min(w.ms for w in windows) * MARGIN_SHARE, MARGIN_SHARE_CAP_MS))

@@ -3,7 +3,7 @@
 The limiter grants a request at time g and counts it in every window of length W + M: that
 keeps the provider's own windows (of length W, counted on arrival) under the limit as long as
 every request leaves within M of its grant. A large fixed M is wasteful (a 250 ms margin
-costs a 1-second window 20 % of its limit), so M is small (``send_margin_s``, 20 ms, or
+costs a 1-second window 20 % of its limit), so M is small (``send_margin_s``, 50 ms, or
 0.5 % of the shortest window) and the dialer keeps requests within it: one that would leave
 later than 3/4 of it after its grant takes a fresh grant first (dialer.py). What a request
 can still lose after that check (a stall while it is written) is measured at the moment its

@@ -29,7 +29,7 @@ class CommonConfig(BaseModel):
     limits: LimitList = Field(default_factory=list)
     max_concurrent_calls: int | None = Field(default=None, ge=1)
     request_timeout_s: float = Field(default=10.0, gt=0)
-    send_margin_s: float = Field(default=0.02, ge=0, le=10)
+    send_margin_s: float = Field(default=0.05, ge=0, le=10)
     agent_id: str | None = None
 
     @field_validator("base_url")

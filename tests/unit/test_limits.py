@@ -67,8 +67,9 @@ def test_arrivals_stay_under_limits_when_send_jitter_is_within_margin(
 @given(windows=windows_st)
 def test_saturated_limiter_uses_at_least_97_percent_of_the_binding_limit(
         windows: list[Window]) -> None:
-    """With the default margin floor (20 ms, or 0.5 % of the shortest window) and the pace
-    of short windows, as a worker runs them."""
+    """With a 20 ms margin floor (``send_margin_s = 0.02``; 0.5 % of the shortest window when
+    that is more) and the pace of short windows, as a worker runs them. (The default floor,
+    50 ms, gives a 1-second window 95 %: the limiter trades it for safety.)"""
     log = SlidingLog(windows, margin_ms(0.02, windows), pace=pace_windows(windows))
     horizon = 20 * max(w.ms for w in windows)
     now, granted = 0, 0
