@@ -33,8 +33,11 @@ from dispatcher.limits import Window, max_in_any_window, parse_limit
 from dispatcher.localredis import start_redis
 
 
-def dispatcher_toml(redis_url: str, sim_url: str, limit: str, margin: float | None) -> str:
+def dispatcher_toml(redis_url: str, sim_url: str, limit: str, margin: float | None,
+                    pace: bool = False) -> str:
     options: dict[str, Any] = {"send_margin_s": margin} if margin is not None else {}
+    if pace:
+        options["pace_short_windows"] = True
     default = common.provider(common.sim_api(sim_url), [limit], **options)
     return common.worker_toml(redis_url, "bench", {"default": default},
                               tracking=common.NO_TRACKING)
@@ -101,7 +104,7 @@ def analyse(entries: list[dict[str, Any]], limit: str, t_end: float | None) -> d
     return out
 
 
-def run(limit: str, seconds: float, n: int, procs: int, margin: float | None,
+def run(limit: str, seconds: float, n: int, procs: int, margin: float | None, pace: bool,
         workdir: Path) -> dict[str, Any]:
     rs = start_redis(port=common.bench_port(), workdir=str(workdir))
     audit_file = workdir / "audit.jsonl"
@@ -111,7 +114,7 @@ def run(limit: str, seconds: float, n: int, procs: int, margin: float | None,
     try:
         common.wait_sim(sim_url)
         cfg = workdir / "dispatcher.toml"
-        cfg.write_text(dispatcher_toml(rs.url, sim_url, limit, margin))
+        cfg.write_text(dispatcher_toml(rs.url, sim_url, limit, margin, pace))
         r = redis.Redis.from_url(rs.url)
         common.push_jobs(r, "{bench}:jobs", common.jobs(n))
         env = {**os.environ, "BENCH_KEY": common.KEY}
@@ -127,7 +130,8 @@ def run(limit: str, seconds: float, n: int, procs: int, margin: float | None,
     entries = [json.loads(x) for x in audit_file.read_text().splitlines() if x]
     res = analyse(entries, limit, t_end)
     res.update({"jobs": n, "processes": procs, "concurrency": 20, "seconds": seconds,
-                "send_margin_floor_s": margin if margin is not None else 0.02,
+                "send_margin_floor_s": margin if margin is not None else 0.05,
+                "paced": pace,
                 "results_written": results_written,
                 "audit_file": str(audit_file)})
     return res
@@ -150,7 +154,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=8000)
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--send-margin", type=float, default=None,
-                    help="send_margin_s floor (default: the dispatcher's own, 0.02)")
+                    help="send_margin_s floor (default: the dispatcher's own, 0.05)")
+    ap.add_argument("--pace", action="store_true", help="pace_short_windows = true")
     ap.add_argument("--analyse", help="an audit.jsonl of an earlier run: analyse only")
     ap.add_argument("--until", type=float, help="with --analyse: when that run ended (epoch s)")
     ap.add_argument("--out", default=str(common.RESULTS / "windows.json"))
@@ -162,7 +167,7 @@ def main() -> None:
     else:
         workdir = Path(tempfile.mkdtemp(prefix="bench-windows-"))
         print(f"workdir {workdir}", flush=True)
-        res = run(args.limit, args.seconds, args.jobs, args.processes, args.send_margin,
+        res = run(args.limit, args.seconds, args.jobs, args.processes, args.send_margin, args.pace,
                   workdir)
         merge(Path(args.out), res)
     print(json.dumps({k: v for k, v in res.items() if k != "trailing_window_counts"}),

@@ -43,7 +43,8 @@ def grant_rules(name: str, cfg: CommonConfig, *, track_calls: bool, slot_lease_s
         provider=name, windows=tuple((w.limit, w.ms) for w in cfg.windows),
         margin_ms=cfg.margin_ms, slot_cap=slot_cap,
         lease_ms=round(slot_lease_s * 1000), caps=caps, caps_keep_ms=keep,
-        campaigns=dict(campaigns or {}), dnc=dnc, pace=tuple(pace_windows(cfg.windows)))
+        campaigns=dict(campaigns or {}), dnc=dnc,
+        pace=tuple(pace_windows(cfg.windows)) if cfg.pace_short_windows else ())
 
 
 class Pacer:

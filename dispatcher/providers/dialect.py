@@ -30,6 +30,7 @@ class CommonConfig(BaseModel):
     max_concurrent_calls: int | None = Field(default=None, ge=1)
     request_timeout_s: float = Field(default=10.0, gt=0)
     send_margin_s: float = Field(default=0.05, ge=0, le=10)
+    pace_short_windows: bool = False
     agent_id: str | None = None
 
     @field_validator("base_url")

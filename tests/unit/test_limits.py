@@ -123,3 +123,15 @@ def test_max_in_any_window_counts_half_open_stretches() -> None:
     assert max_in_any_window([0, 1, 2], 2) == 2
     assert max_in_any_window([0, 1, 1.999], 2) == 3
     assert max_in_any_window([], 5) == 0
+
+
+def test_short_windows_are_paced_only_when_the_account_asks() -> None:
+    from dispatcher.pacing import grant_rules
+    from dispatcher.providers.telecho.config import TelEchoConfig
+
+    base = {"kind": "telecho", "base_url": "http://x", "phone_number_id": "p",
+            "limits": ["100/second"]}
+    off = grant_rules("a", TelEchoConfig(**base), track_calls=False, slot_lease_s=60)
+    on = grant_rules("a", TelEchoConfig(**base, pace_short_windows=True), track_calls=False,
+                     slot_lease_s=60)
+    assert (off.pace, on.pace) == ((), ((10, 100),))
