@@ -34,10 +34,10 @@ class Flight:
     g: Granted
     granted_at: float = field(default_factory=time.monotonic)
     sending: bool = False
-    log_tok: str = ""  # its place in the provider's log (a regrant takes a new one)
+    log_tok: str = field(init=False)  # its place in the provider's log (a regrant: a new one)
 
     def __post_init__(self) -> None:
-        self.log_tok = self.log_tok or self.g.tok
+        self.log_tok = self.g.tok
 
 
 class Dialer:

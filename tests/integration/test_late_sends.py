@@ -52,6 +52,7 @@ async def test_the_transport_tells_the_grant_when_its_request_left() -> None:
     reaches the request's clock, for a new connection and for a kept-alive one."""
     from aiohttp import web
 
+    from dispatcher.http import serve
     from dispatcher.margins import SENDING, LagMeter, SendClock
     from dispatcher.providers.base import Transport
 
@@ -60,11 +61,7 @@ async def test_the_transport_tells_the_grant_when_its_request_left() -> None:
 
     app = web.Application()
     app.router.add_get("/x", ok)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve(app, "127.0.0.1", 0)
     transport = Transport(f"http://127.0.0.1:{port}", {}, 5.0, 4)
     try:
         for late in (0.3, 0.15):

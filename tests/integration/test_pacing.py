@@ -66,6 +66,8 @@ async def test_a_request_later_than_the_send_margin_is_granted_again_first(
     together with its own ten."""
     from aiohttp import web
 
+    from dispatcher.http import serve
+
     asked = 0
 
     async def hook(request: web.Request) -> web.Response:
@@ -77,11 +79,7 @@ async def test_a_request_later_than_the_send_margin_is_granted_again_first(
 
     app = web.Application()
     app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve(app, "127.0.0.1", 0)
     set_key(sim, "telecho", limits=["10/second"])
     sim.sim.cfg.account("acme").max_concurrent_calls = 100_000
     cfg = {"log_format": "json", "log_level": "warning",

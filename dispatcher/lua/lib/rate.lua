@@ -37,6 +37,16 @@ local function longest_ms(R)
   return longest + MAX_MARGIN
 end
 
+-- Room left in one span of the log for `limit` grants, and if none, how long until a grant
+-- leaves it.
+local function span_room(log, limit, span)
+  local lo = '(' .. I(NOW - span)
+  local n = redis.call('ZCOUNT', log, lo, '+inf')
+  if n < limit then return limit - n, 0 end
+  local e = redis.call('ZRANGEBYSCORE', log, lo, '+inf', 'WITHSCORES', 'LIMIT', n - limit, 1)
+  return limit - n, tonumber(e[2]) + span - NOW
+end
+
 -- How many grants fit now (every window and every provider-count hint), and if none, how
 -- long until one does.
 local function rate_room(R)
@@ -44,14 +54,8 @@ local function rate_room(R)
   redis.call('ZREMRANGEBYSCORE', log, '-inf', NOW - longest_ms(R))
   local room, wait = 1e9, 0
   for _, w in ipairs(R.wins) do
-    local span = w[2] + R.margin
-    local lo = '(' .. I(NOW - span)
-    local n = redis.call('ZCOUNT', log, lo, '+inf')
-    room = math.min(room, w[1] - n)
-    if n >= w[1] then
-      local e = redis.call('ZRANGEBYSCORE', log, lo, '+inf', 'WITHSCORES', 'LIMIT', n - w[1], 1)
-      wait = math.max(wait, tonumber(e[2]) + span - NOW)
-    end
+    local r, wt = span_room(log, w[1], w[2] + R.margin)
+    room, wait = math.min(room, r), math.max(wait, wt)
     local hv = redis.call('GET', P .. 'hint:' .. R.prov .. ':' .. I(w[2]))
     if hv then
       local left = tonumber(hv)
@@ -63,13 +67,8 @@ local function rate_room(R)
   end
   -- the pace inside short windows (limits.py): no margin, no provider hints
   for _, p in ipairs(R.pace or {}) do
-    local lo = '(' .. I(NOW - p[2])
-    local n = redis.call('ZCOUNT', log, lo, '+inf')
-    room = math.min(room, p[1] - n)
-    if n >= p[1] then
-      local e = redis.call('ZRANGEBYSCORE', log, lo, '+inf', 'WITHSCORES', 'LIMIT', n - p[1], 1)
-      wait = math.max(wait, tonumber(e[2]) + p[2] - NOW)
-    end
+    local r, wt = span_room(log, p[1], p[2])
+    room, wait = math.min(room, r), math.max(wait, wt)
   end
   return room, wait
 end
