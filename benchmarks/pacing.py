@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 def run_dispatcher(env: dict[str, str], tmp: Path, limits: list[str], n: int, procs: int,
                    redis_url: str, sim_url: str) -> list[subprocess.Popen[bytes]]:
     cfg = tmp / "dispatcher.toml"
-    default = common.provider(common.sim_api(sim_url), limits, send_margin_s=0.05)
+    default = common.provider(common.sim_api(sim_url), limits)
     cfg.write_text(common.worker_toml(redis_url, "bench", {"default": default},
                                       tracking=common.NO_TRACKING))
     common.push_jobs(redis.Redis.from_url(redis_url), "{bench}:jobs", common.jobs(n))

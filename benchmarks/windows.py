@@ -31,6 +31,9 @@ import redis
 from benchmarks import common
 from dispatcher.limits import Window, max_in_any_window, parse_limit
 from dispatcher.localredis import start_redis
+from dispatcher.providers.dialect import CommonConfig
+
+DEFAULT_MARGIN_S = CommonConfig.model_fields["send_margin_s"].default
 
 
 def dispatcher_toml(redis_url: str, sim_url: str, limit: str, margin: float | None,
@@ -130,7 +133,7 @@ def run(limit: str, seconds: float, n: int, procs: int, margin: float | None, pa
     entries = [json.loads(x) for x in audit_file.read_text().splitlines() if x]
     res = analyse(entries, limit, t_end)
     res.update({"jobs": n, "processes": procs, "concurrency": 20, "seconds": seconds,
-                "send_margin_floor_s": margin if margin is not None else 0.05,
+                "send_margin_floor_s": margin if margin is not None else DEFAULT_MARGIN_S,
                 "paced": pace,
                 "results_written": results_written,
                 "audit_file": str(audit_file)})
@@ -154,7 +157,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=8000)
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--send-margin", type=float, default=None,
-                    help="send_margin_s floor (default: the dispatcher's own, 0.05)")
+                    help="send_margin_s (default: the dispatcher's own)")
     ap.add_argument("--pace", action="store_true", help="pace_short_windows = true")
     ap.add_argument("--analyse", help="an audit.jsonl of an earlier run: analyse only")
     ap.add_argument("--until", type=float, help="with --analyse: when that run ended (epoch s)")

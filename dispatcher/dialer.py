@@ -138,10 +138,10 @@ class Dialer:
         return True
 
     async def _on_time(self, fl: Flight, job: Job) -> bool:
-        """A grant older than the send margin allows (a slow hook, a stalled process, the
-        tail of a burst) is moved to now before sending, so the request still lands within its
-        window. The lag of what is sent is measured and widens every worker's margin when it
-        is larger (a slow regrant, a stall after this check; see margins.py)."""
+        """A grant older than a quarter of the shortest window (a slow hook, a stalled
+        process) is moved to now before sending, so the answer, which places the request in
+        the provider's log for good, comes before its slot could be reused (see
+        margins.py)."""
         g = fl.g
         pacer = self.rt.pacer
         rules = pacer.rules[job.provider]

@@ -114,21 +114,6 @@ class SlidingLog:
         return wait
 
 
-MARGIN_SHARE = 0.005    # of the shortest window: a floor under the margin that costs 0.5 %
-MARGIN_SHARE_CAP_MS = 1000
-
-
-def margin_ms(send_margin_s: float, windows: list[Window]) -> int:
-    """The margin's floor for one account: ``send_margin_s``, or 0.5 % of its shortest window
-    when that is more (at most 1 s). A minute window then tolerates 300 ms of send delay for
-    0.5 % of its limit, so a busy process does not re-grant every request that waits a few
-    milliseconds behind others; a 1-second window keeps the configured floor."""
-    floor = send_margin_s * 1000
-    if windows:
-        floor = max(floor, min(min(w.ms for w in windows) * MARGIN_SHARE, MARGIN_SHARE_CAP_MS))
-    return round(floor)
-
-
 def max_in_any_window(times: list[float], seconds: float) -> int:
     """Most events in any half-open stretch (t - seconds, t]; for audits of a provider log."""
     ts = sorted(times)

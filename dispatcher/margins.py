@@ -1,16 +1,15 @@
-"""How late requests really leave: the measured part of the send margin.
+"""When a request was really counted: the measured part of the send margin.
 
-The limiter grants a request at time g and counts it in every window of length W + M: that
-keeps the provider's own windows (of length W, counted on arrival) under the limit as long as
-every request leaves within M of its grant. A large fixed M is wasteful (a 250 ms margin
-costs a 1-second window 20 % of its limit), so M is small (``send_margin_s``, 50 ms, or
-0.5 % of the shortest window) and the dialer keeps requests within it: one that would leave
-later than 3/4 of it after its grant takes a fresh grant first (dialer.py). What a request
-can still lose after that check (a stall while it is written) is measured at the moment its
-headers are written. A request that left late moves its own place in the provider's log
-later by its lag (one Redis call, long before its slot could be reused); only when that
-fails does the lag go to the meter, whose largest recent value widens every worker's margin
-(published by the heartbeat). Pure: the clock is passed in.
+The limiter grants a request at time g and counts it in every window of length W + M. The
+provider counts it on arrival, or later still when a burst queues on its side (tens of
+milliseconds for a hundred requests), and a request sent into a freed slot one window later is
+counted at once: a place in the log at the grant time is not enough. The provider has counted
+a request by the time its answer is back, so a request answered later than a quarter of the
+margin after its grant moves its own place in the log to that moment (one Redis call, long
+before its slot could be reused); quicker ones are covered by the margin itself. Only when the
+move fails (the place is gone) or comes after the slot may have been reused (an answer later
+than the shortest window) does the lag go to the meter, whose largest recent value widens every
+worker's margin (published by the heartbeat). Pure: the clock is passed in.
 """
 
 from __future__ import annotations
@@ -62,12 +61,12 @@ class LagMeter:
 
 @dataclass
 class SendClock:
-    """Carried with a request (a context variable) from its grant to the transport.
+    """Carried with a request (a context variable) from its grant to its answer.
 
-    A request that leaves later than ``report_s`` after its grant reports its lag (``report``,
+    A request answered later than ``report_s`` after its grant reports its lag (``report``,
     with the grant's place ``tok`` in the provider's log), which moves that one place later
-    instead of widening every grant's margin; only when that is not possible does the lag
-    reach the meter.
+    instead of widening every grant's margin; a quicker one is only measured. Once: a second
+    request made under the same grant moves nothing twice.
     """
 
     granted_at: float
@@ -75,8 +74,12 @@ class SendClock:
     tok: str = ""
     report_s: float = math.inf
     report: Callable[[str, float], None] | None = None
+    done: bool = False
 
-    def sent(self, now: float) -> None:
+    def answered(self, now: float) -> None:
+        if self.done:
+            return
+        self.done = True
         lag = now - self.granted_at
         if lag > self.report_s and self.tok and self.report is not None:
             self.report(self.tok, lag)

@@ -23,6 +23,7 @@ from dispatcher.store import Store
 from dispatcher.store.types import Admit, GrantRules
 
 FINAL = ("halted",)  # refusals that waiting inside the process cannot change
+LATE_CAP_S = 5.0  # a dial this long after its grant is granted again, whatever the windows
 
 
 @dataclass
@@ -68,17 +69,19 @@ class Pacer:
         return {name: round(m.margin_s(now) * 1000) for name, m in self.meters.items()}
 
     def late_s(self, provider: str) -> float:
-        """How long after its grant a request may still leave: three quarters of the
-        configured margin (the rest absorbs jitter on the way). Later, it is granted again
-        first: a grant's window is only widened by the margin, and a margin the workers
-        measured can shrink before the window of a late request has passed."""
-        return self.rules[provider].margin_ms * 0.75 / 1000
+        """How long after its grant a dial may still leave: a quarter of the shortest window
+        (at most ``LATE_CAP_S``). Later, it is granted again first. A late send is counted
+        safely (its place moves to its answer, see margins.py), but only if the answer comes
+        before its slot can be reused, one window after the grant: three quarters of the
+        window are left for the way there and back."""
+        shortest = min((ms for _, ms in self.rules[provider].windows), default=0)
+        return min(shortest / 4000, LATE_CAP_S) if shortest else LATE_CAP_S
 
     def report_s(self, provider: str) -> float:
-        """From how late after its grant a request moves its place in the log: a quarter of
-        the margin, so at most that is left uncorrected and three quarters of the margin
-        cover the way to the provider and its own queueing (a dial later than ¾ of the margin
-        is granted again before it is sent, see ``late_s``)."""
+        """From how late after its grant an answered request moves its place in the log: a
+        quarter of the margin. A quicker answer means the provider counted the request
+        within that quarter, which the margin covers with room to spare; a later one (a
+        burst queued at the provider, a slow network) is placed where its answer came."""
         return self.rules[provider].margin_ms * 0.25 / 1000
 
     def grant_args(self, provider: str, k: int) -> dict[str, Any]:
@@ -122,22 +125,26 @@ class Pacer:
 
     def clock(self, provider: str, granted_at: float, tok: str) -> SendClock:
         """What a request granted at ``granted_at`` (its place in the log: ``tok``) carries
-        to the transport, which reports how late it left."""
+        to the transport, which reports when it was answered."""
         return SendClock(granted_at, self.meters[provider], tok, self.report_s(provider),
                          self._reporters[provider])
 
     def _reporter(self, provider: str) -> Callable[[str, float], None]:
         def report(tok: str, lag_s: float) -> None:
-            task = asyncio.create_task(self._sent_late(provider, tok, lag_s))
+            task = asyncio.create_task(self._answered_late(provider, tok, lag_s))
             self._reports.add(task)
             task.add_done_callback(self._reports.discard)
         return report
 
-    async def _sent_late(self, provider: str, tok: str, lag_s: float) -> None:
-        """Move a late request's place in the log; failing that, widen the margin."""
+    async def _answered_late(self, provider: str, tok: str, lag_s: float) -> None:
+        """Move a late answer's place in the log to when it came; failing that, or when
+        the answer came after its slot could have been given again (later than the shortest
+        window plus the margin), widen every worker's margin by the lag."""
+        rules = self.rules[provider]
+        reuse_s = (min((ms for _, ms in rules.windows), default=0) + rules.margin_ms) / 1000
         try:
-            moved = await self.store.sent_late(provider, tok, math.ceil(lag_s * 1000))
+            moved = await self.store.move_later(provider, tok, math.ceil(lag_s * 1000) + 1)
         except Exception:  # Redis away: the measured margin covers it instead
             moved = False
-        if not moved:
+        if not moved or lag_s >= reuse_s:
             self.meters[provider].add(time.monotonic(), lag_s)

@@ -68,11 +68,11 @@ def provider_cfg(kind: str, sim_url: str, **over: Any) -> dict[str, Any]:
     if kind == "telecho":
         base = {"kind": "telecho", "base_url": sim_url + "/api/v1/public",
                 "api_key_env": "TEST_TELECHO_KEY", "phone_number_id": "tel_pn_main",
-                "limits": ["1000/minute"], "request_timeout_s": 2.0, "send_margin_s": 0.05}
+                "limits": ["1000/minute"], "request_timeout_s": 2.0}
     else:
         base = {"kind": "itellico", "base_url": sim_url, "api_key_env": "TEST_ITELLICO_KEY",
                 "agent_id": ITL_AGENT, "from_number": "+43720123456",
-                "limits": ["1000/minute"], "request_timeout_s": 2.0, "send_margin_s": 0.05}
+                "limits": ["1000/minute"], "request_timeout_s": 2.0}
     base.update(over)
     return base
 

@@ -168,18 +168,21 @@ class Transport:
 
     def _sess(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            trace = aiohttp.TraceConfig()
-            trace.on_request_headers_sent.append(_headers_sent)
             self._session = aiohttp.ClientSession(
-                headers=self._headers, timeout=self._timeout, trace_configs=[trace],
+                headers=self._headers, timeout=self._timeout,
                 connector=aiohttp.TCPConnector(limit=self._limit, ttl_dns_cache=300))
         return self._session
 
     async def request(self, method: str, path: str, *, body: Any = None,
                       params: dict[str, str] | None = None) -> Response:
+        """One request; its grant learns when it was answered (see margins.py), failures
+        included: a request that timed out may have been counted up to then."""
+        clock = SENDING.get()
         try:
             async with self._sess().request(method, self.base_url + path, json=body,
                                             params=params) as r:
+                if clock is not None:
+                    clock.answered(time.monotonic())
                 data = await r.read()
                 return Response(r.status, dict(r.headers), data)
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
@@ -189,18 +192,14 @@ class Transport:
             raise ProviderFailure(ProviderError(None, "timeout", _brief(exc))) from None
         except (aiohttp.ClientError, ConnectionError) as exc:
             raise ProviderFailure(ProviderError(None, "connection_reset", _brief(exc))) from None
+        finally:
+            if clock is not None:
+                clock.answered(time.monotonic())
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             await asyncio.sleep(0)
-
-
-async def _headers_sent(_: aiohttp.ClientSession, __: Any, ___: Any) -> None:
-    """The request is on the wire: tell its grant how late it left (see margins.py)."""
-    clock = SENDING.get()
-    if clock is not None:
-        clock.sent(time.monotonic())
 
 
 def _brief(exc: BaseException) -> str:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dispatcher.classify import DialectTable
 from dispatcher.jobs import Job
-from dispatcher.limits import LimitList, Window, margin_ms, parse_limit
+from dispatcher.limits import LimitList, Window, parse_limit
 from dispatcher.providers.base import CallState, StartResult
 from dispatcher.timing import Timing
 
@@ -29,7 +29,7 @@ class CommonConfig(BaseModel):
     limits: LimitList = Field(default_factory=list)
     max_concurrent_calls: int | None = Field(default=None, ge=1)
     request_timeout_s: float = Field(default=10.0, gt=0)
-    send_margin_s: float = Field(default=0.05, ge=0, le=10)
+    send_margin_s: float = Field(default=0.01, ge=0, le=10)
     pace_short_windows: bool = False
     agent_id: str | None = None
 
@@ -46,8 +46,8 @@ class CommonConfig(BaseModel):
 
     @property
     def margin_ms(self) -> int:
-        """The pacing margin's floor (see limits.margin_ms)."""
-        return margin_ms(self.send_margin_s, self.windows)
+        """The pacing margin's floor (see margins.py)."""
+        return round(self.send_margin_s * 1000)
 
     def secrets(self) -> dict[str, tuple[str | None, str | None]]:
         """Every secret this account needs: name -> (env var, file)."""

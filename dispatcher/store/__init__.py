@@ -138,10 +138,10 @@ class Store(Reads, Retention, Producing):
         res = await self.s.call("regrant", id=job_id, dtok=dtok, tok=tok, **rules.rate_args())
         return Admit(bool(res["ok"]), int(res["wait"]), str(res["why"]))
 
-    async def sent_late(self, provider: str, tok: str, late_ms: int) -> bool:
-        """A request left ``late_ms`` after its grant: its place in the provider's log moves
-        that much later, so its slot is reused one window after it really left. False when
-        the place is gone (given back, or already out of every window)."""
+    async def move_later(self, provider: str, tok: str, late_ms: int) -> bool:
+        """A request was answered ``late_ms`` after its grant: its place in the provider's
+        log moves that much later, so its slot is reused one window after the provider
+        counted it. False when the place is gone (given back, or out of every window)."""
         res = await self.r.zadd(self.k.rate_log(provider), {tok: late_ms}, xx=True, incr=True)
         return res is not None
 

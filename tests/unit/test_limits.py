@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 from dispatcher.limits import (
     SlidingLog,
     Window,
-    margin_ms,
     max_in_any_window,
     pace_windows,
     parse_limit,
@@ -70,7 +69,7 @@ def test_saturated_limiter_uses_at_least_97_percent_of_the_binding_limit(
     """With a 20 ms margin floor (``send_margin_s = 0.02``; 0.5 % of the shortest window when
     that is more) and the pace of short windows, as a worker runs them. (The default floor,
     50 ms, gives a 1-second window 95 %: the limiter trades it for safety.)"""
-    log = SlidingLog(windows, margin_ms(0.02, windows), pace=pace_windows(windows))
+    log = SlidingLog(windows, 20, pace=pace_windows(windows))
     horizon = 20 * max(w.ms for w in windows)
     now, granted = 0, 0
     while now < horizon:
@@ -100,14 +99,6 @@ def test_a_paced_backlog_goes_out_in_tenths_of_the_window() -> None:
             now += wait
     assert len(granted) == 100
     assert all(granted.count(t) == 10 for t in range(0, 1000, 100))
-
-
-def test_the_margin_floor_grows_with_the_shortest_window() -> None:
-    assert margin_ms(0.02, [Window(1.0, 100)]) == 20      # 0.5 % of 1 s is less
-    assert margin_ms(0.02, [Window(60.0, 60)]) == 300     # 0.5 % of a minute
-    assert margin_ms(0.02, [Window(3600.0, 600)]) == 1000  # capped at 1 s
-    assert margin_ms(0.5, [Window(60.0, 60)]) == 500       # the configured floor when larger
-    assert margin_ms(0.02, []) == 20
 
 
 def test_wait_is_exactly_until_the_oldest_needed_grant_leaves() -> None:

@@ -47,16 +47,26 @@ def test_it_is_the_largest_recent_lag_and_memory_stays_bounded(
         assert len(meter.buckets) <= 33
 
 
-def test_a_late_request_reports_its_lag_instead_of_widening_the_margin() -> None:
+def test_a_late_answer_reports_its_lag_instead_of_widening_the_margin() -> None:
     """Its own place in the log moves; every other grant keeps the small margin."""
     meter, reported = LagMeter(horizon_s(1)), []
     clock = SendClock(10.0, meter, "c.1", 0.015, lambda tok, lag: reported.append((tok, lag)))
-    clock.sent(10.05)
+    clock.answered(10.05)
     assert [(t, round(lag, 3)) for t, lag in reported] == [("c.1", 0.05)]
     assert meter.margin_s(10.05) == 0.0
 
 
-def test_a_request_within_its_margin_is_only_measured() -> None:
+def test_an_answer_within_its_margin_is_only_measured() -> None:
     meter, reported = LagMeter(horizon_s(1)), []
-    SendClock(20.0, meter, "c.2", 0.015, lambda *a: reported.append(a)).sent(20.01)
+    SendClock(20.0, meter, "c.2", 0.015, lambda *a: reported.append(a)).answered(20.01)
     assert reported == [] and round(meter.margin_s(20.01), 3) == 0.01
+
+
+def test_a_grant_answered_twice_moves_its_place_once() -> None:
+    """A second request under the same grant (its context) must not move the place again:
+    the move is relative to where it is."""
+    reported: list[float] = []
+    clock = SendClock(0.0, LagMeter(), "c.3", 0.005, lambda _tok, lag: reported.append(lag))
+    clock.answered(0.05)
+    clock.answered(0.09)
+    assert reported == [0.05]

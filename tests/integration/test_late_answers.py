@@ -1,0 +1,129 @@
+"""A request answered late moves its own place in the provider's log (real Redis)."""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from dispatcher.pacing import Pacer
+from dispatcher.store import Store
+from dispatcher.store.types import GrantRules
+
+RULES = GrantRules(provider="p", windows=((10, 1000),), margin_ms=20, slot_cap=0,
+                   lease_ms=60_000)
+
+
+async def _until(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+
+
+async def test_a_late_answer_moves_its_place_by_its_lag(store: Store) -> None:
+    pacer = Pacer(store, {"p": RULES}, "c")
+    assert (await store.admit(RULES, "c.a")).granted
+    log = store.k.rate_log("p")
+    before = await store.r.zscore(log, "c.a")
+    assert before is not None
+    pacer.clock("p", time.monotonic() - 0.2, "c.a").answered(time.monotonic())
+
+    async def moved() -> bool:
+        return await store.r.zscore(log, "c.a") != before
+    await _until(moved)
+    after = await store.r.zscore(log, "c.a")
+    assert after is not None and 200 <= after - before <= 260
+    assert pacer.meters["p"].margin_s(time.monotonic()) == 0.0  # no one else's margin grows
+
+
+async def test_a_late_answer_without_a_place_widens_the_margin(store: Store) -> None:
+    """Its place is gone (given back by a regrant): the lag reaches the measured margin,
+    which the heartbeat publishes to every worker."""
+    pacer = Pacer(store, {"p": RULES}, "c")
+    pacer.clock("p", time.monotonic() - 0.2, "c.gone").answered(time.monotonic())
+
+    async def widened() -> bool:
+        return pacer.meters["p"].margin_s(time.monotonic()) > 0.15
+    await _until(widened)
+    assert await widened()
+    assert await store.r.zscore(store.k.rate_log("p"), "c.gone") is None  # nothing added
+
+
+async def test_the_transport_tells_the_grant_when_its_request_was_answered() -> None:
+    """Over real HTTP: the lag from the grant to the answer reaches the request's clock, for
+    a new connection and for a kept-alive one."""
+    from aiohttp import web
+
+    from dispatcher.http import serve
+    from dispatcher.margins import SENDING, LagMeter, SendClock
+    from dispatcher.providers.base import Transport
+
+    async def ok(_: web.Request) -> web.Response:
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/x", ok)
+    runner, port = await serve(app, "127.0.0.1", 0)
+    transport = Transport(f"http://127.0.0.1:{port}", {}, 5.0, 4)
+    try:
+        for late in (0.3, 0.15):
+            meter = LagMeter()
+            SENDING.set(SendClock(time.monotonic() - late, meter))
+            assert (await transport.request("GET", "/x")).status == 200
+            assert late <= meter.margin_s(time.monotonic()) < late + 0.1
+    finally:
+        await transport.close()
+        await runner.cleanup()
+
+
+async def test_a_provider_that_counts_a_burst_late_is_never_over_its_window(
+        store: Store) -> None:
+    """The provider counts a request when it gets to it, not when it was sent: a burst that
+    queues there is counted up to tens of milliseconds late, and requests sent into the freed
+    slots one window later are counted at once. Every request's place in the log is moved to
+    when its answer came back (the provider counted it before that), so the refill waits for
+    the burst's real count to leave the provider's window."""
+    from aiohttp import web
+
+    from dispatcher.http import serve
+    from dispatcher.providers.base import Transport
+
+    rules = GrantRules(provider="p", windows=((10, 300),), margin_ms=20, slot_cap=0,
+                       lease_ms=60_000)
+    counted: list[float] = []
+    began = time.monotonic()
+
+    async def slow_at_first(_: web.Request) -> web.Response:
+        if time.monotonic() - began < 0.15:  # the first burst waits in the provider's queue
+            await asyncio.sleep(0.06)
+        counted.append(time.monotonic())
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/x", slow_at_first)
+    runner, port = await serve(app, "127.0.0.1", 0)
+    transport = Transport(f"http://127.0.0.1:{port}", {}, 5.0, 40)
+    pacer = Pacer(store, {"p": rules}, "c")
+
+    async def send() -> None:
+        assert (await pacer.request("p", deadline=time.time() + 30)).granted
+        assert (await transport.request("GET", "/x")).status == 200
+
+    try:
+        await asyncio.gather(*(send() for _ in range(30)))
+    finally:
+        await transport.close()
+        await runner.cleanup()
+    counted.sort()
+    worst = max(sum(1 for t in counted if s <= t < s + 0.3) for s in counted)
+    assert len(counted) == 30 and worst <= 10, f"{worst} counted in one 300 ms window"
+
+
+def test_a_dial_is_granted_again_only_when_its_answer_could_miss_its_window(
+        store: Store) -> None:
+    """A quarter of the shortest window (the answer then has three quarters of it to move
+    the dial's place), at most 5 s: not the margin, which only covers quick answers."""
+    rules = {name: GrantRules(provider=name, windows=wins, margin_ms=10, slot_cap=0,
+                              lease_ms=60_000)
+             for name, wins in (("second", ((100, 1000),)), ("minute", ((60, 60_000), (5, 1000))),
+                                ("hour", ((600, 3_600_000),)), ("none", ()))}
+    pacer = Pacer(store, rules, "c")
+    assert [pacer.late_s(n) for n in rules] == [0.25, 0.25, 5.0, 5.0]
