@@ -82,6 +82,11 @@ class Keys:
         return self._k("invalid", entry_id)
 
     @property
+    def dormant(self) -> str:
+        """Jobs due long after they arrived, one packed field each (lua/lib/dormant.lua)."""
+        return self._k("dormant")
+
+    @property
     def orphans(self) -> str:
         return self._k("orphans")
 

@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 NAMES = ("admit", "campaign", "cancel", "claimfin", "cooldown", "defer", "finish", "grant",
-         "forget", "halt", "heartbeat", "ingest", "observe", "promote", "push", "redrive",
+         "forget", "halt", "heartbeat", "ingest", "observe", "peek", "promote", "push", "redrive",
          "regrant", "resume", "revisit", "shrink", "sweep", "track", "visit", "webhook")
 
 

@@ -19,6 +19,7 @@ LOOKUP_SKEW_S = 60.0
 CALL_RECORD_EXTRA_S = 86400.0  # call ids and webhook ends outlive tracking by a day
 CANARY_LEASE_S = 60.0
 SETTLE_EXTRA_S = 1.0
+DORMANT_AFTER_S = 60.0  # a job due later than this after it arrives sleeps packed till then
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
---! include core place
+--! include core place dormant
 -- CAMPAIGN: pause, resume or cancel a campaign.
 -- A = {op = 'pause' | 'resume' | 'cancel', camp, provs = [configured provider names], batch}.
 -- pause: no new dial for its jobs from the next grant on (calls already live go on).
@@ -20,14 +20,14 @@ local function cancel_batch()
       while n < A.batch do
         local id = redis.call('LPOP', rk)
         if not id then break end
-        local f = hget(jkey(id), JOB_FIELDS)
+        local f = jget(id, JOB_FIELDS)
         if f.state == 'queued' then to_finish(id, f, 'cancelled', 0); n = n + 1 end
       end
       if redis.call('LLEN', rk) == 0 then redis.call('ZREM', rq_key(prov, prio), c) end
     end
   end
   for _, id in ipairs(redis.call('SRANDMEMBER', P .. 'cwait:' .. c, math.max(A.batch - n, 0))) do
-    local f = hget(jkey(id), JOB_FIELDS)
+    local f = jget(id, JOB_FIELDS)
     if f.state == 'delayed' or f.state == 'parked' then
       to_finish(id, f, 'cancelled', 0)
       n = n + 1

@@ -1,4 +1,4 @@
---! include core place
+--! include core place dormant
 -- CANCEL: the producer takes a job back before it is dialled.
 -- A = {id, ttl (s), ahead (bool)}. Returns {r}: 'cancelled' (a result follows), 'ahead' (not
 -- seen yet: it will be cancelled when pushed), 'unknown' (never seen and not ahead), 'done'
@@ -7,7 +7,7 @@
 
 local FIELDS = {'state', 'wr', 'prov', 'camp', 'dialer', 'owner'}
 local h = jkey(A.id)
-local f = hget(h, FIELDS)
+local f = jget(A.id, FIELDS)
 if f.state == 'done' then return reply({r = 'done'}) end
 if f.state == 'dialing' or f.state == 'tracking' then return reply({r = 'too_late'}) end
 if not f.owner then

@@ -1,4 +1,4 @@
---! include core place
+--! include core place dormant
 -- FORGET: erase what the dispatcher holds about people (a right-to-erasure request).
 -- A = {group, ids = [job ids], numbers = [E.164], results = [results entry ids],
 --      entries = [{e = jobs-stream entry id, id}], replies = [cached grant reply keys
@@ -45,7 +45,7 @@ local function drop_calls(f)
 end
 
 local function forget_job(id)
-  local f = hget(jkey(id), FIELDS)
+  local f = jget(id, FIELDS)
   if f.erased == '1' then return end
   out.timelines = out.timelines + redis.call('DEL', P .. 'tl:' .. id)
   if not f.state and not f.owner and not f.cancelled then
@@ -78,7 +78,10 @@ end
 
 -- A payload not yet ingested; a worker that read it may still ingest it: fence its id.
 local function forget_entry(e, id)
-  if id then queued[id] = true end
+  if id then
+    queued[id] = true
+    wake(id)  -- a sleeping job of that id is erased below, not fenced here
+  end
   if pending(e) then
     redis.call('XACK', KEYS[1], A.group, e)
     if id and redis.call('EXISTS', jkey(id)) == 0 then

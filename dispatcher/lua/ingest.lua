@@ -1,8 +1,9 @@
---! include core place rate grant
+--! include core place rate grant dormant
 -- INGEST: stream entries become jobs, then (optionally) the first grants are taken in the
 -- same call: a new job that is plainly ready costs one round trip to claim and grant.
 --
--- A.group, A.ttl (s, how long a cancel-ahead marker lives)
+-- A.group, A.ttl (s, how long a cancel-ahead marker lives), A.sleep_after (ms: a delayed job
+-- due later than this sleeps, see lib/dormant.lua; default 60 s)
 -- A.entries[i] = {e = entry id, id, raw, prov, prio, camp, to, dk, exp (ms, 0 = none),
 --                 place = 'queued' | 'delayed' | 'parked' | 'finish', reason, due (ms), detail,
 --                 deadline (ms, 0 = none), fin (why a result is due, for place = 'finish')}
@@ -39,7 +40,7 @@ local function claim(x, f)
 end
 
 local function ingest_one(x)
-  local f = hget(jkey(x.id), CLAIM)
+  local f = jget(x.id, CLAIM)
   if f.state == 'done' then ack(x.e); return 'done' end
   if f.owner and f.owner ~= x.e then ack(x.e); return 'dup' end
   if f.owner == x.e then
@@ -57,6 +58,9 @@ local function ingest_one(x)
     return 'fin'
   end
   put(x.id, job, x.place, x.reason, x.due, x.detail)
+  if x.place == 'delayed' and x.due >= NOW + (A.sleep_after or SLEEP_AFTER_MS) then
+    sleep_job(x.id)
+  end
   if x.deadline and x.deadline > 0 then
     redis.call('ZADD', P .. 'deadlines', x.deadline, x.id)
   end

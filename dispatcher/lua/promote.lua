@@ -1,4 +1,4 @@
---! include core place
+--! include core place dormant
 -- PROMOTE: move due jobs from a waiting set back to their ready lists.
 -- A = {src = 'delayed' | 'parked:<prov>', top = 'now' | '+inf', limit, max_defer (ms)}.
 -- A job leaving a wait that does not count toward max_defer_s (not_before, calling window,
@@ -14,7 +14,7 @@ local src = P .. A.src
 local ids = redis.call('ZRANGEBYSCORE', src, '-inf', top, 'LIMIT', 0, A.limit)
 local moved = 0
 for _, id in ipairs(ids) do
-  local f = hget(jkey(id), FIELDS)
+  local f = jget(id, FIELDS)
   if (f.state == 'delayed' or f.state == 'parked') and f.raw then
     unput(id, f)
     if EXCUSED[f.wr or ''] then

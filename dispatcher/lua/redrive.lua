@@ -1,4 +1,4 @@
---! include core
+--! include core dormant
 -- REDRIVE: put finished jobs back as new work after a fix (a wrong agent id, an outage that
 -- exhausted them). The job's id is released (its next push is claimed again), its payload
 -- goes back into the stream, and its history keeps an audit line. Its call numbers carry on,
@@ -12,7 +12,7 @@ for _, o in ipairs(A.outcomes) do allowed[o] = true end
 local out = {}
 for _, id in ipairs(A.ids) do
   local h = jkey(id)
-  local f = hget(h, {'state', 'outcome', 'raw', 'camp'})
+  local f = jget(id, {'state', 'outcome', 'raw', 'camp'})
   local r
   if not f.state then r = 'unknown'
   elseif f.state ~= 'done' then r = 'not_done'

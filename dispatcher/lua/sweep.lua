@@ -1,4 +1,4 @@
---! include core place
+--! include core place dormant
 -- SWEEP: jobs past their deadline (expires_at, or max_defer_s of waiting while ready) are
 -- queued for their result. A = {limit}. The deadline set holds min(expires_at, ready_since +
 -- max_defer); a job whose campaign is paused, or that waits for a reason that does not count
@@ -12,7 +12,7 @@ local FIELDS = {'state', 'wr', 'prov', 'camp', 'exp', 'dialer', 'pause_base'}
 local out = {}
 local ids = redis.call('ZRANGEBYSCORE', P .. 'deadlines', '-inf', NOW, 'LIMIT', 0, A.limit)
 for _, id in ipairs(ids) do
-  local f = hget(jkey(id), FIELDS)
+  local f = jget(id, FIELDS)
   local exp = tonumber(f.exp or '0')
   local waiting = f.state == 'queued' or f.state == 'delayed'
   if not waiting then

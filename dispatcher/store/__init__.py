@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from dispatcher import keys as K
+from dispatcher import timing
 from dispatcher.scripts import CancelResult, Ingested, Scripts, as_list
 from dispatcher.store.batch import Batcher
 from dispatcher.store.client import bytes_twin, connect
@@ -114,6 +115,7 @@ class Store(Reads, Retention, Producing):
                      ) -> tuple[list[tuple[str, Ingested, str]], list[GrantReply]]:
         """Claim and place entries; (id, what happened, why a result is due) for each."""
         res = await self.s.call("ingest", group=K.GROUP, rid=self.rid(),
+                                sleep_after=round(timing.DORMANT_AFTER_S * 1000),
                                 entries=[e.args() for e in entries], grants=list(grants))
         done = [(str(x["id"]), Ingested(x["r"]), str(x.get("fin") or ""))
                 for x in as_list(res["entries"])]

@@ -141,7 +141,19 @@ class Retention:
                 batch = []
         if batch:
             found |= await self._match_to(batch, nums, prefix)
+        page: list[str] = []
+        async for job_id, _ in self.r.hscan_iter(self.k.dormant, count=PAGE):
+            page.append(str(job_id))
+            if len(page) >= PAGE:
+                found |= await self._match_sleeping(page, nums)
+                page = []
+        if page:
+            found |= await self._match_sleeping(page, nums)
         return found
+
+    async def _match_sleeping(self, job_ids: list[str], nums: set[str]) -> set[str]:
+        res = await self.s.call("peek", ids=job_ids)
+        return {str(j["id"]) for j in as_list(res["jobs"]) if j["fields"].get("to") in nums}
 
     async def _match_to(self, keys: list[str], nums: set[str], prefix: str) -> set[str]:
         pipe = self.r.pipeline(transaction=False)

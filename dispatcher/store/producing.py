@@ -30,9 +30,11 @@ class Producing:
         pipe = self.r.pipeline(transaction=False)
         for job_id, payload in jobs:
             pipe.hexists(self.k.job(str(job_id)), "owner")
+            pipe.hexists(self.k.dormant, str(job_id))
             pipe.xadd(self.k.jobs, {"job": payload})
         replies = await pipe.execute()
-        return [str(x) for x in replies[1::2]], [bool(x) for x in replies[0::2]]
+        seen = [bool(a or b) for a, b in zip(replies[0::3], replies[1::3], strict=True)]
+        return [str(x) for x in replies[2::3]], seen
 
     async def push_batch(self, payloads: Sequence[str], batch: str | None = None,
                          ttl_s: int = PUSHED_TTL_S) -> int:

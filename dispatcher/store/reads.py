@@ -9,11 +9,13 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from dispatcher import keys as K
+from dispatcher.scripts import Scripts, as_list
 
 
 class Reads:
     r: aioredis.Redis
     k: K.Keys
+    s: Scripts
 
     async def server_ms(self) -> int:
         t = await self.r.time()
@@ -24,10 +26,24 @@ class Reads:
         return {str(k): str(v) for k, v in raw.items()}
 
     async def job_info(self, job_id: str) -> dict[str, str]:
-        return await self._hash(self.k.job(job_id))
+        """The job's hash; for a job that sleeps until it is due, what its hash will hold."""
+        info = await self._hash(self.k.job(job_id))
+        if not info:
+            for j in await self.sleeping([job_id]):
+                info = {str(k): str(v) for k, v in j["fields"].items()}
+        return info
 
     async def timeline(self, job_id: str) -> list[dict[str, Any]]:
-        return [json.loads(x) for x in await self.r.lrange(self.k.timeline(job_id), 0, -1)]
+        events = [str(x) for x in await self.r.lrange(self.k.timeline(job_id), 0, -1)]
+        if not events:
+            for j in await self.sleeping([job_id]):
+                events = [str(e) for e in as_list(j["timeline"])]
+        return [json.loads(x) for x in events]
+
+    async def sleeping(self, job_ids: list[str]) -> list[dict[str, Any]]:
+        """Of these ids, the jobs that sleep (lua/lib/dormant.lua), read without waking."""
+        res = await self.s.call("peek", ids=job_ids)
+        return [dict(j) for j in as_list(res["jobs"])]
 
     async def halt_info(self, provider: str) -> dict[str, str]:
         return await self._hash(self.k.halt(provider))

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from dispatcher import timing
 from dispatcher.limits import max_in_any_window
 from dispatcher.localredis import LocalRedis
 from dispatcher.simulator import RunningSimulator
@@ -169,6 +170,27 @@ async def test_not_before_beyond_max_defer_is_dialled_when_due(
     [r] = await wait_results(store, 1, timeout=15)
     assert r["outcome"] == "started"
     assert creates(sim, "later")[0]["t"] >= due.timestamp()
+
+
+async def test_a_job_that_slept_until_due_is_dialled(
+        redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
+        workers: list[RunningWorker], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Packed away on arrival (due in more than the threshold, shrunk here to 1 s), woken by
+    its promotion, dialled once."""
+    monkeypatch.setattr(timing, "DORMANT_AFTER_S", 1.0)
+    start_worker(settings(redis_server, ns, sim, tracking={"track_calls": False}), workers)
+    due = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
+    await push(store, {"id": "slept", "to": "+12125550162", "not_before": due.isoformat()})
+    deadline = time.monotonic() + 5
+    while not await store.r.hexists(store.k.dormant, "slept") and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert await store.r.hexists(store.k.dormant, "slept")
+    assert not await store.r.exists(store.k.job("slept"))
+    assert (await store.job_info("slept"))["wr"] == "not_before"
+    [r] = await wait_results(store, 1, timeout=15)
+    assert r["outcome"] == "started" and len(creates(sim, "slept")) == 1
+    assert creates(sim, "slept")[0]["t"] >= due.timestamp()
+    assert not await store.r.hexists(store.k.dormant, "slept")
 
 
 @pytest.mark.parametrize("n", [60])
