@@ -58,6 +58,7 @@ class Pacer:
                                                 / 1000)) for name, r in rules.items()}
         self._seq = itertools.count()
         self._reports: set[asyncio.Task[None]] = set()
+        self._late: dict[str, list[tuple[str, float]]] = {name: [] for name in rules}
         self._reporters = {name: self._reporter(name) for name in rules}
 
     def token(self) -> str:
@@ -130,21 +131,29 @@ class Pacer:
                          self._reporters[provider])
 
     def _reporter(self, provider: str) -> Callable[[str, float], None]:
+        """Late answers of one event-loop turn go to Redis together (one round trip)."""
         def report(tok: str, lag_s: float) -> None:
-            task = asyncio.create_task(self._answered_late(provider, tok, lag_s))
-            self._reports.add(task)
-            task.add_done_callback(self._reports.discard)
+            late = self._late[provider]
+            late.append((tok, lag_s))
+            if len(late) == 1:
+                task = asyncio.create_task(self._answered_late(provider))
+                self._reports.add(task)
+                task.add_done_callback(self._reports.discard)
         return report
 
-    async def _answered_late(self, provider: str, tok: str, lag_s: float) -> None:
-        """Move a late answer's place in the log to when it came; failing that, or when
-        the answer came after its slot could have been given again (later than the shortest
+    async def _answered_late(self, provider: str) -> None:
+        """Move late answers' places in the log to when they came; failing that, or when an
+        answer came after its slot could have been given again (later than the shortest
         window plus the margin), widen every worker's margin by the lag."""
+        await asyncio.sleep(0)  # the other answers of this turn
+        late, self._late[provider] = self._late[provider], []
         rules = self.rules[provider]
         reuse_s = (min((ms for _, ms in rules.windows), default=0) + rules.margin_ms) / 1000
         try:
-            moved = await self.store.move_later(provider, tok, math.ceil(lag_s * 1000) + 1)
+            moved = await self.store.move_later(
+                provider, [(tok, math.ceil(lag_s * 1000) + 1) for tok, lag_s in late])
         except Exception:  # Redis away: the measured margin covers it instead
-            moved = False
-        if not moved or lag_s >= reuse_s:
-            self.meters[provider].add(time.monotonic(), lag_s)
+            moved = [False] * len(late)
+        for (_, lag_s), ok in zip(late, moved, strict=True):
+            if not ok or lag_s >= reuse_s:
+                self.meters[provider].add(time.monotonic(), lag_s)

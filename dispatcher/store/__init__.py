@@ -140,12 +140,15 @@ class Store(Reads, Retention, Producing):
         res = await self.s.call("regrant", id=job_id, dtok=dtok, tok=tok, **rules.rate_args())
         return Admit(bool(res["ok"]), int(res["wait"]), str(res["why"]))
 
-    async def move_later(self, provider: str, tok: str, late_ms: int) -> bool:
-        """A request was answered ``late_ms`` after its grant: its place in the provider's
-        log moves that much later, so its slot is reused one window after the provider
-        counted it. False when the place is gone (given back, or out of every window)."""
-        res = await self.r.zadd(self.k.rate_log(provider), {tok: late_ms}, xx=True, incr=True)
-        return res is not None
+    async def move_later(self, provider: str, moves: Sequence[tuple[str, int]]) -> list[bool]:
+        """Requests answered ``late_ms`` after their grants (``(tok, late_ms)``): each place
+        in the provider's log moves that much later, so its slot is reused one window after
+        the provider counted it. False for a place that is gone (given back, or out of every
+        window). One round trip; run twice, a place moves twice (later: still safe)."""
+        pipe = self.r.pipeline(transaction=False)
+        for tok, late_ms in moves:
+            pipe.zadd(self.k.rate_log(provider), {tok: late_ms}, xx=True, incr=True)
+        return [res is not None for res in await pipe.execute()]
 
     # -- outcomes ------------------------------------------------------------------------------
     async def finish(self, items: Sequence[ResultItem], ttl_s: int) -> int:

@@ -47,6 +47,27 @@ async def test_a_late_answer_without_a_place_widens_the_margin(store: Store) -> 
     assert await store.r.zscore(store.k.rate_log("p"), "c.gone") is None  # nothing added
 
 
+async def test_the_late_answers_of_one_moment_each_move_their_own_place(store: Store) -> None:
+    """Sent to Redis together; a place that is gone widens the margin by its own lag only."""
+    pacer = Pacer(store, {"p": RULES}, "c")
+    log = store.k.rate_log("p")
+    for tok in ("c.a", "c.b"):
+        assert (await store.admit(RULES, tok)).granted
+    before = {"c.a": await store.r.zscore(log, "c.a") or 0.0,
+              "c.b": await store.r.zscore(log, "c.b") or 0.0}
+    now = time.monotonic()
+    for tok, lag in (("c.a", 0.2), ("c.b", 0.3), ("c.gone", 0.25)):
+        pacer.clock("p", now - lag, tok).answered(now)
+
+    async def moved() -> bool:
+        return [await store.r.zscore(log, t) for t in before] != list(before.values())
+    await _until(moved)
+    after = {"c.a": (await store.r.zscore(log, "c.a") or 0.0) - before["c.a"],
+             "c.b": (await store.r.zscore(log, "c.b") or 0.0) - before["c.b"]}
+    assert 200 <= after["c.a"] <= 260 and 300 <= after["c.b"] <= 360, after
+    assert 0.25 <= pacer.meters["p"].margin_s(time.monotonic()) < 0.3
+
+
 async def test_the_transport_tells_the_grant_when_its_request_was_answered() -> None:
     """Over real HTTP: the lag from the grant to the answer reaches the request's clock, for
     a new connection and for a kept-alive one."""
