@@ -114,6 +114,22 @@ class SlidingLog:
         return wait
 
 
+MARGIN_SHARE = 0.005    # of the shortest window: a floor under the margin that costs 0.5 %
+MARGIN_SHARE_CAP_MS = 1000
+
+
+def margin_ms(send_margin_s: float, windows: list[Window]) -> int:
+    """The margin for one account: ``send_margin_s``, or 0.5 % of its shortest window when
+    that is more (at most 1 s). Answers within a quarter of the margin need no move of their
+    place in the log (margins.py): a busy worker answers in tens of milliseconds, so a minute
+    window (300 ms) costs 0.5 % of its limit instead of a Redis write per request; a
+    1-second window keeps ``send_margin_s``."""
+    floor = send_margin_s * 1000
+    if windows:
+        floor = max(floor, min(min(w.ms for w in windows) * MARGIN_SHARE, MARGIN_SHARE_CAP_MS))
+    return round(floor)
+
+
 def max_in_any_window(times: list[float], seconds: float) -> int:
     """Most events in any half-open stretch (t - seconds, t]; for audits of a provider log."""
     ts = sorted(times)

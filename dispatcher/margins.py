@@ -35,7 +35,7 @@ def horizon_s(longest_window_s: float) -> float:
 
 @dataclass
 class LagMeter:
-    """The largest grant-to-send lag seen in the last ``horizon_s`` seconds, kept as one
+    """The largest grant-to-answer lag seen in the last ``horizon_s`` seconds, kept as one
     maximum per second (an hour's memory is at most 3,600 numbers)."""
 
     horizon_s: float = HORIZON_EXTRA_S

@@ -65,7 +65,8 @@ class Pacer:
         return f"{self.consumer}.{next(self._seq)}"
 
     def margins_ms(self) -> dict[str, int]:
-        """Each provider's measured send lag, for the other workers (published by heartbeat)."""
+        """Each provider's measured lag that no place in the log absorbed, for the other
+        workers (published by heartbeat)."""
         now = time.monotonic()
         return {name: round(m.margin_s(now) * 1000) for name, m in self.meters.items()}
 

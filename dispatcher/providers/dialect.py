@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dispatcher.classify import DialectTable
 from dispatcher.jobs import Job
-from dispatcher.limits import LimitList, Window, parse_limit
+from dispatcher.limits import LimitList, Window, margin_ms, parse_limit
 from dispatcher.providers.base import CallState, StartResult
 from dispatcher.timing import Timing
 
@@ -46,8 +46,8 @@ class CommonConfig(BaseModel):
 
     @property
     def margin_ms(self) -> int:
-        """The pacing margin's floor (see margins.py)."""
-        return round(self.send_margin_s * 1000)
+        """The pacing margin (see limits.margin_ms)."""
+        return margin_ms(self.send_margin_s, self.windows)
 
     def secrets(self) -> dict[str, tuple[str | None, str | None]]:
         """Every secret this account needs: name -> (env var, file)."""

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from dispatcher.limits import (
     SlidingLog,
     Window,
+    margin_ms,
     max_in_any_window,
     pace_windows,
     parse_limit,
@@ -99,6 +100,14 @@ def test_a_paced_backlog_goes_out_in_tenths_of_the_window() -> None:
             now += wait
     assert len(granted) == 100
     assert all(granted.count(t) == 10 for t in range(0, 1000, 100))
+
+
+def test_the_margin_floor_grows_with_the_shortest_window() -> None:
+    assert margin_ms(0.01, [Window(1.0, 100)]) == 10      # 0.5 % of 1 s is less
+    assert margin_ms(0.01, [Window(60.0, 60)]) == 300     # 0.5 % of a minute
+    assert margin_ms(0.01, [Window(3600.0, 600)]) == 1000  # capped at 1 s
+    assert margin_ms(0.5, [Window(60.0, 60)]) == 500       # the configured floor when larger
+    assert margin_ms(0.01, []) == 10
 
 
 def test_wait_is_exactly_until_the_oldest_needed_grant_leaves() -> None:
