@@ -6,10 +6,12 @@ milliseconds for a hundred requests), and a request sent into a freed slot one w
 counted at once: a place in the log at the grant time is not enough. The provider has counted
 a request by the time its answer is back, so a request answered later than a quarter of the
 margin after its grant moves its own place in the log to that moment (one Redis call, long
-before its slot could be reused); quicker ones are covered by the margin itself. Only when the
-move fails (the place is gone) or comes after the slot may have been reused (an answer later
-than the shortest window) does the lag go to the meter, whose largest recent value widens every
-worker's margin (published by the heartbeat). Pure: the clock is passed in.
+before its slot could be reused); quicker ones are covered by the margin itself. A request
+still unanswered half a window after its grant has its place moved to now, and again every
+half window (the pacer's keeper), so a provider that counts it late never finds its slot
+given again. Only when a move fails (the place is gone, Redis is away) or comes after the slot
+may have been reused (a stalled worker) does the lag go to the meter, whose largest recent
+value widens every worker's margin (published by the heartbeat). Pure: the clock is passed in.
 """
 
 from __future__ import annotations
@@ -59,32 +61,50 @@ class LagMeter:
         return min(max((lag for _, lag in self.buckets), default=0.0), MAX_MARGIN_S)
 
 
-@dataclass
+@dataclass(eq=False)  # one per request: compared and hashed by identity
 class SendClock:
     """Carried with a request (a context variable) from its grant to its answer.
 
-    A request answered later than ``report_s`` after its grant reports its lag (``report``,
-    with the grant's place ``tok`` in the provider's log), which moves that one place later
-    instead of widening every grant's margin; a quicker one is only measured. Once: a second
-    request made under the same grant moves nothing twice.
+    A request answered later than ``report_s`` after its grant reports its lag (``report``:
+    the grant's place ``tok`` in the provider's log, how far to move it, the whole lag),
+    which moves that one place later instead of widening every grant's margin; a quicker one
+    is only measured. A request still unanswered long after its grant is ``kept``: its place
+    moves to now, so it stays in the window until the provider may have counted it (the
+    answer then moves it by the rest). Once answered, nothing more: a second request made
+    under the same grant moves nothing twice.
     """
 
     granted_at: float
     meter: LagMeter
     tok: str = ""
     report_s: float = math.inf
-    report: Callable[[str, float], None] | None = None
+    report: Callable[[str, float, float], None] | None = None
     done: bool = False
+    moved_s: float = 0.0  # how far the place has been moved already
+    watch: set[SendClock] | None = None  # the requests in flight that may need keeping
+
+    def sending(self) -> None:
+        if self.watch is not None and not self.done:
+            self.watch.add(self)
 
     def answered(self, now: float) -> None:
         if self.done:
             return
         self.done = True
+        if self.watch is not None:
+            self.watch.discard(self)
         lag = now - self.granted_at
-        if lag > self.report_s and self.tok and self.report is not None:
-            self.report(self.tok, lag)
+        if (lag > self.report_s or self.moved_s) and self.tok and self.report is not None:
+            self.report(self.tok, lag - self.moved_s, lag)
         else:
             self.meter.add(now, lag)
+
+    def keep(self, now: float) -> None:
+        if self.done or not self.tok or self.report is None:
+            return
+        lag = now - self.granted_at
+        self.report(self.tok, lag - self.moved_s, lag)
+        self.moved_s = lag
 
 
 SENDING: contextvars.ContextVar[SendClock | None] = contextvars.ContextVar(

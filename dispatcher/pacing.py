@@ -24,6 +24,7 @@ from dispatcher.store.types import Admit, GrantRules
 
 FINAL = ("halted",)  # refusals that waiting inside the process cannot change
 LATE_CAP_S = 5.0  # a dial this long after its grant is granted again, whatever the windows
+KEEP_EVERY_MAX_S = 1.0  # how often unanswered requests are looked at (a quarter window if less)
 
 
 @dataclass
@@ -60,6 +61,12 @@ class Pacer:
         self._reports: set[asyncio.Task[None]] = set()
         self._late: dict[str, list[tuple[str, float]]] = {name: [] for name in rules}
         self._reporters = {name: self._reporter(name) for name in rules}
+        self._flying: dict[str, set[SendClock]] = {name: set() for name in rules}
+        shortest = {name: min((ms for _, ms in r.windows), default=0) / 1000
+                    for name, r in rules.items()}
+        self._keep_after = {name: s / 2 if s else math.inf for name, s in shortest.items()}
+        self._keep_every = min([KEEP_EVERY_MAX_S, *(s / 4 for s in shortest.values() if s)])
+        self._keeper: asyncio.Task[None] | None = None
 
     def token(self) -> str:
         return f"{self.consumer}.{next(self._seq)}"
@@ -127,34 +134,64 @@ class Pacer:
 
     def clock(self, provider: str, granted_at: float, tok: str) -> SendClock:
         """What a request granted at ``granted_at`` (its place in the log: ``tok``) carries
-        to the transport, which reports when it was answered."""
+        to the transport, which reports when it was sent and when it was answered."""
+        if self._keeper is None:
+            self._keeper = asyncio.create_task(self._keep())
         return SendClock(granted_at, self.meters[provider], tok, self.report_s(provider),
-                         self._reporters[provider])
+                         self._reporters[provider], watch=self._flying[provider])
 
-    def _reporter(self, provider: str) -> Callable[[str, float], None]:
-        """Late answers of one event-loop turn go to Redis together (one round trip)."""
-        def report(tok: str, lag_s: float) -> None:
+    async def _keep(self) -> None:
+        """Requests still unanswered half a window after their grant (or their last move)
+        have their places moved to now: the provider may count them any time until their
+        answer, and their slot must not be given again meanwhile."""
+        try:
+            while True:
+                await asyncio.sleep(self._keep_every)
+                if not any(self._flying.values()):
+                    return  # the next request's clock starts it again
+                now = time.monotonic()
+                for name, flying in self._flying.items():
+                    after = self._keep_after[name]
+                    for clock in [c for c in flying if now - c.granted_at - c.moved_s >= after]:
+                        clock.keep(now)
+        finally:
+            self._keeper = None
+
+    def _reporter(self, provider: str) -> Callable[[str, float, float], None]:
+        """The moves of one event-loop turn go to Redis together (one round trip)."""
+        def report(tok: str, move_s: float, _lag_s: float) -> None:
             late = self._late[provider]
-            late.append((tok, lag_s))
+            late.append((tok, move_s))
             if len(late) == 1:
-                task = asyncio.create_task(self._answered_late(provider))
-                self._reports.add(task)
-                task.add_done_callback(self._reports.discard)
+                asyncio.get_running_loop().call_soon(self._flush, provider)
         return report
 
-    async def _answered_late(self, provider: str) -> None:
-        """Move late answers' places in the log to when they came; failing that, or when an
-        answer came after its slot could have been given again (later than the shortest
-        window plus the margin), widen every worker's margin by the lag."""
-        await asyncio.sleep(0)  # the other answers of this turn
+    def _flush(self, provider: str) -> None:
         late, self._late[provider] = self._late[provider], []
+        task = asyncio.create_task(self._move(provider, late))
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
+
+    async def _move(self, provider: str, late: list[tuple[str, float]]) -> None:
+        """Move places later; failing that, or when a place had already stayed put longer
+        than its slot could wait (the shortest window plus the margin: it may have been
+        given again), widen every worker's margin by the move."""
         rules = self.rules[provider]
         reuse_s = (min((ms for _, ms in rules.windows), default=0) + rules.margin_ms) / 1000
         try:
             moved = await self.store.move_later(
-                provider, [(tok, math.ceil(lag_s * 1000) + 1) for tok, lag_s in late])
+                provider, [(tok, math.ceil(move_s * 1000) + 1) for tok, move_s in late])
         except Exception:  # Redis away: the measured margin covers it instead
             moved = [False] * len(late)
-        for (_, lag_s), ok in zip(late, moved, strict=True):
-            if not ok or lag_s >= reuse_s:
-                self.meters[provider].add(time.monotonic(), lag_s)
+        for (_, move_s), ok in zip(late, moved, strict=True):
+            if not ok or move_s >= reuse_s:
+                self.meters[provider].add(time.monotonic(), move_s)
+
+    async def drain(self) -> None:
+        """At shutdown: the moves already reported reach Redis before it is closed."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+        for provider, late in self._late.items():
+            if late:
+                self._flush(provider)
+        await asyncio.gather(*self._reports, return_exceptions=True)

@@ -133,6 +133,7 @@ class Worker:
         await self._drain()
         for a in self.adapters.values():
             await a.close()
+        await self.pacer.drain()
         await self.rt.close()
         if self._runner:
             await self._runner.cleanup()

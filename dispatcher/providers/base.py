@@ -179,8 +179,10 @@ class Transport:
         included: a request that timed out may have been counted up to then."""
         clock = SENDING.get()
         try:
+            if clock is not None:
+                clock.sending()
             async with self._sess().request(method, self.base_url + path, json=body,
-                                            params=params) as r:
+                                            params=params, allow_redirects=False) as r:
                 if clock is not None:
                     clock.answered(time.monotonic())
                 data = await r.read()

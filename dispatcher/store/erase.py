@@ -132,6 +132,16 @@ class Retention:
         if not nums:
             return set()
         found: set[str] = set()
+        # sleeping jobs first: one that wakes during the scans is then met as a hash (a job
+        # only ever goes to sleep in the script that creates it)
+        page: list[str] = []
+        async for job_id, _ in self.r.hscan_iter(self.k.dormant, count=PAGE):
+            page.append(str(job_id))
+            if len(page) >= PAGE:
+                found |= await self._match_sleeping(page, nums)
+                page = []
+        if page:
+            found |= await self._match_sleeping(page, nums)
         batch: list[str] = []
         prefix = self.k.job_prefix
         async for key in self.r.scan_iter(match=prefix + "*", count=PAGE):
@@ -141,14 +151,6 @@ class Retention:
                 batch = []
         if batch:
             found |= await self._match_to(batch, nums, prefix)
-        page: list[str] = []
-        async for job_id, _ in self.r.hscan_iter(self.k.dormant, count=PAGE):
-            page.append(str(job_id))
-            if len(page) >= PAGE:
-                found |= await self._match_sleeping(page, nums)
-                page = []
-        if page:
-            found |= await self._match_sleeping(page, nums)
         return found
 
     async def _match_sleeping(self, job_ids: list[str], nums: set[str]) -> set[str]:

@@ -29,8 +29,8 @@ class Producing:
         already read a job with that id (advisory: the workers' own check is the real one)."""
         pipe = self.r.pipeline(transaction=False)
         for job_id, payload in jobs:
+            pipe.hexists(self.k.dormant, str(job_id))  # first: a job that wakes is then a hash
             pipe.hexists(self.k.job(str(job_id)), "owner")
-            pipe.hexists(self.k.dormant, str(job_id))
             pipe.xadd(self.k.jobs, {"job": payload})
         replies = await pipe.execute()
         seen = [bool(a or b) for a, b in zip(replies[0::3], replies[1::3], strict=True)]

@@ -50,7 +50,8 @@ def test_it_is_the_largest_recent_lag_and_memory_stays_bounded(
 def test_a_late_answer_reports_its_lag_instead_of_widening_the_margin() -> None:
     """Its own place in the log moves; every other grant keeps the small margin."""
     meter, reported = LagMeter(horizon_s(1)), []
-    clock = SendClock(10.0, meter, "c.1", 0.015, lambda tok, lag: reported.append((tok, lag)))
+    clock = SendClock(10.0, meter, "c.1", 0.015,
+                      lambda tok, move, _lag: reported.append((tok, move)))
     clock.answered(10.05)
     assert [(t, round(lag, 3)) for t, lag in reported] == [("c.1", 0.05)]
     assert meter.margin_s(10.05) == 0.0
@@ -66,7 +67,31 @@ def test_a_grant_answered_twice_moves_its_place_once() -> None:
     """A second request under the same grant (its context) must not move the place again:
     the move is relative to where it is."""
     reported: list[float] = []
-    clock = SendClock(0.0, LagMeter(), "c.3", 0.005, lambda _tok, lag: reported.append(lag))
+    clock = SendClock(0.0, LagMeter(), "c.3", 0.005,
+                      lambda _tok, move, _lag: reported.append(move))
     clock.answered(0.05)
     clock.answered(0.09)
     assert reported == [0.05]
+
+
+def test_an_unanswered_request_is_kept_in_the_window_then_moved_by_the_rest() -> None:
+    """Kept at 0.5 s and 1.0 s after its grant, answered at 1.2 s: its place moves 0.5 + 0.5
+    + 0.2 = its whole lag, never twice the same stretch; nothing after the answer."""
+    moves: list[float] = []
+    clock = SendClock(0.0, LagMeter(), "c.4", 0.005,
+                      lambda _tok, move, _lag: moves.append(round(move, 3)))
+    clock.keep(0.5)
+    clock.keep(1.0)
+    clock.answered(1.2)
+    clock.keep(2.0)
+    assert moves == [0.5, 0.5, 0.2]
+
+
+def test_a_kept_request_answered_quickly_still_moves_the_rest() -> None:
+    """Once moved, even an answer within the margin's quarter moves the place to itself."""
+    moves: list[float] = []
+    clock = SendClock(0.0, LagMeter(), "c.5", 10.0,
+                      lambda _tok, move, _lag: moves.append(round(move, 3)))
+    clock.keep(0.5)
+    clock.answered(0.502)
+    assert moves == [0.5, 0.002]
