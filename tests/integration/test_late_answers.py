@@ -3,8 +3,14 @@
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+from aiohttp import web
+
+from dispatcher.http import serve
+from dispatcher.margins import SENDING, LagMeter, SendClock
 from dispatcher.pacing import Pacer
+from dispatcher.providers.base import ProviderFailure, Transport
 from dispatcher.store import Store
 from dispatcher.store.types import GrantRules
 
@@ -16,6 +22,15 @@ async def _until(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> 
     deadline = time.monotonic() + timeout
     while not await check() and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
+
+
+async def provider_at(handler: Any, timeout_s: float, limit: int
+                      ) -> tuple[web.AppRunner, Transport]:
+    """A provider stub over real HTTP answering GET /x, and a transport to it."""
+    app = web.Application()
+    app.router.add_get("/x", handler)
+    runner, port = await serve(app, "127.0.0.1", 0)
+    return runner, Transport(f"http://127.0.0.1:{port}", {}, timeout_s, limit)
 
 
 async def test_a_late_answer_moves_its_place_by_its_lag(store: Store) -> None:
@@ -71,19 +86,11 @@ async def test_the_late_answers_of_one_moment_each_move_their_own_place(store: S
 async def test_the_transport_tells_the_grant_when_its_request_was_answered() -> None:
     """Over real HTTP: the lag from the grant to the answer reaches the request's clock, for
     a new connection and for a kept-alive one."""
-    from aiohttp import web
-
-    from dispatcher.http import serve
-    from dispatcher.margins import SENDING, LagMeter, SendClock
-    from dispatcher.providers.base import Transport
 
     async def ok(_: web.Request) -> web.Response:
         return web.json_response({})
 
-    app = web.Application()
-    app.router.add_get("/x", ok)
-    runner, port = await serve(app, "127.0.0.1", 0)
-    transport = Transport(f"http://127.0.0.1:{port}", {}, 5.0, 4)
+    runner, transport = await provider_at(ok, 5.0, 4)
     try:
         for late in (0.3, 0.15):
             meter = LagMeter()
@@ -99,10 +106,6 @@ async def burst_counted_late(store: Store, hold_s: float) -> int:
     """30 requests through a 10 per 300 ms window (margin 20 ms) to a provider that holds the
     first burst ``hold_s`` before counting and answering it; the most it counted in any
     300 ms."""
-    from aiohttp import web
-
-    from dispatcher.http import serve
-    from dispatcher.providers.base import Transport
 
     rules = GrantRules(provider="p", windows=((10, 300),), margin_ms=20, slot_cap=0,
                        lease_ms=60_000)
@@ -115,10 +118,7 @@ async def burst_counted_late(store: Store, hold_s: float) -> int:
         counted.append(time.monotonic())
         return web.json_response({})
 
-    app = web.Application()
-    app.router.add_get("/x", slow_at_first)
-    runner, port = await serve(app, "127.0.0.1", 0)
-    transport = Transport(f"http://127.0.0.1:{port}", {}, 5.0, 40)
+    runner, transport = await provider_at(slow_at_first, 5.0, 40)
     pacer = Pacer(store, {"p": rules}, "c")
 
     async def send() -> None:
@@ -156,19 +156,12 @@ async def test_a_burst_counted_after_its_whole_window_is_still_never_over(
 
 async def test_a_request_that_times_out_moves_its_place_to_the_timeout(store: Store) -> None:
     """The provider may have counted it any time until then."""
-    from aiohttp import web
-
-    from dispatcher.http import serve
-    from dispatcher.providers.base import ProviderFailure, Transport
 
     async def stuck(_: web.Request) -> web.Response:
         await asyncio.sleep(2)
         return web.json_response({})
 
-    app = web.Application()
-    app.router.add_get("/x", stuck)
-    runner, port = await serve(app, "127.0.0.1", 0)
-    transport = Transport(f"http://127.0.0.1:{port}", {}, 0.3, 4)
+    runner, transport = await provider_at(stuck, 0.3, 4)
     pacer = Pacer(store, {"p": RULES}, "c")
     log = store.k.rate_log("p")
     try:
