@@ -57,13 +57,13 @@ async def test_four_processes_stay_under_every_window_and_obey_a_429(
     assert await store.r.xlen(store.k.results) >= len(times) - 1 - 20 * 4
 
 
-async def test_a_request_later_than_the_send_margin_is_granted_again_first(
+async def test_a_dial_held_up_after_its_grant_is_granted_again_first(
         redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
         tmp_path: Path) -> None:
-    """A pre-dial hook that answers the fourth second's ten jobs 200 ms late (the others at
-    once) delays those requests far beyond the 20 ms margin, seconds before the next heartbeat
-    can widen it: they must take a fresh grant, or they land in the next second's window
-    together with its own ten."""
+    """A pre-dial hook that answers the fourth second's ten jobs 1.2 s late (the others at
+    once) holds those dials longer than the window after their grants, before they are even
+    sent: they take a fresh grant (any dial later than a quarter of the window does), or they
+    land in a later second's window together with its own ten."""
     from aiohttp import web
 
     from dispatcher.http import serve
@@ -74,7 +74,7 @@ async def test_a_request_later_than_the_send_margin_is_granted_again_first(
         nonlocal asked
         asked += 1
         if 30 < asked <= 40:
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(1.2)
         return web.json_response({"allow": True})
 
     app = web.Application()
