@@ -66,7 +66,7 @@ class SendClock:
     """Carried with a request (a context variable) from its grant to its answer.
 
     A request answered later than ``report_s`` after its grant reports its lag (``report``:
-    the grant's place ``tok`` in the provider's log, how far to move it, the whole lag),
+    the grant's place ``tok`` in the provider's log and how far to move it),
     which moves that one place later instead of widening every grant's margin; a quicker one
     is only measured. A request still unanswered long after its grant is ``kept``: its place
     moves to now, so it stays in the window until the provider may have counted it (the
@@ -78,7 +78,7 @@ class SendClock:
     meter: LagMeter
     tok: str = ""
     report_s: float = math.inf
-    report: Callable[[str, float, float], None] | None = None
+    report: Callable[[str, float], None] | None = None
     done: bool = False
     moved_s: float = 0.0  # how far the place has been moved already
     watch: set[SendClock] | None = None  # the requests in flight that may need keeping
@@ -95,7 +95,7 @@ class SendClock:
             self.watch.discard(self)
         lag = now - self.granted_at
         if (lag > self.report_s or self.moved_s) and self.tok and self.report is not None:
-            self.report(self.tok, lag - self.moved_s, lag)
+            self.report(self.tok, lag - self.moved_s)
         else:
             self.meter.add(now, lag)
 
@@ -103,7 +103,7 @@ class SendClock:
         if self.done or not self.tok or self.report is None:
             return
         lag = now - self.granted_at
-        self.report(self.tok, lag - self.moved_s, lag)
+        self.report(self.tok, lag - self.moved_s)
         self.moved_s = lag
 
 

@@ -62,10 +62,10 @@ class Pacer:
         self._late: dict[str, list[tuple[str, float]]] = {name: [] for name in rules}
         self._reporters = {name: self._reporter(name) for name in rules}
         self._flying: dict[str, set[SendClock]] = {name: set() for name in rules}
-        shortest = {name: min((ms for _, ms in r.windows), default=0) / 1000
-                    for name, r in rules.items()}
-        self._keep_after = {name: s / 2 if s else math.inf for name, s in shortest.items()}
-        self._keep_every = min([KEEP_EVERY_MAX_S, *(s / 4 for s in shortest.values() if s)])
+        self._shortest_s = {name: min((ms for _, ms in r.windows), default=0) / 1000
+                            for name, r in rules.items()}  # 0: no window
+        self._keep_every = min([KEEP_EVERY_MAX_S,
+                                *(s / 4 for s in self._shortest_s.values() if s)])
         self._keeper: asyncio.Task[None] | None = None
 
     def token(self) -> str:
@@ -83,8 +83,8 @@ class Pacer:
         safely (its place moves to its answer, see margins.py), but only if the answer comes
         before its slot can be reused, one window after the grant: three quarters of the
         window are left for the way there and back."""
-        shortest = min((ms for _, ms in self.rules[provider].windows), default=0)
-        return min(shortest / 4000, LATE_CAP_S) if shortest else LATE_CAP_S
+        shortest = self._shortest_s[provider]
+        return min(shortest / 4, LATE_CAP_S) if shortest else LATE_CAP_S
 
     def report_s(self, provider: str) -> float:
         """From how late after its grant an answered request moves its place in the log: a
@@ -151,15 +151,15 @@ class Pacer:
                     return  # the next request's clock starts it again
                 now = time.monotonic()
                 for name, flying in self._flying.items():
-                    after = self._keep_after[name]
+                    after = self._shortest_s[name] / 2 or math.inf
                     for clock in [c for c in flying if now - c.granted_at - c.moved_s >= after]:
                         clock.keep(now)
         finally:
             self._keeper = None
 
-    def _reporter(self, provider: str) -> Callable[[str, float, float], None]:
+    def _reporter(self, provider: str) -> Callable[[str, float], None]:
         """The moves of one event-loop turn go to Redis together (one round trip)."""
-        def report(tok: str, move_s: float, _lag_s: float) -> None:
+        def report(tok: str, move_s: float) -> None:
             late = self._late[provider]
             late.append((tok, move_s))
             if len(late) == 1:
@@ -176,8 +176,7 @@ class Pacer:
         """Move places later; failing that, or when a place had already stayed put longer
         than its slot could wait (the shortest window plus the margin: it may have been
         given again), widen every worker's margin by the move."""
-        rules = self.rules[provider]
-        reuse_s = (min((ms for _, ms in rules.windows), default=0) + rules.margin_ms) / 1000
+        reuse_s = self._shortest_s[provider] + self.rules[provider].margin_ms / 1000
         try:
             moved = await self.store.move_later(
                 provider, [(tok, math.ceil(move_s * 1000) + 1) for tok, move_s in late])

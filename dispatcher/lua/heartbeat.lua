@@ -1,7 +1,8 @@
 --! include core place
 -- HEARTBEAT: this worker is alive; take over the work of workers that are not.
 -- A = {group, consumer, held = [ids this process is dialling], dead (ms without a heartbeat),
---      stale (ms), settle = {prov = ms}, margins = {prov = ms: the largest lag this worker could not place},
+--      stale (ms), settle = {prov = ms},
+--      margins = {prov = ms: the largest lag this worker could not place in the log},
 --      visiting = [ids of the live calls this process is polling now]}.
 -- * A consumer whose last heartbeat is older than `dead` is gone: every job it was dialling
 --   waits for a reconciliation (the call may exist) that starts once the request could no

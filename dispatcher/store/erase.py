@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from dispatcher import keys as K
 from dispatcher.numbers import dnc_key, normalise
 from dispatcher.scripts import Scripts, as_list
+from dispatcher.store.reads import peek
 
 PAGE = 1000
 BATCH = 100
@@ -154,8 +155,8 @@ class Retention:
         return found
 
     async def _match_sleeping(self, job_ids: list[str], nums: set[str]) -> set[str]:
-        res = await self.s.call("peek", ids=job_ids)
-        return {str(j["id"]) for j in as_list(res["jobs"]) if j["fields"].get("to") in nums}
+        return {str(j["id"]) for j in await peek(self.s, job_ids)
+                if j["fields"].get("to") in nums}
 
     async def _match_to(self, keys: list[str], nums: set[str], prefix: str) -> set[str]:
         pipe = self.r.pipeline(transaction=False)

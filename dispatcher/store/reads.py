@@ -12,6 +12,12 @@ from dispatcher import keys as K
 from dispatcher.scripts import Scripts, as_list
 
 
+async def peek(s: Scripts, job_ids: list[str]) -> list[dict[str, Any]]:
+    """Of these ids, the jobs that sleep (lua/lib/dormant.lua), read without waking them."""
+    res = await s.call("peek", ids=job_ids)
+    return [dict(j) for j in as_list(res["jobs"])]
+
+
 class Reads:
     r: aioredis.Redis
     k: K.Keys
@@ -29,21 +35,16 @@ class Reads:
         """The job's hash; for a job that sleeps until it is due, what its hash will hold."""
         info = await self._hash(self.k.job(job_id))
         if not info:
-            for j in await self.sleeping([job_id]):
+            for j in await peek(self.s, [job_id]):
                 info = {str(k): str(v) for k, v in j["fields"].items()}
         return info
 
     async def timeline(self, job_id: str) -> list[dict[str, Any]]:
         events = [str(x) for x in await self.r.lrange(self.k.timeline(job_id), 0, -1)]
         if not events:
-            for j in await self.sleeping([job_id]):
+            for j in await peek(self.s, [job_id]):
                 events = [str(e) for e in as_list(j["timeline"])]
         return [json.loads(x) for x in events]
-
-    async def sleeping(self, job_ids: list[str]) -> list[dict[str, Any]]:
-        """Of these ids, the jobs that sleep (lua/lib/dormant.lua), read without waking."""
-        res = await self.s.call("peek", ids=job_ids)
-        return [dict(j) for j in as_list(res["jobs"])]
 
     async def halt_info(self, provider: str) -> dict[str, str]:
         return await self._hash(self.k.halt(provider))

@@ -51,7 +51,7 @@ def test_a_late_answer_reports_its_lag_instead_of_widening_the_margin() -> None:
     """Its own place in the log moves; every other grant keeps the small margin."""
     meter, reported = LagMeter(horizon_s(1)), []
     clock = SendClock(10.0, meter, "c.1", 0.015,
-                      lambda tok, move, _lag: reported.append((tok, move)))
+                      lambda tok, move: reported.append((tok, move)))
     clock.answered(10.05)
     assert [(t, round(lag, 3)) for t, lag in reported] == [("c.1", 0.05)]
     assert meter.margin_s(10.05) == 0.0
@@ -68,7 +68,7 @@ def test_a_grant_answered_twice_moves_its_place_once() -> None:
     the move is relative to where it is."""
     reported: list[float] = []
     clock = SendClock(0.0, LagMeter(), "c.3", 0.005,
-                      lambda _tok, move, _lag: reported.append(move))
+                      lambda _tok, move: reported.append(move))
     clock.answered(0.05)
     clock.answered(0.09)
     assert reported == [0.05]
@@ -79,7 +79,7 @@ def test_an_unanswered_request_is_kept_in_the_window_then_moved_by_the_rest() ->
     + 0.2 = its whole lag, never twice the same stretch; nothing after the answer."""
     moves: list[float] = []
     clock = SendClock(0.0, LagMeter(), "c.4", 0.005,
-                      lambda _tok, move, _lag: moves.append(round(move, 3)))
+                      lambda _tok, move: moves.append(round(move, 3)))
     clock.keep(0.5)
     clock.keep(1.0)
     clock.answered(1.2)
@@ -91,7 +91,7 @@ def test_a_kept_request_answered_quickly_still_moves_the_rest() -> None:
     """Once moved, even an answer within the margin's quarter moves the place to itself."""
     moves: list[float] = []
     clock = SendClock(0.0, LagMeter(), "c.5", 10.0,
-                      lambda _tok, move, _lag: moves.append(round(move, 3)))
+                      lambda _tok, move: moves.append(round(move, 3)))
     clock.keep(0.5)
     clock.answered(0.502)
     assert moves == [0.5, 0.002]
