@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 
@@ -78,8 +79,16 @@ def iso(ms: int | float | None) -> str | None:
     """Epoch milliseconds as RFC 3339 UTC with millisecond precision."""
     if ms is None:
         return None
+    if type(ms) is int and ms >= 0:  # every result has a few: the second's text is reused
+        sec, milli = divmod(ms, 1000)
+        return f"{_second(sec)}.{milli:03d}Z"
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
         "+00:00", "Z")
+
+
+@lru_cache(maxsize=64)
+def _second(sec: int) -> str:
+    return datetime.fromtimestamp(sec, UTC).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,9 @@ class ProviderOps:
         self.timing = timing
         self.rng = rng
         self.unreached: dict[str, int] = {}
+        # parsed once: observe() runs after every answer
+        self.windows = {name: {w.seconds: w for w in cfg.windows}
+                        for name, cfg in providers.items()}
 
     def reached(self, provider: str) -> None:
         """The provider answered (anything with a status): its circuit stays closed."""
@@ -66,7 +69,7 @@ class ProviderOps:
 
     async def observe(self, provider: str, rate: tuple[RateObservation, ...]) -> None:
         """Yield to the provider's count when it runs low (the key may be shared)."""
-        windows = {w.seconds: w for w in self.providers[provider].windows}
+        windows = self.windows[provider]
         for obs in rate:
             w = windows.get(obs.seconds)
             if w is None:

@@ -8,13 +8,14 @@ named arguments as one JSON object and answers JSON, so nothing is addressed by 
 from __future__ import annotations
 
 import enum
-import json
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
+
+from dispatcher import codec
 
 NAMES = ("admit", "campaign", "cancel", "claimfin", "cooldown", "defer", "finish", "grant",
          "forget", "halt", "heartbeat", "ingest", "observe", "peek", "promote", "push", "redrive",
@@ -83,6 +84,5 @@ class Scripts:
         payload: dict[str, Any] = {"p": self.prefix, **args}
         if now_ms is not None:
             payload["now"] = now_ms
-        raw = await self._scripts[name](keys=[self.anchor],
-                                        args=[json.dumps(payload, separators=(",", ":"))])
-        return json.loads(raw)
+        raw = await self._scripts[name](keys=[self.anchor], args=[codec.dumpb(payload)])
+        return codec.loads(raw)

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from dispatcher import codec
 from dispatcher.classify import ProviderError
 from dispatcher.limits import header_window_seconds
 from dispatcher.margins import SENDING
@@ -57,7 +58,7 @@ class Response:
     body: bytes
 
     def json(self) -> Any:
-        return json.loads(self.body)
+        return json.loads(self.body)  # a provider may send integers beyond 64 bits
 
 
 class ProviderFailure(Exception):
@@ -169,7 +170,7 @@ class Transport:
     def _sess(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                headers=self._headers, timeout=self._timeout,
+                headers=self._headers, timeout=self._timeout, json_serialize=codec.dumps,
                 connector=aiohttp.TCPConnector(limit=self._limit, ttl_dns_cache=300))
         return self._session
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from dispatcher import codec
 from dispatcher.model import CallRecord
 from dispatcher.scripts import Why, as_list
 
 
 def calls_from(raw: str | None) -> tuple[CallRecord, ...]:
     """The ``calls`` history a job hash keeps (JSON written by the scripts)."""
+    if not raw or raw == "[]":
+        return ()
     try:
-        items = json.loads(raw or "[]")
+        items = codec.loads(raw)
     except ValueError:
         return ()
     out = []
@@ -30,7 +32,7 @@ def calls_from(raw: str | None) -> tuple[CallRecord, ...]:
 
 
 def calls_to(calls: tuple[CallRecord, ...]) -> str:
-    return json.dumps([c.stored() for c in calls], separators=(",", ":"))
+    return codec.dumps([c.stored() for c in calls])
 
 
 @dataclass(frozen=True)
@@ -180,8 +182,7 @@ class ResultItem:
     dtok: str | None = None
 
     def args(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"result": json.dumps(self.result, separators=(",", ":"),
-                                                  allow_nan=False),
+        d: dict[str, Any] = {"result": codec.dumps(self.result),
                              "outcome": self.outcome, "answer": self.answer}
         if self.job_id:
             d["id"] = self.job_id
