@@ -13,7 +13,7 @@ from dispatcher.config import Settings
 from dispatcher.decide import Finish
 from dispatcher.jobs import InvalidJob, Job, parse_job
 from dispatcher.logs import get_logger, info_on
-from dispatcher.metrics import RESULTS, provider_label
+from dispatcher.metrics import RESULTS, count, provider_label
 from dispatcher.pacing import Pacer
 from dispatcher.policies import PolicyBook
 from dispatcher.provider_ops import ProviderOps
@@ -43,7 +43,7 @@ class Runtime:
         self.timing: Timing = self.settings.timing()
         self.ops = ProviderOps(self.store, dict(self.settings.providers), self.timing, self.rng)
         self.rules = self.settings.job_rules()
-        self.stored_rules = replace(self.rules, recheck_numbers=False)
+        self.stored_rules = replace(self.rules, stored=True)
         self.meters = {name: self.pacer.meters[name] for name in self.settings.providers}
         self._http: aiohttp.ClientSession | None = None
         self._parsed: OrderedDict[str, Job | InvalidJob] = OrderedDict()
@@ -94,7 +94,7 @@ class Runtime:
         written = await self.store.finish_one(item(res, entry_id=entry_id, dtok=dtok,
                                                    wire=wire), self.ttl)
         if written:
-            RESULTS.labels(provider_label(job.provider), res.outcome.value).inc()
+            count(RESULTS, provider_label(job.provider), res.outcome.value)
             if info_on():
                 extra = {k: v for k, v in wire.items() if k in
                          ("outcome", "http_status", "error_code", "answer_status", "reason")}

@@ -55,9 +55,11 @@ class JobRules:
     number_check: NumberCheck = "valid"
     max_schedule_ahead_s: float = 366 * 86400
     max_payload_bytes: int = 65536
-    # False for payloads already validated at intake (a worker re-reading a stored job): a
-    # number already in E.164 is taken as it is, which spares the phone-number library
-    recheck_numbers: bool = True
+    # True for payloads already validated at intake (a worker re-reading a stored job, at
+    # every dial): decoded without the checks they passed (nesting, duplicates, numbers out of
+    # range, the metadata's size), and a number already in E.164 is taken as it is, which
+    # spares the phone-number library; each field's type and form are still checked
+    stored: bool = False
 
 
 DEFAULT_RULES = JobRules()
@@ -275,7 +277,7 @@ def _to(d: dict[str, Any], rules: JobRules) -> str:
         raise _Refused("to: required")
     if not isinstance(value, str):
         raise _Refused(f"to: expected an E.164 number like +14155550100, got {_kind(value)}")
-    if not rules.recheck_numbers and _E164.fullmatch(value):
+    if rules.stored and _E164.fullmatch(value):
         return value
     return normalise(value, rules.number_check)
 
@@ -300,13 +302,13 @@ def _name(d: dict[str, Any], name: str) -> str | None:
     return value
 
 
-def _metadata(d: dict[str, Any]) -> dict[str, Any]:
+def _metadata(d: dict[str, Any], *, sized: bool = True) -> dict[str, Any]:
     value = d.get("metadata")
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise _Refused(f"metadata: expected a JSON object, got {_kind(value)}")
-    size = len(_COMPACT.encode(value).encode())
+    size = len(_COMPACT.encode(value).encode()) if sized else 0
     if size > METADATA_MAX_BYTES:
         raise _Refused(f"metadata: {size} bytes, at most {METADATA_MAX_BYTES} allowed")
     return value
@@ -399,7 +401,8 @@ def _build(d: dict[str, Any], rules: JobRules, now: float) -> Job:
     return Job(
         id=job_id, to=to, from_=_text(d, "from", 64), agent_id=agent_id,
         workflow_id=workflow_id, provider=_name(d, "provider") or "default",
-        metadata=_metadata(d), not_before=_time(d, "not_before", rules, now),
+        metadata=_metadata(d, sized=not rules.stored),
+        not_before=_time(d, "not_before", rules, now),
         expires_at=_time(d, "expires_at", rules, now), max_attempts=_max_attempts(d),
         campaign=_name(d, "campaign"), priority=_priority(d), timezone=_timezone(d),
     )
@@ -418,7 +421,8 @@ def parse_job(raw: str | bytes | None, rules: JobRules = DEFAULT_RULES,
     try:
         if not isinstance(raw, str | bytes):
             raise _Refused(f"job: expected JSON text, got {type(raw).__name__}")
-        d = _load(_decode(raw, rules))
+        text = _decode(raw, rules)
+        d = json.loads(text) if rules.stored else _load(text)
         if not isinstance(d, dict):
             raise _Refused(f"job: expected a JSON object, got {_kind(d)}")
         return _build(d, rules, time.time() if now is None else now)

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from dispatcher.logs import get_logger
-from dispatcher.metrics import REQUESTS, status_label
+from dispatcher.metrics import REQUESTS, count, status_label
 from dispatcher.pacing import Pacer
 from dispatcher.providers import Adapter
 from dispatcher.providers.base import CallState, ProviderFailure
@@ -33,10 +33,10 @@ async def find_call(pacer: Pacer, adapter: Adapter, timing: Timing, job_id: str,
                 return None
             try:
                 page = await adapter.find_calls(job_id, call_n, since, cursor)
-                REQUESTS.labels(provider, "lookup", "200").inc()
+                count(REQUESTS, provider, "lookup", "200")
                 break
             except ProviderFailure as f:
-                REQUESTS.labels(provider, "lookup", status_label(f.error)).inc()
+                count(REQUESTS, provider, "lookup", status_label(f.error))
                 if f.error.code == "invalid_cursor" and not restarted:
                     cursor, restarted = None, True  # a stale cursor: restart the listing
                     continue

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Iterable
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 
 from prometheus_client import (
@@ -40,6 +41,17 @@ def set_known_providers(names: Iterable[str]) -> None:
     _known_providers = frozenset(names)
     for name in _known_providers:  # a counter that has not moved yet still reads 0
         TRACKING_GAVE_UP.labels(name)
+
+
+@lru_cache(maxsize=4096)  # every label comes from a closed set (see above)
+def _child(metric: Counter, labels: tuple[str, ...]) -> Counter:
+    return metric.labels(*labels)
+
+
+def count(metric: Counter, *labels: str) -> None:
+    """``metric.labels(*labels).inc()``, the child looked up once: ``labels()`` takes a lock
+    and checks every value, and a few counters are counted at every call start."""
+    _child(metric, labels).inc()
 
 
 def provider_label(name: str | None) -> str:

@@ -15,6 +15,7 @@ from dispatcher.decide import Verdict
 from dispatcher.jobs import Job
 from dispatcher.model import BlockReason
 from dispatcher.policy import (
+    NO_LIMIT,
     CampaignConfig,
     EffectivePolicy,
     PolicyConfig,
@@ -23,6 +24,8 @@ from dispatcher.policy import (
     recipient_zones,
     redial_after,
 )
+
+ALWAYS_OPEN = Verdict(True, None, NO_LIMIT.description)
 
 
 class JobPolicy:
@@ -35,7 +38,9 @@ class JobPolicy:
         return recipient_zones(job.timezone, _number_zones(job.to), self.pol)
 
     def window(self, job: Job, t_ms: int, expires_ms: int | None) -> Verdict:
-        zones = () if self.pol.unrestricted else self.zones(job)
+        if self.pol.unrestricted:  # asked at every intake and grant: one answer, built once
+            return ALWAYS_OPEN
+        zones = self.zones(job)
         w = calling_decision(self.pol, zones, t_ms / 1000,
                              None if expires_ms is None else expires_ms / 1000)
         if w.state == "open":

@@ -313,11 +313,14 @@ class CallingWindow:
         return {"never_open": "window_never_open", "no_timezone": "no_timezone"}.get(self.state)
 
 
+NO_LIMIT = CallingWindow("open", open_until=math.inf, description="no calling-hours limit")
+
+
 def calling_decision(pol: EffectivePolicy, zones: tuple[str, ...], t: float,
                      expires_at: float | None) -> CallingWindow:
     """Decide at instant ``t`` for a recipient in ``zones`` (from ``recipient_zones``)."""
     if pol.unrestricted:
-        return CallingWindow("open", open_until=math.inf, description="no calling-hours limit")
+        return NO_LIMIT
     if not zones:
         return CallingWindow("no_timezone", description=(
             "no time zone known for the recipient and policy.default_timezone is not set"))

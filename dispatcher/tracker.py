@@ -21,6 +21,7 @@ from dispatcher.metrics import (
     DEFERRALS,
     REQUESTS,
     TRACKING_GAVE_UP,
+    count,
     provider_label,
     status_label,
 )
@@ -75,10 +76,10 @@ class Tracker:
             return
         try:
             call = await adapter.get_call(v.get("call_id"))
-            REQUESTS.labels(provider_label(job.provider), "poll", "200").inc()
+            count(REQUESTS, provider_label(job.provider), "poll", "200")
             self.rt.ops.reached(job.provider)
         except ProviderFailure as f:
-            REQUESTS.labels(provider_label(job.provider), "poll", status_label(f.error)).inc()
+            count(REQUESTS, provider_label(job.provider), "poll", status_label(f.error))
             await self.poll_failed(job, v, f.error)
             return
         if call.terminal:
