@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import redis
@@ -34,6 +35,10 @@ def fill(url: str, stream: str, n: int, group: str = "workers") -> None:
     r.delete(stream)
     common.push_jobs(r, stream, common.jobs(n, "t"), chunk=5000, transaction=False)
     r.xgroup_create(stream, group, id="0")
+
+
+def redis_cpu_ms_per_1000(url: str, cpu0: float, jobs: int) -> float:
+    return (common.redis_cpu_s(redis.Redis.from_url(url)) - cpu0) * 1e6 / jobs
 
 
 async def raw_loop(url: str, provider: str, n: int, concurrency: int) -> float:
@@ -60,9 +65,10 @@ async def raw_loop(url: str, provider: str, n: int, concurrency: int) -> float:
 
 
 def dispatcher_rate(url: str, port: int, n: int, concurrency: int, tmp: Path,
-                    src: str = "") -> tuple[float, float]:
-    """Starts per second and the worker's CPU ms per job; ``src``: run the worker from that
-    source tree (a checkout of another commit) instead of this one."""
+                    src: str = "") -> tuple[float, float, float]:
+    """Starts per second, the worker's CPU ms per job and Redis's CPU ms per 1,000 jobs;
+    ``src``: run the worker from that source tree (a checkout of another commit) instead of
+    this one."""
     cfg = tmp / "d.toml"
     default = common.provider(f"http://127.0.0.1:{port}", ["100000000/minute"],
                               api_key_env="TP_KEY")
@@ -77,11 +83,13 @@ def dispatcher_rate(url: str, port: int, n: int, concurrency: int, tmp: Path,
         while r.xlen("{tp}:results") < 100:  # warm-up
             time.sleep(0.01)
         base, start, cpu0 = r.xlen("{tp}:results"), time.perf_counter(), common.cpu_s(proc.pid)
+        rcpu0 = common.redis_cpu_s(r)
         while r.xlen("{tp}:results") < n:
             time.sleep(0.05)
         done = r.xlen("{tp}:results") - base
         cpu_ms = (common.cpu_s(proc.pid) - cpu0) * 1000 / done
-        return done / (time.perf_counter() - start), cpu_ms
+        return (done / (time.perf_counter() - start), cpu_ms,
+                redis_cpu_ms_per_1000(url, rcpu0, done))
     finally:
         common.stop([proc], 30)
 
@@ -104,15 +112,21 @@ def main() -> None:
     try:
         for _ in range(args.rounds):
             fill(rs.url, "raw:jobs", args.jobs)
-            row = {"raw_loop_per_s": round(asyncio.run(raw_loop(
+            rcpu0 = common.redis_cpu_s(redis.Redis.from_url(rs.url))
+            row: dict[str, Any] = {"raw_loop_per_s": round(asyncio.run(raw_loop(
                 rs.url, f"http://127.0.0.1:{port}/calls/outbound", args.jobs,
                 args.concurrency)))}
-            for src in ["", *args.src]:
+            row["raw_loop_redis_cpu_ms_per_1000"] = round(
+                redis_cpu_ms_per_1000(rs.url, rcpu0, args.jobs))
+            trees = ["", *args.src]
+            k = len(rounds) % len(trees)  # each tree takes its turn right after the raw loop
+            for src in trees[k:] + trees[:k]:
                 fill(rs.url, "{tp}:jobs", args.jobs)
-                rate, cpu_ms = dispatcher_rate(rs.url, port, args.jobs, args.concurrency, tmp,
-                                               src)
+                rate, cpu_ms, rcpu_ms = dispatcher_rate(rs.url, port, args.jobs,
+                                                        args.concurrency, tmp, src)
                 name = src or "this tree"
                 row[name] = {"per_s": round(rate), "worker_cpu_ms_per_job": round(cpu_ms, 3),
+                             "redis_cpu_ms_per_1000": round(rcpu_ms),
                              "ratio": round(rate / row["raw_loop_per_s"], 3)}
                 redis.Redis.from_url(rs.url).flushall()
             rounds.append(row)
