@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from dispatcher.jobs import Job
 from dispatcher.logs import get_logger, info_on
 from dispatcher.lookup import find_call
 from dispatcher.margins import SENDING
-from dispatcher.metrics import DEFERRALS, REQUESTS, provider_label, status_label
+from dispatcher.metrics import DEFERRALS, REQUESTS, count, provider_label, status_label
 from dispatcher.model import BlockReason, Outcome, WaitReason
 from dispatcher.providers.base import ProviderFailure
 from dispatcher.store.types import Granted
@@ -35,9 +36,19 @@ class Flight:
     granted_at: float = field(default_factory=time.monotonic)
     sending: bool = False
     log_tok: str = field(init=False)  # its place in the provider's log (a regrant: a new one)
+    # told once the provider has answered the create (or it failed): the dial is over, what
+    # is left is writing its outcome, and the process may start another dial meanwhile
+    on_answer: Callable[[Flight], None] | None = None
+    answered: bool = False
 
     def __post_init__(self) -> None:
         self.log_tok = self.g.tok
+
+    def answer(self) -> None:
+        if not self.answered:
+            self.answered = True
+            if self.on_answer is not None:
+                self.on_answer(self)
 
 
 class Dialer:
@@ -101,14 +112,15 @@ class Dialer:
         try:
             started = await self.rt.adapters[job.provider].start_call(job, g.call_n)
         except ProviderFailure as failure:
-            REQUESTS.labels(provider_label(job.provider), "start",
-                            status_label(failure.error)).inc()
+            fl.answer()
+            count(REQUESTS, provider_label(job.provider), "start", status_label(failure.error))
             if failure.error.status is not None:
                 self.rt.ops.reached(job.provider)
             await self.rt.ops.observe(job.provider, failure.rate)
             await self.on_error(fl, job, failure.error)
             return
-        REQUESTS.labels(provider_label(job.provider), "start", "201").inc()
+        fl.answer()
+        count(REQUESTS, provider_label(job.provider), "start", "201")
         self.rt.ops.reached(job.provider)
         await self.rt.ops.observe(job.provider, started.rate)
         await self.started(job, g, started.call_id)

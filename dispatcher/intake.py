@@ -10,6 +10,7 @@ import asyncio
 import collections
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 
 from dispatcher import decide
 from dispatcher.context import Runtime, now_ms
@@ -29,10 +30,12 @@ YIELD_EVERY = 25
 
 class Intake:
     def __init__(self, rt: Runtime, finisher: Finisher, *, room: Callable[[], int],
+                 asking: Callable[[int], AbstractContextManager[None]],
                  on_grants: Callable[[list[GrantReply], float], None]):
         self.rt = rt
         self.finisher = finisher
         self.room = room
+        self.asking = asking
         self.on_grants = on_grants
 
     async def process(self, entries: Sequence[Entry]) -> None:
@@ -61,21 +64,24 @@ class Intake:
         if not placements:
             return
         asked = time.monotonic()
-        done, grants = await self.rt.store.ingest(placements, self._grants(ready))
+        wanted, k = self._grants(ready)
+        with self.asking(k):
+            done, grants = await self.rt.store.ingest(placements, wanted)
         if grants:
             self.on_grants(grants, asked)
         await self._after(done, decided, placements)
 
-    def _grants(self, ready: collections.Counter[str]) -> list[dict[str, object]]:
+    def _grants(self, ready: collections.Counter[str]) -> tuple[list[dict[str, object]], int]:
+        """The first grants to take with the batch, and how many that asks for at most."""
         out = []
-        room = self.room()
+        room = total = self.room()
         for prov, n in ready.items():
             if room <= 0:
                 break
             k = min(n, room)
             out.append(self.rt.pacer.grant_args(prov, k))
             room -= k
-        return out
+        return out, max(total - room, 0)
 
     def _place(self, eid: str, raw: bytes | None, parsed: Job | InvalidJob, now: int
                ) -> tuple[Placement, Finish | None]:
