@@ -60,8 +60,7 @@ local function tl(id, event, extra)
   e.t = NOW
   e.e = event
   local k = P .. 'tl:' .. id
-  redis.call('RPUSH', k, cjson.encode(e))
-  redis.call('LTRIM', k, -TL_CAP, -1)
+  if redis.call('RPUSH', k, cjson.encode(e)) > TL_CAP then redis.call('LTRIM', k, -TL_CAP, -1) end
 end
 
 -- Read named fields of a hash into a table (missing fields are nil, not false).
