@@ -247,7 +247,7 @@ class Worker:
         """Dials this process may start now. ``concurrency`` bounds the creates in flight; a
         job whose answer is in only has its outcome to write, and does not hold up the next
         dial (at full load that was two thirds of the flights). Twice ``concurrency`` bounds
-        the jobs held, so the Redis pool always has a connection for each."""
+        the jobs held, and so the Redis writes they can want at once."""
         limit = self.settings.worker.concurrency
         return min(limit - self.dialing, 2 * limit - len(self.flights)) - self.asking
 
