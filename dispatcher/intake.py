@@ -81,7 +81,7 @@ class Intake:
             k = min(n, room)
             out.append(self.rt.pacer.grant_args(prov, k))
             room -= k
-        return out, max(total - room, 0)
+        return out, total - room
 
     def _place(self, eid: str, raw: bytes | None, parsed: Job | InvalidJob, now: int
                ) -> tuple[Placement, Finish | None]:

@@ -308,9 +308,10 @@ def _metadata(d: dict[str, Any], *, sized: bool = True) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise _Refused(f"metadata: expected a JSON object, got {_kind(value)}")
-    size = len(_COMPACT.encode(value).encode()) if sized else 0
-    if size > METADATA_MAX_BYTES:
-        raise _Refused(f"metadata: {size} bytes, at most {METADATA_MAX_BYTES} allowed")
+    if sized:
+        size = len(_COMPACT.encode(value).encode())
+        if size > METADATA_MAX_BYTES:
+            raise _Refused(f"metadata: {size} bytes, at most {METADATA_MAX_BYTES} allowed")
     return value
 
 
