@@ -6,7 +6,7 @@
 -- presumed dead must not overwrite what its successor decided).
 -- Returns {written = n, skipped = [ids], done = [1 | 0 for each item]}. Safe to run twice: a job already done is skipped.
 
-local FIELDS = {'state', 'wr', 'prov', 'camp', 'dialer', 'dtok'}
+local FIELDS = {'state', 'wr', 'prov', 'camp', 'dialer', 'dtok', 'sl'}
 
 local function finish_one(it)
   local h = it.id and jkey(it.id) or (P .. 'invalid:' .. it.e)
@@ -15,7 +15,7 @@ local function finish_one(it)
   redis.call('XADD', P .. 'results', 'MAXLEN', '~', A.maxlen, '*', 'result', it.result)
   if it.id then
     unput(it.id, f)
-    if f.prov then free_slots(it.id, f) end
+    if f.prov and f.sl ~= '0' then free_slots(it.id, f) end
     redis.call('ZREM', P .. 'deadlines', it.id)
     tl(it.id, 'result', {outcome = it.outcome})
     redis.call('EXPIRE', P .. 'tl:' .. it.id, A.ttl)
@@ -28,15 +28,18 @@ local function finish_one(it)
   return true
 end
 
-local written, skipped, done = 0, {}, {}
+DELTA = {}
+local written, skipped, done, acked = 0, {}, {}, {}
 for _, it in ipairs(A.items) do
   local ok = finish_one(it)
   table.insert(done, ok and 1 or 0)
   if ok then written = written + 1
   elseif it.id then table.insert(skipped, it.id) end
-  if it.e then
-    redis.call('XACK', KEYS[1], A.group, it.e)
-    redis.call('XDEL', KEYS[1], it.e)
-  end
+  if it.e then acked[#acked + 1] = it.e end
 end
+if #acked > 0 then
+  redis.call('XACK', KEYS[1], A.group, unpack(acked))
+  redis.call('XDEL', KEYS[1], unpack(acked))
+end
+flush()
 return reply({written = written, skipped = arr(skipped), done = arr(done)})

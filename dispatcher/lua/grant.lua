@@ -5,6 +5,8 @@
 -- ok | empty | rate | cooldown | slot | halted. Safe to run twice (same rid: same reply).
 local seen = cached_reply()
 if seen then return seen end
+DELTA = {}
 local out = {}
 for _, G in ipairs(A.grants) do table.insert(out, grant(G)) end
+flush()
 return remember(reply({grants = arr(out)}))

@@ -14,29 +14,34 @@
 -- Safe to run twice: the second run finds every entry owned (r = 'again') and grants nothing
 -- new for them.
 
-local CLAIM = {'owner', 'state', 'cancelled'}
+local CLAIM = {'owner', 'state', 'cancelled', 'cn'}
+local ACKED = {}
 
-local function ack(e)
-  redis.call('XACK', KEYS[1], A.group, e)
-  redis.call('XDEL', KEYS[1], e)
-end
+local function ack(e) ACKED[#ACKED + 1] = e end
 
--- A redriven job keeps its call numbers (and calls): a new call never reuses a correlation id.
+-- The job's fields as it is claimed, written with its first state (one HSET). A redriven job
+-- keeps its call numbers (and calls): a new call never reuses a correlation id. A hash that
+-- was there before (a cancel-ahead marker, a redriven job) may carry a TTL: it goes.
 local function claim(x, f)
-  local h = jkey(x.id)
-  redis.call('HSET', h, 'owner', x.e, 'raw', x.raw, 'prov', x.prov, 'prio', x.prio,
-             'camp', x.camp or '', 'to', x.to or '', 'dk', x.dk or '', 'exp', x.exp or 0,
-             'first_seen', NOW, 'ready_since', math.max(NOW, x.ready_since or 0),
-             'attempts', 0, 'rd', 0, 'state', 'new')
-  redis.call('HSETNX', h, 'cn', 0)
-  redis.call('PERSIST', h)
+  local kv = {'owner', x.e, 'raw', x.raw, 'prov', x.prov, 'prio', x.prio, 'camp', x.camp or '',
+              'to', x.to or '', 'dk', x.dk or '', 'exp', x.exp or 0, 'first_seen', NOW,
+              'ready_since', math.max(NOW, x.ready_since or 0), 'attempts', 0, 'rd', 0}
+  if not f.cn then
+    kv[#kv + 1] = 'cn'
+    kv[#kv + 1] = 0
+  end
+  if next(f) then redis.call('PERSIST', jkey(x.id)) end
   count(x.camp, 'total', 1)
   if x.camp and x.camp ~= '' then
     redis.call('ZADD', P .. 'campaigns', NOW, x.camp)
     local pb = redis.call('HGET', P .. 'camp:' .. x.camp, 'paused_ms')
-    if pb then redis.call('HSET', h, 'pause_base', pb) end
+    if pb then
+      kv[#kv + 1] = 'pause_base'
+      kv[#kv + 1] = pb
+    end
   end
   tl(x.id, 'claimed', {entry = x.e})
+  return kv
 end
 
 local function ingest_one(x)
@@ -48,16 +53,17 @@ local function ingest_one(x)
     ack(x.e)
     return 'again'
   end
-  claim(x, f)
+  local kv = claim(x, f)
   local job = {state = 'new', prov = x.prov, prio = x.prio, camp = x.camp or ''}
   local cancelled = f.cancelled == '1' or
       (x.camp and x.camp ~= '' and redis.call('SISMEMBER', P .. 'ccancel', x.camp) == 1)
   if cancelled or x.place == 'finish' then
+    redis.call('HSET', jkey(x.id), unpack(kv))
     to_finish(x.id, job, cancelled and 'cancelled' or x.fin)
     ack(x.e)
     return 'fin'
   end
-  put(x.id, job, x.place, x.reason, x.due, x.detail)
+  put(x.id, job, x.place, x.reason, x.due, x.detail, kv)
   if x.place == 'delayed' and x.due >= NOW + (A.sleep_after or SLEEP_AFTER_MS) then
     sleep_job(x.id)
   end
@@ -70,6 +76,7 @@ end
 
 local seen = cached_reply()
 if seen then return seen end
+DELTA = {}
 local res = {}
 for _, x in ipairs(A.entries) do
   local r = ingest_one(x)
@@ -77,6 +84,11 @@ for _, x in ipairs(A.entries) do
   if r == 'fin' then row.fin = redis.call('HGET', jkey(x.id), 'fin') end
   table.insert(res, row)
 end
+if #ACKED > 0 then
+  redis.call('XACK', KEYS[1], A.group, unpack(ACKED))
+  redis.call('XDEL', KEYS[1], unpack(ACKED))
+end
 local grants = {}
 for _, G in ipairs(A.grants or {}) do table.insert(grants, grant(G)) end
+flush()
 return remember(reply({entries = arr(res), grants = arr(grants)}))

@@ -27,9 +27,37 @@ local function jkey(id) return P .. 'job:' .. id end
 
 -- Counters: one hash per campaign and one for the whole namespace, changed by the same
 -- script that changes a job's state, so they never drift from the jobs themselves.
+-- A script that handles a batch sets DELTA = {} first and calls flush() before it returns:
+-- its changes are summed and written once per counter, not once per job (every redis.call
+-- costs about a microsecond of Redis's time on its own). Other scripts write at once.
+local DELTA
+local function bump(key, field, by, ttl)
+  if not DELTA then
+    redis.call('HINCRBY', key, field, by)
+    if ttl then redis.call('EXPIRE', key, ttl) end
+    return
+  end
+  local d = DELTA[key]
+  if not d then
+    d = {fields = {}, ttl = ttl}
+    DELTA[key] = d
+  end
+  d.fields[field] = (d.fields[field] or 0) + by
+end
+
+local function flush()
+  for key, d in pairs(DELTA or {}) do
+    for field, by in pairs(d.fields) do
+      if by ~= 0 then redis.call('HINCRBY', key, field, by) end
+    end
+    if d.ttl then redis.call('EXPIRE', key, d.ttl) end
+  end
+  DELTA = DELTA and {}
+end
+
 local function count(camp, field, by)
-  redis.call('HINCRBY', P .. 'counts', field, by)
-  if camp and camp ~= '' then redis.call('HINCRBY', P .. 'camp:' .. camp, field, by) end
+  bump(P .. 'counts', field, by)
+  if camp and camp ~= '' then bump(P .. 'camp:' .. camp, field, by) end
 end
 
 local STATE_FIELD = {queued = 'queued', delayed = 'delayed', parked = 'parked',

@@ -8,6 +8,7 @@
 -- from those fields.
 
 local DORMANT = P .. 'dormant'
+local ASLEEP  -- whether any job sleeps: nil until looked up (once per script)
 local SLEEP = {'owner', 'raw', 'prov', 'prio', 'camp', 'to', 'dk', 'exp', 'first_seen',
                'ready_since', 'wr', 'wu', 'wd', 'pause_base'}
 local SLEEP_CONST = {attempts = '0', rd = '0', cn = '0', state = 'delayed'}
@@ -58,12 +59,15 @@ local function sleep_job(id)
     if not same(cjson.decode(e), cjson.decode(had[i])) then return false end
   end
   redis.call('HSET', DORMANT, id, packed)
+  ASLEEP = true
   redis.call('DEL', h, P .. 'tl:' .. id)
   return true
 end
 
 -- Give a sleeping job back its hash and timeline (false: it was not asleep).
 local function wake(id)
+  if ASLEEP == nil then ASLEEP = redis.call('EXISTS', DORMANT) == 1 end
+  if not ASLEEP then return false end
   local packed = redis.call('HGET', DORMANT, id)
   if not packed then return false end
   local f, events = unpack_sleep(packed)

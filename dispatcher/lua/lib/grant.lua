@@ -39,31 +39,55 @@ local function lift(rq, skipped, pass)
   for _, c in ipairs(skipped) do redis.call('ZADD', rq, 'XX', 'GT', pass, c) end
 end
 
-local function pick(G)
+-- Up to n ids from one campaign's list, when it is the only one ready at its priority and has
+-- no call cap of its own: no other campaign's turn can come in between, so they are taken in
+-- one LPOP.
+local function pop_many(G, prio, c, n)
+  local rq, rk = rq_key(G.prov, prio), ready_key(G.prov, prio, c)
+  local ids = redis.call('LPOP', rk, n)
+  if not ids then
+    redis.call('ZREM', rq, c)
+    return {}
+  end
+  local cfg = G.camps[c]
+  redis.call('ZINCRBY', rq, #ids / ((cfg and cfg.share) or 1), c)
+  if #ids < n or redis.call('EXISTS', rk) == 0 then redis.call('ZREM', rq, c) end
+  return ids
+end
+
+-- The next ids to consider (at most n): the best ready job, or a run of them when one
+-- campaign alone is ready at the top priority.
+local function pick(G, n)
   for _, prio in ipairs(PRIOS) do
     local rq = rq_key(G.prov, prio)
     local all, skipped = redis.call('ZRANGE', rq, 0, -1, 'WITHSCORES'), {}
+    local cfg = #all == 2 and G.camps[all[1]]
+    if #all == 2 and n > 1 and not (cfg and cfg.cap) and usable(all[1], G) then
+      local ids = pop_many(G, prio, all[1], n)
+      if #ids > 0 then return ids end
+      all = {}
+    end
     for i = 1, #all, 2 do
       local c = all[i]
       if usable(c, G) then
         local id = pop_ready(G, prio, c)
         if id then
           lift(rq, skipped, all[i + 1])
-          return id
+          return {id}
         end
       else
         table.insert(skipped, c)
       end
     end
   end
-  return nil
+  return {}
 end
 
 local function canary_pick(G)
   local first = redis.call('ZRANGE', P .. 'parked:' .. G.prov, 0, 0)
-  if not first[1] then return nil end
+  if not first[1] then return {} end
   redis.call('HSET', P .. 'halt:' .. G.prov, 'canary_until', NOW + 60000, 'canary', first[1])
-  return first[1]
+  return {first[1]}
 end
 
 -- Per-number caps: one log of call starts per number, across jobs and campaigns.
@@ -97,14 +121,16 @@ local function take(id, f, G, tok, canary)
   local att, cn = tonumber(f.attempts or '0'), tonumber(f.cn or '0')
   local dial_ms = tonumber(f.dial_ms or NOW)
   if f.unsure ~= '1' then att, cn, dial_ms = att + 1, math.max(cn, 0) + 1, NOW end
-  redis.call('HSET', jkey(id), 'state', 'dialing', 'attempts', att, 'cn', cn,
-             'dial_ms', dial_ms, 'dtok', tok, 'rtok', tok, 'dialer', G.consumer)
-  redis.call('SADD', P .. 'held:' .. G.consumer, id)
-  if G.slot_cap and G.slot_cap > 0 then
-    redis.call('ZADD', P .. 'slots:' .. G.prov, NOW + G.lease, id)
-  end
+  local slot = G.slot_cap and G.slot_cap > 0
   local cfg = G.camps[camp_tag(f.camp)]
-  if cfg and cfg.cap then redis.call('ZADD', P .. 'cslots:' .. f.camp, NOW + G.lease, id) end
+  local cslot = cfg and cfg.cap
+  -- sl: whether the job holds a call slot, so that its result need not free one it never had
+  redis.call('HSET', jkey(id), 'state', 'dialing', 'attempts', att, 'cn', cn,
+             'dial_ms', dial_ms, 'dtok', tok, 'rtok', tok, 'dialer', G.consumer,
+             'sl', (slot or cslot) and '1' or '0')
+  redis.call('SADD', P .. 'held:' .. G.consumer, id)
+  if slot then redis.call('ZADD', P .. 'slots:' .. G.prov, NOW + G.lease, id) end
+  if cslot then redis.call('ZADD', P .. 'cslots:' .. f.camp, NOW + G.lease, id) end
   local caps = caps_for(G, f.camp)
   if caps and #caps > 0 and f.to and f.to ~= '' then
     local nk = P .. 'num:' .. f.to
@@ -114,18 +140,21 @@ local function take(id, f, G, tok, canary)
   end
   enter(f.camp, 'dialing')
   local bucket = I(math.floor(NOW / 10000))
-  for _, pk in ipairs({P .. 'pace:*', f.camp and f.camp ~= '' and P .. 'pace:' .. f.camp}) do
-    if pk then
-      redis.call('HINCRBY', pk, bucket, 1)
-      redis.call('EXPIRE', pk, 180)
-    end
-  end
+  bump(P .. 'pace:*', bucket, 1, 180)
+  if f.camp and f.camp ~= '' then bump(P .. 'pace:' .. f.camp, bucket, 1, 180) end
   tl(id, 'granted', {call = cn, canary = canary or nil, w = G.consumer})
   return {id = id, raw = f.raw, attempts = att, cn = cn, unsure = f.unsure == '1', tok = tok,
           camp = f.camp or '', prio = f.prio, first_seen = tonumber(f.first_seen or NOW),
           ready_since = tonumber(f.ready_since or f.first_seen or NOW),
           rd = tonumber(f.rd or '0'), calls = f.calls or '[]', canary = canary or false,
           dial_ms = dial_ms, pf = tonumber(f.pf or '0')}
+end
+
+-- An empty do-not-call list is seen once per call, not once per job.
+local DNC_EMPTY
+local function dnc_listed(dk)
+  if DNC_EMPTY == nil then DNC_EMPTY = redis.call('EXISTS', P .. 'dnc') == 0 end
+  return not DNC_EMPTY and redis.call('SISMEMBER', P .. 'dnc', dk) == 1
 end
 
 -- One job popped from the queue: grant it, or route it (cancelled, alone or with its whole
@@ -141,7 +170,7 @@ local function consider(id, G, out, toks, canary)
     table.insert(out.fin, id)
     return false
   end
-  if G.dnc and f.dk and redis.call('SISMEMBER', P .. 'dnc', f.dk) == 1 then
+  if G.dnc and f.dk and dnc_listed(f.dk) then
     to_finish(id, f, 'blocked:dnc')
     table.insert(out.fin, id)
     return false
@@ -178,12 +207,12 @@ local function grant(G)
   if mode == 'canary' then want = 1 end
   local toks, skips = {}, 0
   while #toks < want and skips < SKIP_LIMIT do
-    local id = mode == 'canary' and canary_pick(G) or pick(G)
-    if not id then out.why = 'empty'; break end
-    if not consider(id, G, out, toks, mode == 'canary') then
-      skips = skips + 1
-      if mode == 'canary' then break end
+    local ids = mode == 'canary' and canary_pick(G) or pick(G, want - #toks)
+    if #ids == 0 then out.why = 'empty'; break end
+    for _, id in ipairs(ids) do  -- every id popped is taken or routed, none is dropped
+      if not consider(id, G, out, toks, mode == 'canary') then skips = skips + 1 end
     end
+    if mode == 'canary' and #toks == 0 then break end
   end
   if mode == 'canary' and #toks == 0 then
     redis.call('HDEL', P .. 'halt:' .. G.prov, 'canary_until', 'canary')

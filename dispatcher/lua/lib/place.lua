@@ -28,10 +28,23 @@ local function to_ready(id, prov, prio, camp, head)
   end
 end
 
+-- Whether a provider is halted, read once per script: halting and resuming change it before
+-- they move any job.
+local HALTED = {}
+local function halted(prov)
+  local h = HALTED[prov]
+  if h == nil then
+    h = redis.call('EXISTS', P .. 'halt:' .. prov) == 1
+    HALTED[prov] = h
+  end
+  return h
+end
+
 -- f: the job's fields (prov, prio, camp at least). Enters `state` with counters and timeline;
 -- `detail` says why in words ("09:00 America/Chicago"), for explain and the console.
-local function put(id, f, state, reason, until_ms, detail)
-  if state == 'queued' and redis.call('EXISTS', P .. 'halt:' .. f.prov) == 1 then
+-- `fields`: more of the job's fields to write with its state, in the same HSET.
+local function put(id, f, state, reason, until_ms, detail, fields)
+  if state == 'queued' and halted(f.prov) then
     state, reason = 'parked', 'halted'
   end
   if state == 'queued' then
@@ -45,8 +58,12 @@ local function put(id, f, state, reason, until_ms, detail)
   if (state == 'delayed' or state == 'parked') and f.camp and f.camp ~= '' then
     redis.call('SADD', P .. 'cwait:' .. f.camp, id)
   end
-  redis.call('HSET', jkey(id), 'state', state, 'wr', reason or '',
-             'wu', until_ms and I(until_ms) or '', 'wd', detail or '')
+  local kv = fields or {}
+  for _, x in ipairs({'state', state, 'wr', reason or '', 'wu', until_ms and I(until_ms) or '',
+                      'wd', detail or ''}) do
+    kv[#kv + 1] = x
+  end
+  redis.call('HSET', jkey(id), unpack(kv))
   enter(f.camp, state, reason)
   if state ~= 'queued' then
     tl(id, state == 'parked' and 'parked' or 'waiting', {r = reason, u = until_ms, d = detail})
