@@ -2,7 +2,8 @@
 
 Side by side in one run: the raw loop (XREADGROUP a batch, POST each, XACK) and the
 dispatcher with pacing on (a limit far above the rate, so the Lua decision runs every time),
-dedupe, atomic results and tracking off.
+dedupe, atomic results and tracking off. Each round runs the raw loop, then every tree, then
+the raw loop again; a tree's ratio is to the mean of the two raw runs.
 
     python benchmarks/throughput.py --jobs 20000     # → benchmarks/results/throughput.json
 """
@@ -94,6 +95,17 @@ def dispatcher_rate(url: str, port: int, n: int, concurrency: int, tmp: Path,
         common.stop([proc], 30)
 
 
+def run_raw(url: str, port: int, jobs: int, concurrency: int) -> tuple[int, int]:
+    """The raw loop's starts per second and Redis CPU ms per 1,000 jobs."""
+    fill(url, "raw:jobs", jobs)
+    cpu0 = common.redis_cpu_s(redis.Redis.from_url(url))
+    rate = asyncio.run(raw_loop(url, f"http://127.0.0.1:{port}/calls/outbound", jobs,
+                                concurrency))
+    cpu = redis_cpu_ms_per_1000(url, cpu0, jobs)
+    redis.Redis.from_url(url).delete("raw:jobs")
+    return round(rate), round(cpu)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--jobs", type=int, default=20000)
@@ -111,24 +123,26 @@ def main() -> None:
     rounds = []
     try:
         for _ in range(args.rounds):
-            fill(rs.url, "raw:jobs", args.jobs)
-            rcpu0 = common.redis_cpu_s(redis.Redis.from_url(rs.url))
-            row: dict[str, Any] = {"raw_loop_per_s": round(asyncio.run(raw_loop(
-                rs.url, f"http://127.0.0.1:{port}/calls/outbound", args.jobs,
-                args.concurrency)))}
-            row["raw_loop_redis_cpu_ms_per_1000"] = round(
-                redis_cpu_ms_per_1000(rs.url, rcpu0, args.jobs))
+            # the raw loop runs before and after the trees and they are compared with the mean
+            # of both: this host's speed drifts within a round, and one raw run alone made a
+            # round's ratios swing by a tenth
+            raw_rate, raw_cpu = run_raw(rs.url, port, args.jobs, args.concurrency)
+            row: dict[str, Any] = {"raw_loop_per_s": [raw_rate],
+                                   "raw_loop_redis_cpu_ms_per_1000": raw_cpu}
             trees = ["", *args.src]
             k = len(rounds) % len(trees)  # each tree takes its turn right after the raw loop
             for src in trees[k:] + trees[:k]:
                 fill(rs.url, "{tp}:jobs", args.jobs)
                 rate, cpu_ms, rcpu_ms = dispatcher_rate(rs.url, port, args.jobs,
                                                         args.concurrency, tmp, src)
-                name = src or "this tree"
-                row[name] = {"per_s": round(rate), "worker_cpu_ms_per_job": round(cpu_ms, 3),
-                             "redis_cpu_ms_per_1000": round(rcpu_ms),
-                             "ratio": round(rate / row["raw_loop_per_s"], 3)}
+                row[src or "this tree"] = {"per_s": round(rate),
+                                           "worker_cpu_ms_per_job": round(cpu_ms, 3),
+                                           "redis_cpu_ms_per_1000": round(rcpu_ms)}
                 redis.Redis.from_url(rs.url).flushall()
+            row["raw_loop_per_s"].append(run_raw(rs.url, port, args.jobs, args.concurrency)[0])
+            raw = sum(row["raw_loop_per_s"]) / 2
+            for src in trees:
+                row[src or "this tree"]["ratio"] = round(row[src or "this tree"]["per_s"] / raw, 3)
             rounds.append(row)
             print(json.dumps(row), flush=True)
     finally:
