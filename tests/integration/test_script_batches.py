@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -23,10 +23,10 @@ MOST_COMMANDS_PER_JOB = 22
 
 
 @pytest.fixture(scope="module")
-def own_redis() -> AsyncIterator[LocalRedis]:
+def own_redis() -> Iterator[LocalRedis]:
     """A server of this module's own: its command statistics are reset and read."""
     server = start_redis()
-    yield server  # type: ignore[misc]
+    yield server
     server.stop()
 
 
@@ -48,7 +48,8 @@ async def commands_run(store: Store) -> int:
 
 def plain(k: int, tok: str) -> dict[str, Any]:
     """A grant with no per-number caps, slots or campaigns: the common case."""
-    return {**grant_args(k, tok), "caps": [], "slot_cap": 0, "camps": {}, "wins": [[10_000, 1000]]}
+    return {**grant_args(k, tok), "caps": [], "slot_cap": 0, "camps": {},
+            "wins": [[10_000, 1000]]}
 
 
 async def test_a_hundred_jobs_cost_few_redis_commands_each(quiet_store: Store) -> None:
