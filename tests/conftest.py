@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import tempfile
@@ -49,12 +50,21 @@ def ns() -> str:
     return "t" + uuid.uuid4().hex[:10]
 
 
+@contextlib.asynccontextmanager
+async def store_on(server: LocalRedis, ns: str) -> AsyncIterator[Store]:
+    """A store for namespace ``ns`` of ``server``, its consumer group made."""
+    s = Store(connect(server.url), ns)
+    await s.ensure_group()
+    try:
+        yield s
+    finally:
+        await s.r.aclose()
+
+
 @pytest.fixture
 async def store(redis_server: LocalRedis, ns: str) -> AsyncIterator[Store]:
-    s = Store(connect(redis_server.url), ns)
-    await s.ensure_group()
-    yield s
-    await s.r.aclose()
+    async with store_on(redis_server, ns) as s:
+        yield s
 
 
 @pytest.fixture

@@ -37,9 +37,6 @@ for _, it in ipairs(A.items) do
   elseif it.id then table.insert(skipped, it.id) end
   if it.e then acked[#acked + 1] = it.e end
 end
-if #acked > 0 then
-  redis.call('XACK', KEYS[1], A.group, unpack(acked))
-  redis.call('XDEL', KEYS[1], unpack(acked))
-end
+drop_entries(acked)
 flush()
 return reply({written = written, skipped = arr(skipped), done = arr(done)})

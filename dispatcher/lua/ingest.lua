@@ -84,10 +84,7 @@ for _, x in ipairs(A.entries) do
   if r == 'fin' then row.fin = redis.call('HGET', jkey(x.id), 'fin') end
   table.insert(res, row)
 end
-if #ACKED > 0 then
-  redis.call('XACK', KEYS[1], A.group, unpack(ACKED))
-  redis.call('XDEL', KEYS[1], unpack(ACKED))
-end
+drop_entries(ACKED)
 local grants = {}
 for _, G in ipairs(A.grants or {}) do table.insert(grants, grant(G)) end
 flush()

@@ -13,7 +13,8 @@ import pytest
 
 from dispatcher.keys import GROUP
 from dispatcher.localredis import LocalRedis, start_redis
-from dispatcher.store import Store, connect
+from dispatcher.store import Store
+from tests.conftest import store_on
 
 from .test_scripts import NOW, grant_args, job_args, pushed
 
@@ -32,10 +33,8 @@ def own_redis() -> Iterator[LocalRedis]:
 
 @pytest.fixture
 async def quiet_store(own_redis: LocalRedis, ns: str) -> AsyncIterator[Store]:
-    s = Store(connect(own_redis.url), ns)
-    await s.ensure_group()
-    yield s
-    await s.r.aclose()
+    async with store_on(own_redis, ns) as s:
+        yield s
 
 
 async def commands_run(store: Store) -> int:

@@ -91,6 +91,14 @@ local function tl(id, event, extra)
   if redis.call('RPUSH', k, cjson.encode(e)) > TL_CAP then redis.call('LTRIM', k, -TL_CAP, -1) end
 end
 
+-- Stream entries a script is done with (ingested, or their result written): acked for the
+-- group and deleted, one XACK and one XDEL for the whole batch.
+local function drop_entries(ids)
+  if #ids == 0 then return end
+  redis.call('XACK', KEYS[1], A.group, unpack(ids))
+  redis.call('XDEL', KEYS[1], unpack(ids))
+end
+
 -- Read named fields of a hash into a table (missing fields are nil, not false).
 local function hget(key, names)
   local vals = redis.call('HMGET', key, unpack(names))

@@ -19,30 +19,9 @@ local function usable(c, G)
   return true
 end
 
-local function pop_ready(G, prio, c)
-  local rq, rk = rq_key(G.prov, prio), ready_key(G.prov, prio, c)
-  local id = redis.call('LPOP', rk)
-  if not id then
-    redis.call('ZREM', rq, c)
-    return nil
-  end
-  local cfg = G.camps[c]
-  redis.call('ZINCRBY', rq, 1 / ((cfg and cfg.share) or 1), c)
-  if redis.call('LLEN', rk) == 0 then redis.call('ZREM', rq, c) end
-  return id
-end
-
--- A campaign that cannot be served (paused, at its call cap) earns no credit meanwhile: its
--- pass is lifted to the pass of the campaign served instead, so on resuming it shares the
--- budget by its weight again instead of taking every grant until it has caught up.
-local function lift(rq, skipped, pass)
-  for _, c in ipairs(skipped) do redis.call('ZADD', rq, 'XX', 'GT', pass, c) end
-end
-
--- Up to n ids from one campaign's list, when it is the only one ready at its priority and has
--- no call cap of its own: no other campaign's turn can come in between, so they are taken in
--- one LPOP.
-local function pop_many(G, prio, c, n)
+-- Up to n ids from the head of one campaign's ready list; its pass grows by one grant's worth
+-- for each.
+local function pop_ready(G, prio, c, n)
   local rq, rk = rq_key(G.prov, prio), ready_key(G.prov, prio, c)
   local ids = redis.call('LPOP', rk, n)
   if not ids then
@@ -55,25 +34,28 @@ local function pop_many(G, prio, c, n)
   return ids
 end
 
--- The next ids to consider (at most n): the best ready job, or a run of them when one
--- campaign alone is ready at the top priority.
+-- A campaign that cannot be served (paused, at its call cap) earns no credit meanwhile: its
+-- pass is lifted to the pass of the campaign served instead, so on resuming it shares the
+-- budget by its weight again instead of taking every grant until it has caught up.
+local function lift(rq, skipped, pass)
+  for _, c in ipairs(skipped) do redis.call('ZADD', rq, 'XX', 'GT', pass, c) end
+end
+
+-- The next ids to consider (at most n): the best ready job. A campaign alone at its priority
+-- and without a call cap of its own gives a run of them in one LPOP, since no other
+-- campaign's turn can come in between.
 local function pick(G, n)
   for _, prio in ipairs(PRIOS) do
     local rq = rq_key(G.prov, prio)
     local all, skipped = redis.call('ZRANGE', rq, 0, -1, 'WITHSCORES'), {}
-    local cfg = #all == 2 and G.camps[all[1]]
-    if #all == 2 and n > 1 and not (cfg and cfg.cap) and usable(all[1], G) then
-      local ids = pop_many(G, prio, all[1], n)
-      if #ids > 0 then return ids end
-      all = {}
-    end
     for i = 1, #all, 2 do
       local c = all[i]
       if usable(c, G) then
-        local id = pop_ready(G, prio, c)
-        if id then
+        local cfg = G.camps[c]
+        local ids = pop_ready(G, prio, c, (#all == 2 and not (cfg and cfg.cap)) and n or 1)
+        if #ids > 0 then
           lift(rq, skipped, all[i + 1])
-          return {id}
+          return ids
         end
       else
         table.insert(skipped, c)
