@@ -36,6 +36,35 @@ def dumpb(value: Any) -> bytes:
         return _COMPACT.encode(value).encode()  # ASCII: non-ASCII text is escaped
 
 
+def strings(value: Any) -> int:
+    """The keys and string values in ``value``, or -1 when it holds a float."""
+    kind = type(value)
+    if kind is str:
+        return 1
+    if kind is float:
+        return -1
+    if kind is dict or kind is list:
+        n = len(value) if kind is dict else 0
+        for x in (value.values() if kind is dict else value):
+            k = strings(x)
+            if k < 0:
+                return -1
+            n += k
+        return n
+    return 0
+
+
+def loads_exact(text: str | bytes) -> Any:
+    """``json.loads(text)``, value for value, and quicker when orjson reads it the same: no
+    float in it (orjson reads an integer beyond 64 bits as one). Errors are json's."""
+    try:
+        value = orjson.loads(text)
+        exact = strings(value) >= 0
+    except (orjson.JSONDecodeError, RecursionError):
+        exact = False
+    return value if exact else json.loads(text)
+
+
 def loads(text: str | bytes) -> Any:
     """``json.loads``, quicker, for JSON this process or its scripts wrote."""
     try:

@@ -68,8 +68,9 @@ def _normalise(text: str, check: NumberCheck) -> str:
             raise ValueError(f"to: national number {quote(text)}; "
                              "write it with + and the country code")
         raise ValueError(f"to: expected an E.164 number like {EXAMPLE}, got {quote(text)}")
+    plain = _parse_plain(text)
     try:
-        number = parse(text)
+        number = plain if plain is not None else phonenumbers.parse(text, None)
     except NumberParseException as exc:
         if exc.error_type == NumberParseException.INVALID_COUNTRY_CODE:
             raise ValueError(f"to: {quote(text)} has no known country code") from None
@@ -82,6 +83,8 @@ def _normalise(text: str, check: NumberCheck) -> str:
         if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
             why = _POSSIBLE_REASONS.get(reason, "not possible")
             raise ValueError(f"to: {quote(text)} failed the 'possible' number check ({why})")
+    if plain is not None:
+        return text
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
     if not _E164.fullmatch(e164):
         raise ValueError(f"to: {quote(text)} has no E.164 form")
@@ -101,6 +104,13 @@ _PLAIN = re.compile(r"\+([1-9][0-9]{2,14})")
 
 def parse(text: str) -> PhoneNumber:
     """``phonenumbers.parse(text, None)``, quicker for plain E.164."""
+    plain = _parse_plain(text)
+    return plain if plain is not None else phonenumbers.parse(text, None)
+
+
+def _parse_plain(text: str) -> PhoneNumber | None:
+    """Plain E.164 whose digits are its country code and national number as written (its
+    E.164 form is then ``text`` itself); None for anything else."""
     m = _PLAIN.fullmatch(text)
     if m:
         digits = m.group(1)
@@ -115,7 +125,7 @@ def parse(text: str) -> PhoneNumber:
                     if md is not None and not (prefix and _pattern(prefix).match(nsn)):
                         return PhoneNumber(country_code=code, national_number=int(nsn))
                 break
-    return phonenumbers.parse(text, None)
+    return None
 
 
 # -- validity ----------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ provider (``sent``): a timeout after sending is *unknown*, not a failure.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 from collections.abc import Mapping
@@ -58,7 +57,7 @@ class Response:
     body: bytes
 
     def json(self) -> Any:
-        return json.loads(self.body)  # a provider may send integers beyond 64 bits
+        return codec.loads_exact(self.body)  # integers beyond 64 bits stay integers
 
 
 class ProviderFailure(Exception):
@@ -96,6 +95,8 @@ _RATE_RE = re.compile(r"^x-ratelimit-(limit|remaining|reset)-(.+)$", re.I)
 def parse_rate_headers(headers: Mapping[str, str]) -> tuple[RateObservation, ...]:
     found: dict[float, dict[str, float]] = {}
     for name, value in headers.items():
+        if name[:12].lower() != "x-ratelimit-":
+            continue  # most headers: no regular expression run
         m = _RATE_RE.match(name)
         if not m:
             continue
@@ -187,7 +188,7 @@ class Transport:
                 if clock is not None:
                     clock.answered(time.monotonic())
                 data = await r.read()
-                return Response(r.status, dict(r.headers), data)
+                return Response(r.status, r.headers, data)  # case-insensitive
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             raise ProviderFailure(ProviderError(None, "connect_failed", _brief(exc),
                                                 sent=False)) from None

@@ -5,10 +5,11 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatcher import codec
+from dispatcher import codec, jobs
 from dispatcher.model import iso
 
 JSON = st.recursive(
@@ -69,3 +70,56 @@ def test_codec_falls_back_for_what_orjson_refuses() -> None:
     assert codec.dumpb("\ud800") == b'"\\ud800"'  # a lone surrogate, escaped as before
     assert math.isnan(codec.loads("NaN"))
     assert codec.dumps(float("nan")) == "null"  # the standard library writes NaN: not JSON
+
+
+@given(JSON)
+def test_exact_reads_are_the_standard_librarys_value_for_value(value: Any) -> None:
+    """Integers beyond 64 bits included: they stay integers (orjson would make floats)."""
+    text = json.dumps(value)
+    assert repr(codec.loads_exact(text)) == repr(json.loads(text))
+    assert repr(codec.loads_exact(text.encode())) == repr(json.loads(text))
+
+
+def test_exact_reads_keep_the_standard_librarys_errors_and_extensions() -> None:
+    assert codec.loads_exact('{"id": 123456789012345678901234567890}') == {
+        "id": 123456789012345678901234567890}
+    assert math.isinf(codec.loads_exact("1e400"))
+    assert math.isnan(codec.loads_exact("NaN"))
+    assert codec.loads_exact('{"a": 1, "a": 2}') == {"a": 2}
+    for bad in ("", "{", b"\xff"):
+        with pytest.raises(ValueError):
+            codec.loads_exact(bad)
+    deep = "[" * 5000 + "]" * 5000
+    with pytest.raises(RecursionError):
+        json.loads(deep)
+    with pytest.raises(RecursionError):
+        codec.loads_exact(deep)
+
+
+def _outcome(fn: Any, text: str) -> tuple[str, str]:
+    try:
+        return "ok", repr(fn(text))
+    except jobs._Refused as exc:
+        return "refused", str(exc)
+
+
+KEYS = st.sampled_from(["id", "to", "a", "metadata", "é", 'q"t', "x\\y"]) | st.text(max_size=3)
+
+
+@settings(max_examples=500)
+@given(st.lists(st.tuples(KEYS, JSON), max_size=5), st.booleans())
+def test_a_payload_reads_as_the_strict_decoder_reads_it(members: list[tuple[str, Any]],
+                                                        ascii_only: bool) -> None:
+    """Keys given twice, escapes, floats and integers beyond 64 bits included: the quick read
+    takes only what the strict decoder would take the same way."""
+    text = "{" + ",".join(f"{json.dumps(k, ensure_ascii=ascii_only)}:"
+                          f"{json.dumps(v, ensure_ascii=ascii_only)}" for k, v in members) + "}"
+    assert _outcome(jobs._load, text) == _outcome(jobs._strict, text)
+
+
+@pytest.mark.parametrize("text", [
+    '{"id":"a","id":"b"}', '{"metadata":{"x":1,"x":2}}', '{"a":"\\ud800"}', '{"a":NaN}',
+    '{"a":1e400}', '{"a":123456789012345678901234567890}', '{"a":[1,2,]}', '{"a":1.5}',
+    '{"a":"x"}', "[]", "null", '{"a":"\\u00e9"}', '{"a":"é"}'])
+def test_payload_edges_read_as_the_strict_decoder_reads_them(text: str) -> None:
+    assert _outcome(jobs._load, text) == _outcome(jobs._strict, text)

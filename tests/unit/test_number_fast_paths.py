@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatcher.numbers import is_valid, parse
+from dispatcher.numbers import NUMBER_CHECKS, NumberCheck, is_valid, normalise, parse
 
 CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
 
@@ -81,3 +81,41 @@ def test_every_regions_example_numbers_parse_alike() -> None:
 def test_random_digits_parse_alike(code: int, digits: str) -> None:
     official, quick = _both(f"+{code}{digits}")
     assert quick == official
+
+
+def _official_e164(text: str, check: NumberCheck) -> str | None:
+    """The E.164 form phonenumbers itself gives ``text`` under ``check``, None if refused."""
+    try:
+        n = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return None
+    ok = (phonenumbers.is_valid_number(n) if check == "valid"  # local-only is not possible
+          else phonenumbers.is_possible_number_with_reason(n)
+          == phonenumbers.ValidationResult.IS_POSSIBLE)
+    e164 = phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164)
+    return e164 if ok and len(e164) <= 16 else None  # E.164 has at most 15 digits
+
+
+def _normalised(text: str, check: NumberCheck) -> str | None:
+    try:
+        return normalise(text, check)
+    except ValueError:
+        return None
+
+
+def test_every_regions_example_numbers_normalise_alike() -> None:
+    """Plain E.164 is its own E.164 form without formatting it again: the same text."""
+    for check in NUMBER_CHECKS:
+        texts = [phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164)
+                 for n in EXAMPLES]
+        wrong = [t for t in texts if _normalised(t, check) != _official_e164(t, check)]
+        assert wrong == []
+
+
+@settings(max_examples=3000, deadline=None)
+@given(code=st.one_of(st.sampled_from(CODES), st.integers(1, 999)),
+       digits=st.text("0123456789", min_size=2, max_size=13),
+       check=st.sampled_from(NUMBER_CHECKS))
+def test_random_numbers_normalise_alike(code: int, digits: str, check: NumberCheck) -> None:
+    text = f"+{code}{digits}"
+    assert _normalised(text, check) == _official_e164(text, check)
