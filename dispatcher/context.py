@@ -22,11 +22,39 @@ from dispatcher.results import build, item
 from dispatcher.store import Store
 from dispatcher.timing import Timing
 
-PARSED_KEPT = 4096  # payloads parsed recently (oldest dropped first)
+# payloads parsed recently: intake runs ahead of the dials (up to intake_max_ready jobs), and a
+# dial that finds its payload here is spared a second parse; bounded in entries and in text (a
+# payload may be padded up to max_payload_bytes)
+PARSED_KEPT = 8192
+PARSED_CHARS = 4 << 20
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+class Parsed:
+    """Parsed payloads by their text, the oldest dropped first once there are more than
+    ``entries`` or their texts add up to more than ``chars``."""
+
+    def __init__(self, entries: int = PARSED_KEPT, chars: int = PARSED_CHARS):
+        self.entries, self.chars = entries, chars
+        self._jobs: OrderedDict[str, Job | InvalidJob] = OrderedDict()
+        self._chars = 0
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def get(self, raw: str) -> Job | InvalidJob | None:
+        return self._jobs.get(raw)
+
+    def put(self, raw: str, job: Job | InvalidJob) -> None:
+        if raw not in self._jobs:
+            self._chars += len(raw)
+        self._jobs[raw] = job
+        while len(self._jobs) > self.entries or self._chars > self.chars:
+            old, _ = self._jobs.popitem(last=False)  # O(1), unlike next(iter(dict)) with holes
+            self._chars -= len(old)
 
 
 @dataclass
@@ -46,7 +74,7 @@ class Runtime:
         self.stored_rules = replace(self.rules, stored=True)
         self.meters = {name: self.pacer.meters[name] for name in self.settings.providers}
         self._http: aiohttp.ClientSession | None = None
-        self._parsed: OrderedDict[str, Job | InvalidJob] = OrderedDict()
+        self._parsed = Parsed()
 
     def http(self) -> aiohttp.ClientSession:
         """A session for calls that are not to a provider (the pre-dial hook)."""
@@ -80,9 +108,7 @@ class Runtime:
 
     def remember(self, raw: str, job: Job | InvalidJob) -> Job | InvalidJob:
         """Keep a parsed payload for its dial: intake has just checked every rule on it."""
-        self._parsed[raw] = job
-        if len(self._parsed) > PARSED_KEPT:
-            self._parsed.popitem(last=False)  # O(1); next(iter(dict)) slows as dict holes pile up
+        self._parsed.put(raw, job)
         return job
 
     async def finish(self, job: Job | InvalidJob, fin: Finish, *, attempts: int,

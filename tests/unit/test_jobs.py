@@ -7,6 +7,7 @@ from typing import Any
 import phonenumbers
 import pytest
 
+from dispatcher.context import Parsed
 from dispatcher.jobs import (
     KNOWN_FIELDS,
     MAX_ATTEMPTS_CAP,
@@ -369,3 +370,17 @@ def test_a_stored_payload_parses_to_the_job_it_was_at_intake(obj: dict[str, Any]
     at_intake = parse_job(raw, now=NOW)
     if isinstance(at_intake, Job):
         assert parse_job(raw, STORED, now=NOW) == at_intake
+
+
+def test_parsed_payloads_are_kept_up_to_a_count_and_a_size() -> None:
+    """The oldest go first; a payload padded to the size limit cannot make the cache big."""
+    job = parse_job('{"id":"a","to":"+14155550100"}')
+    kept = Parsed(entries=3, chars=100)
+    for raw in ("a" * 10, "b" * 10, "c" * 10, "d" * 10):
+        kept.put(raw, job)
+    assert [kept.get(c * 10) is job for c in "abcd"] == [False, True, True, True]
+    kept.put("d" * 10, job)  # again: counted once
+    kept.put("e" * 85, job)  # 115 characters in 4 entries: b goes, then c
+    assert len(kept) == 2 and kept.get("d" * 10) is job and kept.get("e" * 85) is job
+    kept.put("f" * 500, job)  # alone over the size: not kept, and nothing else either
+    assert len(kept) == 0
