@@ -68,27 +68,39 @@ def _normalise(text: str, check: NumberCheck) -> str:
             raise ValueError(f"to: national number {quote(text)}; "
                              "write it with + and the country code")
         raise ValueError(f"to: expected an E.164 number like {EXAMPLE}, got {quote(text)}")
-    plain = _parse_plain(text)
-    try:
-        number = plain if plain is not None else phonenumbers.parse(text, None)
-    except NumberParseException as exc:
-        if exc.error_type == NumberParseException.INVALID_COUNTRY_CODE:
-            raise ValueError(f"to: {quote(text)} has no known country code") from None
-        raise ValueError(f"to: {quote(text)} is not a phone number") from None
+    split = _split_plain(text)
+    if split is not None and check == "valid":  # the usual case: no PhoneNumber built
+        if not _valid(*split):
+            raise ValueError(_NOT_VALID.format(quote(text)))
+        return text
+    number = _number(text, split)
     if check == "valid" and not is_valid(number):
-        raise ValueError(f"to: {quote(text)} failed the 'valid' number check "
-                         "(not an assigned, diallable number in its country)")
+        raise ValueError(_NOT_VALID.format(quote(text)))
     if check == "possible":
         reason = phonenumbers.is_possible_number_with_reason(number)
         if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
             why = _POSSIBLE_REASONS.get(reason, "not possible")
             raise ValueError(f"to: {quote(text)} failed the 'possible' number check ({why})")
-    if plain is not None:
+    if split is not None:
         return text
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
     if not _E164.fullmatch(e164):
         raise ValueError(f"to: {quote(text)} has no E.164 form")
     return e164
+
+
+def _number(text: str, split: tuple[int, str] | None) -> PhoneNumber:
+    try:
+        return (phonenumbers.parse(text, None) if split is None else
+                PhoneNumber(country_code=split[0], national_number=int(split[1])))
+    except NumberParseException as exc:
+        if exc.error_type == NumberParseException.INVALID_COUNTRY_CODE:
+            raise ValueError(f"to: {quote(text)} has no known country code") from None
+        raise ValueError(f"to: {quote(text)} is not a phone number") from None
+
+
+_NOT_VALID = ("to: {} failed the 'valid' number check "
+              "(not an assigned, diallable number in its country)")
 
 
 # -- parsing -----------------------------------------------------------------------------------
@@ -104,13 +116,15 @@ _PLAIN = re.compile(r"\+([1-9][0-9]{2,14})")
 
 def parse(text: str) -> PhoneNumber:
     """``phonenumbers.parse(text, None)``, quicker for plain E.164."""
-    plain = _parse_plain(text)
-    return plain if plain is not None else phonenumbers.parse(text, None)
+    split = _split_plain(text)
+    if split is None:
+        return phonenumbers.parse(text, None)
+    return PhoneNumber(country_code=split[0], national_number=int(split[1]))
 
 
-def _parse_plain(text: str) -> PhoneNumber | None:
-    """Plain E.164 whose digits are its country code and national number as written (its
-    E.164 form is then ``text`` itself); None for anything else."""
+def _split_plain(text: str) -> tuple[int, str] | None:
+    """Plain E.164 as its country code and national number, when those are its digits as
+    written (its E.164 form is then ``text`` itself); None for anything else."""
     m = _PLAIN.fullmatch(text)
     if m:
         digits = m.group(1)
@@ -119,13 +133,23 @@ def _parse_plain(text: str) -> PhoneNumber | None:
             if code in COUNTRY_CODE_TO_REGION_CODE:
                 nsn = digits[i:]
                 if len(nsn) >= 2 and nsn[0] != "0":
-                    md = PhoneMetadata.metadata_for_region_or_calling_code(
-                        code, phonenumbers.region_code_for_country_code(code))
-                    prefix = md.national_prefix_for_parsing if md is not None else None
-                    if md is not None and not (prefix and _pattern(prefix).match(nsn)):
-                        return PhoneNumber(country_code=code, national_number=int(nsn))
+                    known, prefix = _national_prefix(code)
+                    if known and not (prefix and prefix.match(nsn)):
+                        return code, nsn
                 break
     return None
+
+
+@cache
+def _national_prefix(code: int) -> tuple[bool, re.Pattern[str] | None]:
+    """Whether the calling code has metadata, and the national prefix its main region strips
+    when parsing (a number that starts with it is left to ``phonenumbers.parse``)."""
+    md = PhoneMetadata.metadata_for_region_or_calling_code(
+        code, phonenumbers.region_code_for_country_code(code))
+    if md is None:
+        return False, None
+    prefix = md.national_prefix_for_parsing
+    return True, _pattern(prefix) if prefix else None
 
 
 # -- validity ----------------------------------------------------------------------------------
@@ -163,23 +187,36 @@ def _known(nsn: str, md: PhoneMetadata) -> bool:
 def is_valid(number: PhoneNumber) -> bool:
     """``phonenumbers.is_valid_number``, answered with fewer pattern matches."""
     code = number.country_code
-    regions = COUNTRY_CODE_TO_REGION_CODE.get(code) if code is not None else None
-    if code is None or not regions:
+    if code is None:
         return False
-    nsn = phonenumbers.national_significant_number(number)
-    if len(regions) == 1:
-        md = PhoneMetadata.metadata_for_region_or_calling_code(code, regions[0].upper())
-        return md is not None and _known(nsn, md)
-    for region in regions:
-        md = PhoneMetadata.metadata_for_region(region.upper(), None)
-        if md is None:
-            continue
-        if md.leading_digits is not None:
-            if _pattern(md.leading_digits).match(nsn):
+    return _valid(code, phonenumbers.national_significant_number(number))
+
+
+def _valid(code: int, nsn: str) -> bool:
+    for md, leading in _regions(code):
+        if leading is not None:
+            if leading.match(nsn):
                 return _known(nsn, md)
         elif _known(nsn, md):
             return True
     return False
+
+
+@cache
+def _regions(code: int) -> tuple[tuple[PhoneMetadata, re.Pattern[str] | None], ...]:
+    """The regions that share a calling code, each with the leading digits that pick it (a
+    code of one region: that region, whatever the digits)."""
+    regions = COUNTRY_CODE_TO_REGION_CODE.get(code) or ()
+    if len(regions) == 1:
+        md = PhoneMetadata.metadata_for_region_or_calling_code(code, regions[0].upper())
+        return ((md, None),) if md is not None else ()
+    out = []
+    for region in regions:
+        md = PhoneMetadata.metadata_for_region(region.upper(), None)
+        if md is not None:
+            out.append((md, _pattern(md.leading_digits) if md.leading_digits is not None
+                        else None))
+    return tuple(out)
 
 
 @lru_cache(maxsize=_CACHE_SIZE)

@@ -72,9 +72,12 @@ class PolicyBook:
         return effective_policy(self.policy, self.campaigns, campaign)
 
     def for_job(self, job: Job) -> JobPolicy:
-        got = self._views.get(job.campaign)
+        return self._of(job.campaign)
+
+    def _of(self, campaign: str | None) -> JobPolicy:
+        got = self._views.get(campaign)
         if got is None:
-            got = self._views[job.campaign] = JobPolicy(self.view(job.campaign))
+            got = self._views[campaign] = JobPolicy(self.view(campaign))
         return got
 
     def grant_campaigns(self) -> dict[str, dict[str, Any]]:
@@ -94,4 +97,4 @@ class PolicyBook:
 
     @property
     def dnc_hashed(self) -> bool:
-        return self.view(None).dnc_hashed
+        return self._of(None).pol.dnc_hashed  # asked at every intake: the view built once
