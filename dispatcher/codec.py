@@ -37,21 +37,27 @@ def dumpb(value: Any) -> bytes:
 
 
 def strings(value: Any) -> int:
-    """The keys and string values in ``value``, or -1 when it holds a float."""
+    """The keys and string values in ``value``, or -1 when it holds a float (scalars are
+    looked at inline: most values are)."""
     kind = type(value)
-    if kind is str:
-        return 1
-    if kind is float:
-        return -1
-    if kind is dict or kind is list:
-        n = len(value) if kind is dict else 0
-        for x in (value.values() if kind is dict else value):
+    if kind is dict:
+        n, items = len(value), value.values()
+    elif kind is list:
+        n, items = 0, value
+    else:
+        return 1 if kind is str else -1 if kind is float else 0
+    for x in items:
+        kind = type(x)
+        if kind is str:
+            n += 1
+        elif kind is float:
+            return -1
+        elif kind is dict or kind is list:
             k = strings(x)
             if k < 0:
                 return -1
             n += k
-        return n
-    return 0
+    return n
 
 
 def loads_exact(text: str | bytes) -> Any:
