@@ -73,7 +73,7 @@ def _normalise(text: str, check: NumberCheck) -> str:
         if not _valid(*split):
             raise ValueError(_NOT_VALID.format(quote(text)))
         return text
-    number = _number(text, split)
+    number = _number(text)  # a check other than 'valid', or not plain E.164
     if check == "valid" and not is_valid(number):
         raise ValueError(_NOT_VALID.format(quote(text)))
     if check == "possible":
@@ -89,10 +89,9 @@ def _normalise(text: str, check: NumberCheck) -> str:
     return e164
 
 
-def _number(text: str, split: tuple[int, str] | None) -> PhoneNumber:
+def _number(text: str) -> PhoneNumber:
     try:
-        return (phonenumbers.parse(text, None) if split is None else
-                PhoneNumber(country_code=split[0], national_number=int(split[1])))
+        return parse(text)
     except NumberParseException as exc:
         if exc.error_type == NumberParseException.INVALID_COUNTRY_CODE:
             raise ValueError(f"to: {quote(text)} has no known country code") from None
