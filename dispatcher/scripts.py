@@ -71,17 +71,25 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+# How long a granting call's reply is kept for a replay (see lua/lib/core.lua): longer than
+# redis-py's retries of a call whose reply was lost.
+REPLY_TTL_MS = 5000
+
+
 class Scripts:
     """One registered script per name; ``call`` sends named args and decodes the reply."""
 
     def __init__(self, client: aioredis.Redis, anchor: str, prefix: str):
         self.anchor = anchor
         self.prefix = prefix
+        self.reply_ttl_ms = REPLY_TTL_MS
         self._scripts: dict[str, AsyncScript] = {
             n: client.register_script(source(n)) for n in NAMES}
 
     async def call(self, name: str, now_ms: int | None = None, **args: Any) -> Any:
         payload: dict[str, Any] = {"p": self.prefix, **args}
+        if "rid" in args:
+            payload["reply_ms"] = self.reply_ttl_ms
         if now_ms is not None:
             payload["now"] = now_ms
         raw = await self._scripts[name](keys=[self.anchor], args=[codec.dumpb(payload)])

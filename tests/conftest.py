@@ -54,6 +54,9 @@ def ns() -> str:
 async def store_on(server: LocalRedis, ns: str) -> AsyncIterator[Store]:
     """A store for namespace ``ns`` of ``server``, its consumer group made."""
     s = Store(connect(server.url), ns)
+    # a granting call's reply is kept a few seconds for a replay; tests that compare Redis
+    # before and after a second run keep it an hour, so it cannot expire in between
+    s.s.reply_ttl_ms = 3_600_000
     await s.ensure_group()
     try:
         yield s

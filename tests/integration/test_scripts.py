@@ -295,3 +295,11 @@ async def test_calls_a_dead_worker_was_polling_are_due_again_at_once(store: Stor
                              dead=5000, stale=5000, settle={"p": 0}, visiting=[])
     assert res["revisit"] == 1 and res["reaped"] == ["w1"]
     assert await store.r.zscore(store.k.tracking("p"), job_id) == later
+
+
+async def test_a_granting_reply_is_kept_for_replay_as_long_as_the_caller_says(
+        store: Store) -> None:
+    await ingested(store)
+    store.s.reply_ttl_ms = 120_000
+    await store.s.call("grant", NOW, rid="kept", grants=[grant_args()])
+    assert 100_000 < await store.r.pttl(store.k.prefix + "reply:kept") <= 120_000

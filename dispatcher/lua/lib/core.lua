@@ -110,14 +110,14 @@ local function hget(key, names)
 end
 
 -- A call that grants (INGEST, GRANT) is not naturally idempotent: run again after a lost
--- reply, it would pop other jobs. Such calls carry a request id; the reply is kept for a few
--- seconds (longer than the client's retries) and a second run returns it unchanged.
+-- reply, it would pop other jobs. Such calls carry a request id; the reply is kept for
+-- A.reply_ms (longer than the client's retries) and a second run returns it unchanged.
 local function cached_reply()
   if not A.rid then return nil end
   return redis.call('GET', P .. 'reply:' .. A.rid)
 end
 
 local function remember(encoded)
-  if A.rid then redis.call('SET', P .. 'reply:' .. A.rid, encoded, 'PX', 5000) end
+  if A.rid then redis.call('SET', P .. 'reply:' .. A.rid, encoded, 'PX', A.reply_ms or 5000) end
   return encoded
 end
