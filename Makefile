@@ -34,6 +34,7 @@ test: $(STAMP) redis-server chromium
 lint: $(STAMP)
 	$(VENV)/bin/ruff check dispatcher tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

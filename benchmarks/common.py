@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, cast
 import redis
 
 if TYPE_CHECKING:
-    from dispatcher.limits import Window
+    from dispatcher.core.limits import Window
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

@@ -30,7 +30,7 @@ from typing import Any
 import redis
 
 from benchmarks import common
-from dispatcher.localredis import start_redis
+from dispatcher.dev.localredis import start_redis
 
 NS = "dly"
 P = "{" + NS + "}:"

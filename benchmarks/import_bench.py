@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dispatcher.localredis import start_redis
+from dispatcher.dev.localredis import start_redis
 
 AREAS = (212, 213, 305, 312, 415, 617, 646, 702, 713, 718)
 CITIES = ("New York", "Los Angeles", "Miami", "Chicago", "San Francisco", "Boston")

@@ -26,8 +26,8 @@ import redis
 if not __package__:  # run as a script: make the `benchmarks` package importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import common
-from dispatcher.limits import max_in_any_window, parse_limit
-from dispatcher.localredis import free_port, start_redis
+from dispatcher.core.limits import max_in_any_window, parse_limit
+from dispatcher.dev.localredis import free_port, start_redis
 
 HERE = Path(__file__).resolve().parent
 

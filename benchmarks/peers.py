@@ -34,7 +34,7 @@ from peers.systems import SYSTEMS
 from peers.table import markdown
 
 from benchmarks import common
-from dispatcher.localredis import start_redis
+from dispatcher.dev.localredis import start_redis
 
 
 def redis_version(tmp: Path) -> str:

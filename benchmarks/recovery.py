@@ -32,8 +32,8 @@ from typing import Any
 import redis
 
 from benchmarks import common
-from dispatcher.localredis import start_redis
-from dispatcher.timing import SETTLE_EXTRA_S
+from dispatcher.core.timing import SETTLE_EXTRA_S
+from dispatcher.dev.localredis import start_redis
 
 NS = "rec"
 P = "{" + NS + "}:"

@@ -33,7 +33,7 @@ from typing import Any
 import redis
 
 from benchmarks import common
-from dispatcher.localredis import start_redis
+from dispatcher.dev.localredis import start_redis
 
 JOB_S = 600.0  # a job outlives the trial: only its starts matter
 

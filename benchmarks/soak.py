@@ -33,7 +33,7 @@ import redis
 if not __package__:  # run as a script: make the `benchmarks` package importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import common
-from dispatcher.localredis import LocalRedis, free_port, start_redis
+from dispatcher.dev.localredis import LocalRedis, free_port, start_redis
 
 NS = "soak"
 FAULTS = {"http_500": 0.005, "http_503": 0.005, "reset_after_create": 0.005,

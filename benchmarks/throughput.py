@@ -28,7 +28,7 @@ import redis.asyncio as aioredis
 if not __package__:  # run as a script: make the `benchmarks` package importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import common
-from dispatcher.localredis import free_port, start_redis
+from dispatcher.dev.localredis import free_port, start_redis
 
 
 def fill(url: str, stream: str, n: int, group: str = "workers") -> None:

@@ -2,7 +2,7 @@
 
 pacing.py compares systems on two short windows; this asks how much of a single window the
 dispatcher really uses once it has filled, now that the send margin is a small floor plus the
-measured send lag (dispatcher/margins.py) instead of a fixed 0.25 s. Everything is counted on
+measured send lag (dispatcher/core/margins.py) instead of a fixed 0.25 s. Everything is counted on
 the provider side, from the simulator's audit log (also written to a JSON-lines file, so a run
 of an hour can be analysed again with ``--analyse``):
 
@@ -29,8 +29,8 @@ from typing import Any
 import redis
 
 from benchmarks import common
-from dispatcher.limits import Window, max_in_any_window, parse_limit
-from dispatcher.localredis import start_redis
+from dispatcher.core.limits import Window, max_in_any_window, parse_limit
+from dispatcher.dev.localredis import start_redis
 from dispatcher.providers.dialect import CommonConfig
 
 DEFAULT_MARGIN_S = CommonConfig.model_fields["send_margin_s"].default

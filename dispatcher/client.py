@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, TypeVar
 
-from dispatcher import campaigns
-from dispatcher.campaigns import CampaignStatus
-from dispatcher.config import RedisConfig
-from dispatcher.jobs import InvalidJob, parse_job
+from dispatcher.config.settings import RedisConfig
+from dispatcher.core.jobs import InvalidJob, parse_job
+from dispatcher.ops import campaigns
+from dispatcher.ops.campaigns import CampaignStatus
 from dispatcher.store import Store, connect
 
 T = TypeVar("T")

@@ -7,7 +7,7 @@ for the life of the process, and /metrics grows without bound.
 
 Two kinds of metric live here. Those below count what *this process* did (requests, results
 it wrote, 429s it saw): sum them across pods. What the *deployment* is (queues, waits,
-windows, halts) is read from Redis at scrape time by ``dispatcher.collector``, so every pod
+windows, halts) is read from Redis at scrape time by ``dispatcher.engine.collector``, so every pod
 reports the same value: take ``max`` of those, never ``sum``.
 """
 

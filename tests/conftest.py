@@ -28,12 +28,12 @@ os.environ.setdefault("TEST_WEBHOOK_SECRET", "whsec_demo")
 # explicitly (with a fixed clock or zones chosen from the current time)
 os.environ["DISPATCHER_POLICY__CALLING_HOURS"] = '["always"]'
 
-from dispatcher.config import Settings, load_settings  # noqa: E402
-from dispatcher.localredis import LocalRedis, start_redis  # noqa: E402
+from dispatcher.config.settings import Settings, load_settings  # noqa: E402
+from dispatcher.dev.localredis import LocalRedis, start_redis  # noqa: E402
+from dispatcher.engine.worker import Worker  # noqa: E402
 from dispatcher.simulator import RunningSimulator, start_simulator  # noqa: E402
 from dispatcher.simulator.config import SimConfig  # noqa: E402
 from dispatcher.store import Store, connect  # noqa: E402
-from dispatcher.worker import Worker  # noqa: E402
 
 ITL_AGENT = "7f3c0c1e-0000-4000-8000-00000000a001"
 

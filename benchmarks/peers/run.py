@@ -25,7 +25,7 @@ from peers import measure, stub
 from peers.systems import Job, Setup, System
 
 from benchmarks import common
-from dispatcher.localredis import start_redis
+from dispatcher.dev.localredis import start_redis
 
 HERE = Path(__file__).resolve().parent.parent  # benchmarks/
 

@@ -20,7 +20,7 @@ from dispatcher.cli import redrive as redrive_cmd
 from dispatcher.cli import run as run_cmd
 from dispatcher.cli import sim as sim_cmd
 from dispatcher.cli.common import Fail, redis_url_shown
-from dispatcher.config import ConfigError
+from dispatcher.config.settings import ConfigError
 
 COMMANDS = (
     run_cmd,

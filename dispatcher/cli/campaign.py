@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from dispatcher.cli.common import Fail, add_redis_options, open_store, run, settings_from
-from dispatcher.jobs import NAME_RE
+from dispatcher.core.jobs import NAME_RE
 
 DONE_TEXT = {
     "pause": "paused: no new dial for its jobs; calls already live are followed to their end",
@@ -23,7 +23,7 @@ def _name(text: str) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from dispatcher import campaigns
+    from dispatcher.ops import campaigns
     settings = settings_from(args)
 
     async def main() -> list[campaigns.CampaignStatus]:
@@ -40,7 +40,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from dispatcher import campaigns
+    from dispatcher.ops import campaigns
     settings = settings_from(args)
 
     async def main() -> campaigns.CampaignStatus | None:
@@ -58,7 +58,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_control(args: argparse.Namespace) -> int:
-    from dispatcher import campaigns
+    from dispatcher.ops import campaigns
     settings = settings_from(args)
 
     async def main() -> tuple[int, bool]:

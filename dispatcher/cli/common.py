@@ -8,7 +8,7 @@ import os
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from dispatcher.config import Settings, load_settings
+from dispatcher.config.settings import Settings, load_settings
 
 T = TypeVar("T")
 

@@ -9,7 +9,7 @@ import signal
 from typing import Any
 
 from dispatcher.cli.common import add_redis_options, open_store, run, settings_from
-from dispatcher.config import Settings
+from dispatcher.config.settings import Settings
 
 UNKNOWN = ("never read from the stream, or its result is older than worker.dedupe_ttl_s "
            "(the time a finished job is remembered)")
@@ -17,7 +17,7 @@ UNKNOWN = ("never read from the stream, or its result is older than worker.dedup
 
 def console_config(settings: Settings, args: argparse.Namespace) -> Any:
     """``[console]`` from the settings (defaults when absent), with the flags on top."""
-    from dispatcher.console.config import ConsoleConfig
+    from dispatcher.config.console import ConsoleConfig
     base = getattr(settings, "console", None) or ConsoleConfig()
     flags = {k: v for k in ("host", "port", "token_file")
              if (v := getattr(args, k, None)) is not None}
@@ -27,7 +27,7 @@ def console_config(settings: Settings, args: argparse.Namespace) -> Any:
 async def serve_console(settings: Settings, cfg: Any, stop: asyncio.Event | None = None) -> None:
     """Serve until SIGINT/SIGTERM (or ``stop``)."""
     from dispatcher.console.app import build_app
-    from dispatcher.http import serve
+    from dispatcher.engine.http import serve
     store = open_store(settings)
     try:
         app = build_app(settings, cfg, store)
@@ -51,7 +51,7 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from dispatcher.explain import explain, gather, render
+    from dispatcher.ops.explain import explain, gather, render
     settings = settings_from(args)
 
     async def main() -> Any:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dispatcher.cli.common import Fail, add_redis_options, open_store, run, settings_from
-from dispatcher.dnc import key_of, read_file
+from dispatcher.ops.dnc import key_of, read_file
 
 BATCH = 10_000
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dispatcher.cli.common import Fail, add_redis_options, open_store, run, settings_from
-from dispatcher.config import Settings
+from dispatcher.config.settings import Settings
 
 DEFAULT_FIELDS = ("from_", "agent_id", "workflow_id", "provider", "not_before", "expires_at",
                   "campaign", "priority", "timezone", "max_attempts")
@@ -39,8 +39,8 @@ def _defaults(args: argparse.Namespace) -> dict[str, Any]:
 
 def _check_options(defaults: dict[str, Any], settings: Settings) -> None:
     """Option values must be valid on their own: a bad one would spoil every row."""
-    from dispatcher.jobs import InvalidJob, parse_job
-    from dispatcher.numbers import EXAMPLE
+    from dispatcher.core.jobs import InvalidJob, parse_job
+    from dispatcher.core.numbers import EXAMPLE
     probe = parse_job(json.dumps({"id": "x", "to": EXAMPLE, **defaults}),
                       settings.job_rules())
     if isinstance(probe, InvalidJob):
@@ -75,7 +75,7 @@ def _print_bad(path: Path) -> Any:
 
 
 def _file_options(args: argparse.Namespace, settings: Settings) -> Any:
-    from dispatcher.imports import Options
+    from dispatcher.ops.imports import Options
     return Options(defaults=_defaults(args),
                    rules=settings.job_rules(),
                    providers=frozenset(settings.providers), skip_invalid=args.skip_invalid,
@@ -83,7 +83,7 @@ def _file_options(args: argparse.Namespace, settings: Settings) -> Any:
 
 
 def _enqueue_file(args: argparse.Namespace, settings: Settings) -> int:
-    from dispatcher import imports
+    from dispatcher.ops import imports
     path = Path(args.file)
     if not path.is_file():
         raise Fail(f"--file: {'not a file' if path.exists() else 'no such file'}: {path}")
@@ -116,7 +116,7 @@ def _enqueue_file(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _push_file(settings: Settings, checked: Any, opts: Any, bar: Any) -> int:
-    from dispatcher import imports
+    from dispatcher.ops import imports
     store = open_store(settings)
     try:
         pushed: int = await imports.push_file(checked, opts, store.push_batch, bar)
@@ -227,7 +227,7 @@ def cmd_results(args: argparse.Namespace) -> int:
 # -- cancel -------------------------------------------------------------------------------------
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from dispatcher.scripts import CancelResult
+    from dispatcher.store.scripts import CancelResult
     settings = settings_from(args)
 
     async def main() -> CancelResult:

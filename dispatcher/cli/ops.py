@@ -10,7 +10,7 @@ from dispatcher.cli.common import Fail, add_redis_options, open_store, run, sett
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from dispatcher.status import collect, render
+    from dispatcher.ops.status import collect, render
     settings = settings_from(args)
 
     async def main() -> dict[str, Any]:

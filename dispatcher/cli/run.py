@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from dispatcher.cli.common import add_redis_options, settings_from
-from dispatcher.config import ConfigError, check_runnable, check_secrets, load_settings
+from dispatcher.config.settings import ConfigError, check_runnable, check_secrets, load_settings
 
 GC_YOUNG = 10_000  # allocations between young collections (Python's default: 700)
 
@@ -30,7 +30,7 @@ def quiet_gc() -> None:
 
 def _run_one(config: str | None, index: int) -> None:
     from dispatcher import logs
-    from dispatcher.worker import Worker
+    from dispatcher.engine.worker import Worker
     try:
         settings = load_settings(config)
     except ConfigError as exc:  # changed between the parent's check and this process

@@ -21,7 +21,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from dispatcher.demo import run_demo
+    from dispatcher.dev.demo import run_demo
     return run_demo(jobs=args.jobs, processes=args.processes)
 
 

@@ -17,13 +17,13 @@ from urllib.parse import parse_qsl, urlencode
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from dispatcher import explain
-from dispatcher.config import Settings
+from dispatcher.config.console import ConsoleConfig
+from dispatcher.config.settings import Settings
 from dispatcher.console import data, pages, views
 from dispatcher.console.auth import COOKIE, Grant, Tokens
-from dispatcher.console.config import ConsoleConfig
 from dispatcher.console.tail import ResultsTail
 from dispatcher.logs import get_logger
+from dispatcher.ops import explain
 from dispatcher.store import Store
 
 STATIC = Path(__file__).parent / "static"

@@ -26,7 +26,7 @@ import hmac
 import os
 from dataclasses import dataclass
 
-from dispatcher.config import ConfigError
+from dispatcher.config.settings import ConfigError
 
 GRANTS = frozenset({"actions", "numbers"})
 MIN_TOKEN = 16

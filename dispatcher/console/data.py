@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispatcher import status
-from dispatcher.config import Settings
+from dispatcher.config.settings import Settings
 from dispatcher.console.tail import FAILURES, ResultsTail
+from dispatcher.ops import status
 from dispatcher.store import Store
 
 PACE_S = 300

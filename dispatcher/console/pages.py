@@ -7,8 +7,8 @@ from typing import Any
 from urllib.parse import quote
 
 from dispatcher.console.views import Ctx, bar, button, campaign_url, esc, num, provider_url
-from dispatcher.explain import Explanation, Why, clock, span, when
 from dispatcher.logs import clean_field
+from dispatcher.ops.explain import Explanation, Why, clock, span, when
 
 
 # -- campaigns -------------------------------------------------------------------------------

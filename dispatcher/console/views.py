@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from dispatcher.console.auth import Grant
 from dispatcher.console.tail import OUTCOMES
-from dispatcher.explain import REASONS, clock, span, when
+from dispatcher.ops.explain import REASONS, clock, span, when
 
 NAV = (("/", "Overview"), ("/providers", "Providers"), ("/campaigns", "Campaigns"),
        ("/jobs", "Jobs"), ("/failures", "Failures"))

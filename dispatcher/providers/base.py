@@ -18,10 +18,10 @@ from typing import Any
 
 import aiohttp
 
-from dispatcher import codec
-from dispatcher.classify import ProviderError
-from dispatcher.limits import header_window_seconds
-from dispatcher.margins import SENDING
+from dispatcher.core import codec
+from dispatcher.core.classify import ProviderError
+from dispatcher.core.limits import header_window_seconds
+from dispatcher.core.margins import SENDING
 
 TERMINAL_ANSWERS = {"human", "machine", "user_rejected", "user_unavailable", "user_busy",
                     "unknown"}
@@ -35,19 +35,6 @@ class RateObservation:
     limit: int | None
     remaining: int
     reset_s: float
-
-
-@dataclass(frozen=True)
-class CallState:
-    call_id: str
-    status: str
-    terminal: bool
-    answer_status: str
-    disconnection_reason: str | None
-    duration_seconds: float | None
-    correlation: str | None
-    created_at: float | None
-    call_n: int = 1  # the call's number within its job
 
 
 @dataclass(slots=True)  # built per job: a frozen __init__ costs 5x

@@ -11,11 +11,12 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from dispatcher.classify import DialectTable
-from dispatcher.jobs import Job
-from dispatcher.limits import LimitList, Window, margin_ms, parse_limit
-from dispatcher.providers.base import CallState, StartResult
-from dispatcher.timing import Timing
+from dispatcher.core.classify import DialectTable
+from dispatcher.core.jobs import Job
+from dispatcher.core.limits import LimitList, Window, margin_ms, parse_limit
+from dispatcher.core.model import CallState
+from dispatcher.core.timing import Timing
+from dispatcher.providers.base import StartResult
 
 
 class CommonConfig(BaseModel):

@@ -79,7 +79,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from dispatcher.limits import LimitList
+from dispatcher.core.limits import LimitList
 
 ANSWERS = ("human", "machine", "user_rejected", "user_unavailable", "user_busy", "unknown")
 FAULTS = ("http_500", "http_502", "http_503", "http_504", "outbound_call_failed",

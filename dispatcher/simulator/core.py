@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from dispatcher.limits import Window, parse_limit
+from dispatcher.core.limits import Window, parse_limit
 from dispatcher.simulator.config import CallSpec
 
 HUMAN_REASONS = ("user_hangup", "agent_hangup", "call_transfer", "max_duration", "inactivity")

@@ -13,14 +13,14 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from dispatcher import keys as K
-from dispatcher import timing
-from dispatcher.scripts import CancelResult, Ingested, Scripts, as_list
+from dispatcher.core import timing
+from dispatcher.store import keys as K
 from dispatcher.store.batch import Batcher
 from dispatcher.store.client import bytes_twin, connect
 from dispatcher.store.erase import Retention
 from dispatcher.store.producing import Producing
 from dispatcher.store.reads import Reads
+from dispatcher.store.scripts import CancelResult, Ingested, Scripts, as_list
 from dispatcher.store.types import (
     Admit,
     GrantReply,
@@ -120,11 +120,6 @@ class Store(Reads, Retention, Producing):
         done = [(str(x["id"]), Ingested(x["r"]), str(x.get("fin") or ""))
                 for x in as_list(res["entries"])]
         return done, [GrantReply.decode(g) for g in as_list(res["grants"])]
-
-    async def ack(self, entry_ids: Sequence[str]) -> None:
-        if entry_ids:
-            await self.r.xack(self.k.jobs, K.GROUP, *entry_ids)
-            await self.r.xdel(self.k.jobs, *entry_ids)
 
     # -- grants --------------------------------------------------------------------------------
     async def grant(self, grants: Sequence[dict[str, Any]]) -> list[GrantReply]:
@@ -279,9 +274,6 @@ class Store(Reads, Retention, Producing):
         if not keys:
             return []
         return [bool(x) for x in await self.r.smismember(self.k.dnc, list(keys))]
-
-    async def dnc_size(self) -> int:
-        return int(await self.r.scard(self.k.dnc))
 
     # -- provider-wide state ----------------------------------------------------------------------
     async def set_cooldown(self, provider: str, ms: int) -> None:

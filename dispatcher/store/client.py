@@ -19,7 +19,7 @@ from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from dispatcher.config import RedisConfig, read_secret
+from dispatcher.config.settings import RedisConfig, read_secret
 
 DEFAULT_MAX_CONNECTIONS = 64
 Twin = Callable[[], aioredis.Redis]

@@ -16,10 +16,10 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from dispatcher import keys as K
-from dispatcher.numbers import dnc_key, normalise
-from dispatcher.scripts import Scripts, as_list
+from dispatcher.core.numbers import dnc_key, normalise
+from dispatcher.store import keys as K
 from dispatcher.store.reads import peek
+from dispatcher.store.scripts import Scripts, as_list
 
 PAGE = 1000
 BATCH = 100
@@ -205,7 +205,7 @@ class Retention:
         """Cached grant replies (kept 5 s for a retried call) that carry these jobs."""
         needles = [json.dumps(i)[1:-1] for i in ids] + list(nums)
         found = []
-        async for key in self.r.scan_iter(match=self.k.prefix + "reply:*", count=PAGE):
+        async for key in self.r.scan_iter(match=self.k.reply_prefix + "*", count=PAGE):
             text = str(await self.r.get(key) or "")
             if any(n and n in text for n in needles):
                 found.append(str(key))

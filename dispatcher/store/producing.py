@@ -10,8 +10,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from dispatcher import keys as K
-from dispatcher.scripts import Scripts
+from dispatcher.store import keys as K
+from dispatcher.store.scripts import Scripts
 
 PUSHED_TTL_S = 86400  # how long a batch token is remembered
 
@@ -60,7 +60,7 @@ class Producing:
 
     async def provider_names_with_ready_lists(self, priorities: Sequence[str]) -> set[str]:
         """Providers that have ready lists now, found by key name (a scan: a rare fallback)."""
-        head = self.k.prefix + "rq:"
+        head = self.k.ready_campaigns_prefix
         found = set()
         async for key in self.r.scan_iter(match=head + "*", count=1000):
             prov, _, prio = str(key)[len(head):].rpartition(":")

@@ -8,8 +8,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from dispatcher import keys as K
-from dispatcher.scripts import Scripts, as_list
+from dispatcher.store import keys as K
+from dispatcher.store.scripts import Scripts, as_list
 
 
 async def peek(s: Scripts, job_ids: list[str]) -> list[dict[str, Any]]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from dispatcher import codec
-from dispatcher.model import CallRecord
-from dispatcher.scripts import Why, as_list
+from dispatcher.core import codec
+from dispatcher.core.model import CallRecord
+from dispatcher.store.scripts import Why, as_list
 
 
 def calls_from(raw: str | None) -> tuple[CallRecord, ...]:

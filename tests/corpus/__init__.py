@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dispatcher.jobs import JobRules
+from dispatcher.core.jobs import JobRules
 
 HERE = Path(__file__).parent
 NOW = 1767225600.0  # 2026-01-01T00:00:00Z: the clock every corpus case is judged at

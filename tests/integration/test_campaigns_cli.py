@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from dispatcher.localredis import LocalRedis
+from dispatcher.dev.localredis import LocalRedis
 from dispatcher.store import Store
 from tests.integration.test_campaigns_scripts import grant, ingest
 from tests.integration.test_cli import cli, redis_env

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dispatcher.client import Client
-from dispatcher.localredis import LocalRedis
+from dispatcher.dev.localredis import LocalRedis
 from dispatcher.simulator import RunningSimulator
 from dispatcher.simulator.config import CallSpec
 from dispatcher.store import Store

@@ -7,9 +7,9 @@ import collections
 import json
 from typing import Any
 
-from dispatcher.keys import GROUP
-from dispatcher.scripts import as_list
 from dispatcher.store import Store
+from dispatcher.store.keys import GROUP
+from dispatcher.store.scripts import as_list
 
 NOW = 1_800_000_000_000
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatcher import campaigns
-from dispatcher.campaigns import eta_seconds, status_from
+from dispatcher.ops import campaigns
+from dispatcher.ops.campaigns import eta_seconds, status_from
 from dispatcher.store import Store
 from tests.integration.test_campaigns_scripts import grant_args, ingest
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dispatcher.localredis import LocalRedis
+from dispatcher.dev.localredis import LocalRedis
 from dispatcher.store import Store
 from dispatcher.store.types import ResultItem
 
@@ -123,7 +123,7 @@ def test_simulate_and_run_processes_standalone(redis_server: LocalRedis, ns: str
     import time
     import urllib.request
 
-    from dispatcher.localredis import free_port
+    from dispatcher.dev.localredis import free_port
     port = free_port()
     audit = tmp_path / "audit.jsonl"
     sim = subprocess.Popen([sys.executable, "-m", "dispatcher", "simulate", "--port", str(port),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.localredis import LocalRedis, free_port
+from dispatcher.dev.localredis import LocalRedis, free_port
 
 PROVIDER_ENV = {"DISPATCHER_PROVIDERS__DEFAULT__KIND": "telecho",
                 "DISPATCHER_PROVIDERS__DEFAULT__BASE_URL": "http://127.0.0.1:9",

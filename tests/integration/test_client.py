@@ -20,8 +20,8 @@ import jsonschema
 import pytest
 
 from dispatcher.client import Client, JobRejected, SyncClient
-from dispatcher.jobs import InvalidJob, parse_job
-from dispatcher.localredis import LocalRedis
+from dispatcher.core.jobs import InvalidJob, parse_job
+from dispatcher.dev.localredis import LocalRedis
 from dispatcher.simulator import RunningSimulator
 from dispatcher.store import Store
 from dispatcher.store.types import ResultItem

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from dispatcher.config import Settings
-from dispatcher.console.config import ConsoleConfig
-from dispatcher.localredis import LocalRedis
+from dispatcher.config.console import ConsoleConfig
+from dispatcher.config.settings import Settings
+from dispatcher.dev.localredis import LocalRedis
 from dispatcher.simulator import RunningSimulator
 from dispatcher.simulator.config import CallSpec
 from dispatcher.store import Store

@@ -19,12 +19,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from dispatcher.config import Settings
+from dispatcher.config.console import ConsoleConfig
+from dispatcher.config.settings import Settings
 from dispatcher.console.app import build_app
 from dispatcher.console.auth import COOKIE, parse_tokens
-from dispatcher.console.config import ConsoleConfig
-from dispatcher.http import serve
-from dispatcher.localredis import LocalRedis, free_port
+from dispatcher.dev.localredis import LocalRedis, free_port
+from dispatcher.engine.http import serve
 from dispatcher.store import Store, connect
 from dispatcher.store.types import Placement
 from tests.conftest import make_settings, provider_cfg

@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from dispatcher.localredis import LocalRedis
+from dispatcher.dev.localredis import LocalRedis
 from dispatcher.simulator import RunningSimulator
 from dispatcher.store import Store
 from dispatcher.store.types import ResultItem

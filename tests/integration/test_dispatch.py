@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from dispatcher.localredis import LocalRedis
+from dispatcher.dev.localredis import LocalRedis
 from dispatcher.simulator import RunningSimulator
 from dispatcher.store import Store
 from tests.conftest import RunningWorker, make_settings, provider_cfg, start_worker, wait_results

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dispatcher.keys import GROUP
-from dispatcher.scripts import CancelResult
 from dispatcher.store import Store
+from dispatcher.store.keys import GROUP
+from dispatcher.store.scripts import CancelResult
 
 NOW = 1_800_000_000_000
 HOUR = 3_600_000

@@ -13,10 +13,10 @@ import sys
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from dispatcher.config import Settings
-from dispatcher.explain import explain, gather
-from dispatcher.localredis import LocalRedis
-from dispatcher.pacing import grant_rules
+from dispatcher.config.settings import Settings
+from dispatcher.dev.localredis import LocalRedis
+from dispatcher.engine.pacing import grant_rules
+from dispatcher.ops.explain import explain, gather
 from dispatcher.simulator import RunningSimulator
 from dispatcher.simulator.config import CallSpec
 from dispatcher.store import Store, connect

@@ -11,7 +11,7 @@ import time
 
 import aiohttp
 
-from dispatcher.localredis import LocalRedis
+from dispatcher.dev.localredis import LocalRedis
 from dispatcher.simulator import RunningSimulator, start_simulator
 from dispatcher.simulator.config import CallSpec, SimConfig
 from dispatcher.store import Store
@@ -121,7 +121,7 @@ async def test_jobs_of_an_unconfigured_provider_wait_parked_until_it_is_configur
         await asyncio.sleep(0.05)
     assert (await store.counts()).get("w:unknown_provider") == 3
     assert await store.r.xlen(store.k.results) == 0
-    from dispatcher.status import collect, render
+    from dispatcher.ops.status import collect, render
     status = await collect(store, make_settings(redis_server.url, ns, {"default": tel}))
     assert status["unconfigured"] == {"eu": 3}
     assert "provider eu: NOT CONFIGURED; 3 jobs parked" in render(status)

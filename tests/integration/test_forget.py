@@ -7,11 +7,11 @@ import json
 import time
 from typing import Any
 
-from dispatcher.keys import GROUP
-from dispatcher.localredis import LocalRedis
+from dispatcher.dev.localredis import LocalRedis
 from dispatcher.simulator import RunningSimulator
 from dispatcher.simulator.config import CallSpec
 from dispatcher.store import Store
+from dispatcher.store.keys import GROUP
 from tests.conftest import RunningWorker, make_settings, provider_cfg, start_worker, wait_results
 from tests.integration.helpers import calls_for, creates, push, set_key
 from tests.integration.test_cli import cli, redis_env
@@ -37,7 +37,7 @@ def lasting(store: Store, keys: dict[str, str]) -> dict[str, str]:
     """``keys`` but the replay caches of grant replies (``reply:<rid>``): the worker keeps
     each a few seconds, so whether one is still there depends on the clock, not on what
     ``forget`` did."""
-    return {k: v for k, v in keys.items() if not k.startswith(store.k.prefix + "reply:")}
+    return {k: v for k, v in keys.items() if not k.startswith(store.k.reply_prefix)}
 
 
 async def state_of(store: Store, job_id: str) -> str | None:

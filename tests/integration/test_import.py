@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dispatcher.localredis import LocalRedis
+from dispatcher.dev.localredis import LocalRedis
 from dispatcher.store import Store
 from dispatcher.store.types import ResultItem
 from tests.integration.test_cli import cli, redis_env

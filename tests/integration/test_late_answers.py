@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from dispatcher.http import serve
-from dispatcher.margins import SENDING, LagMeter, SendClock
-from dispatcher.pacing import Pacer
+from dispatcher.core.margins import SENDING, LagMeter, SendClock
+from dispatcher.engine.http import serve
+from dispatcher.engine.pacing import Pacer
 from dispatcher.providers.base import ProviderFailure, Transport
 from dispatcher.store import Store
 from dispatcher.store.types import GrantRules

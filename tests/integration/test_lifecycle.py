@@ -12,8 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from dispatcher.limits import max_in_any_window
-from dispatcher.localredis import LocalRedis
+from dispatcher.core.limits import max_in_any_window
+from dispatcher.dev.localredis import LocalRedis
 from dispatcher.simulator import RunningSimulator
 from dispatcher.simulator.config import CallSpec
 from dispatcher.store import Store

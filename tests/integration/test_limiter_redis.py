@@ -3,7 +3,7 @@
 import json
 import random
 
-from dispatcher.limits import SlidingLog, Window, pace_windows
+from dispatcher.core.limits import SlidingLog, Window, pace_windows
 from dispatcher.store import Store
 from dispatcher.store.types import GrantRules, Placement
 

@@ -15,10 +15,10 @@ import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from dispatcher.config import Settings
-from dispatcher.http import metrics_handler, serve
-from dispatcher.localredis import LocalRedis, free_port
-from dispatcher.pacing import grant_rules
+from dispatcher.config.settings import Settings
+from dispatcher.dev.localredis import LocalRedis, free_port
+from dispatcher.engine.http import metrics_handler, serve
+from dispatcher.engine.pacing import grant_rules
 from dispatcher.store import Store, connect
 from dispatcher.store.types import ResultItem
 from tests.conftest import RunningWorker, make_settings, provider_cfg, start_worker

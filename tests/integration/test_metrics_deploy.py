@@ -7,7 +7,7 @@ import asyncio
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from dispatcher.localredis import LocalRedis
+from dispatcher.dev.localredis import LocalRedis
 from dispatcher.simulator import RunningSimulator
 from dispatcher.simulator.config import CallSpec
 from dispatcher.store import Store

@@ -6,8 +6,8 @@ import asyncio
 import time
 from pathlib import Path
 
-from dispatcher.limits import max_in_any_window
-from dispatcher.localredis import LocalRedis
+from dispatcher.core.limits import max_in_any_window
+from dispatcher.dev.localredis import LocalRedis
 from dispatcher.simulator import RunningSimulator
 from dispatcher.store import Store
 from tests.conftest import provider_cfg
@@ -66,7 +66,7 @@ async def test_a_dial_held_up_after_its_grant_is_granted_again_first(
     land in a later second's window together with its own ten."""
     from aiohttp import web
 
-    from dispatcher.http import serve
+    from dispatcher.engine.http import serve
 
     asked = 0
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dispatcher.localredis import start_redis
+from dispatcher.dev.localredis import start_redis
 from dispatcher.simulator import RunningSimulator
 from dispatcher.simulator.config import CallSpec
 from dispatcher.store import Store, connect

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from dispatcher.localredis import LocalRedis, start_redis
+from dispatcher.dev.localredis import LocalRedis, start_redis
 from dispatcher.simulator import RunningSimulator
 from dispatcher.store import Store, connect
 from tests.conftest import RunningWorker, make_settings, provider_cfg, start_worker, wait_results

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from dispatcher.keys import GROUP
-from dispatcher.localredis import LocalRedis, start_redis
+from dispatcher.dev.localredis import LocalRedis, start_redis
 from dispatcher.store import Store
+from dispatcher.store.keys import GROUP
 from tests.conftest import store_on
 
 from .test_scripts import NOW, grant_args, job_args, pushed

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from dispatcher.keys import GROUP
-from dispatcher.scripts import NAMES
 from dispatcher.store import Store
+from dispatcher.store.keys import GROUP
+from dispatcher.store.scripts import NAMES
 
 NOW = 1_800_000_000_000
 Setup = Callable[[Store], Awaitable[dict[str, Any]]]
@@ -302,4 +302,4 @@ async def test_a_granting_reply_is_kept_for_replay_as_long_as_the_caller_says(
     await ingested(store)
     store.s.reply_ttl_ms = 120_000
     await store.s.call("grant", NOW, rid="kept", grants=[grant_args()])
-    assert 100_000 < await store.r.pttl(store.k.prefix + "reply:kept") <= 120_000
+    assert 100_000 < await store.r.pttl(store.k.reply("kept")) <= 120_000

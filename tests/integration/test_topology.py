@@ -14,13 +14,13 @@ import pytest
 from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from dispatcher.config import ConfigError, RedisConfig, Settings, load_settings
-from dispatcher.limits import max_in_any_window
-from dispatcher.localredis import LocalCluster, LocalRedis, TlsFiles, start_cluster, start_redis
-from dispatcher.scripts import NAMES
+from dispatcher.config.settings import ConfigError, RedisConfig, Settings, load_settings
+from dispatcher.core.limits import max_in_any_window
+from dispatcher.dev.localredis import LocalCluster, LocalRedis, TlsFiles, start_cluster, start_redis
 from dispatcher.simulator import RunningSimulator
 from dispatcher.simulator.config import CallSpec
 from dispatcher.store import Store, connect
+from dispatcher.store.scripts import NAMES
 from tests.conftest import RunningWorker, make_settings, provider_cfg, start_worker, wait_results
 from tests.integration.helpers import creates, push, set_key
 from tests.integration.test_scripts import NOW, SETUPS, snapshot
@@ -32,7 +32,7 @@ def hand_config_to_worker(monkeypatch: pytest.MonkeyPatch, cfg: RedisConfig) -> 
     """The worker builds its client with ``connect(settings.redis.url, ...)``; a URL alone
     names no cluster or sentinels, so give ``connect`` the whole table (a no-op once the
     worker passes ``settings.redis`` itself)."""
-    import dispatcher.worker as worker_module
+    import dispatcher.engine.worker as worker_module
     real = worker_module.connect
 
     def by_config(target: str | RedisConfig, *args: Any, **kwargs: Any) -> Any:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from dispatcher.config import RedisConfig, Settings, WorkerConfig
-from dispatcher.localredis import LocalCluster, LocalRedis, start_redis
+from dispatcher.config.settings import RedisConfig, Settings, WorkerConfig
+from dispatcher.dev.localredis import LocalCluster, LocalRedis, start_redis
 from dispatcher.simulator import RunningSimulator
 from dispatcher.simulator.config import CallSpec
 from dispatcher.store import Store, connect

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from redis.exceptions import RedisError
 
-from dispatcher.config import RedisConfig
-from dispatcher.localredis import LocalSentinel, start_sentinel
+from dispatcher.config.settings import RedisConfig
+from dispatcher.dev.localredis import LocalSentinel, start_sentinel
 from dispatcher.simulator import RunningSimulator
 from dispatcher.store import Store, connect
 from tests.conftest import RunningWorker, start_worker, wait_results

@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from dispatcher.http import serve
+from dispatcher.engine.http import serve
 from dispatcher.providers.base import Transport, parse_error, parse_rate_headers
 
 

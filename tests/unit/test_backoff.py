@@ -3,7 +3,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatcher.backoff import backoff_delay, nominal_delay
+from dispatcher.core.backoff import backoff_delay, nominal_delay
 
 
 def test_nominal_doubles_and_caps() -> None:

@@ -2,8 +2,8 @@
 
 import pytest
 
-from dispatcher.classify import Action, ProviderError
-from dispatcher.classify import classify as classify_with
+from dispatcher.core.classify import Action, ProviderError
+from dispatcher.core.classify import classify as classify_with
 from dispatcher.providers import DIALECTS
 
 
@@ -108,8 +108,8 @@ def test_every_documented_disconnection_reason_has_a_rule() -> None:
     import re
     from pathlib import Path
 
-    from dispatcher.decide import RETRY_BEFORE_ANSWER
-    from dispatcher.decide import SYSTEM_ERRORS as ERROR_REASONS
+    from dispatcher.core.decide import RETRY_BEFORE_ANSWER
+    from dispatcher.core.decide import SYSTEM_ERRORS as ERROR_REASONS
     from dispatcher.simulator import core
     docs = (Path(__file__).parents[2] / "docs" / "providers.md").read_text()
     table = docs.split("### Disconnection reasons")[1].split("\n## ")[0]

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.config import (
+from dispatcher.config.settings import (
     ConfigError,
     check_runnable,
     check_secrets,
@@ -136,7 +136,7 @@ def test_read_secret_reports_binary_files(tmp_path: Path) -> None:
 def test_secret_pairs_are_found_in_any_section() -> None:
     from pydantic import BaseModel
 
-    from dispatcher.config import _secret_refs
+    from dispatcher.config.settings import _secret_refs
 
     class Hook(BaseModel):
         predial_secret_env: str | None = "H"

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.config import ConfigError, load_settings
-from dispatcher.config_errors import Sources, describe_source
+from dispatcher.config.errors import Sources, describe_source
+from dispatcher.config.settings import ConfigError, load_settings
 
 PROV = """
 [providers.default]

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from dispatcher.config import ConfigError
+from dispatcher.config.console import ConsoleConfig
+from dispatcher.config.settings import ConfigError
 from dispatcher.console import pages, views
 from dispatcher.console.app import safe_next, with_msg
 from dispatcher.console.auth import Tokens, parse_tokens
-from dispatcher.console.config import ConsoleConfig
 from dispatcher.console.tail import ResultsTail
 
 EVIL = '<script>alert("x")</script>'

@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from dispatcher import decide
-from dispatcher.classify import Action, ProviderError
-from dispatcher.decide import Dial, Effect, Finish, Ready, Reconcile, Verdict, Wait
-from dispatcher.jobs import Job
-from dispatcher.model import BlockReason, CallRecord, Outcome, WaitReason
-from dispatcher.providers.base import CallState
-from dispatcher.timing import Timing
+from dispatcher.core import decide
+from dispatcher.core.classify import Action, ProviderError
+from dispatcher.core.decide import Dial, Effect, Finish, Ready, Reconcile, Verdict, Wait
+from dispatcher.core.jobs import Job
+from dispatcher.core.model import BlockReason, CallRecord, CallState, Outcome, WaitReason
+from dispatcher.core.timing import Timing
 
 NOW = 1_800_000_000_000  # ms
 S = 1000

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from dispatcher.config import load_settings
-from dispatcher.keys import GROUP, Keys
+from dispatcher.config.settings import load_settings
+from dispatcher.store.keys import GROUP, Keys
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"

@@ -11,14 +11,16 @@ import pytest
 from pydantic import BaseModel
 
 from dispatcher.cli import build_parser
-from dispatcher.config import Settings
-from dispatcher.console.config import ConsoleConfig
-from dispatcher.policy import CampaignConfig, PolicyConfig
+from dispatcher.config.console import ConsoleConfig
+from dispatcher.config.settings import Settings
+from dispatcher.core.policy import CampaignConfig, PolicyConfig
 from dispatcher.providers.itellico.config import ItellicoConfig
 from dispatcher.providers.telecho.config import TelEchoConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
+CONFIG_DOCS = (ROOT / "docs/configuration.md").read_text()
+OPERATIONS = (ROOT / "docs/operations.md").read_text()
 POLICY_DOCS = (ROOT / "docs/policy.md").read_text() + (ROOT / "docs/campaigns.md").read_text()
 
 
@@ -34,15 +36,16 @@ def _named(text: str, key: str) -> bool:
 
 
 @pytest.mark.parametrize("section", ["redis", "worker", "retry", "tracking", "results", "jobs"])
-def test_the_readme_names_every_key_of_each_section(section: str) -> None:
-    missing = [k for k in _models(section).model_fields if not _named(README, k)]
-    assert missing == [], f"[{section}] keys missing from README.md: {missing}"
+def test_the_configuration_docs_name_every_key_of_each_section(section: str) -> None:
+    missing = [k for k in _models(section).model_fields if not _named(CONFIG_DOCS, k)]
+    assert missing == [], f"[{section}] keys missing from docs/configuration.md: {missing}"
 
 
 @pytest.mark.parametrize("model", [TelEchoConfig, ItellicoConfig, ConsoleConfig])
-def test_the_readme_names_every_provider_and_console_key(model: type[BaseModel]) -> None:
-    missing = [k for k in model.model_fields if not _named(README, k)]
-    assert missing == [], f"{model.__name__} keys missing from README.md: {missing}"
+def test_the_configuration_docs_name_every_provider_and_console_key(
+        model: type[BaseModel]) -> None:
+    missing = [k for k in model.model_fields if not _named(CONFIG_DOCS, k)]
+    assert missing == [], f"{model.__name__} keys missing from docs/configuration.md: {missing}"
 
 
 @pytest.mark.parametrize("model", [PolicyConfig, CampaignConfig])
@@ -51,10 +54,14 @@ def test_the_policy_docs_name_every_policy_and_campaign_key(model: type[BaseMode
     assert missing == [], f"{model.__name__} keys missing from docs/policy.md: {missing}"
 
 
-def test_the_readme_lists_every_command() -> None:
+def test_the_operations_docs_list_every_command() -> None:
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    missing = [c for c in sub.choices if f"`dispatcher {c}" not in README]
-    assert missing == [], f"commands missing from README.md: {missing}"
+    missing = [c for c in sub.choices if f"`dispatcher {c}" not in OPERATIONS]
+    assert missing == [], f"commands missing from docs/operations.md: {missing}"
+
+
+def test_the_readme_stays_short() -> None:
+    assert len(README.splitlines()) <= 150
 
 
 def test_nothing_in_the_docs_points_outside_the_repository() -> None:
@@ -64,3 +71,33 @@ def test_nothing_in_the_docs_points_outside_the_repository() -> None:
             if target.startswith(("http://", "https://")):
                 continue
             assert (path.parent / target).exists(), f"{path.name} links to missing {target}"
+
+
+ARCHITECTURE = (ROOT / "docs/architecture.md").read_text()
+PACKAGE = ROOT / "dispatcher"
+
+
+def _named_in_architecture(rel: str) -> bool:
+    """A module is named by its path (``core/jobs.py``), within a group of the same folder
+    (``store/reads.py``, ``store/producing.py``), or by its folder (``cli/``)."""
+    folder = rel.split("/")[0] + "/"
+    return f"`{rel}`" in ARCHITECTURE or (
+        "/" in rel and re.search(rf"`{re.escape(folder)}`", ARCHITECTURE) is not None
+        and folder in ("cli/", "console/", "simulator/")) or (
+        rel.startswith("providers/") and rel.count("/") == 2
+        and f"`{rel.split('/')[-1]}`" in ARCHITECTURE)
+
+
+def test_the_architecture_names_every_module() -> None:
+    modules = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+                     if p.name not in ("__init__.py", "__main__.py"))
+    missing = [m for m in modules if not _named_in_architecture(m)]
+    assert missing == [], f"modules missing from docs/architecture.md: {missing}"
+
+
+def test_every_key_the_lua_builds_is_named_in_keys_py() -> None:
+    keys_py = (PACKAGE / "store/keys.py").read_text()
+    named = set(re.findall(r'_k\("([a-z_]+)', keys_py))
+    lua = "\n".join(p.read_text() for p in (PACKAGE / "lua").rglob("*.lua"))
+    built = set(re.findall(r"P \.\. '([a-z_]+):?'", lua))
+    assert built - named == set(), f"keys the Lua builds that keys.py does not name: {built - named}"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from dispatcher.explain import Facts, clock, event_words, explain, render, span, when, why_now
+from dispatcher.ops.explain import Facts, clock, event_words, explain, render, span, when, why_now
 
 NOW = 1_700_000_000_000  # 2023-11-14 22:13:20 UTC
 MIN = 60_000

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatcher import codec, jobs
-from dispatcher.model import iso
+from dispatcher.core import codec, jobs
+from dispatcher.core.model import iso
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(2**80), max_value=2**80)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 
-from dispatcher.hours import (
+from dispatcher.core.hours import (
     ALWAYS,
     Hours,
     describe_opening,
@@ -425,7 +425,7 @@ def test_no_zone_changes_offset_twice_within_the_sampling_step() -> None:
     import itertools
     import zoneinfo
 
-    import dispatcher.hours as hours_mod
+    import dispatcher.core.hours as hours_mod
 
     pure = importlib.import_module("zoneinfo._zoneinfo")  # the pure-Python twin of zoneinfo
     if not hasattr(pure.ZoneInfo.no_cache("UTC"), "_trans_utc"):

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatcher import imports
-from dispatcher.imports import BadRow, FileProblem, Options, Reader
+from dispatcher.ops import imports
+from dispatcher.ops.imports import BadRow, FileProblem, Options, Reader
 
 NOW = 1_800_000_000.0
 

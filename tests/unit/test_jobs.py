@@ -7,8 +7,7 @@ from typing import Any
 import phonenumbers
 import pytest
 
-from dispatcher.context import Parsed
-from dispatcher.jobs import (
+from dispatcher.core.jobs import (
     KNOWN_FIELDS,
     MAX_ATTEMPTS_CAP,
     METADATA_MAX_BYTES,
@@ -19,6 +18,7 @@ from dispatcher.jobs import (
     JobRules,
     parse_job,
 )
+from dispatcher.engine.context import Parsed
 
 NOW = 1767225600.0  # 2026-01-01T00:00:00Z
 # libphonenumber's example numbers: valid in every supported region, mobile and fixed line
@@ -172,7 +172,7 @@ def test_default_horizon_is_366_days() -> None:
 
 
 def test_the_horizon_is_a_setting_of_the_deployment() -> None:
-    from dispatcher.config import Settings
+    from dispatcher.config.settings import Settings
 
     rules = Settings.model_validate({"jobs": {"max_schedule_ahead_s": 3600}}).job_rules()
     res = parse_job(job(not_before="2026-01-01T01:00:01Z"), rules, now=NOW)

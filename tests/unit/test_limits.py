@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatcher.limits import (
+from dispatcher.core.limits import (
     SlidingLog,
     Window,
     margin_ms,
@@ -126,7 +126,7 @@ def test_max_in_any_window_counts_half_open_stretches() -> None:
 
 
 def test_short_windows_are_paced_only_when_the_account_asks() -> None:
-    from dispatcher.pacing import grant_rules
+    from dispatcher.engine.pacing import grant_rules
     from dispatcher.providers.telecho.config import TelEchoConfig
 
     base = {"kind": "telecho", "base_url": "http://x", "phone_number_id": "p",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dispatcher.margins import MAX_MARGIN_S, LagMeter, SendClock, horizon_s
+from dispatcher.core.margins import MAX_MARGIN_S, LagMeter, SendClock, horizon_s
 
 
 def test_a_lag_is_remembered_for_the_longest_window() -> None:

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatcher.numbers import NUMBER_CHECKS, NumberCheck, is_valid, normalise, parse
+from dispatcher.core.numbers import NUMBER_CHECKS, NumberCheck, is_valid, normalise, parse
 
 CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
 

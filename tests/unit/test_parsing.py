@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from dispatcher.jobs import METADATA_MAX_BYTES, InvalidJob, Job, parse_job
-from dispatcher.numbers import dnc_key, normalise, time_zones
+from dispatcher.core.jobs import METADATA_MAX_BYTES, InvalidJob, Job, parse_job
+from dispatcher.core.numbers import dnc_key, normalise, time_zones
 from dispatcher.providers.base import (
     Response,
     parse_error,

@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dispatcher.hours import ALWAYS, parse_hours
-from dispatcher.limits import Window
-from dispatcher.policy import (
+from dispatcher.core.hours import ALWAYS, parse_hours
+from dispatcher.core.limits import Window
+from dispatcher.core.policy import (
     CampaignConfig,
     CampaignMap,
     EffectivePolicy,

@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator, ValidationError, validators
 
-from dispatcher import results
-from dispatcher.decide import Finish
-from dispatcher.jobs import (
+from dispatcher.core.decide import Finish
+from dispatcher.core.jobs import (
     ID_RE,
     KNOWN_FIELDS,
     MAX_ATTEMPTS_CAP,
@@ -30,7 +29,8 @@ from dispatcher.jobs import (
     InvalidJob,
     parse_job,
 )
-from dispatcher.model import Outcome
+from dispatcher.core.model import Outcome
+from dispatcher.engine import results
 from tests.corpus import NOW, Case, bad_cases, good_cases
 from tests.corpus import results as example_results
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispatcher.jobs import Job
+from dispatcher.core.jobs import Job
+from dispatcher.core.model import CallState
+from dispatcher.core.timing import Timing
 from dispatcher.providers.base import (
-    CallState,
     StartResult,
     Transport,
     as_float,
@@ -18,7 +19,6 @@ from dispatcher.providers.base import (
     started,
 )
 from dispatcher.providers.itellico.config import ItellicoConfig
-from dispatcher.timing import Timing
 
 TERMINAL = frozenset({"completed", "failed", "transferred"})
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dispatcher.classify import Action, ProviderError, resource
+from dispatcher.core.classify import Action, ProviderError, resource
 
 
 def classify(err: ProviderError, job_fields: frozenset[str], on_create: bool) -> Action:

@@ -8,9 +8,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from dispatcher.jobs import Job
+from dispatcher.core.jobs import Job
+from dispatcher.core.model import CallState
+from dispatcher.core.timing import Timing
 from dispatcher.providers.base import (
-    CallState,
     StartResult,
     Transport,
     as_float,
@@ -19,7 +20,6 @@ from dispatcher.providers.base import (
     started,
 )
 from dispatcher.providers.telecho.config import TelEchoConfig
-from dispatcher.timing import Timing
 
 TERMINAL = frozenset({"completed", "failed", "busy", "no_answer", "canceled", "cancelled"})
 JOB_KEY = "dispatcher_job_id"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dispatcher.classify import Action, ProviderError, resource
+from dispatcher.core.classify import Action, ProviderError, resource
 
 AUTH = frozenset({"missing_api_key", "invalid_api_key", "revoked_api_key", "expired_api_key"})
 # resource codes -> the job field whose id they are about

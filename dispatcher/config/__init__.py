@@ -1,0 +1,1 @@
+"""Configuration: the settings models, their errors, and secrets."""

@@ -1,0 +1,1 @@
+"""The pure core: the job contract, decisions, timing, calling hours and limits. No I/O."""

@@ -1,0 +1,1 @@
+"""Development tools: the demo and a private redis-server."""

@@ -1,0 +1,189 @@
+"""``dispatcher demo``: the whole product on one machine, nothing else needed.
+
+A private redis-server (or ``REDIS_URL``), the simulator with realistic limits and a few faults,
+several worker processes, a few hundred sample jobs, a live progress line and a summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from dispatcher.config.settings import load_settings
+from dispatcher.dev.demo_data import (
+    DNC_NUMBER,
+    ITL_KEY,
+    NIGHT_CAMPAIGN,
+    TEL_KEY,
+    WEBHOOK_SECRET,
+    config_toml,
+    sample_jobs,
+    sim_config,
+)
+from dispatcher.dev.localredis import LocalRedis, free_port, start_redis
+from dispatcher.ops.status import collect
+from dispatcher.simulator import start_simulator
+from dispatcher.store import Store, connect
+
+
+def _spawn_workers(n: int, cfg_path: Path, env: dict[str, str], tmp: Path
+                   ) -> list[subprocess.Popen[bytes]]:
+    procs = []
+    for i in range(n):
+        log = (tmp / f"worker-{i}.log").open("wb")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "dispatcher", "run", "--config", str(cfg_path)],
+            env=env, stdout=log, stderr=subprocess.STDOUT))
+    return procs
+
+
+def _stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    for w in workers:
+        if w.poll() is None:
+            w.send_signal(signal.SIGTERM)
+    for w in workers:
+        try:
+            w.wait(15)
+        except subprocess.TimeoutExpired:
+            w.kill()
+
+
+async def _demo(n: int, processes: int) -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="dispatcher-demo-"))
+    local: LocalRedis | None = None
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        local = start_redis(workdir=str(tmp), extra=("--hash-max-listpack-value", "512"))
+        redis_url = local.url
+    ns = f"demo-{int(time.time())}"
+    port = free_port()
+    sim = await start_simulator(sim_config(port))
+    cfg_path = tmp / "dispatcher.toml"
+    cfg_path.write_text(config_toml(redis_url, ns, sim.url, port), encoding="utf-8")
+    env = {**os.environ, "DEMO_TELECHO_KEY": TEL_KEY, "DEMO_ITELLICO_KEY": ITL_KEY,
+           "DEMO_WEBHOOK_SECRET": WEBHOOK_SECRET, "DISPATCHER_CONFIG": str(cfg_path)}
+    os.environ.update({k: env[k] for k in ("DEMO_TELECHO_KEY", "DEMO_ITELLICO_KEY",
+                                           "DEMO_WEBHOOK_SECRET")})
+    settings = load_settings(str(cfg_path))
+    workers: list[subprocess.Popen[bytes]] = []
+    store = Store(connect(redis_url), ns)
+    print(f"dispatcher demo: redis {redis_url} (namespace {ns}), simulator {sim.url}, "
+          f"{processes} worker processes; logs in {tmp}")
+    try:
+        workers += _spawn_workers(processes, cfg_path, env, tmp)
+        await store.ensure_group()
+        await store.dnc_add([DNC_NUMBER])
+        jobs, expected, night = sample_jobs(n)
+        await store.enqueue(jobs)
+        print(f"enqueued {len(jobs)} jobs ({expected + len(night)} distinct ids: a few invalid "
+              f"or faulty, one on the do-not-call list, one busy line that is redialled, "
+              f"{len(night)} for people whose calling window is closed now)")
+        results = await _watch(store, settings, expected, workers, deadline=time.time() + 110)
+        _summary(results, expected, tmp, sim.sim.audit)
+        await _waiting(store, night)
+        _closing(redis_url, ns, local is not None)
+        return 0 if len(results) == expected else 1
+    finally:
+        await asyncio.to_thread(_stop_workers, workers)  # the simulator keeps answering
+        await store.close()
+        await sim.stop()
+        if local:
+            local.stop()
+
+
+async def _watch(store: Store, settings: Any, expected: int,
+                 workers: list[subprocess.Popen[bytes]], deadline: float) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    last = "0"
+    tty = sys.stdout.isatty()
+    shown = 0.0
+    while len(results) < expected and time.time() < deadline:
+        for eid, res in await store.read_results(last, 1000, 500):
+            last = eid
+            results[res.get("job_id") or eid] = res
+        if any(w.poll() is not None for w in workers):
+            print("\na worker process exited early; see its log", file=sys.stderr)
+            break
+        if time.time() - shown >= (0.5 if tty else 5.0):
+            shown = time.time()
+            line = _progress(results, await collect(store, settings), expected)
+            print(("\r" + line.ljust(150)) if tty else line, end="" if tty else "\n",
+                  flush=True)
+    print()
+    return results
+
+
+def _progress(results: dict[str, Any], st: dict[str, Any], expected: int) -> str:
+    by = collections.Counter(r["outcome"] for r in results.values())
+    answers = collections.Counter(r.get("answer_status") for r in results.values()
+                                  if r["outcome"] == "ended")
+    ans = " ".join(f"{k}:{v}" for k, v in sorted(answers.items()))
+    parts = [f"{len(results)}/{expected} done", f"ended {by['ended']} ({ans})",
+             f"rejected {by['rejected']}", f"invalid {by['invalid']}",
+             f"exhausted {by['exhausted']}", f"retrying {st['delayed']}",
+             f"calls live {st['tracking']}"]
+    for name, p in st["providers"].items():
+        use = ",".join(f"{w['window']}={w['used']}" for w in p["windows"])
+        parts.append(f"{name}[{use} slots {p['slots_in_use']}]")
+    return " | ".join(parts)
+
+
+def _summary(results: dict[str, Any], expected: int, tmp: Path,
+             audit: list[dict[str, Any]]) -> None:
+    out = tmp / "results.jsonl"
+    out.write_text("".join(json.dumps(r) + "\n" for r in results.values()), encoding="utf-8")
+    by = collections.Counter((r["outcome"], r.get("answer_status") or r.get("error_code")
+                              or r.get("reason") or "")
+                             for r in results.values())
+    print(f"\n{'outcome':<12}{'detail':<28}{'jobs':>6}")
+    for (outcome, detail), count in sorted(by.items()):
+        print(f"{outcome:<12}{detail:<28}{count:>6}")
+    print(f"{'total':<40}{len(results):>6}  (expected {expected})")
+    over = sum(1 for e in audit if e["status"] == 429)
+    creates = collections.Counter((e.get("correlation"), e.get("call_n")) for e in audit
+                                  if e.get("call_id"))
+    twice = sum(1 for c in creates.values() if c > 1)
+    print(f"provider saw {len(audit)} requests, {over} answered 429, "
+          f"{twice} calls started twice")
+    print(f"\nresults saved to {out}")
+
+
+async def _waiting(store: Store, night: list[str]) -> None:
+    """The jobs that wait for their recipients' calling window: no result yet, by design."""
+    infos = [await store.job_info(job_id) for job_id in night]
+    for job_id, info in zip(night, infos, strict=True):
+        print(f"{'waiting':<12}{info.get('wr', '?'):<28}{job_id}: campaign {NIGHT_CAMPAIGN}, "
+              f"calling window opens {info.get('wd', '?')}")
+
+
+def _closing(redis_url: str, ns: str, private: bool) -> None:
+    if private:
+        print("the demo's private Redis stopped with it. To keep the stream, run the demo "
+              "against a Redis that stays up:\n"
+              "  REDIS_URL=redis://127.0.0.1:6379/0 dispatcher demo\n"
+              "and it prints the commands to read that run's results.")
+        return
+    print("read the results stream with:")
+    print(f"  DISPATCHER_REDIS__URL={redis_url} DISPATCHER_REDIS__NAMESPACE={ns} "
+          f"dispatcher results")
+    print(f"  redis-cli -u {redis_url} XRANGE '{{{ns}}}:results' - +")
+
+
+def run_demo(jobs: int = 300, processes: int = 3) -> int:
+    try:
+        return asyncio.run(_demo(jobs, processes))
+    except KeyboardInterrupt:
+        print("\ninterrupted; everything the demo started was stopped")
+        return 130
+    except RuntimeError as exc:
+        print(f"dispatcher demo: {exc}", file=sys.stderr)
+        return 2

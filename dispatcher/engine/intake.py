@@ -1,0 +1,129 @@
+"""Intake: stream entries become jobs. Each payload is parsed on its own (one bad entry never
+holds up the others), the decision core says where the job goes (ready, waiting, parked, or
+straight to a result), and one INGEST call places a whole batch — taking the first grants for
+ready jobs in the same round trip when this process has room to dial them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+
+from dispatcher.core import decide
+from dispatcher.core.decide import Finish, Ready, Wait
+from dispatcher.core.jobs import InvalidJob, Job
+from dispatcher.core.model import Outcome
+from dispatcher.core.numbers import dnc_key
+from dispatcher.engine.context import Runtime, now_ms
+from dispatcher.engine.finisher import Finisher
+from dispatcher.engine.results import build, item
+from dispatcher.logs import get_logger
+from dispatcher.store.scripts import Ingested
+from dispatcher.store.types import GrantReply, Placement, ResultItem
+
+Entry = tuple[str, bytes | None]
+YIELD_EVERY = 25
+
+
+class Intake:
+    def __init__(self, rt: Runtime, finisher: Finisher, *, room: Callable[[], int],
+                 asking: Callable[[int], AbstractContextManager[None]],
+                 on_grants: Callable[[list[GrantReply], float], None]):
+        self.rt = rt
+        self.finisher = finisher
+        self.room = room
+        self.asking = asking
+        self.on_grants = on_grants
+
+    async def process(self, entries: Sequence[Entry]) -> None:
+        now = now_ms()
+        placements: list[Placement] = []
+        unreadable: list[ResultItem] = []
+        decided: dict[str, tuple[Job | InvalidJob, Finish]] = {}
+        ready = collections.Counter[str]()
+        for n, (eid, raw) in enumerate(entries, 1):
+            if n % YIELD_EVERY == 0:  # parsing a batch must not hold up dials already granted
+                await asyncio.sleep(0)
+            parsed = self.rt.parse(raw)
+            if isinstance(parsed, InvalidJob) and parsed.job_id is None:
+                fin = Finish(Outcome.INVALID, {"error_message": parsed.error})
+                res = build(parsed, fin, attempts=0, first_seen_ms=None, now_ms=now)
+                unreadable.append(item(res, entry_id=eid))
+                continue
+            p, known = self._place(eid, raw, parsed, now)
+            placements.append(p)
+            if known is not None:
+                decided[p.job_id] = (parsed, known)
+            if p.place == "queued":
+                ready[p.provider] += 1
+        if unreadable:
+            await self.rt.store.finish(unreadable, self.rt.ttl)
+        if not placements:
+            return
+        asked = time.monotonic()
+        wanted, k = self._grants(ready)
+        with self.asking(k):
+            done, grants = await self.rt.store.ingest(placements, wanted)
+        if grants:
+            self.on_grants(grants, asked)
+        await self._after(done, decided, placements)
+
+    def _grants(self, ready: collections.Counter[str]) -> tuple[list[dict[str, object]], int]:
+        """The first grants to take with the batch, and how many that asks for at most."""
+        out = []
+        room = total = self.room()
+        for prov, n in ready.items():
+            if room <= 0:
+                break
+            k = min(n, room)
+            out.append(self.rt.pacer.grant_args(prov, k))
+            room -= k
+        return out, total - room
+
+    def _place(self, eid: str, raw: bytes | None, parsed: Job | InvalidJob, now: int
+               ) -> tuple[Placement, Finish | None]:
+        text = (raw or b"").decode("utf-8", "replace")
+        if isinstance(parsed, InvalidJob):
+            assert parsed.job_id is not None
+            fin = Finish(Outcome.INVALID, {"error_message": parsed.error})
+            return Placement(eid, parsed.job_id, text, parsed.provider, "normal",
+                             parsed.campaign or "", "", "", 0, "finish", fin="invalid"), fin
+        job = parsed
+        adapter = self.rt.adapters.get(job.provider)
+        step = decide.intake(job, self.rt.policies.for_job(job), now,
+                             provider_known=adapter is not None,
+                             problem=adapter.check(job) if adapter else None,
+                             max_defer_ms=round(self.rt.timing.max_defer_s * 1000))
+        place, due_fin, reason, due, deadline, detail = "finish", "intake", "", 0, 0, ""
+        if isinstance(step, Ready):
+            self.rt.remember(text, job)
+            place, due_fin, deadline = "queued", "", step.deadline_ms
+        elif isinstance(step, Wait):
+            place, due_fin, reason, due = step.place, "", step.reason.value, step.until_ms
+            detail = step.detail
+        p = Placement(eid, job.id, text, job.provider, job.priority, job.campaign or "", job.to,
+                      dnc_key(job.to, self.rt.policies.dnc_hashed),
+                      round(job.expires_at * 1000) if job.expires_at else 0, place,
+                      reason=reason, due_ms=due, deadline_ms=deadline, fin=due_fin, detail=detail)
+        return p, step if isinstance(step, Finish) else None
+
+    async def _after(self, done: list[tuple[str, Ingested, str]],
+                     decided: dict[str, tuple[Job | InvalidJob, Finish]],
+                     placements: list[Placement]) -> None:
+        entry_of = {p.job_id: p.entry_id for p in placements}
+        for job_id, r, why in done:
+            if r is Ingested.DUPLICATE:
+                get_logger(job_id=job_id).info("job.duplicate", entry_id=entry_of.get(job_id))
+            elif r is Ingested.FINISH:
+                await self._finish_now(job_id, why, decided.get(job_id))
+
+    async def _finish_now(self, job_id: str, why: str,
+                          known: tuple[Job | InvalidJob, Finish] | None) -> None:
+        if known is None or why == "cancelled":
+            await self.finisher.run_due(ids=[job_id])
+            return
+        job, fin = known
+        await self.rt.finish(job, fin, attempts=0, first_seen_ms=now_ms())

@@ -1,0 +1,157 @@
+"""Following started calls to their end: polls (paced like any request) and webhook ends.
+
+A tracked job sits in the ``tracking`` set scored by its next visit; a worker leases due
+entries (VISIT), so a dead worker's calls come back after the lease.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any
+
+from dispatcher.core import decide
+from dispatcher.core.classify import Action, ProviderError, classify
+from dispatcher.core.decide import Finish, Wait
+from dispatcher.core.jobs import Job
+from dispatcher.core.model import CallRecord, CallState
+from dispatcher.engine.context import Runtime, now_ms
+from dispatcher.logs import get_logger
+from dispatcher.metrics import (
+    CALL_ERRORS,
+    DEFERRALS,
+    REQUESTS,
+    TRACKING_GAVE_UP,
+    count,
+    provider_label,
+    status_label,
+)
+from dispatcher.providers import dialect
+from dispatcher.providers.base import ProviderFailure
+from dispatcher.store.types import JobView, calls_to
+
+
+class Tracker:
+    def __init__(self, rt: Runtime):
+        self.rt = rt
+        self.store = rt.store
+
+    async def due(self, limit: int) -> list[JobView]:
+        lease = round(self.rt.settings.tracking.visit_lease_s * 1000)
+        return await self.store.visit(list(self.rt.adapters), lease, limit)
+
+    async def visit(self, v: JobView) -> None:
+        if v.get("state") != "tracking" or not v.get("raw"):
+            return
+        job = self.rt.parse_stored(v.get("raw"))
+        if not isinstance(job, Job) or job.provider not in self.rt.adapters:
+            get_logger(job_id=v.id, provider=v.get("prov")).error(
+                "call.untrackable", reason="provider not configured",
+                hint="configure it again; its live calls wait in tracking")
+            await self.store.revisit([{"id": v.id, "prov": v.get("prov"), "delay": 60_000}])
+            return
+        hook = {k[5:]: x for k, x in v.fields.items() if k.startswith("hook.")}
+        if hook:
+            spec = dialect(self.rt.settings.providers[job.provider].kind).webhooks
+            if spec is not None:
+                await self.conclude(job, v, spec.normalise(hook))
+                return
+        tracked_s = time.time() - v.int("track_ms") / 1000
+        if tracked_s > self.rt.settings.tracking.max_track_s:
+            get_logger(job_id=v.id, provider=job.provider, call_id=v.get("call_id")).error(
+                "call.tracking_gave_up", tracked_s=round(tracked_s))
+            TRACKING_GAVE_UP.labels(provider_label(job.provider)).inc()
+            await self.rt.finish(job, decide.gave_up(v.get("call_id"), v.calls),
+                                 attempts=v.int("attempts", 1),
+                                 first_seen_ms=v.int("first_seen") or None)
+            return
+        await self.poll(job, v)
+
+    async def poll(self, job: Job, v: JobView) -> None:
+        adapter = self.rt.adapters[job.provider]
+        adm = await self.rt.pacer.request(job.provider, deadline=time.time() + 60)
+        if not adm.granted:
+            await self.store.revisit([{"id": v.id, "prov": job.provider,
+                                       "delay": max(adm.wait_ms, 1000)}])
+            return
+        try:
+            call = await adapter.get_call(v.get("call_id"))
+            count(REQUESTS, provider_label(job.provider), "poll", "200")
+            self.rt.ops.reached(job.provider)
+        except ProviderFailure as f:
+            count(REQUESTS, provider_label(job.provider), "poll", status_label(f.error))
+            await self.poll_failed(job, v, f.error)
+            return
+        if call.terminal:
+            await self.conclude(job, v, call)
+            return
+        delay = adapter.poll_interval(v.int("visits"), self.rt.timing)
+        await self.store.revisit([self._next(job, v, delay)])
+
+    def _next(self, job: Job, v: JobView, delay_s: float) -> dict[str, Any]:
+        return {"id": v.id, "delay": round(delay_s * 1000), "prov": job.provider,
+                "camp": job.campaign or "",
+                "lease": round(self.rt.settings.tracking.slot_lease_s * 1000)}
+
+    async def poll_failed(self, job: Job, v: JobView, err: ProviderError) -> None:
+        table: Any = self.rt.errors(job.provider)
+        action = classify(table, err, on_create=False)
+        get_logger(job_id=job.id, provider=job.provider).warning(
+            "call.poll_failed", http_status=err.status, error_code=err.code, action=action.value)
+        delay = self.rt.adapters[job.provider].poll_interval(v.int("visits"), self.rt.timing)
+        if action is Action.RATE_LIMITED:
+            pause = self.rt.timing.cooldown(err.retry_after_s, 1, self.rt.rng)
+            await self.rt.ops.cooldown(job.provider, err, pause)
+            delay = max(delay, pause)
+        elif action is Action.HALT:
+            await self.rt.ops.halt(job.provider, err)
+        elif action is Action.UNREACHABLE:
+            await self.rt.ops.unreachable(job.provider, err)
+        await self.store.revisit([self._next(job, v, delay)])
+
+    async def conclude(self, job: Job, v: JobView, call: CallState) -> None:
+        """A terminal call: a result, a redial, or back to the queue."""
+        calls = _with_end(v.calls, call)
+        pol = self.rt.policies.for_job(job)
+        end = decide.after_call(job, call, calls, v.int("attempts", 1), v.int("rd"), pol,
+                                self.rt.timing, now_ms(), self.rt.rng)
+        if end.system_error:
+            CALL_ERRORS.labels(provider_label(job.provider),
+                               call.disconnection_reason or "none").inc()
+            get_logger(job_id=job.id, provider=job.provider, call_id=call.call_id).error(
+                "call.system_error", disconnection_reason=call.disconnection_reason)
+        if end.shrink:
+            await self.rt.ops.shrink(job.provider)
+        if isinstance(end.next, Finish):
+            await self.rt.finish(job, end.next, attempts=end.attempts,
+                                 first_seen_ms=v.int("first_seen") or None)
+            return
+        await self._requeue(job, end.next, end.attempts, calls, end.redials)
+
+    async def _requeue(self, job: Job, w: Wait, attempts: int, calls: tuple[CallRecord, ...],
+                       redials: int) -> None:
+        DEFERRALS.labels(provider_label(job.provider), w.reason.value).inc()
+        deadline = now_ms() + round(self.rt.timing.max_defer_s * 1000)
+        await self.store.defer(job.id, to="delayed", reason=w.reason.value, until_ms=w.until_ms,
+                               fields={"attempts": max(attempts, 0), "calls": calls_to(calls),
+                                       "rd": redials, "ready_since": now_ms()},
+                               deadline_ms=deadline, detail=w.detail)
+        get_logger(job_id=job.id, provider=job.provider, attempt=attempts).info(
+            "job.deferred", reason=w.reason.value, detail=w.detail or None,
+            delay_s=round(max(0, w.until_ms - now_ms()) / 1000, 3))
+
+
+def _with_end(calls: tuple[CallRecord, ...], call: CallState) -> tuple[CallRecord, ...]:
+    """The job's calls with this call's end filled in (added when it is missing)."""
+    ended = decide.record(call, None)
+    out = []
+    seen = False
+    for c in calls:
+        if c.call_id == call.call_id:
+            out.append(replace(ended, started_ms=c.started_ms))
+            seen = True
+        else:
+            out.append(c)
+    if not seen:
+        out.append(ended)
+    return tuple(out)

@@ -1,0 +1,462 @@
+"""The worker process: intake, one grant loop per provider, dials, tracking, results due
+without a dial, upkeep (promotion, deadlines), heartbeats, and the HTTP side.
+
+Shutdown (SIGTERM): stop reading and granting, let dials in flight finish within the grace
+period; a dial that never started is handed back to its ready list, one that was sending is
+left to be reconciled (the call may exist).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import socket
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Any
+
+import structlog
+from aiohttp import web
+from redis.exceptions import RedisError, ResponseError
+
+from dispatcher.config.settings import Settings, read_secret
+from dispatcher.core.model import WaitReason
+from dispatcher.core.policies import PolicyBook
+from dispatcher.engine.context import Runtime
+from dispatcher.engine.dialer import Dialer, Flight
+from dispatcher.engine.finisher import Finisher
+from dispatcher.engine.health import Health
+from dispatcher.engine.http import healthz, metrics_handler, serve, webhook_handler, webhook_secrets
+from dispatcher.engine.intake import Intake
+from dispatcher.engine.pacing import Pacer, grant_rules
+from dispatcher.engine.tracker import Tracker
+from dispatcher.logs import safe_url
+from dispatcher.metrics import GROUP_RECREATED, INFLIGHT, set_known_providers
+from dispatcher.providers import Adapter, build_adapter
+from dispatcher.store import Store, connect
+from dispatcher.store.scripts import Why
+from dispatcher.store.types import GrantReply
+
+log = structlog.get_logger("dispatcher")
+LISTPACK_VALUE = 512  # hash-max-listpack-value that keeps a job hash compact
+
+# entries read and placed per INGEST call: Redis runs one script at a time, and 500 entries
+# held every grant and result write of the process behind it for ~17 ms (at full load, 100
+# gave 0.65-0.72 of the raw loop where 500 gave 0.48-0.58, four rounds side by side)
+READ_BATCH = 100
+GRANT_BATCH = 100
+# grant calls per provider that may be on their way at once, each asking for a share of the
+# concurrency: while one waits for Redis, the room freed meanwhile is asked for by another, so
+# dials never wait for a whole round trip (with one call for all the room, a worker at full
+# load sat idle a quarter of the time: grant 50, dial 50, grant 50...). The first loop leads:
+# the others only help while it finds jobs to grant, so an idle worker polls no more.
+GRANT_LOOPS = 4
+IDLE_POLL_S = 0.25
+MAX_SLEEP_S = 2.0
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{random.randrange(16**4):04x}"
+
+
+def build_adapters(settings: Settings) -> dict[str, Adapter]:
+    out = {}
+    for name, cfg in settings.providers.items():
+        env, path = cfg.secrets()["api_key"]
+        key = read_secret(env, path, f"providers.{name}.api_key") or ""
+        out[name] = build_adapter(name, cfg, key, settings.worker.concurrency)
+    return out
+
+
+class Worker:
+    def __init__(self, settings: Settings, *, consumer: str | None = None,
+                 adapters: dict[str, Adapter] | None = None, http_port: int | None = None):
+        self.settings = settings
+        self.consumer = consumer or consumer_name()
+        w = settings.worker
+        client = connect(settings.redis, idempotent=True,
+                         max_connections=w.concurrency * 2 + 20)
+        self.store = Store(client, settings.redis.namespace, settings.results.maxlen)
+        self.adapters = adapters if adapters is not None else build_adapters(settings)
+        set_known_providers(settings.providers)
+        self.secrets = webhook_secrets(settings)
+        policies = PolicyBook(settings.policy, settings.campaigns)
+        rules = {name: grant_rules(
+            name, cfg, track_calls=settings.tracking.track_calls,
+            slot_lease_s=settings.tracking.slot_lease_s, caps=policies.default_caps(),
+            campaigns=policies.grant_campaigns()) for name, cfg in settings.providers.items()}
+        self.pacer = Pacer(self.store, rules, self.consumer)
+        self.rt = Runtime(settings, self.store, self.adapters, self.pacer, policies,
+                          self.consumer)
+        self.dialer = Dialer(self.rt)
+        self.tracker = Tracker(self.rt)
+        self.finisher = Finisher(self.rt)
+        self.intake = Intake(self.rt, self.finisher, room=self._room, asking=self._asking,
+                             on_grants=self._on_grants)
+        self.flights: dict[str, tuple[Flight, asyncio.Task[None]]] = {}
+        self.dialing = 0  # flights whose create has not been answered yet
+        self.asking = 0  # room promised to grant calls on their way
+        self.grant_batch = min(GRANT_BATCH, -(-w.concurrency // GRANT_LOOPS))
+        self.visits: set[asyncio.Task[Any]] = set()
+        self.visiting: set[str] = set()  # ids of the calls being visited (the heartbeat says)
+        self.wake = {name: asyncio.Event() for name in settings.providers}
+        self.helpers = {name: asyncio.Event() for name in settings.providers}
+        self.room_freed = asyncio.Event()
+        self.stopping = asyncio.Event()
+        self.read_own = True
+        self.ready = False
+        self.health = Health({"read": 3 * settings.redis.block_ms / 1000 + 10,
+                              "upkeep": 30.0, "heartbeat": 30.0, "track": 30.0})
+        self.http_port = w.http_port if http_port is None else http_port
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        await self._wait_for_redis()
+        if self.stopping.is_set():
+            return
+        await self._warn_settings()
+        await self._start_http()
+        self.ready = True
+        log.info("worker.started", consumer=self.consumer,
+                 providers=sorted(self.adapters), concurrency=self.settings.worker.concurrency)
+        loops = [asyncio.create_task(c) for c in (
+            self._loop("read", self._read_once, 0.0),
+            self._loop("upkeep", self._upkeep_once, self.settings.worker.promote_interval_s),
+            self._loop("heartbeat", self._heartbeat_once, self.settings.worker.heartbeat_s),
+            self._loop("reclaim", self._reclaim_once, self.settings.worker.claim_idle_s / 3),
+            self._loop("track", self._track_once, 0.25),
+            *(self._loop(f"grant:{p}", self._grant_fn(p, lead=i == 0), 0.0)
+              for p in self.adapters for i in range(GRANT_LOOPS)))]
+        await self.stopping.wait()
+        self.ready = False
+        grace = self.settings.worker.shutdown_grace_s
+        try:  # whatever Redis does, the process is gone within the grace period
+            await asyncio.wait_for(self._shutdown(loops), grace + 1)
+        except TimeoutError:
+            log.error("worker.shutdown_timeout", grace_s=grace,
+                      hint="what was not handed back is taken over by other workers")
+        log.info("worker.stopped", consumer=self.consumer)
+
+    async def _shutdown(self, loops: list[asyncio.Task[None]]) -> None:
+        _, stuck = await asyncio.wait(loops, timeout=self.settings.redis.block_ms / 1000 + 1)
+        for t in stuck:
+            t.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        await self._drain()
+        for a in self.adapters.values():
+            await a.close()
+        await self.pacer.drain()
+        await self.rt.close()
+        if self._runner:
+            await self._runner.cleanup()
+        await self.store.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for e in (self.room_freed, *self.wake.values(), *self.helpers.values()):
+            e.set()  # whatever pauses on them wakes now (see _pause)
+
+    async def _ensure_group(self) -> None:
+        if await self.store.ensure_group() and self.ready:
+            GROUP_RECREATED.inc()
+            log.error("redis.group_recreated", hint="the consumer group was missing: Redis lost "
+                      "its data (a restart without persistence, FLUSHALL or eviction); jobs "
+                      "pushed before are gone — use appendonly and maxmemory-policy noeviction")
+        self.health.group_ok = True
+
+    async def _warn_settings(self) -> None:
+        policy = await self.store.maxmemory_policy()
+        if policy not in (None, "noeviction"):
+            log.warning("redis.eviction_policy", policy=policy,
+                        hint="set maxmemory-policy noeviction: an evicted key is a lost job")
+        listpack = await self.store.server_setting("hash-max-listpack-value")
+        if listpack is not None and listpack.isdigit() and int(listpack) < LISTPACK_VALUE:
+            log.warning("redis.memory_setting", setting="hash-max-listpack-value",
+                        value=int(listpack), hint=f"set it to {LISTPACK_VALUE}: a job hash "
+                        "then takes less than half the memory (docs/redis.md)")
+
+    async def _wait_for_redis(self) -> None:
+        """Redis may be down or full at start: wait for it with backoff (what Kubernetes
+        expects of a pod), saying so at each try."""
+        delay = 0.5
+        while not self.stopping.is_set():
+            try:
+                await self.store.ping()
+                await self._ensure_group()
+                return
+            except (RedisError, OSError) as exc:
+                log.error("redis.unreachable", url=safe_url(self.settings.redis.url),
+                          error=str(exc), retry_in_s=delay)
+                await self._pause(delay)
+                delay = min(delay * 2, 10)
+
+    async def _drain(self) -> None:
+        grace = self.settings.worker.shutdown_grace_s
+        tasks = [t for _, t in self.flights.values()] + list(self.visits)
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
+        for fl, task in list(self.flights.values()):
+            if task.done():
+                continue
+            task.cancel()
+            if not fl.sending:
+                try:
+                    await self.store.defer(fl.g.id, to="queued", reason="", until_ms=0,
+                                           dtok=fl.g.tok, refund_rate=True, refund_number=True,
+                                           fields={"attempts": max(fl.g.attempts - 1, 0),
+                                                   "cn": max(fl.g.call_n - 1, 0)})
+                    log.info("job.handed_back", job_id=fl.g.id)
+                except RedisError:
+                    pass  # another worker takes it over once this consumer is known dead
+        for t in self.visits:
+            t.cancel()
+
+    # -- loop plumbing ------------------------------------------------------------------------
+    def _loop(self, name: str, once: Callable[[], Awaitable[float | None]],
+              every: float) -> Coroutine[Any, Any, None]:
+        async def run() -> None:
+            failures = 0
+            while not self.stopping.is_set():
+                try:
+                    pause = await once()
+                    failures = 0
+                    self.health.progressed(name)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # a loop must never die: Redis may raise odd types
+                    failures += 1
+                    pause = min(0.5 * 2 ** (failures - 1), 10.0)
+                    self.health.failed(name, exc)
+                wait = every if pause is None else pause
+                if wait > 0:
+                    await self._pause(wait)
+        return run()
+
+    async def _pause(self, seconds: float, event: asyncio.Event | None = None) -> None:
+        """Sleep, but wake at once on shutdown (or on ``event``). ``stop`` sets every event a
+        loop pauses on, so one wait covers both: a pause costs a timer, not two tasks (a
+        grant loop pauses about once per dial at full load)."""
+        if self.stopping.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await (event or self.stopping).wait()
+
+    def _room(self) -> int:
+        """Dials this process may start now. ``concurrency`` bounds the creates in flight; a
+        job whose answer is in only has its outcome to write, and does not hold up the next
+        dial (at full load that was two thirds of the flights). Twice ``concurrency`` bounds
+        the jobs held, and so the Redis writes they can want at once."""
+        limit = self.settings.worker.concurrency
+        return min(limit - self.dialing, 2 * limit - len(self.flights)) - self.asking
+
+    @contextlib.contextmanager
+    def _asking(self, n: int) -> Iterator[None]:
+        """Room promised to a grant call on its way: no other call asks for it meanwhile."""
+        self.asking += n
+        try:
+            yield
+        finally:
+            self.asking -= n
+
+    # -- dialling -----------------------------------------------------------------------------
+    def _on_grants(self, replies: list[GrantReply], asked_at: float) -> None:
+        """``asked_at``: when the grant call left (each job's lag is measured from there)."""
+        for reply in replies:
+            for g in reply.jobs:
+                self._spawn(Flight(g, asked_at))
+            if reply.finish:
+                task = asyncio.create_task(self.finisher.run_due(ids=list(reply.finish)))
+                self.visits.add(task)
+                task.add_done_callback(self.visits.discard)
+
+    def _spawn(self, fl: Flight) -> None:
+        if fl.g.id in self.flights:
+            return
+        fl.on_answer = self._answered
+        self.dialing += 1
+        task = asyncio.create_task(self._fly(fl))
+        self.flights[fl.g.id] = (fl, task)
+        task.add_done_callback(lambda _t: self._landed(fl))
+        INFLIGHT.set(len(self.flights))
+
+    def _answered(self, fl: Flight) -> None:
+        self.dialing -= 1
+        self.room_freed.set()
+
+    def _landed(self, fl: Flight) -> None:
+        fl.answer()  # a flight that ended without a create (deferred, blocked, lost) too
+        self.flights.pop(fl.g.id, None)
+        INFLIGHT.set(len(self.flights))
+        self.room_freed.set()
+
+    async def _fly(self, fl: Flight) -> None:
+        try:
+            await self.dialer.run(fl)
+            self.health.progressed("dial")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.health.failed("dial", exc)
+            try:
+                await self.dialer.crashed(fl)
+            except Exception as again:  # Redis gone too: a heartbeat or the reaper takes it over
+                self.health.failed("dial", again)
+
+    def _grant_fn(self, provider: str, *, lead: bool) -> Callable[[], Awaitable[float | None]]:
+        async def once() -> float | None:
+            room = self._room()
+            if room <= 0:
+                self.room_freed.clear()
+                await self._pause(1.0, self.room_freed)
+                return 0.0
+            asked, ask = time.monotonic(), min(room, self.grant_batch)
+            with self._asking(ask):
+                [reply] = await self.store.grant([self.pacer.grant_args(provider, ask)])
+            self._on_grants([reply], asked)
+            if reply.jobs and reply.why is Why.OK:
+                if lead:
+                    self.helpers[provider].set()
+                return 0.0
+            if not lead:  # back when the lead finds jobs again
+                self.helpers[provider].clear()
+                await self._pause(MAX_SLEEP_S, self.helpers[provider])
+                return 0.0
+            wait = {Why.EMPTY: IDLE_POLL_S, Why.SLOT: 0.25}.get(reply.why, reply.wait_ms / 1000)
+            event = self.wake[provider]
+            event.clear()
+            await self._pause(min(max(wait, 0.001), MAX_SLEEP_S), event)
+            return 0.0
+        return once
+
+    def _wake_all(self) -> None:
+        for e in self.wake.values():
+            e.set()
+
+    # -- intake -------------------------------------------------------------------------------
+    async def _read_once(self) -> float | None:
+        try:
+            return await self._read()
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self.health.group_ok = False
+            await self._ensure_group()
+            self.read_own = True
+            return 0.0
+
+    async def _read(self) -> float | None:
+        if self.read_own:
+            self.read_own = False
+            own = await self.store.read(self.consumer, READ_BATCH, 0, own=True)
+            if own:
+                await self.intake.process(own)
+                self.read_own = len(own) == READ_BATCH
+                self._wake_all()
+                return 0.0
+        queued = (await self.store.counts()).get("queued", 0)
+        if queued >= self.settings.worker.intake_max_ready:
+            return 0.5
+        entries = await self.store.read(self.consumer, READ_BATCH, self.settings.redis.block_ms)
+        if entries:
+            try:
+                await self.intake.process(entries)
+            except Exception:
+                self.read_own = True  # they stay pending on this consumer: read them again
+                raise
+            self._wake_all()
+        return 0.0
+
+    async def _reclaim_once(self) -> float | None:
+        idle = round(self.settings.worker.claim_idle_s * 1000)
+        entries = await self.store.reclaim(self.consumer, idle, READ_BATCH)
+        if entries:
+            log.info("job.reclaimed", entries=len(entries))
+            await self.intake.process(entries)
+        return None
+
+    # -- upkeep -------------------------------------------------------------------------------
+    async def _upkeep_once(self) -> float | None:
+        moved = await self.store.promote(round(self.rt.timing.max_defer_s * 1000))
+        if moved:
+            self._wake_all()
+        now = time.monotonic()
+        if now - getattr(self, "_swept", 0.0) >= 1.0:
+            self._swept = now
+            due = await self.store.sweep()
+            if due:
+                await self.finisher.run_due(ids=due)
+            await self.finisher.run_due()
+        max_age = self.settings.results.max_age_s
+        if max_age and now - getattr(self, "_trimmed", 0.0) >= 60.0:
+            self._trimmed = now
+            await self.store.trim_results(max_age)
+        return None
+
+    async def _heartbeat_once(self) -> float | None:
+        settle = {name: round(self.rt.timing.settle(cfg.request_timeout_s) * 1000)
+                  for name, cfg in self.settings.providers.items()}
+        w = self.settings.worker
+        res: dict[str, Any] = await self.store.heartbeat(
+            self.consumer, list(self.flights), round(w.dead_after_s * 1000),
+            round(max(w.dead_after_s, 5.0) * 1000), settle, self.pacer.margins_ms(),
+            visiting=list(self.visiting))
+        for c in res.get("reaped") or []:
+            log.warning("worker.taken_over", consumer=c)
+        if res.get("claimed"):
+            self.read_own = True
+        if res.get("reconciled"):
+            log.info("job.reclaimed", reconcile=res["reconciled"],
+                     reason=WaitReason.RECONCILE.value)
+        return None
+
+    # -- tracking -----------------------------------------------------------------------------
+    async def _track_once(self) -> float | None:
+        room = self.settings.worker.concurrency - len(self.visits)
+        if room <= 0:
+            return None
+        for v in await self.tracker.due(room):
+            task = asyncio.create_task(self._visit(v))
+            self.visits.add(task)
+            task.add_done_callback(self.visits.discard)
+        return None
+
+    async def _visit(self, v: Any) -> None:
+        self.visiting.add(v.id)
+        try:
+            await self.tracker.visit(v)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.error("call.visit_failed", job_id=v.id, exc_info=True)
+        finally:
+            self.visiting.discard(v.id)
+        self._wake_all()  # a call that ended frees a slot
+
+    # -- HTTP ---------------------------------------------------------------------------------
+    async def _start_http(self) -> None:
+        if self.http_port < 0:
+            return
+        app = web.Application()
+        app.router.add_get("/healthz", healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", metrics_handler(self.settings, self.store))
+        app.router.add_post("/webhooks/{provider}", webhook_handler(
+            self.settings, self.store, self.secrets, self.rt.timing))
+        self._runner, self.http_port = await serve(app, self.settings.worker.http_host,
+                                                   self.http_port)
+
+    async def _readyz(self, _: web.Request) -> web.Response:
+        """Ready while the worker can make progress: Redis answers, the group exists, no
+        loop is stuck or failing (out of memory, ...)."""
+        problems = [] if self.ready else ["starting or stopping"]
+        try:
+            await asyncio.wait_for(self.store.ping(), 2.0)
+        except (RedisError, OSError, TimeoutError) as exc:
+            problems.append(f"redis: {exc or 'no answer'}")
+        problems += self.health.problems()
+        body = {"ready": not problems, "problems": problems, "inflight": len(self.flights)}
+        return web.json_response(body, status=503 if problems else 200)

@@ -1,0 +1,1 @@
+"""What operators run and read: status, explain, campaigns, imports, do-not-call files."""

@@ -1,0 +1,184 @@
+"""Campaigns as an operator sees them: pause, resume and cancel, and each campaign's live
+counts, pace and ETA. Shared by the command line, the Python client and the console.
+
+The counts are the per-campaign hashes the scripts keep in step with every job's state; this
+module only reads them (one hash per campaign), it never scans jobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from dispatcher.store import Store
+from dispatcher.store.keys import PRIORITIES
+
+Op = Literal["pause", "resume", "cancel"]
+OPS: tuple[Op, ...] = ("pause", "resume", "cancel")
+PACE_WINDOW_S = 60
+WAIT_PREFIX, OUTCOME_PREFIX, ANSWER_PREFIX = "w:", "o:", "a:"
+
+
+@dataclass(frozen=True)
+class CampaignStatus:
+    """One campaign now. ``remaining`` counts the jobs that still need a dial; jobs pushed
+    but not yet read by a worker are not counted anywhere until they are read."""
+
+    name: str
+    paused: bool = False
+    cancelled: bool = False
+    jobs: int = 0                    # jobs read so far (each id once)
+    queued: int = 0                  # ready, waiting only for the provider's budget
+    waiting: int = 0                 # waiting for a time or a condition (by reason below)
+    waiting_by_reason: dict[str, int] = field(default_factory=dict)
+    dialing: int = 0
+    live: int = 0                    # calls in progress, followed to their end
+    finishing: int = 0               # result decided, being written
+    done: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    answers: dict[str, int] = field(default_factory=dict)
+    calls: int = 0                   # calls started (a job may make several)
+    pace_per_min: int = 0            # dials granted over the last minute
+    eta_s: float | None = None       # at the current pace; None: paused or no pace
+
+    @property
+    def remaining(self) -> int:
+        return self.queued + self.waiting + self.dialing
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "remaining": self.remaining}
+
+
+def _prefixed(counts: Mapping[str, int], prefix: str) -> dict[str, int]:
+    return {k[len(prefix):]: v for k, v in sorted(counts.items())
+            if k.startswith(prefix) and v}
+
+
+def eta_seconds(remaining: int, pace_per_min: int, paused: bool) -> float | None:
+    """Time to dial what is left at the pace of the last minute; None when it cannot move."""
+    if remaining <= 0:
+        return 0.0
+    if paused or pace_per_min <= 0:
+        return None
+    return round(remaining * 60 / pace_per_min, 1)
+
+
+def status_from(name: str, counts: Mapping[str, int], *, paused: bool, cancelled: bool,
+                pace_per_min: int) -> CampaignStatus:
+    """Build the status from a campaign's counter hash (pure)."""
+    c = counts.get
+    outcomes = _prefixed(counts, OUTCOME_PREFIX)
+    waiting = c("delayed", 0) + c("parked", 0)
+    remaining = c("queued", 0) + waiting + c("dialing", 0)
+    return CampaignStatus(
+        name=name, paused=paused, cancelled=cancelled, jobs=c("total", 0),
+        queued=c("queued", 0), waiting=waiting,
+        waiting_by_reason=_prefixed(counts, WAIT_PREFIX), dialing=c("dialing", 0),
+        live=c("live", 0), finishing=c("finishing", 0), done=sum(outcomes.values()),
+        outcomes=outcomes, answers=_prefixed(counts, ANSWER_PREFIX), calls=c("calls", 0),
+        pace_per_min=pace_per_min,
+        eta_s=eta_seconds(remaining, pace_per_min, paused))
+
+
+async def names(store: Store) -> list[str]:
+    """Every campaign seen (a job read, or a control used), oldest first."""
+    return await store.campaign_names()
+
+
+async def status(store: Store, name: str) -> CampaignStatus | None:
+    """The campaign's status; None when no job of it was ever read and no control used."""
+    if name not in set(await store.campaign_names()):
+        return None
+    return (await statuses(store, [name]))[0]
+
+
+async def statuses(store: Store, only: Sequence[str] | None = None) -> list[CampaignStatus]:
+    now = await store.server_ms()
+    paused, cancelled = await store.campaign_flags()
+    out = []
+    for name in (await store.campaign_names()) if only is None else only:
+        out.append(status_from(name, await store.counts(name), paused=name in paused,
+                               cancelled=name in cancelled,
+                               pace_per_min=await store.pace(name, now, PACE_WINDOW_S)))
+    return out
+
+
+async def ready_providers(store: Store) -> set[str]:
+    """Providers that have ready lists now, found by key name (a rare fallback for cancel when
+    the caller does not know the workers' configuration)."""
+    return await store.provider_names_with_ready_lists(PRIORITIES)
+
+
+async def control(store: Store, op: Op, name: str, providers: Iterable[str] = ()) -> int:
+    """Pause, resume or cancel a campaign; returns the jobs cancelled (0 for pause/resume).
+
+    Cancel empties the campaign's ready lists of ``providers`` and every delayed or parked
+    job; when ready jobs are left (a provider the caller did not name), the providers that
+    have ready lists are looked up and the cancel runs again for them. Any job still on its
+    way (being dialled when the cancel ran, then deferred) is cancelled when it reaches the
+    head of the line.
+    """
+    if op not in OPS:
+        raise ValueError(f"campaign operation must be one of {OPS}, got {op!r}")
+    provs = sorted(set(providers))
+    total = await store.campaign(op, name, provs)
+    if op == "cancel" and (await store.counts(name)).get("queued", 0) > 0:
+        others = sorted(await ready_providers(store) - set(provs))
+        if others:
+            total += await store.campaign(op, name, others)
+    return total
+
+
+# -- text for people ----------------------------------------------------------------------------
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def _state(s: CampaignStatus) -> str:
+    if s.cancelled:
+        return "cancelled"
+    if s.paused:
+        return "paused"
+    return "active" if s.remaining or s.live or s.finishing else "idle"
+
+
+def _pairs(d: Mapping[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in d.items()) or "none"
+
+
+def render_list(items: Sequence[CampaignStatus]) -> str:
+    if not items:
+        return "no campaigns yet"
+    width = max(8, *(len(s.name) for s in items))
+    head = (f"{'CAMPAIGN':<{width}}  {'STATE':<9} {'QUEUED':>7} {'WAITING':>7} "
+            f"{'LIVE':>5} {'DONE':>7} {'CALLS':>7} {'PACE/MIN':>8}  ETA")
+    rows = [f"{s.name:<{width}}  {_state(s):<9} {s.queued:>7} {s.waiting:>7} {s.live:>5} "
+            f"{s.done:>7} {s.calls:>7} {s.pace_per_min:>8}  {_duration(s.eta_s)}"
+            for s in items]
+    return "\n".join([head, *rows])
+
+
+def render_status(s: CampaignStatus) -> str:
+    return "\n".join([
+        f"campaign {s.name}: {_state(s)}",
+        f"  jobs read    {s.jobs}",
+        f"  queued       {s.queued}",
+        f"  waiting      {s.waiting} ({_pairs(s.waiting_by_reason)})",
+        f"  dialling     {s.dialing}",
+        f"  live calls   {s.live}",
+        f"  results      {s.done} ({_pairs(s.outcomes)})",
+        f"  answers      {_pairs(s.answers)}",
+        f"  calls made   {s.calls}",
+        f"  pace         {s.pace_per_min}/min over the last minute",
+        f"  ETA          {_duration(s.eta_s)}"
+        + (" (paused)" if s.paused and s.remaining else ""),
+    ])

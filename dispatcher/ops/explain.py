@@ -1,0 +1,379 @@
+"""``dispatcher explain ID``: a job's history in words, and why it waits *now*.
+
+``gather`` reads what matters from Redis (the job's hash and timeline, its provider's halt,
+cooldown, windows and slots, its campaign's flags, what stands before it in line); ``explain``
+turns those facts into sentences without touching Redis, so every branch is tested with a
+fixed clock. The console's job page shows the same explanation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from dispatcher.config.settings import Settings
+from dispatcher.core.model import iso
+from dispatcher.logs import mask_number, scrub_text
+from dispatcher.store import Store
+
+REASONS = {
+    "not_before": "the time the job asked for (not_before)",
+    "window": "the recipient's calling hours",
+    "redial": "the next call of its redial rule",
+    "halted": "its provider, which is halted",
+    "unknown_provider": "its provider, which is not configured",
+    "retry": "a retry after a failed attempt",
+    "rate_limited": "a retry after the provider answered 429",
+    "concurrency_limit": "a retry after the provider refused another live call",
+    "number_cap": "the per-number call cap",
+    "predial": "a retry of the pre-dial check, which did not answer",
+    "reconcile": "a lookup: a call may already exist",
+    "crash": "a retry after the worker failed on it",
+}
+"""Why a job waits, as what it waits *for* ("waits for the recipient's calling hours")."""
+PARKED = {"halted": "its provider is halted", "unknown_provider": "its provider is not configured"}
+
+
+@dataclass(frozen=True)
+class Why:
+    """One reason a job is where it is: a code, a sentence, and what fixes it (if anyone
+    must). ``action`` names the console button that fixes it."""
+
+    code: str
+    text: str
+    until_ms: int | None = None
+    fix: str | None = None
+    action: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Facts:
+    job_id: str
+    job: dict[str, str]
+    timeline: list[dict[str, Any]]
+    now_ms: int
+    configured: bool
+    provider: dict[str, Any] | None = None  # Reads.provider_state, windows labelled
+    halt: dict[str, str] = field(default_factory=dict)
+    campaign_paused: bool = False
+    campaign_cancelled: bool = False
+    campaign_cap: int | None = None
+    campaign_live: int = 0
+    position: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    job_id: str
+    state: str
+    provider: str
+    campaign: str
+    priority: str
+    attempts: int
+    to: str
+    why: Why
+    also: list[Why]
+    timeline: list[tuple[int, str, str]]  # (ms, event, words)
+    now_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        def why(w: Why) -> dict[str, Any]:
+            return {**asdict(w), "until": iso(w.until_ms)}
+        return {"id": self.job_id, "state": self.state, "provider": self.provider,
+                "campaign": self.campaign or None, "priority": self.priority,
+                "attempts": self.attempts, "to": self.to, "why": why(self.why),
+                "also": [why(w) for w in self.also], "now": iso(self.now_ms),
+                "timeline": [{"t": iso(t), "event": e, "text": x} for t, e, x in self.timeline]}
+
+
+# -- reading --------------------------------------------------------------------------------
+async def gather(store: Store, settings: Settings, job_id: str) -> Facts | None:
+    """Everything ``explain`` needs, read from Redis; None when the id is unknown."""
+    job = await store.job_info(job_id)
+    if not job:
+        return None
+    now = await store.server_ms()
+    prov, camp = job.get("prov", ""), job.get("camp", "")
+    cfg = settings.providers.get(prov)
+    pstate = None
+    if cfg is not None:
+        pstate = await store.provider_state(prov, [(w.limit, w.ms) for w in cfg.windows],
+                                            cfg.margin_ms, now)
+        for w, s in zip(cfg.windows, pstate["windows"], strict=True):
+            s["label"] = w.label()
+        pstate["slot_cap"] = cfg.max_concurrent_calls
+    paused, cancelled = await store.campaign_flags()
+    ccfg = settings.campaigns.get(camp) if camp else None
+    cap = ccfg.max_concurrent_calls if ccfg else None
+    live = (await store.campaign_stats([camp], now))[camp]["cap_live"] if cap else 0
+    position = None
+    if job.get("state") == "queued" and cfg is not None:
+        position = await store.queue_position(prov, job.get("prio") or "normal", camp, job_id)
+    return Facts(job_id, job, await store.timeline(job_id), now, cfg is not None, pstate,
+                 await store.halt_info(prov) if prov else {}, camp in paused, camp in cancelled,
+                 cap, live, position)
+
+
+# -- words ----------------------------------------------------------------------------------
+def clock(ms: int) -> str:
+    """'2026-03-02 14:05:09 UTC'."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def span(ms: int) -> str:
+    """A duration in words: '45 s', '3 min 12 s', '2 h 5 min', '3 d 4 h'."""
+    if 0 < ms < 500:
+        return "<1 s"
+    s = max(0, round(ms / 1000))
+    for unit, size, sub, sub_size in (("d", 86400, "h", 3600), ("h", 3600, "min", 60),
+                                      ("min", 60, "s", 1)):
+        if s >= size:
+            rest = (s % size) // sub_size
+            return f"{s // size} {unit}" + (f" {rest} {sub}" if rest else "")
+    return f"{s} s"
+
+
+def when(ms: int, now: int) -> str:
+    """'14:05:09 UTC (in 3 min 12 s)' / '(5 s ago)'."""
+    rel = f"in {span(ms - now)}" if ms >= now else f"{span(now - ms)} ago"
+    return f"{clock(ms)} ({rel})"
+
+
+def _int(value: Any) -> int | None:
+    """An integer field as the scripts write it; None when absent or (never expected)
+    malformed, so a damaged hash is still explained."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _until(f: Facts) -> int | None:
+    return _int(f.job.get("wu"))
+
+
+def _halted(name: str, halt: dict[str, str], now: int) -> Why:
+    since = _int(halt.get("since")) or now
+    probe = _int(halt.get("probe_at")) or now
+    what = scrub_text(f"{halt.get('code') or 'halted'} — {halt.get('reason') or 'no reason'}")
+    return Why("halted", f"provider {name} is halted since {when(since, now)}: {what}; "
+               f"it probes the account again at {when(probe, now)}", probe,
+               fix=f"dispatcher resume {name}", action={"kind": "provider", "name": name})
+
+
+def _campaign_paused(camp: str) -> Why:
+    return Why("campaign_paused", f"campaign {camp} is paused: none of its jobs is dialled "
+               "until it is resumed", fix="resume the campaign (console: Campaigns)",
+               action={"kind": "campaign", "name": camp})
+
+
+def _campaign_flags(f: Facts) -> list[Why]:
+    camp = f.job.get("camp") or ""
+    if f.campaign_cancelled:
+        return [Why("campaign_cancelled", f"campaign {camp} was cancelled: its jobs get the "
+                    "result 'cancelled'", fix="resume the campaign to accept its jobs again",
+                    action={"kind": "campaign", "name": camp})]
+    return [_campaign_paused(camp)] if f.campaign_paused else []
+
+
+# -- why it waits now, by state -------------------------------------------------------------
+def _done(f: Facts) -> list[Why]:
+    out = f.job.get("outcome") or "unknown"
+    at = _int(f.job.get("done_ms")) or None
+    tail = f" at {when(at, f.now_ms)}" if at else ""
+    return [Why("done", f"done: its result is '{out}'{tail}", at)]
+
+
+def _finishing(f: Facts) -> list[Why]:
+    fin = f.job.get("fin") or "a result is due"
+    return [Why("finishing", f"its result is being written ({fin.replace(':', ': ')})")]
+
+
+def _tracking(f: Facts) -> list[Why]:
+    start = _int(f.job.get("track_ms")) or None
+    since = f" since {when(start, f.now_ms)}" if start else ""
+    return [Why("live", f"its call {f.job.get('call_id') or '?'} is live{since}; it is "
+                "followed until it ends")]
+
+
+def _dialing(f: Facts) -> list[Why]:
+    at = _int(f.job.get("dial_ms")) or f.now_ms
+    return [Why("dialling", f"being dialled now by worker {f.job.get('dialer') or '?'} "
+                f"(granted {when(at, f.now_ms)})")]
+
+
+def _parked(f: Facts) -> list[Why]:
+    prov = f.job.get("prov") or "?"
+    if f.job.get("wr") == "unknown_provider" or not f.configured:
+        return [Why("unknown_provider", f"provider {prov!r} is not configured: the job is "
+                    "parked", fix=f"configure provider {prov}, then: dispatcher resume {prov}")]
+    if f.halt:
+        return [_halted(prov, f.halt, f.now_ms), *_campaign_flags(f)]
+    return [Why("parked", f"parked while provider {prov} was halted; the halt is over but the "
+                "job was not sent back", fix=f"dispatcher resume {prov}",
+                action={"kind": "provider", "name": prov}), *_campaign_flags(f)]
+
+
+def _delayed_text(f: Facts, wr: str, at: str) -> str:
+    detail = scrub_text(f.job.get("wd") or "")
+    last = " ".join(x for x in (f.job.get("last_status"), f.job.get("last_code")) if x)
+    after = f" (last answer: {last})" if last else ""
+    texts = {
+        "window": f"calling window closed until {detail or at}" + (f", {at}" if detail else ""),
+        "not_before": f"not before {at}, as the job asked",
+        "redial": f"next call of its redial rule at {at}" + (f" ({detail})" if detail else ""),
+        "number_cap": f"per-number cap until {at}: this number has had as many calls as "
+                      "policy.max_calls_per_number allows" + (f" ({detail})" if detail else ""),
+        "reconcile": f"a call may already exist (its worker stopped mid-request): looked up "
+                     f"at {at}",
+    }
+    if wr in texts:
+        return texts[wr]
+    why = REASONS.get(wr, wr or "a wait")
+    return f"waiting for {why} until {at}{after}" + (f"; {detail}" if detail else "")
+
+
+def _delayed(f: Facts) -> list[Why]:
+    wr, until = f.job.get("wr") or "", _until(f)
+    if until is None:
+        return [Why("delayed", f"waiting ({wr or 'no reason recorded'})")]
+    code = {"rate_limited": "retry", "concurrency_limit": "retry", "predial": "retry",
+            "crash": "retry"}.get(wr, wr or "delayed")
+    text = _delayed_text(f, wr, when(until, f.now_ms))
+    if until <= f.now_ms:
+        text += "; due now, back in line at the next promotion"
+    return [Why(code, text, until), *_campaign_flags(f)]
+
+
+def _provider_blocks(f: Facts) -> list[Why]:
+    """What stops the provider granting anything now, in the order the grant checks it."""
+    p, prov, now = f.provider or {}, f.job.get("prov") or "?", f.now_ms
+    out = []
+    if p.get("cooldown_ms"):
+        until = now + int(p["cooldown_ms"])
+        out.append(Why("cooldown", f"provider {prov} is cooling down after a 429 until "
+                       f"{when(until, now)}", until))
+    for w in p.get("windows", []):
+        hint = w.get("provider_remaining")
+        if w["used"] >= w["limit"] or (hint is not None and hint <= 0):
+            until = now + int(w["resets_in_ms"])
+            out.append(Why("window_full", f"{w['label']} window of provider {prov} full "
+                           f"({w['used']} of {w['limit']} used) until {when(until, now)}, "
+                           "when its oldest request leaves it", until))
+    cap = _slot_cap(p)
+    if cap and p["slots_in_use"] >= cap:
+        out.append(Why("slots_full", f"call slots full: {p['slots_in_use']} of {cap} live calls "
+                       f"on provider {prov}; a slot frees when a call ends"))
+    return out
+
+
+def _slot_cap(p: dict[str, Any]) -> int | None:
+    cap, shrunk = p.get("slot_cap"), p.get("slot_cap_shrunk_to")
+    return min(cap, shrunk) if cap and shrunk else cap
+
+
+def _position(f: Facts) -> Why:
+    pos = f.position or {}
+    ahead = pos.get("ahead")
+    higher, others = int(pos.get("higher") or 0), int(pos.get("other_campaigns") or 0)
+    camp = f.job.get("camp") or ""
+    if higher + (ahead or 0) == 0 and ahead is not None and others == 0:
+        return Why("next", "next in line: it goes with the provider's next grant")
+    total = f"{higher + ahead}" if ahead is not None else f"more than {higher + 200_000}"
+    parts = [f"{higher} at a higher priority"] if higher else []
+    where = f"campaign {camp}" if camp else "its list"
+    parts.append(f"{ahead if ahead is not None else 'over 200000'} ahead of it in {where}")
+    if others:
+        parts.append(f"taking turns with {others} other campaign(s) at priority "
+                     f"{f.job.get('prio') or 'normal'} ({pos.get('other_ready', 0)} ready)")
+    return Why("queued", f"queued behind {total} others ({'; '.join(parts)})")
+
+
+def _queued(f: Facts) -> list[Why]:
+    prov = f.job.get("prov") or "?"
+    if not f.configured:
+        return [Why("unknown_provider", f"provider {prov!r} is not configured",
+                    fix=f"configure provider {prov}, then: dispatcher resume {prov}")]
+    flags = _campaign_flags(f)
+    out = [_halted(prov, f.halt, f.now_ms)] if f.halt else []
+    out += flags + _provider_blocks(f)
+    if f.campaign_cap and f.campaign_live >= f.campaign_cap:
+        out.append(Why("campaign_cap", f"campaign {f.job.get('camp')} is at its call cap "
+                       f"({f.campaign_live} of {f.campaign_cap} live calls)"))
+    if not flags:  # its place in line means nothing while its campaign is held
+        out.append(_position(f))
+    return out
+
+
+STATES: dict[str, Callable[[Facts], list[Why]]] = {
+    "done": _done, "finishing": _finishing, "tracking": _tracking, "dialing": _dialing,
+    "parked": _parked, "delayed": _delayed, "queued": _queued,
+}
+
+
+def why_now(f: Facts) -> list[Why]:
+    """The reasons, the one that matters most first."""
+    state = f.job.get("state") or "new"
+    fn = STATES.get(state)
+    if fn is not None:
+        return fn(f)
+    if state == "orphaned":
+        return [Why("orphaned", "its payload was lost: it cannot be sent",
+                    fix="enqueue the job again")]
+    return [Why(state, "just read from the stream: being placed")]
+
+
+# -- the timeline ---------------------------------------------------------------------------
+def event_words(e: dict[str, Any]) -> str:
+    """One timeline entry in words."""
+    kind = e.get("e")
+    u = e.get("u")
+    until = f" until {clock(int(u))}" if isinstance(u, int | float) and u else ""
+    detail = f" — {scrub_text(str(e['d']))}" if e.get("d") else ""
+    r = str(e.get("r") or "")
+    texts = {
+        "claimed": f"read from the stream (entry {e.get('entry')})",
+        "waiting": f"waits for {REASONS.get(r, r or 'no reason')}{until}{detail}",
+        "parked": f"parked: {PARKED.get(r, r or 'no reason')}{detail}",
+        "granted": f"granted call #{e.get('call')} to worker {e.get('w')}"
+                   + (" as the halt probe" if e.get("canary") else ""),
+        "dialled": f"call #{e.get('call')} started: {e.get('call_id')}",
+        "webhook": f"webhook from the provider: {e.get('event')}",
+        "taken_over": f"worker {e.get('from')} stopped while dialling; its call is looked up",
+        "cancel_requested": "cancel requested",
+        "result": f"result written: {e.get('outcome')}",
+    }
+    if kind in texts:
+        return texts[str(kind)]
+    rest = {k: v for k, v in e.items() if k not in ("t", "e")}
+    return f"{kind} {json.dumps(rest, sort_keys=True)}" if rest else str(kind)
+
+
+def explain(f: Facts, *, show_numbers: bool = False) -> Explanation:
+    """Facts -> words. ``show_numbers``: the number to call unmasked."""
+    reasons = why_now(f)
+    to = f.job.get("to") or ""
+    return Explanation(
+        f.job_id, f.job.get("state") or "new", f.job.get("prov") or "",
+        f.job.get("camp") or "", f.job.get("prio") or "normal",
+        _int(f.job.get("attempts")) or 0, to if show_numbers else mask_number(to),
+        reasons[0], reasons[1:],
+        [(_int(e.get("t")) or 0, str(e.get("e")), event_words(e)) for e in f.timeline],
+        f.now_ms)
+
+
+def render(x: Explanation) -> str:
+    camp = f", campaign {x.campaign}" if x.campaign else ""
+    lines = [f"job {x.job_id}: {x.state} — provider {x.provider or '?'}{camp}, priority "
+             f"{x.priority}, {x.attempts} attempt(s), to {x.to or '?'}"]
+    for t, _, words in x.timeline:
+        lines.append(f"  {clock(t)}  {words}")
+    lines.append(f"now ({clock(x.now_ms)}): {x.why.text}")
+    if x.why.fix:
+        lines.append(f"  fix: {x.why.fix}")
+    for w in x.also:
+        lines.append(f"also: {w.text}" + (f" — fix: {w.fix}" if w.fix else ""))
+    return "\n".join(lines)

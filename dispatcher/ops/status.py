@@ -1,0 +1,132 @@
+"""``dispatcher status``: what the deployment is doing, read straight from Redis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dispatcher.config.settings import Settings
+from dispatcher.core.limits import Window
+from dispatcher.store import Store
+
+WAIT_PREFIX = "w:"
+
+
+async def collect(store: Store, settings: Settings) -> dict[str, Any]:
+    """Every number is an int (0 before the first worker has created anything)."""
+    now = await store.server_ms()
+    counts = await store.counts()
+    sizes = await store.queue_sizes(now)
+    backlog = await store.backlog()
+    out: dict[str, Any] = {
+        "namespace": settings.redis.namespace,
+        "unread": backlog["unread"],
+        "queued": counts.get("queued", 0),
+        "waiting": counts.get("delayed", 0) + counts.get("parked", 0),
+        "waiting_by_reason": waiting_by_reason(counts),
+        "delayed": counts.get("delayed", 0),
+        "delayed_due": sizes["delayed_due"],
+        "parked": counts.get("parked", 0),
+        "dialing": counts.get("dialing", 0),
+        "tracking": counts.get("live", 0),
+        "finishing": counts.get("finishing", 0),
+        "results": sizes["results"],
+        "orphans": sizes["orphans"],
+        "in_flight": backlog["pending"] + counts.get("dialing", 0),
+        "consumers": await consumers(store, now),
+    }
+    provs = {}
+    for name, p in settings.providers.items():
+        windows = p.windows
+        margin = p.margin_ms
+        st = await store.provider_state(name, [(w.limit, w.ms) for w in windows], margin, now)
+        provs[name] = _provider(p.kind, p.max_concurrent_calls, windows, st, now)
+    out["providers"] = provs
+    out["unconfigured"] = await store.unconfigured_parked(set(settings.providers))
+    return out
+
+
+def waiting_by_reason(counts: dict[str, int]) -> dict[str, int]:
+    return {k[len(WAIT_PREFIX):]: v for k, v in sorted(counts.items())
+            if k.startswith(WAIT_PREFIX) and v}
+
+
+async def consumers(store: Store, now: int) -> list[dict[str, Any]]:
+    """Workers by their last heartbeat (the heartbeat registry), with what the stream's
+    consumer group says of each: entries read and not yet ingested, idle time."""
+    group = {c["name"]: c for c in (await store.group_info()).get("consumers", [])}
+    out = []
+    for name, beat in await store.consumer_beats():
+        g = group.pop(name, {})
+        out.append({"name": name, "last_heartbeat_s": round((now - beat) / 1000, 1),
+                    "pending": int(g.get("pending") or 0), "idle_ms": int(g.get("idle_ms") or 0)})
+    for name, g in group.items():
+        out.append({"name": name, "last_heartbeat_s": None, "pending": int(g["pending"] or 0),
+                    "idle_ms": int(g["idle_ms"] or 0)})
+    return out
+
+
+def _provider(kind: str, cap: int | None, windows: list[Window], st: dict[str, Any],
+              now: int) -> dict[str, Any]:
+    halt = st["halt"]
+    wins = []
+    for w, s in zip(windows, st["windows"], strict=True):
+        wins.append({"window": w.label(), "limit": w.limit, "used": s["used"],
+                     "tokens_left": max(0, w.limit - s["used"]),
+                     "provider_remaining": s["provider_remaining"],
+                     "resets_in_s": round(s["resets_in_ms"] / 1000, 1)})
+    return {
+        "kind": kind, "windows": wins, "cooldown_s": round(st["cooldown_ms"] / 1000, 3),
+        "slots_in_use": st["slots_in_use"], "slot_cap": cap,
+        "slot_cap_shrunk_to": st["slot_cap_shrunk_to"], "halted": bool(halt),
+        "halt": {"reason": halt.get("reason"), "code": halt.get("code"),
+                 "since_ms": int(halt.get("since", now)),
+                 "since_s": round((now - int(halt.get("since", now))) / 1000, 1),
+                 "next_probe_s": round(max(0, int(halt.get("probe_at", now)) - now) / 1000, 1)}
+        if halt else None,
+        "parked": st["parked"],
+    }
+
+
+def render(s: dict[str, Any]) -> str:
+    waits = ", ".join(f"{k} {v}" for k, v in s["waiting_by_reason"].items()) or "none"
+    lines = [f"namespace {s['namespace']}: unread {s['unread']}, queued {s['queued']}, "
+             f"waiting {s['waiting']} ({waits}), dialling {s['dialing']}, "
+             f"tracking {s['tracking']} calls, results {s['results']}"]
+    lines.append("consumers: " + (", ".join(_consumer(c) for c in s["consumers"])
+                                  or "none (no worker has started)"))
+    if s.get("orphans"):
+        lines.append(f"WARNING {s['orphans']} jobs lost their payload and cannot be sent "
+                     f"(ids in {{{s['namespace']}}}:orphans); re-enqueue them")
+    for name, p in s["providers"].items():
+        lines += _render_provider(name, p)
+    for name, n in s.get("unconfigured", {}).items():
+        lines.append(f"provider {name}: NOT CONFIGURED; {n} jobs parked for it; configure it, "
+                     f"then: dispatcher resume {name}")
+    return "\n".join(lines)
+
+
+def _consumer(c: dict[str, Any]) -> str:
+    beat = ("no heartbeat" if c["last_heartbeat_s"] is None
+            else f"last heartbeat {c['last_heartbeat_s']:.1f} s ago")
+    return f"{c['name']} ({beat}, pending {c['pending']})"
+
+
+def _render_provider(name: str, p: dict[str, Any]) -> list[str]:
+    lines = [f"provider {name} ({p['kind']}): {'HALTED' if p['halted'] else 'running'}"]
+    if p["halt"]:
+        h = p["halt"]
+        lines.append(f"  halted {h['since_s']} s ago: {h['code']} — {h['reason']}; "
+                     f"next probe in {h['next_probe_s']} s; {p['parked']} jobs parked; "
+                     f"resume with: dispatcher resume {name}")
+    elif p["parked"]:
+        lines.append(f"  {p['parked']} jobs parked; resume with: dispatcher resume {name}")
+    for w in p["windows"]:
+        extra = (f", provider says {w['provider_remaining']} left"
+                 if w["provider_remaining"] is not None else "")
+        lines.append(f"  window {w['window']}: {w['used']} used, {w['tokens_left']} left"
+                     + extra)
+    lines.append(f"  cooldown {p['cooldown_s']} s; call slots {p['slots_in_use']}/"
+                 f"{p['slot_cap'] or '∞'}"
+                 + (f" (shrunk to {p['slot_cap_shrunk_to']})" if p["slot_cap_shrunk_to"]
+                    else ""))
+    return lines

@@ -1,0 +1,183 @@
+"""Every Redis key name, in one place (the Lua scripts build the same names from the prefix).
+
+All keys of a namespace share the hash tag ``{ns}``, so every script touches one Cluster slot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GROUP = "workers"
+PRIORITIES = ("high", "normal", "low")
+NO_CAMPAIGN = "~"
+
+
+@dataclass(frozen=True)
+class Keys:
+    ns: str
+
+    @property
+    def prefix(self) -> str:
+        return "{" + self.ns + "}:"
+
+    def _k(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    # streams and queues
+    @property
+    def jobs(self) -> str:
+        return self._k("jobs")
+
+    @property
+    def results(self) -> str:
+        return self._k("results")
+
+    def pushed(self, batch: str) -> str:
+        """A pushed batch's token (PUSH), so sending the batch again adds nothing."""
+        return self._k("pushed", batch)
+
+    @property
+    def delayed(self) -> str:
+        return self._k("delayed")
+
+    @property
+    def deadlines(self) -> str:
+        return self._k("deadlines")
+
+    @property
+    def finishq(self) -> str:
+        return self._k("finishq")
+
+    def tracking(self, provider: str) -> str:
+        """A provider's live calls, by their next visit (one set per provider, so polls can
+        go before new dials of the same provider)."""
+        return self._k("tracking", provider)
+
+    def ready(self, provider: str, priority: str, campaign: str | None) -> str:
+        return self._k("ready", provider, priority, campaign or NO_CAMPAIGN)
+
+    def ready_campaigns(self, provider: str, priority: str) -> str:
+        return self._k("rq", provider, priority)
+
+    @property
+    def ready_campaigns_prefix(self) -> str:
+        return self._k("rq:")
+
+    def parked(self, provider: str) -> str:
+        return self._k("parked", provider)
+
+    @property
+    def unknown_providers(self) -> str:
+        """Provider names jobs asked for that no worker had configured (their jobs park)."""
+        return self._k("unknown_providers")
+
+    # jobs
+    @property
+    def job_prefix(self) -> str:
+        return self._k("job:")
+
+    def job(self, job_id: str) -> str:
+        return self._k("job", job_id)
+
+    def timeline(self, job_id: str) -> str:
+        return self._k("tl", job_id)
+
+    def invalid_marker(self, entry_id: str) -> str:
+        return self._k("invalid", entry_id)
+
+    @property
+    def dormant(self) -> str:
+        """Jobs due long after they arrived, one packed field each (lua/lib/dormant.lua)."""
+        return self._k("dormant")
+
+    @property
+    def orphans(self) -> str:
+        return self._k("orphans")
+
+    def call(self, call_id: str) -> str:
+        return self._k("call", call_id)
+
+    def call_end(self, call_id: str) -> str:
+        return self._k("callend", call_id)
+
+    def event(self, event_id: str) -> str:
+        return self._k("event", event_id)
+
+    # workers
+    @property
+    def consumers(self) -> str:
+        return self._k("consumers")
+
+    def held(self, consumer: str) -> str:
+        return self._k("held", consumer)
+
+    def visiting(self, consumer: str) -> str:
+        """The live calls a worker is polling, as of its last heartbeat (HEARTBEAT)."""
+        return self._k("visiting", consumer)
+
+    # providers
+    def rate_log(self, provider: str) -> str:
+        return self._k("rl", provider)
+
+    def margin(self, provider: str) -> str:
+        """The send margin each worker measured for a provider, by consumer (HEARTBEAT)."""
+        return self._k("margin", provider)
+
+    def reply(self, rid: str) -> str:
+        """A granting call's reply, kept a few seconds for a replay (lua/lib/core.lua)."""
+        return self._k("reply", rid)
+
+    @property
+    def reply_prefix(self) -> str:
+        return self._k("reply:")
+
+    def rate_hint(self, provider: str, window_ms: int) -> str:
+        return self._k("hint", provider, str(window_ms))
+
+    def cooldown(self, provider: str) -> str:
+        return self._k("cooldown", provider)
+
+    def halt(self, provider: str) -> str:
+        return self._k("halt", provider)
+
+    def slots(self, provider: str) -> str:
+        return self._k("slots", provider)
+
+    def slot_cap(self, provider: str) -> str:
+        return self._k("slotcap", provider)
+
+    # policy and campaigns
+    @property
+    def dnc(self) -> str:
+        return self._k("dnc")
+
+    def number_log(self, number_key: str) -> str:
+        return self._k("num", number_key)
+
+    @property
+    def counts(self) -> str:
+        return self._k("counts")
+
+    @property
+    def campaigns(self) -> str:
+        return self._k("campaigns")
+
+    def campaign(self, name: str) -> str:
+        return self._k("camp", name)
+
+    def campaign_slots(self, name: str) -> str:
+        return self._k("cslots", name)
+
+    def campaign_waiting(self, name: str) -> str:
+        return self._k("cwait", name)
+
+    def pace(self, name: str | None) -> str:
+        return self._k("pace", name or "*")
+
+    @property
+    def paused(self) -> str:
+        return self._k("paused")
+
+    @property
+    def cancelled_campaigns(self) -> str:
+        return self._k("ccancel")
