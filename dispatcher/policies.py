@@ -23,7 +23,6 @@ from dispatcher.policy import (
     CampaignConfig,
     EffectivePolicy,
     PolicyConfig,
-    RegionConfig,
     calling_decision,
     effective_policy,
     recipient_zones,
@@ -111,8 +110,6 @@ class PolicyBook:
         self.policy = policy
         self.campaigns = dict(campaigns)
         self._views: dict[str | None, JobPolicy] = {}
-        self._regional: dict[tuple[str, tuple[tuple[str, RegionConfig], ...]],
-                             RegionalPolicy | None] = {}
 
     def view(self, campaign: str | None) -> EffectivePolicy:
         return effective_policy(self.policy, self.campaigns, campaign)
@@ -127,15 +124,14 @@ class PolicyBook:
             got = self._views[campaign] = JobPolicy(pol, self._regional_of(pol))
         return got
 
-    def _regional_of(self, pol: EffectivePolicy) -> RegionalPolicy | None:
-        """One regional view per distinct (jurisdiction, region overrides), shared by the
-        campaigns that have them; None when neither is configured (the plain path)."""
-        key = (pol.jurisdiction, pol.region_rules)
-        if key not in self._regional:
-            rules = rule_set(Jurisdiction(pol.jurisdiction))
-            self._regional[key] = (RegionalPolicy(rules, dict(pol.region_rules))
-                                   if rules is not None or pol.region_rules else None)
-        return self._regional[key]
+    @staticmethod
+    def _regional_of(pol: EffectivePolicy) -> RegionalPolicy | None:
+        """The campaign's region overrides and rule set; None when it has neither (the plain
+        path, unchanged)."""
+        rules = rule_set(Jurisdiction(pol.jurisdiction))
+        if rules is None and not pol.region_rules:
+            return None
+        return RegionalPolicy(rules, dict(pol.region_rules))
 
     def grant_campaigns(self) -> dict[str, dict[str, Any]]:
         """What the grant script must know per configured campaign: share, call cap, caps."""
