@@ -164,10 +164,21 @@ def test_utah_has_no_calls_on_its_legal_holidays() -> None:
     assert isinstance(got, decide.Wait) and "Pioneer Day" in got.detail
 
 
+def test_alabama_has_no_calls_on_sundays_or_its_state_holidays() -> None:
+    chicago = ZoneInfo("America/Chicago")
+    al = job("+12055550123")  # 205: Birmingham
+    sunday = schedule(book(), al, at(chicago, 2026, 3, 8, 12, 0))
+    assert isinstance(sunday, decide.Wait) and sunday.until_ms == at(chicago, 2026, 3, 9, 8, 0)
+    memorial = schedule(book(), al, at(chicago, 2026, 4, 27, 12, 0))  # Confederate Memorial Day
+    assert isinstance(memorial, decide.Wait) and "Alabama:" in memorial.detail
+    assert isinstance(schedule(book(), al, at(chicago, 2026, 4, 28, 12, 0)), decide.Ready)
+
+
 # -- rules only tighten -------------------------------------------------------------------------
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-REGIONS = ["US-FL", "US-OK", "US-MD", "US-WA", "US-UT", "US-MS", "US-TX", "US-NY"]
+REGIONS = ["US-FL", "US-OK", "US-MD", "US-WA", "US-UT", "US-MS", "US-AL", "US-LA", "US-TX",
+           "US-NY"]
 
 
 @st.composite
@@ -265,6 +276,7 @@ def test_an_unknown_key_in_a_region_table_is_named(tmp_path: Path) -> None:
 # -- the data files -----------------------------------------------------------------------------
 
 RULE_KEY = re.compile(r"^(calling_hours|public_holidays|max_calls_per_subject)\s*=")
+CITATION = re.compile(r"§|\bCFR\b|\bRCW\b|\bR\.S\. \d|Admin\. Code r\. \d|Ofcom")
 
 
 @pytest.mark.parametrize("name", [j for j in Jurisdiction if j is not Jurisdiction.NONE])
@@ -276,7 +288,7 @@ def test_every_rule_row_has_a_source_comment_and_the_file_parses(name: Jurisdict
     for i in rows:
         above = lines[i - 1]
         assert above.startswith("# source: ") and len(above) > 40, f"{name}.toml line {i + 1}"
-        assert re.search(r"§|CFR|RCW|Ofcom", above), f"{name}.toml line {i}: no citation"
+        assert CITATION.search(above), f"{name}.toml line {i + 1}: no citation"
     assert "NOT LEGAL ADVICE" in text and "only tighten" in text
     parsed = parse_rule_set(name, text)
     assert parsed == rule_set(name)
