@@ -14,7 +14,7 @@ from dispatcher.cli.common import Fail, add_redis_options, open_store, run, sett
 from dispatcher.config.settings import Settings
 
 DEFAULT_FIELDS = ("from_", "agent_id", "workflow_id", "provider", "not_before", "expires_at",
-                  "campaign", "priority", "timezone", "max_attempts")
+                  "campaign", "priority", "timezone", "region", "subject", "max_attempts")
 RESULT_COLUMNS = ("job_id", "campaign", "outcome", "attempts", "provider", "enqueued_at",
                   "finished_at", "call_id", "call_status", "answer_status",
                   "disconnection_reason", "duration_seconds", "reason", "http_status",
@@ -280,6 +280,8 @@ def _enqueue_parser(sub: Any) -> None:
                                        "campaign are bad)")
     sp.add_argument("--priority", choices=("high", "normal", "low"))
     sp.add_argument("--timezone", help="the recipient's IANA time zone")
+    sp.add_argument("--region", help="where the recipient lives, ISO 3166-2 (e.g. US-FL)")
+    sp.add_argument("--subject", help="the person or lead, across numbers (per-subject caps)")
     sp.add_argument("--metadata", metavar="JSON", help="a JSON object, echoed in the result")
     sp.add_argument("--not-before", dest="not_before", metavar="TIME", help="RFC 3339")
     sp.add_argument("--expires-at", dest="expires_at", metavar="TIME", help="RFC 3339")

@@ -22,6 +22,7 @@ import orjson
 
 from dispatcher.core import codec
 from dispatcher.core.numbers import NumberCheck, normalise, quote
+from dispatcher.core.regions import is_known_region
 
 Priority = Literal["high", "normal", "low"]
 PRIORITIES: tuple[str, ...] = get_args(Priority)
@@ -43,7 +44,8 @@ MAX_ATTEMPTS_CAP = 1000
 ERROR_MAX_CHARS = 300
 KNOWN_FIELDS = frozenset(
     {"id", "to", "from", "agent_id", "workflow_id", "provider", "metadata",
-     "not_before", "expires_at", "max_attempts", "campaign", "priority", "timezone"}
+     "not_before", "expires_at", "max_attempts", "campaign", "priority", "timezone",
+     "region", "subject"}
 )
 _UNKNOWN_NAME_RE = re.compile(r"[A-Za-z0-9_]{1,40}")
 _STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
@@ -83,6 +85,8 @@ class Job:
     campaign: str | None = None
     priority: Priority = "normal"
     timezone: str | None = None  # IANA name; overrides the zones derived from ``to``
+    region: str | None = None  # ISO 3166-2 ("US-FL"); overrides the region derived from ``to``
+    subject: str | None = None  # the person or lead, across numbers (per-subject caps)
 
     def to_wire(self) -> dict[str, Any]:
         """The job as a producer writes it (inverse of ``parse_job``)."""
@@ -106,8 +110,9 @@ class Job:
             out["campaign"] = self.campaign
         if self.priority != "normal":
             out["priority"] = self.priority
-        if self.timezone is not None:
-            out["timezone"] = self.timezone
+        for name in ("timezone", "region", "subject"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
         return out
 
 
@@ -382,6 +387,17 @@ def _timezone(d: dict[str, Any]) -> str | None:
     return value
 
 
+def _region(d: dict[str, Any]) -> str | None:
+    value = d.get("region")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not is_known_region(value):
+        got = quote(value) if isinstance(value, str) else _kind(value)
+        raise _Refused(f"region: expected an ISO 3166-2 region code like US-FL or GB-SCT "
+                       f"(or a country code like GB), got {got}")
+    return value
+
+
 def _time(d: dict[str, Any], name: str, rules: JobRules, now: float) -> float | None:
     value = d.get(name)
     if value is None:
@@ -429,6 +445,7 @@ def _build(d: dict[str, Any], rules: JobRules, now: float) -> Job:
         not_before=_time(d, "not_before", rules, now),
         expires_at=_time(d, "expires_at", rules, now), max_attempts=_max_attempts(d),
         campaign=_name(d, "campaign"), priority=_priority(d), timezone=_timezone(d),
+        region=_region(d), subject=_text(d, "subject", 128),
     )
 
 

@@ -1,6 +1,8 @@
 """The call policy as the decision core sees it: one view per campaign, built from the
 ``[policy]`` and ``[campaigns.NAME]`` configuration, with the recipient's zones from the job's
-``timezone`` or its number.
+``timezone`` or its number, and, when a jurisdiction or region overrides are configured, what
+the recipient's region adds (``[policy.regions.X]`` and the built-in rule set, which only
+tightens).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from typing import Any
 from dispatcher.core import numbers
 from dispatcher.core.decide import Verdict
 from dispatcher.core.jobs import Job
+from dispatcher.core.jurisdiction import Jurisdiction, rule_set
 from dispatcher.core.model import BlockReason
 from dispatcher.core.policy import (
     NO_LIMIT,
+    CallingWindow,
     CampaignConfig,
     EffectivePolicy,
     PolicyConfig,
@@ -24,6 +28,7 @@ from dispatcher.core.policy import (
     recipient_zones,
     redial_after,
 )
+from dispatcher.core.regional import RegionalPolicy, RegionView, region_text
 
 ALWAYS_OPEN = Verdict(True, None, NO_LIMIT.description)
 
@@ -31,28 +36,66 @@ ALWAYS_OPEN = Verdict(True, None, NO_LIMIT.description)
 class JobPolicy:
     """``decide.Policy`` for one campaign."""
 
-    def __init__(self, pol: EffectivePolicy):
+    def __init__(self, pol: EffectivePolicy, regional: RegionalPolicy | None = None):
         self.pol = pol
+        self.regional = regional  # None: no jurisdiction and no region overrides configured
 
     def zones(self, job: Job) -> tuple[str, ...]:
         return recipient_zones(job.timezone, _number_zones(job.to), self.pol)
 
+    def region(self, job: Job, t_ms: int) -> RegionView | None:
+        """What the recipient's region makes of this campaign's policy at ``t_ms``."""
+        if self.regional is None:
+            return None
+        return self.regional.view(self.pol, job.region, job.to, t_ms / 1000)
+
     def window(self, job: Job, t_ms: int, expires_ms: int | None) -> Verdict:
+        rv = self.region(job, t_ms)
+        if rv is not None:
+            return self._regional_window(job, rv, t_ms, expires_ms)
         if self.pol.unrestricted:  # asked at every intake and grant: one answer, built once
             return ALWAYS_OPEN
         zones = self.zones(job)
         w = calling_decision(self.pol, zones, t_ms / 1000,
                              None if expires_ms is None else expires_ms / 1000)
-        if w.state == "open":
-            end = w.open_until
-            return Verdict(True, None if end is None or math.isinf(end) else round(end * 1000),
-                           w.description)
-        if w.state == "closed" and w.opens_at is not None:
-            return Verdict(False, round(w.opens_at * 1000), w.description)
-        return Verdict(False, None, w.description, BlockReason(w.reason or "window_never_open"))
+        return _verdict(w)
+
+    def _regional_window(self, job: Job, rv: RegionView, t_ms: int,
+                         expires_ms: int | None) -> Verdict:
+        if rv.effective.unrestricted:
+            return ALWAYS_OPEN
+        t, exp = t_ms / 1000, None if expires_ms is None else expires_ms / 1000
+        zones = recipient_zones(job.timezone, _number_zones(job.to), rv.effective)
+        w = calling_decision(rv.effective, zones, t, exp)
+        if rv.rule is None or w.state not in ("closed", "never_open"):
+            return _verdict(w)
+        base = calling_decision(rv.configured, zones, t, exp)
+        held = base.state == "open" or (base.state == "closed" and w.state == "never_open") or (
+            base.opens_at is not None and w.opens_at is not None and w.opens_at > base.opens_at)
+        if not held:  # the configured calling hours hold the job: say so as before
+            return _verdict(w)
+        return _verdict(w, region_text(rv, zones, t, w))
+
+    def subject_caps(self, job: Job, t_ms: int) -> tuple[tuple[int, int], ...]:
+        """(limit, window ms) of every per-subject cap on this job: its campaign's, its region
+        override's and its region's rule (all hold at once); for the grant script."""
+        rv = self.region(job, t_ms)
+        caps = rv.subject_caps if rv is not None else self.pol.subject_caps
+        return tuple((w.limit, w.ms) for w in caps)
 
     def redial_after_s(self, answer_status: str, redials_done: int) -> float | None:
         return redial_after(self.pol, answer_status, redials_done)
+
+
+def _verdict(w: CallingWindow, text: str | None = None) -> Verdict:
+    description = w.description if text is None else text
+    if w.state == "open":
+        end = w.open_until
+        return Verdict(True, None if end is None or math.isinf(end) else round(end * 1000),
+                       description)
+    if w.state == "closed" and w.opens_at is not None:
+        return Verdict(False, round(w.opens_at * 1000), description)
+    return Verdict(False, None, description, BlockReason(w.reason or "window_never_open"))
 
 
 @lru_cache(maxsize=65536)
@@ -77,8 +120,18 @@ class PolicyBook:
     def _of(self, campaign: str | None) -> JobPolicy:
         got = self._views.get(campaign)
         if got is None:
-            got = self._views[campaign] = JobPolicy(self.view(campaign))
+            pol = self.view(campaign)
+            got = self._views[campaign] = JobPolicy(pol, self._regional_of(pol))
         return got
+
+    @staticmethod
+    def _regional_of(pol: EffectivePolicy) -> RegionalPolicy | None:
+        """The campaign's region overrides and rule set; None when it has neither (the plain
+        path, unchanged)."""
+        rules = rule_set(Jurisdiction(pol.jurisdiction))
+        if rules is None and not pol.region_rules:
+            return None
+        return RegionalPolicy(rules, dict(pol.region_rules))
 
     def grant_campaigns(self) -> dict[str, dict[str, Any]]:
         """What the grant script must know per configured campaign: share, call cap, caps."""
@@ -89,11 +142,17 @@ class PolicyBook:
             if p.max_concurrent_calls:
                 entry["cap"] = p.max_concurrent_calls
             entry["caps"] = [[w.limit, w.ms] for w in p.number_caps]
+            entry["subject_caps"] = [[w.limit, w.ms] for w in p.subject_caps]
             out[name] = entry
         return out
 
     def default_caps(self) -> tuple[tuple[int, int], ...]:
         return tuple((w.limit, w.ms) for w in self.view(None).number_caps)
+
+    def default_subject_caps(self) -> tuple[tuple[int, int], ...]:
+        """``policy.max_calls_per_subject`` as (limit, window ms). A job's own list, with its
+        region's caps added, is ``for_job(job).subject_caps(job, t_ms)``."""
+        return tuple((w.limit, w.ms) for w in self.view(None).subject_caps)
 
     @property
     def dnc_hashed(self) -> bool:

@@ -29,6 +29,7 @@ from dispatcher.core.hours import (
     parse_hours,
 )
 from dispatcher.core.limits import Window, parse_limit
+from dispatcher.core.regions import is_known_region
 
 DEFAULT_CALLING_HOURS = ("mon-sun 08:00-21:00",)
 REDIAL_STATUSES = ("user_busy", "user_unavailable", "user_rejected", "machine", "unknown")
@@ -37,6 +38,7 @@ REDIAL_STATUSES = ("user_busy", "user_unavailable", "user_rejected", "machine", 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _WEEK_RE = re.compile(r"^\s*(\d+)\s*/\s*week\s*$")
+_SPAN_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*([mhd])\s*$")  # rolling "3/24h"
 _CAMPAIGN_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 WEEK_S = 7 * 86400.0
 
@@ -57,15 +59,21 @@ def parse_duration(value: str | float) -> float:
 
 
 def parse_number_cap(text: str) -> Window:
-    """``"2/day"``, ``"5/week"``, ``"1/3600s"``: at most N call starts to one number per window."""
+    """``"2/day"``, ``"5/week"``, ``"1/3600s"``, ``"3/24h"``: at most N call starts per rolling
+    window (to one number, or on one subject)."""
     m = _WEEK_RE.match(text)
     if m and int(m.group(1)) >= 1:
         return Window(seconds=WEEK_S, limit=int(m.group(1)))
+    m = _SPAN_RE.match(text)
+    if m and int(m.group(1)) >= 1 and float(m.group(2)) > 0:
+        return Window(seconds=float(m.group(2)) * _DURATION_UNITS[m.group(3)],
+                      limit=int(m.group(1)))
     try:
         return parse_limit(text)
     except ValueError:
         raise ValueError(
-            f"{text!r}: expected 'N/second|minute|hour|day|week' or 'N/<seconds>s' with N >= 1"
+            f"{text!r}: expected 'N/second|minute|hour|day|week' or a rolling window "
+            "'N/<number><s|m|h|d>' (e.g. '3/24h') with N >= 1"
         ) from None
 
 
@@ -122,6 +130,14 @@ def _check_redial(v: dict[str, RedialRule]) -> dict[str, RedialRule]:
     return v
 
 
+def _check_region_keys(v: dict[str, RegionConfig]) -> dict[str, RegionConfig]:
+    for code in v:
+        if not is_known_region(code):
+            _fail(f"{code!r}: not a known region; expected an ISO 3166-2 code such as "
+                  "\"US-FL\" or \"GB-SCT\", or a country code such as \"GB\"")
+    return v
+
+
 def _check_campaign_names(v: dict[str, CampaignConfig]) -> dict[str, CampaignConfig]:
     for name in v:
         if not _CAMPAIGN_RE.match(name):
@@ -156,6 +172,22 @@ CapList = Annotated[list[str], AfterValidator(_check_caps)]
 HookUrl = Annotated[str, AfterValidator(_check_url)]
 Timeout = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 RedialMap = Annotated[dict[str, RedialRule], AfterValidator(_check_redial)]
+JurisdictionName = Literal["none", "us", "uk"]
+
+
+class RegionConfig(_Strict):
+    """``[policy.regions."US-FL"]``: what the operator sets for recipients in one region.
+
+    Each key replaces the job's (campaign or ``[policy]``) value for that region; a built-in
+    jurisdiction rule set then still tightens it.
+    """
+
+    calling_hours: HoursList | None = None
+    holidays: HolidayList | None = None
+    max_calls_per_subject: CapList | None = None
+
+
+RegionMap = Annotated[dict[str, RegionConfig], AfterValidator(_check_region_keys)]
 
 
 class PolicyConfig(_Strict):
@@ -170,6 +202,9 @@ class PolicyConfig(_Strict):
     predial_timeout_s: Timeout = 2.0
     dnc_hashed: bool = False
     redial: RedialMap = Field(default_factory=dict)
+    max_calls_per_subject: CapList = Field(default_factory=list)
+    jurisdiction: JurisdictionName = "none"
+    regions: RegionMap = Field(default_factory=dict)
 
 
 class CampaignConfig(_Strict):
@@ -187,6 +222,9 @@ class CampaignConfig(_Strict):
     predial_timeout_s: Timeout | None = None
     dnc_hashed: bool | None = None
     redial: RedialMap | None = None
+    max_calls_per_subject: CapList | None = None
+    jurisdiction: JurisdictionName | None = None
+    regions: RegionMap | None = None
     max_concurrent_calls: int | None = Field(default=None, ge=1)
     share: float = Field(default=1.0, gt=0, allow_inf_nan=False)
 
@@ -205,10 +243,13 @@ class EffectivePolicy:
     default_timezone: str
     number_check: NumberCheck
     number_caps: tuple[Window, ...]
+    subject_caps: tuple[Window, ...]
     predial_url: str
     predial_timeout_s: float
     dnc_hashed: bool
     redial_rules: tuple[tuple[str, RedialRule], ...]  # kept as pairs so the value is hashable
+    jurisdiction: JurisdictionName
+    region_rules: tuple[tuple[str, RegionConfig], ...]  # [policy.regions], as pairs
     max_concurrent_calls: int | None
     share: float
 
@@ -235,10 +276,13 @@ def _view(p: PolicyConfig, name: str | None, camp: CampaignConfig | None) -> Eff
         default_timezone=p.default_timezone,
         number_check=p.number_check,
         number_caps=tuple(parse_number_cap(x) for x in p.max_calls_per_number),
+        subject_caps=tuple(parse_number_cap(x) for x in p.max_calls_per_subject),
         predial_url=p.predial_url,
         predial_timeout_s=p.predial_timeout_s,
         dnc_hashed=p.dnc_hashed,
         redial_rules=tuple(sorted(p.redial.items())),
+        jurisdiction=p.jurisdiction,
+        region_rules=tuple(sorted(p.regions.items())),
         max_concurrent_calls=camp.max_concurrent_calls if camp else None,
         share=camp.share if camp else 1.0,
     )

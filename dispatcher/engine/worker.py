@@ -372,7 +372,13 @@ class Worker:
 
     async def _reclaim_once(self) -> float | None:
         idle = round(self.settings.worker.claim_idle_s * 1000)
-        entries = await self.store.reclaim(self.consumer, idle, READ_BATCH)
+        try:
+            entries = await self.store.reclaim(self.consumer, idle, READ_BATCH)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self._ensure_group()  # Redis lost its data: nothing to reclaim
+            return None
         if entries:
             log.info("job.reclaimed", entries=len(entries))
             await self.intake.process(entries)

@@ -96,10 +96,8 @@ async def test_slow_outlasts_a_short_timeout_and_is_still_logged(sim: RunningSim
     await configure(sim, by_number={NUMBER: "slow*1"}, slow_s=0.3)
     with pytest.raises(TimeoutError):
         await hook(sim, ask(), timeout=0.1)
-    started = time.monotonic()
     status, _, body = await hook(sim, ask())  # the first N were slow; now a prompt answer
     assert status == 200 and json.loads(body)["allow"] is True
-    assert time.monotonic() - started < 0.25
     entries = await log(sim)
     assert [e["fault"] for e in entries] == ["slow", None]
 

@@ -100,4 +100,4 @@ def test_every_key_the_lua_builds_is_named_in_keys_py() -> None:
     named = set(re.findall(r'_k\("([a-z_]+)', keys_py))
     lua = "\n".join(p.read_text() for p in (PACKAGE / "lua").rglob("*.lua"))
     built = set(re.findall(r"P \.\. '([a-z_]+):?'", lua))
-    assert built - named == set(), f"keys the Lua builds that keys.py does not name: {built - named}"
+    assert built - named == set(), f"keys built in the Lua, not named in keys.py: {built - named}"
