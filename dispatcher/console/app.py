@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -22,6 +21,7 @@ from dispatcher.config import Settings
 from dispatcher.console import data, pages, views
 from dispatcher.console.auth import COOKIE, Grant, Tokens
 from dispatcher.console.config import ConsoleConfig
+from dispatcher.console.edge import Handler, forwarded, same_origin
 from dispatcher.console.tail import ResultsTail
 from dispatcher.logs import get_logger
 from dispatcher.store import Store
@@ -38,7 +38,6 @@ HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",  # "no-referrer" would make browsers send Origin: null
 }
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
@@ -79,14 +78,6 @@ def with_msg(target: str, msg: str) -> str:
 
 def redirect(target: str) -> web.Response:
     return web.Response(status=303, headers={"Location": target})
-
-
-def same_origin(req: web.Request) -> bool:
-    """False when the browser says the request came from another site."""
-    if req.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
-        return False
-    origin = req.headers.get("Origin")
-    return origin is None or origin == f"{req.scheme}://{req.host}"
 
 
 class Console:
@@ -223,7 +214,7 @@ async def healthz(_: web.Request) -> web.Response:
 
 def build_app(settings: Settings, cfg: ConsoleConfig, store: Store) -> web.Application:
     c = Console(settings, cfg, store)
-    app = web.Application(middlewares=[security_headers, redis_errors],
+    app = web.Application(middlewares=[security_headers, redis_errors, forwarded(cfg.proxies())],
                           client_max_size=64 * 1024)
     r = app.router
     for path, fn in (("/", c.overview), ("/providers", c.providers),

@@ -239,3 +239,47 @@ async def test_redis_out_of_reach_is_a_503_in_words(ns: str) -> None:
         status, body, headers = await fetch(url + "/")
     assert status == 503 and body.startswith("the console cannot read Redis")
     assert headers["X-Frame-Options"] == "DENY"
+
+
+def behind_proxy(proto: str = "https", host: str = "console.example.com") -> dict[str, str]:
+    """What a TLS-terminating proxy adds, and what the browser behind it sends."""
+    return {"X-Forwarded-Proto": proto, "X-Forwarded-Host": host, "Origin": f"{proto}://{host}"}
+
+
+async def test_behind_a_trusted_proxy_login_and_actions_work_and_the_cookie_is_secure(
+        redis_server: LocalRedis, ns: str, tmp_path: Path, store: Store) -> None:
+    cfg = ConsoleConfig(token_file=str(token_file(tmp_path)), trusted_proxies=["127.0.0.1"])
+    await store.halt("default", "API key revoked", "revoked_api_key", 30_000, 60_000)
+    async with running_console(quiet_settings(redis_server, ns), cfg) as url:
+        status, _, headers = await fetch(url + "/login", "POST", headers=behind_proxy(),
+                                         data={"token": ACT, "next": "/providers"})
+        assert status == 303, "a login through the proxy was refused"
+        assert "Secure" in headers["Set-Cookie"]
+        status, _, _ = await fetch(url + "/actions/provider/default/resume", "POST",
+                                   data={"csrf": csrf_of(ACT)},
+                                   headers={**session_of(ACT), **behind_proxy()})
+        assert status == 303 and not await store.halt_info("default")
+        # RFC 7239 says the same in one header
+        fwd = {"Forwarded": "for=203.0.113.9;proto=https;host=console.example.com",
+               "Origin": "https://console.example.com"}
+        status, _, headers = await fetch(url + "/login", "POST", headers=fwd,
+                                         data={"token": ACT, "next": "/"})
+        assert status == 303 and "Secure" in headers["Set-Cookie"]
+
+
+async def test_forwarded_headers_from_anyone_else_are_ignored(
+        redis_server: LocalRedis, ns: str, tmp_path: Path) -> None:
+    for proxies in ([], ["10.0.0.0/8"]):  # none trusted, or not this peer
+        cfg = ConsoleConfig(token_file=str(token_file(tmp_path)), trusted_proxies=proxies)
+        async with running_console(quiet_settings(redis_server, ns), cfg) as url:
+            status, _, _ = await fetch(url + "/login", "POST", data={"token": ACT, "next": "/"},
+                                       headers=behind_proxy(host=url.split("//")[1]))
+            assert status == 403, proxies
+            status, _, headers = await fetch(url + "/login", "POST", data={"token": ACT},
+                                             headers={"X-Forwarded-Proto": "https"})
+            assert status == 303 and "Secure" not in headers["Set-Cookie"], proxies
+
+
+def test_a_trusted_proxy_must_be_an_address_or_network() -> None:
+    with pytest.raises(ValueError, match=r"trusted_proxies[^\n]*\n.*'proxy\.internal'"):
+        ConsoleConfig(trusted_proxies=["proxy.internal"])
