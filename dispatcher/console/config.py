@@ -18,6 +18,7 @@ class ConsoleConfig(BaseModel):
     port: int = Field(default=8090, ge=0, le=65535)
     token_file: str | None = None
     refresh_s: float = Field(default=2.0, ge=0.5, le=60)
+    session_ttl_s: float = Field(default=8 * 3600.0, ge=60, le=30 * 86400)
     # Peers whose X-Forwarded-Proto/-Host and Forwarded headers are believed (addresses or
     # networks); anyone else could claim https or any host with them.
     trusted_proxies: list[str] = Field(default_factory=list)

@@ -13,6 +13,8 @@ import sys
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ import pytest
 
 from dispatcher.config import Settings
 from dispatcher.console.app import build_app
-from dispatcher.console.auth import COOKIE, parse_tokens
+from dispatcher.console.auth import COOKIE
 from dispatcher.console.config import ConsoleConfig
 from dispatcher.http import serve
 from dispatcher.localredis import LocalRedis, free_port
@@ -73,14 +75,25 @@ async def place(store: Store, job_id: str, where: str, reason: str = "", *,
                                   where, reason, due_ms, 0, "", detail)])
 
 
-def session_of(token: str) -> dict[str, str]:
-    [(_, grant)] = parse_tokens(token)
-    return {"Cookie": f"{COOKIE}={grant.session}"}
+@dataclass(frozen=True)
+class Session:
+    """A browser's log-in: the cookie to send and the CSRF value its pages carry."""
+
+    headers: dict[str, str]
+    csrf: str
 
 
-def csrf_of(token: str) -> str:
-    [(_, grant)] = parse_tokens(token)
-    return grant.csrf
+async def log_in(url: str, token: str, **extra: str) -> Session:
+    """Log in through ``POST /login`` as a browser would (``extra``: headers sent along)."""
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url + "/login", data={"token": token, "next": "/"},
+                             headers=extra, allow_redirects=False) as resp:
+            assert resp.status == 303, await resp.text()
+            headers = {"Cookie": f"{COOKIE}={resp.cookies[COOKIE].value}"}
+        async with http.get(url + "/", headers={**headers, **extra}) as resp:
+            found = re.search(r'name="csrf" value="([^"]+)"', await resp.text())
+    assert found, "a logged-in page carries no CSRF value"
+    return Session(headers, found.group(1))
 
 
 @pytest.fixture
@@ -115,21 +128,22 @@ async def test_an_action_needs_a_token_the_csrf_value_and_this_site(
         console: str, store: Store) -> None:
     await store.halt("default", "API key revoked", "revoked_api_key", 30_000, 60_000)
     act = console + "/actions/provider/default/resume"
-    good = {"csrf": csrf_of(ACT), "next": "/providers"}
+    me, other = await log_in(console, ACT), await log_in(console, SEE)
+    good = {"csrf": me.csrf, "next": "/providers"}
     refused = [
         await fetch(act, "POST", data=good),                                  # no session
-        await fetch(act, "POST", data={"next": "/"}, headers=session_of(ACT)),  # no CSRF value
-        await fetch(act, "POST", data={**good, "csrf": csrf_of(SEE)}, headers=session_of(ACT)),
+        await fetch(act, "POST", data={"next": "/"}, headers=me.headers),     # no CSRF value
+        await fetch(act, "POST", data={**good, "csrf": other.csrf}, headers=me.headers),
         await fetch(act, "POST", data=good,
-                    headers={**session_of(ACT), "Origin": "https://evil.example"}),
+                    headers={**me.headers, "Origin": "https://evil.example"}),
         await fetch(act, "POST", data=good,
-                    headers={**session_of(ACT), "Sec-Fetch-Site": "cross-site"}),
-        await fetch(act, "GET", headers=session_of(ACT)),                     # POST only
+                    headers={**me.headers, "Sec-Fetch-Site": "cross-site"}),
+        await fetch(act, "GET", headers=me.headers),                          # POST only
     ]
     assert [r[0] for r in refused] == [403, 403, 403, 403, 403, 405]
     assert await store.halt_info("default")
     status, _, headers = await fetch(act, "POST", data=good,
-                                     headers={**session_of(ACT), "Origin": console})
+                                     headers={**me.headers, "Origin": console})
     assert status == 303 and headers["Location"].startswith("/providers?msg=provider+default")
     assert not await store.halt_info("default")
 
@@ -162,7 +176,8 @@ async def test_login_sets_a_strict_http_only_cookie_and_refuses_a_bad_token(
     cookie = headers["Set-Cookie"]
     assert status == 303 and headers["Location"] == "/"
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and ACT not in cookie
-    status, body, _ = await fetch(console + "/providers", headers=session_of(ACT))
+    value = SimpleCookie(headers["Set-Cookie"])[COOKIE].value
+    status, body, _ = await fetch(console + "/providers", headers={"Cookie": f"{COOKIE}={value}"})
     assert "log out" in body
 
 
@@ -170,8 +185,8 @@ async def test_numbers_are_masked_unless_the_token_grants_them(
         console: str, store: Store) -> None:
     await place(store, "n1", "parked", "unknown_provider", provider="gone",
                 metadata={"phone": "+14155550999"})
-    pages = {t: (await fetch(console + "/jobs?id=n1", headers=session_of(t)))[1]
-             for t in (ACT, SEE)}
+    pages = {t: (await fetch(console + "/jobs?id=n1", headers=(await log_in(console, t)).headers)
+                 )[1] for t in (ACT, SEE)}
     _, anon, _ = await fetch(console + "/jobs?id=n1")
     for body in (anon, pages[ACT]):
         assert "+14155550123" not in body and "+14155550999" not in body
@@ -180,12 +195,13 @@ async def test_numbers_are_masked_unless_the_token_grants_them(
 
 
 async def test_a_revoked_token_stops_working_at_once(console: str, tmp_path: Path) -> None:
-    ok, _, _ = await fetch(console + "/", headers=session_of(ACT))
-    assert ok == 200
+    me = await log_in(console, ACT)
+    _, body, _ = await fetch(console + "/providers", headers=me.headers)
+    assert "log out" in body
     path = tmp_path / "console-tokens"
     path.write_text(f"{SEE} numbers\n")
     os.utime(path, (1, 1))  # a different modification time, whatever the clock's resolution
-    _, body, _ = await fetch(console + "/providers", headers=session_of(ACT))
+    _, body, _ = await fetch(console + "/providers", headers=me.headers)
     assert "log out" not in body and re.search(r"log in to act", body)
 
 
@@ -224,11 +240,12 @@ async def test_an_unreadable_token_file_stops_the_console_at_once(
 async def test_a_token_that_only_shows_numbers_cannot_act_but_can_log_out(
         console: str, store: Store) -> None:
     await store.halt("default", "API key revoked", "revoked_api_key", 30_000, 60_000)
-    hdr = {**session_of(LOOK), "Origin": console}
+    me = await log_in(console, LOOK)
+    hdr = {**me.headers, "Origin": console}
     status, _, _ = await fetch(console + "/actions/provider/default/resume", "POST",
-                               data={"csrf": csrf_of(LOOK)}, headers=hdr)
+                               data={"csrf": me.csrf}, headers=hdr)
     assert status == 403 and await store.halt_info("default")
-    status, _, headers = await fetch(console + "/logout", "POST", data={"csrf": csrf_of(LOOK)},
+    status, _, headers = await fetch(console + "/logout", "POST", data={"csrf": me.csrf},
                                      headers=hdr)
     assert status == 303 and f"{COOKIE}=" in headers["Set-Cookie"]
 
@@ -255,9 +272,9 @@ async def test_behind_a_trusted_proxy_login_and_actions_work_and_the_cookie_is_s
                                          data={"token": ACT, "next": "/providers"})
         assert status == 303, "a login through the proxy was refused"
         assert "Secure" in headers["Set-Cookie"]
+        me = await log_in(url, ACT, **behind_proxy())
         status, _, _ = await fetch(url + "/actions/provider/default/resume", "POST",
-                                   data={"csrf": csrf_of(ACT)},
-                                   headers={**session_of(ACT), **behind_proxy()})
+                                   data={"csrf": me.csrf}, headers={**me.headers, **behind_proxy()})
         assert status == 303 and not await store.halt_info("default")
         # RFC 7239 says the same in one header
         fwd = {"Forwarded": "for=203.0.113.9;proto=https;host=console.example.com",
@@ -283,3 +300,32 @@ async def test_forwarded_headers_from_anyone_else_are_ignored(
 def test_a_trusted_proxy_must_be_an_address_or_network() -> None:
     with pytest.raises(ValueError, match=r"trusted_proxies[^\n]*\n.*'proxy\.internal'"):
         ConsoleConfig(trusted_proxies=["proxy.internal"])
+
+
+async def test_log_out_ends_the_session_for_good(console: str, store: Store) -> None:
+    await store.campaign("pause", "spring", ["default"])
+    me = await log_in(console, ACT)
+    hdr = {**me.headers, "Origin": console}
+    status, _, _ = await fetch(console + "/logout", "POST", data={"csrf": me.csrf}, headers=hdr)
+    assert status == 303
+    _, body, _ = await fetch(console + "/campaigns", headers=me.headers)
+    assert "log out" not in body, "the cookie still logs in after log-out"
+    status, _, _ = await fetch(console + "/actions/campaign/spring/resume", "POST",
+                               data={"csrf": me.csrf}, headers=hdr)
+    assert status == 403 and (await store.campaign_flags())[0] == {"spring"}
+
+
+async def test_a_session_lives_session_ttl_s_in_redis_and_ends_with_its_key(
+        redis_server: LocalRedis, ns: str, tmp_path: Path, store: Store) -> None:
+    cfg = ConsoleConfig(token_file=str(token_file(tmp_path)), session_ttl_s=600)
+    async with running_console(quiet_settings(redis_server, ns), cfg) as url:
+        me, other = await log_in(url, ACT), await log_in(url, ACT)
+        keys = [k async for k in store.r.scan_iter(match=store.k.console_session("*"))]
+        assert len(keys) == 2, "one key per log-in, named in dispatcher/keys.py"
+        assert all(0 < ttl <= 600_000 for ttl in [await store.r.pttl(k) for k in keys])
+        assert me.headers["Cookie"].split("=", 1)[1] not in "".join(keys)  # no usable cookie
+        for k in keys:
+            if await store.r.pexpireat(k, 1):  # its expiry in the past: Redis drops it now
+                break
+        pages = [(await fetch(url + "/providers", headers=s.headers))[1] for s in (me, other)]
+        assert sorted("log out" in p for p in pages) == [False, True]
