@@ -22,7 +22,7 @@ from dispatcher.config import Settings
 from dispatcher.console import data, pages, views
 from dispatcher.console.auth import COOKIE, Grant, Tokens, csrf_of
 from dispatcher.console.config import ConsoleConfig
-from dispatcher.console.edge import Handler, forwarded, same_origin
+from dispatcher.console.edge import Handler, forwarded, host_check, same_origin
 from dispatcher.console.tail import ResultsTail
 from dispatcher.logs import get_logger
 from dispatcher.store import Store
@@ -247,7 +247,8 @@ async def healthz(_: web.Request) -> web.Response:
 
 def build_app(settings: Settings, cfg: ConsoleConfig, store: Store) -> web.Application:
     c = Console(settings, cfg, store)
-    app = web.Application(middlewares=[security_headers, redis_errors, forwarded(cfg.proxies())],
+    app = web.Application(middlewares=[security_headers, redis_errors, forwarded(cfg.proxies()),
+                                       host_check(cfg.hosts())],
                           client_max_size=64 * 1024)
     r = app.router
     for path, fn in (("/", c.overview), ("/providers", c.providers),

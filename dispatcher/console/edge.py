@@ -10,16 +10,17 @@ any host with them. Each header's last value is the one the nearest proxy wrote.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from yarl import URL
 
+from dispatcher.console.config import HOST
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
+ALWAYS = ("/healthz",)  # probes ask by the pod's address, and learn nothing from it
 
 
 def _trusted(remote: str | None, proxies: list[Network]) -> bool:
@@ -76,3 +77,36 @@ def same_origin(req: web.Request) -> bool:
     # compared as URLs, so https://h and https://h:443 are one origin
     return theirs.is_absolute() and (theirs.scheme, theirs.host, theirs.port) == \
         (ours.scheme, ours.host, ours.port)
+
+
+def _name_port(host: str) -> tuple[str, str]:
+    name, sep, port = host.lower().rpartition(":")
+    return (name, port) if sep and port.isdigit() else (host.lower(), "")  # "[::1]": no port
+
+
+def host_allowed(host: str, allowed: list[str]) -> bool:
+    """An entry with a port allows that port only; without one, any port."""
+    if "*" in allowed:
+        return True
+    if not HOST.fullmatch(host):
+        return False
+    name, port = _name_port(host)
+    for entry in allowed:
+        want, want_port = _name_port(entry)
+        if name == want and (not want_port or want_port == port):
+            return True
+    return False
+
+
+def host_check(allowed: list[str]) -> Middleware:
+    """Middleware: 400 for a Host (as the browser sent it) the console does not answer to."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path not in ALWAYS and not host_allowed(request.host, allowed):
+            return web.Response(status=400, text=(
+                f"refused: this console does not answer to the host {request.host[:100]!r}; "
+                "if that is its name, add it to console.allowed_hosts"))
+        return await handler(request)
+
+    return middleware

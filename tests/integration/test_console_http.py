@@ -265,7 +265,8 @@ def behind_proxy(proto: str = "https", host: str = "console.example.com") -> dic
 
 async def test_behind_a_trusted_proxy_login_and_actions_work_and_the_cookie_is_secure(
         redis_server: LocalRedis, ns: str, tmp_path: Path, store: Store) -> None:
-    cfg = ConsoleConfig(token_file=str(token_file(tmp_path)), trusted_proxies=["127.0.0.1"])
+    cfg = ConsoleConfig(token_file=str(token_file(tmp_path)), trusted_proxies=["127.0.0.1"],
+                        allowed_hosts=["console.example.com"])
     await store.halt("default", "API key revoked", "revoked_api_key", 30_000, 60_000)
     async with running_console(quiet_settings(redis_server, ns), cfg) as url:
         status, _, headers = await fetch(url + "/login", "POST", headers=behind_proxy(),
@@ -329,3 +330,34 @@ async def test_a_session_lives_session_ttl_s_in_redis_and_ends_with_its_key(
                 break
         pages = [(await fetch(url + "/providers", headers=s.headers))[1] for s in (me, other)]
         assert sorted("log out" in p for p in pages) == [False, True]
+
+
+async def test_a_host_the_console_does_not_answer_to_is_refused(
+        redis_server: LocalRedis, ns: str, tmp_path: Path) -> None:
+    """A page whose name was rebound to 127.0.0.1 sends its own name as Host."""
+    async with running_console(quiet_settings(redis_server, ns), ConsoleConfig()) as url:
+        port = url.rsplit(":", 1)[1]
+        status, body, headers = await fetch(url + "/", headers={"Host": f"evil.example:{port}"})
+        assert status == 400, "a rebound name reads the console"
+        assert "console.allowed_hosts" in body and headers["X-Frame-Options"] == "DENY"
+        for host in (f"localhost:{port}", f"127.0.0.1:{port}", "LOCALHOST:9999", f"[::1]:{port}"):
+            assert (await fetch(url + "/", headers={"Host": host}))[0] == 200, host
+        # probes (a kubelet's, by the pod's address) need no name
+        assert (await fetch(url + "/healthz", headers={"Host": "10.1.2.3:8090"}))[0] == 200
+    cfg = ConsoleConfig(allowed_hosts=["console.example.com:8443", "ops.example.com"],
+                        trusted_proxies=["127.0.0.1"])
+    async with running_console(quiet_settings(redis_server, ns), cfg) as url:
+        got = {h: (await fetch(url + "/", headers={"X-Forwarded-Host": h}))[0]
+               for h in ("console.example.com:8443", "console.example.com", "ops.example.com:1",
+                         "localhost")}
+        assert got == {"console.example.com:8443": 200, "console.example.com": 400,
+                       "ops.example.com:1": 200, "localhost": 400}
+
+
+def test_an_allowed_host_is_a_name_with_an_optional_port() -> None:
+    with pytest.raises(ValueError, match=r"allowed_hosts[^\n]*\n.*'https://x.example'"):
+        ConsoleConfig(allowed_hosts=["https://x.example"])
+    assert ConsoleConfig(host="10.0.0.5", port=0).hosts() == ["10.0.0.5", "localhost",
+                                                             "127.0.0.1", "[::1]"]
+    assert ConsoleConfig(host="0.0.0.0").hosts() == ["localhost", "127.0.0.1", "[::1]"]
+    assert ConsoleConfig(host="::1").hosts() == ["[::1]", "localhost", "127.0.0.1"]
