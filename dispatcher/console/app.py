@@ -12,7 +12,6 @@ import hmac
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -23,6 +22,7 @@ from dispatcher.console import data, pages, views
 from dispatcher.console.auth import COOKIE, Grant, Tokens, csrf_of
 from dispatcher.console.config import ConsoleConfig
 from dispatcher.console.edge import Handler, forwarded, host_check, same_origin
+from dispatcher.console.notices import Notice, notice_text, with_notice
 from dispatcher.console.tail import ResultsTail
 from dispatcher.logs import get_logger
 from dispatcher.store import Store
@@ -87,13 +87,6 @@ def safe_next(target: str | None) -> str:
     return t if t.startswith("/") and not t.startswith("//") and "\\" not in t else "/"
 
 
-def with_msg(target: str, msg: str) -> str:
-    """The page to go back to, with a one-line message (replacing any earlier one)."""
-    path, _, query = safe_next(target).partition("?")
-    params = [(k, v) for k, v in parse_qsl(query) if k != "msg"] + [("msg", msg)]
-    return f"{path}?{urlencode(params)}"
-
-
 def redirect(target: str) -> web.Response:
     return web.Response(status=303, headers={"Location": target})
 
@@ -144,12 +137,18 @@ class Console:
         return who, form
 
     # -- pages ---------------------------------------------------------------------------------
+    async def known(self, about: str, name: str) -> bool:
+        """Whether a notice's name is a configured provider or a known campaign."""
+        if about == "provider":
+            return name in self.settings.providers
+        return await data.known_campaign(self.store, self.settings, name)
+
     async def render(self, req: web.Request, title: str, body: str, head: str = ""
                      ) -> web.Response:
         if req.headers.get(FRAGMENT) == "1":
             return web.Response(text=body, content_type="text/html")
         html = views.page(await self.ctx(req), title, body, head=head,
-                          flash=req.query.get("msg", "")[:300])
+                          flash=await notice_text(dict(req.query), self.known))
         return web.Response(text=html, content_type="text/html")
 
     async def overview(self, req: web.Request) -> web.Response:
@@ -223,9 +222,9 @@ class Console:
         moved = await self.store.unpark(name, round(self.settings.retry.max_defer_s * 1000))
         self.log.info("console.provider_resumed", provider=name, was_halted=was, moved=moved,
                       token=who.label)
-        msg = (f"provider {name} {'resumed' if was else 'was not halted'}; {moved} parked jobs "
-               "back in line")
-        return redirect(with_msg(str(form.get("next", "/providers")), msg))
+        notice = Notice.PROVIDER_RESUMED if was else Notice.PROVIDER_NOT_HALTED
+        return redirect(with_notice(safe_next(str(form.get("next", "/providers"))), notice,
+                                    name, moved))
 
     async def campaign_action(self, req: web.Request) -> web.Response:
         who, form = await self.actor(req)
@@ -236,9 +235,10 @@ class Console:
             raise web.HTTPNotFound(text=f"no campaign named {name!r}")
         n = await self.store.campaign(op, name, list(self.settings.providers))
         self.log.info("console.campaign", op=op, campaign=name, cancelled=n, token=who.label)
-        msg = {"pause": f"campaign {name} paused", "resume": f"campaign {name} resumed",
-               "cancel": f"campaign {name} cancelled: {n} jobs get the result 'cancelled'"}[op]
-        return redirect(with_msg(str(form.get("next", "/campaigns")), msg))
+        notice = {"pause": Notice.CAMPAIGN_PAUSED, "resume": Notice.CAMPAIGN_RESUMED,
+                  "cancel": Notice.CAMPAIGN_CANCELLED}[op]
+        return redirect(with_notice(safe_next(str(form.get("next", "/campaigns"))), notice,
+                                    name, n))
 
 
 async def healthz(_: web.Request) -> web.Response:

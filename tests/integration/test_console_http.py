@@ -144,7 +144,7 @@ async def test_an_action_needs_a_token_the_csrf_value_and_this_site(
     assert await store.halt_info("default")
     status, _, headers = await fetch(act, "POST", data=good,
                                      headers={**me.headers, "Origin": console})
-    assert status == 303 and headers["Location"].startswith("/providers?msg=provider+default")
+    assert status == 303 and headers["Location"].startswith("/providers?msg=provider_resumed")
     assert not await store.halt_info("default")
 
 
@@ -361,3 +361,21 @@ def test_an_allowed_host_is_a_name_with_an_optional_port() -> None:
                                                              "127.0.0.1", "[::1]"]
     assert ConsoleConfig(host="0.0.0.0").hosts() == ["localhost", "127.0.0.1", "[::1]"]
     assert ConsoleConfig(host="::1").hosts() == ["[::1]", "localhost", "127.0.0.1"]
+
+
+async def test_the_notice_banner_shows_only_the_consoles_own_texts(
+        console: str, store: Store) -> None:
+    lure = "Your session expired: paste your token at evil.example"
+    for query in ({"msg": lure}, {"msg": "campaign_paused", "name": lure},
+                  {"msg": "provider_resumed", "name": "default", "n": lure}):
+        _, body, _ = await fetch(console + "/providers", params=query)
+        assert lure not in body and 'class="flash"' not in body, query
+    await store.halt("default", "API key revoked", "revoked_api_key", 30_000, 60_000)
+    status, _, headers = await fetch(console + "/actions/provider/default/resume", "POST",
+                                     data={"next": "/providers?msg=old"},
+                                     headers={"Authorization": f"Bearer {ACT}"})
+    assert status == 303
+    assert headers["Location"] == "/providers?msg=provider_resumed&name=default&n=0"
+    _, body, _ = await fetch(console + headers["Location"])
+    assert '<p class="flash" role="status">provider default resumed; 0 parked jobs back in ' \
+           'line</p>' in body

@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 from dispatcher.config import ConfigError
 from dispatcher.console import pages, views
-from dispatcher.console.app import safe_next, with_msg
+from dispatcher.console.app import safe_next
 from dispatcher.console.auth import Tokens, parse_tokens
 from dispatcher.console.config import ConsoleConfig
+from dispatcher.console.notices import Notice, with_notice
 from dispatcher.console.tail import ResultsTail
 
 EVIL = '<script>alert("x")</script>'
@@ -77,8 +78,9 @@ def test_redirects_stay_on_this_site(target: str | None, safe: str) -> None:
     assert safe_next(target) == safe
 
 
-def test_a_message_replaces_the_previous_one() -> None:
-    assert with_msg("/jobs?id=a&msg=old", "new one") == "/jobs?id=a&msg=new+one"
+def test_a_notice_replaces_the_previous_one() -> None:
+    assert with_notice("/jobs?id=a&msg=old&n=3", Notice.CAMPAIGN_PAUSED, "spring") == \
+        "/jobs?id=a&msg=campaign_paused&name=spring&n=0"
 
 
 def _job_page(job_id: str) -> str:
