@@ -67,6 +67,8 @@ def test_an_unreadable_token_file_stops_the_start(tmp_path: Path) -> None:
 def test_console_defaults() -> None:
     cfg = ConsoleConfig()
     assert (cfg.host, cfg.port, cfg.token_file, cfg.refresh_s) == ("127.0.0.1", 8090, None, 2.0)
+    assert (cfg.session_ttl_s, cfg.trusted_proxies, cfg.allowed_hosts) == (8 * 3600, [], None)
+    assert cfg.hosts() == ["127.0.0.1", "localhost", "[::1]"]
     with pytest.raises(ValueError, match="extra"):
         ConsoleConfig(colour="red")  # type: ignore[call-arg]
 
