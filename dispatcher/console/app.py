@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -20,15 +19,18 @@ from redis.exceptions import RedisError
 from dispatcher.config.console import ConsoleConfig
 from dispatcher.config.settings import Settings
 from dispatcher.console import data, pages, views
-from dispatcher.console.auth import COOKIE, Grant, Tokens
+from dispatcher.console.auth import COOKIE, Grant, Tokens, csrf_of
+from dispatcher.config.console import ConsoleConfig
+from dispatcher.console.edge import Handler, forwarded, host_check, same_origin
+from dispatcher.console.notices import Notice, notice_text, with_notice
 from dispatcher.console.tail import ResultsTail
 from dispatcher.logs import get_logger
 from dispatcher.ops import explain
 from dispatcher.store import Store
+from dispatcher.store.sessions import ConsoleSessions
 
 STATIC = Path(__file__).parent / "static"
 FRAGMENT = "X-Console-Fragment"
-SESSION_S = 12 * 3600
 CAMPAIGN_OPS = ("pause", "resume", "cancel")
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
@@ -38,7 +40,23 @@ HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",  # "no-referrer" would make browsers send Origin: null
 }
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Who:
+    """Who sent a request: their token's grant, whether it came as a bearer header, and
+    the session id of a logged-in browser."""
+
+    grant: Grant | None
+    bearer: bool = False
+    session: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.grant.label if self.grant else "-"
+
+
+WHO = web.RequestKey("who", Who)
 
 
 @web.middleware
@@ -70,23 +88,8 @@ def safe_next(target: str | None) -> str:
     return t if t.startswith("/") and not t.startswith("//") and "\\" not in t else "/"
 
 
-def with_msg(target: str, msg: str) -> str:
-    """The page to go back to, with a one-line message (replacing any earlier one)."""
-    path, _, query = safe_next(target).partition("?")
-    params = [(k, v) for k, v in parse_qsl(query) if k != "msg"] + [("msg", msg)]
-    return f"{path}?{urlencode(params)}"
-
-
 def redirect(target: str) -> web.Response:
     return web.Response(status=303, headers={"Location": target})
-
-
-def same_origin(req: web.Request) -> bool:
-    """False when the browser says the request came from another site."""
-    if req.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
-        return False
-    origin = req.headers.get("Origin")
-    return origin is None or origin == f"{req.scheme}://{req.host}"
 
 
 class Console:
@@ -95,63 +98,81 @@ class Console:
         self.cfg = cfg
         self.store = store
         self.tokens = Tokens(cfg.token_file)
+        self.sessions = ConsoleSessions(store.r, store.k, cfg.session_ttl_s)
         self.tail = ResultsTail(store)
         self.log = get_logger(component="console")
 
     # -- who -----------------------------------------------------------------------------------
-    def grant(self, req: web.Request) -> tuple[Grant | None, bool]:
-        """(grant, by bearer header)."""
+    async def who(self, req: web.Request) -> Who:
+        """Who sent the request, looked up once per request."""
+        if WHO not in req:
+            req[WHO] = await self._who(req)
+        return req[WHO]
+
+    async def _who(self, req: web.Request) -> Who:
         auth = req.headers.get("Authorization", "")
         if auth.startswith("Bearer "):
-            return self.tokens.by_token(auth[7:].strip()), True
-        cookie = req.cookies.get(COOKIE)
-        return (self.tokens.by_session(cookie) if cookie else None), False
+            return Who(self.tokens.by_token(auth[7:].strip()), bearer=True)
+        session = req.cookies.get(COOKIE, "")
+        ident = await self.sessions.ident(session) if session and self.tokens.enabled else None
+        grant = self.tokens.by_ident(ident) if ident else None
+        return Who(grant, session=session if grant else "")
 
-    def ctx(self, req: web.Request) -> views.Ctx:
-        return views.Ctx(self.grant(req)[0], self.tokens.enabled, req.path_qs,
-                         self.settings.redis.namespace, round(self.cfg.refresh_s * 1000))
+    async def ctx(self, req: web.Request) -> views.Ctx:
+        who = await self.who(req)
+        return views.Ctx(who.grant, self.tokens.enabled, req.path_qs,
+                         self.settings.redis.namespace, round(self.cfg.refresh_s * 1000),
+                         csrf_of(who.session) if who.session else "")
 
-    async def actor(self, req: web.Request, *, act: bool = True) -> tuple[Grant, Any]:
-        """The grant behind a POST, after the CSRF checks; 403 otherwise. ``act``: the grant
+    async def actor(self, req: web.Request, *, act: bool = True) -> tuple[Who, Any]:
+        """Who is behind a POST, after the CSRF checks; 403 otherwise. ``act``: the grant
         must allow actions (logging out needs only a session)."""
         form = await req.post()
-        grant, bearer = self.grant(req)
+        who = await self.who(req)
+        grant = who.grant
         if grant is None or (act and not grant.actions):
             raise web.HTTPForbidden(text="this action needs a console token (log in first)")
-        if not bearer and not (same_origin(req) and hmac.compare_digest(
-                str(form.get("csrf", "")), grant.csrf)):
+        if not who.bearer and not (same_origin(req) and hmac.compare_digest(
+                str(form.get("csrf", "")), csrf_of(who.session))):
             raise web.HTTPForbidden(text="refused: the request did not come from this console")
-        return grant, form
+        return who, form
 
     # -- pages ---------------------------------------------------------------------------------
-    def render(self, req: web.Request, title: str, body: str, head: str = "") -> web.Response:
+    async def known(self, about: str, name: str) -> bool:
+        """Whether a notice's name is a configured provider or a known campaign."""
+        if about == "provider":
+            return name in self.settings.providers
+        return await data.known_campaign(self.store, self.settings, name)
+
+    async def render(self, req: web.Request, title: str, body: str, head: str = ""
+                     ) -> web.Response:
         if req.headers.get(FRAGMENT) == "1":
             return web.Response(text=body, content_type="text/html")
-        html = views.page(self.ctx(req), title, body, head=head,
-                          flash=req.query.get("msg", "")[:300])
+        html = views.page(await self.ctx(req), title, body, head=head,
+                          flash=await notice_text(dict(req.query), self.known))
         return web.Response(text=html, content_type="text/html")
 
     async def overview(self, req: web.Request) -> web.Response:
         d = await data.overview(self.store, self.settings, self.tail)
-        return self.render(req, "Overview", views.overview(d, self.ctx(req)))
+        return await self.render(req, "Overview", views.overview(d, await self.ctx(req)))
 
     async def providers(self, req: web.Request) -> web.Response:
         d = await data.providers(self.store, self.settings)
-        return self.render(req, "Providers", views.providers(d, self.ctx(req)))
+        return await self.render(req, "Providers", views.providers(d, await self.ctx(req)))
 
     async def campaigns(self, req: web.Request) -> web.Response:
         d = await data.campaigns(self.store, self.settings)
-        return self.render(req, "Campaigns", pages.campaigns(d, self.ctx(req)))
+        return await self.render(req, "Campaigns", pages.campaigns(d, await self.ctx(req)))
 
     async def jobs(self, req: web.Request) -> web.Response:
         job_id = req.query.get("id", "").strip()[:200]
-        ctx = self.ctx(req)
+        ctx = await self.ctx(req)
         facts = await explain.gather(self.store, self.settings, job_id) if job_id else None
         x = explain.explain(facts, show_numbers=bool(ctx.grant and ctx.grant.numbers)) \
             if facts else None
         raw = facts.job.get("raw", "") if facts else ""
         failed = next((f for f in self.tail.failures if f["job_id"] == job_id), None)
-        return self.render(req, f"Job {job_id}" if job_id else "Jobs",
+        return await self.render(req, f"Job {job_id}" if job_id else "Jobs",
                            pages.job(x, job_id, raw, ctx, failed),
                            head=pages.lookup_form(job_id))
 
@@ -159,14 +180,14 @@ class Console:
         now = await self.store.server_ms()
         await self.tail.refresh(now)
         items = [f for f in self.tail.failures if f["ms"] >= now - 3_600_000]
-        return self.render(req, "Failures and blocks", pages.failures(items, now))
+        return await self.render(req, "Failures and blocks", pages.failures(items, now))
 
     # -- sign-in -------------------------------------------------------------------------------
     async def login_page(self, req: web.Request) -> web.Response:
         if not self.tokens.enabled:
-            return self.render(req, "Log in", '<p class="muted">This console is read-only: '
-                               'no console.token_file is configured.</p>')
-        return self.render(req, "Log in", pages.login(safe_next(req.query.get("next"))))
+            return await self.render(req, "Log in", '<p class="muted">This console is '
+                                     'read-only: no console.token_file is configured.</p>')
+        return await self.render(req, "Log in", pages.login(safe_next(req.query.get("next"))))
 
     async def login(self, req: web.Request) -> web.Response:
         form = await req.post()
@@ -174,47 +195,51 @@ class Console:
         grant = self.tokens.by_token(str(form.get("token", ""))) if same_origin(req) else None
         if grant is None:
             await asyncio.sleep(0.5)
-            resp = self.render(req, "Log in", pages.login(target, "Unknown token."))
+            resp = await self.render(req, "Log in", pages.login(target, "Unknown token."))
             resp.set_status(403)
             return resp
         self.log.info("console.login", token=grant.label)
         resp = redirect(target)
-        resp.set_cookie(COOKIE, grant.session, httponly=True, samesite="Strict", path="/",
-                        secure=req.secure, max_age=SESSION_S)
+        resp.set_cookie(COOKIE, await self.sessions.open(grant.ident), httponly=True,
+                        samesite="Strict", path="/", secure=req.secure,
+                        max_age=round(self.cfg.session_ttl_s))
         return resp
 
     async def logout(self, req: web.Request) -> web.Response:
-        await self.actor(req, act=False)
+        who, _ = await self.actor(req, act=False)
+        if who.session:
+            await self.sessions.close(who.session)
         resp = redirect("/")
         resp.del_cookie(COOKIE, path="/")
         return resp
 
     # -- actions -------------------------------------------------------------------------------
     async def resume_provider(self, req: web.Request) -> web.Response:
-        grant, form = await self.actor(req)
+        who, form = await self.actor(req)
         name = req.match_info["name"]
         if name not in self.settings.providers:
             raise web.HTTPNotFound(text=f"no provider named {name!r} is configured")
         was = bool(await self.store.halt_info(name))
         moved = await self.store.unpark(name, round(self.settings.retry.max_defer_s * 1000))
         self.log.info("console.provider_resumed", provider=name, was_halted=was, moved=moved,
-                      token=grant.label)
-        msg = (f"provider {name} {'resumed' if was else 'was not halted'}; {moved} parked jobs "
-               "back in line")
-        return redirect(with_msg(str(form.get("next", "/providers")), msg))
+                      token=who.label)
+        notice = Notice.PROVIDER_RESUMED if was else Notice.PROVIDER_NOT_HALTED
+        return redirect(with_notice(safe_next(str(form.get("next", "/providers"))), notice,
+                                    name, moved))
 
     async def campaign_action(self, req: web.Request) -> web.Response:
-        grant, form = await self.actor(req)
+        who, form = await self.actor(req)
         name, op = req.match_info["name"], req.match_info["op"]
         if op not in CAMPAIGN_OPS:
             raise web.HTTPNotFound(text=f"unknown campaign action {op!r}")
         if not await data.known_campaign(self.store, self.settings, name):
             raise web.HTTPNotFound(text=f"no campaign named {name!r}")
         n = await self.store.campaign(op, name, list(self.settings.providers))
-        self.log.info("console.campaign", op=op, campaign=name, cancelled=n, token=grant.label)
-        msg = {"pause": f"campaign {name} paused", "resume": f"campaign {name} resumed",
-               "cancel": f"campaign {name} cancelled: {n} jobs get the result 'cancelled'"}[op]
-        return redirect(with_msg(str(form.get("next", "/campaigns")), msg))
+        self.log.info("console.campaign", op=op, campaign=name, cancelled=n, token=who.label)
+        notice = {"pause": Notice.CAMPAIGN_PAUSED, "resume": Notice.CAMPAIGN_RESUMED,
+                  "cancel": Notice.CAMPAIGN_CANCELLED}[op]
+        return redirect(with_notice(safe_next(str(form.get("next", "/campaigns"))), notice,
+                                    name, n))
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -223,7 +248,8 @@ async def healthz(_: web.Request) -> web.Response:
 
 def build_app(settings: Settings, cfg: ConsoleConfig, store: Store) -> web.Application:
     c = Console(settings, cfg, store)
-    app = web.Application(middlewares=[security_headers, redis_errors],
+    app = web.Application(middlewares=[security_headers, redis_errors, forwarded(cfg.proxies()),
+                                       host_check(cfg.hosts())],
                           client_max_size=64 * 1024)
     r = app.router
     for path, fn in (("/", c.overview), ("/providers", c.providers),

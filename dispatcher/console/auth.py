@@ -12,11 +12,12 @@ The token file holds one token a line, each followed by what it grants::
 A token alone grants ``actions``. Blank lines and ``#`` comments are ignored; a token is at
 least 16 characters. The file is read again when it changes, so removing a line revokes it.
 
-A browser logs in once (``POST /login``) and then carries a session cookie derived from its
-token (HttpOnly, SameSite=Strict), so any number of console processes accept it without
-sharing state. Every action is a POST that also carries a CSRF value derived from the same
-token, and is refused when the Origin or Sec-Fetch-Site headers say it came from another
-site. Scripts may send ``Authorization: Bearer <token>`` instead (no cookie, so no CSRF).
+A browser logs in once (``POST /login``) and then carries a random session id in a cookie
+(HttpOnly, SameSite=Strict). The session lives in Redis (``console.session_ttl_s``), so any
+number of console processes accept it, and log-out deletes it. Every action is a POST that
+also carries a CSRF value derived from the session id, and is refused when the Origin or
+Sec-Fetch-Site headers say it came from another site. Scripts may send
+``Authorization: Bearer <token>`` instead (no cookie, so no CSRF).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dispatcher.config.settings import ConfigError
@@ -44,8 +46,7 @@ class Grant:
     label: str
     actions: bool
     numbers: bool
-    session: str
-    csrf: str
+    ident: str  # what a session records of its token: found again in the file, or revoked
 
 
 def parse_tokens(text: str, source: str = "console.token_file") -> list[tuple[str, Grant]]:
@@ -63,8 +64,7 @@ def parse_tokens(text: str, source: str = "console.token_file") -> list[tuple[st
                               f"(expected: {', '.join(sorted(GRANTS))})")
         out.append((token, Grant(label=_digest("label", token)[:8],
                                  actions="actions" in grants, numbers="numbers" in grants,
-                                 session=_digest("session", token),
-                                 csrf=_digest("csrf", token)[:32])))
+                                 ident=_digest("ident", token))))
     return out
 
 
@@ -104,16 +104,20 @@ class Tokens:
             return []  # a file removed or broken while running grants nothing
         return self._grants
 
-    def by_token(self, token: str) -> Grant | None:
+    def _find(self, value: str, of: Callable[[str, Grant], str]) -> Grant | None:
         found = None
-        for known, grant in self._current():
-            if hmac.compare_digest(known.encode(), token.encode()):
+        for known, grant in self._current():  # every line compared, found or not
+            if hmac.compare_digest(of(known, grant).encode(), value.encode()):
                 found = grant
         return found
 
-    def by_session(self, value: str) -> Grant | None:
-        found = None
-        for _, grant in self._current():
-            if hmac.compare_digest(grant.session.encode(), value.encode()):
-                found = grant
-        return found
+    def by_token(self, token: str) -> Grant | None:
+        return self._find(token, lambda known, _: known)
+
+    def by_ident(self, ident: str) -> Grant | None:
+        """The grant of the token a session was opened with, while its line is in the file."""
+        return self._find(ident, lambda _, grant: grant.ident)
+
+
+def csrf_of(session_id: str) -> str:
+    return _digest("csrf", session_id)[:32]

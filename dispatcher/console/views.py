@@ -24,13 +24,14 @@ NAV = (("/", "Overview"), ("/providers", "Providers"), ("/campaigns", "Campaigns
 
 @dataclass(frozen=True)
 class Ctx:
-    """Who is looking, and where: buttons need a grant and carry its CSRF value."""
+    """Who is looking, and where: buttons need a grant and carry the session's CSRF value."""
 
     grant: Grant | None
     tokens_enabled: bool
     path: str
     namespace: str
     refresh_ms: int
+    csrf: str = ""
 
     @property
     def can_act(self) -> bool:
@@ -73,10 +74,9 @@ def button(ctx: Ctx, url: str, label: str, *, danger: bool = False,
         why = ("log in with a token to do this" if ctx.tokens_enabled
                else "read-only: set console.token_file to allow actions")
         return f'<button class="{cls}" disabled title="{esc(why)}">{esc(label)}</button>'
-    assert ctx.grant is not None
     data = f' data-confirm="{esc(confirm)}"' if confirm else ""
     return (f'<form method="post" action="{esc(url)}" class="inline"{data}>'
-            f'<input type="hidden" name="csrf" value="{esc(ctx.grant.csrf)}">'
+            f'<input type="hidden" name="csrf" value="{esc(ctx.csrf)}">'
             f'<input type="hidden" name="next" value="{esc(ctx.path)}">'
             f'<button class="{cls}" type="submit">{esc(label)}</button></form>')
 
@@ -103,7 +103,7 @@ def page(ctx: Ctx, title: str, body: str, *, head: str = "", flash: str = "") ->
     if ctx.grant is not None:
         who = (f'token {esc(ctx.grant.label)} '
                f'<form method="post" action="/logout" class="inline">'
-               f'<input type="hidden" name="csrf" value="{esc(ctx.grant.csrf)}">'
+               f'<input type="hidden" name="csrf" value="{esc(ctx.csrf)}">'
                f'<button class="link" type="submit">log out</button></form>')
     elif ctx.tokens_enabled:
         who = f'read-only · <a href="/login?next={quote(ctx.path)}">log in to act</a>'

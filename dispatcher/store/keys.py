@@ -181,3 +181,8 @@ class Keys:
     @property
     def cancelled_campaigns(self) -> str:
         return self._k("ccancel")
+
+    # the operator console
+    def console_session(self, digest: str) -> str:
+        """A console log-in, by the digest of its cookie (the cookie itself is not kept)."""
+        return self._k("csess", digest)

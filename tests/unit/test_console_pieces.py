@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from dispatcher.config.console import ConsoleConfig
 from dispatcher.config.settings import ConfigError
 from dispatcher.console import pages, views
-from dispatcher.console.app import safe_next, with_msg
+from dispatcher.console.app import safe_next
 from dispatcher.console.auth import Tokens, parse_tokens
+from dispatcher.config.console import ConsoleConfig
+from dispatcher.console.notices import Notice, with_notice
 from dispatcher.console.tail import ResultsTail
 
 EVIL = '<script>alert("x")</script>'
@@ -22,7 +24,7 @@ EVIL = '<script>alert("x")</script>'
 
 def ctx(grant: bool = False) -> views.Ctx:
     g = parse_tokens("a" * 16 + " actions")[0][1] if grant else None
-    return views.Ctx(g, True, "/campaigns?x=1", "ns", 2000)
+    return views.Ctx(g, True, "/campaigns?x=1", "ns", 2000, "csrf-value" if grant else "")
 
 
 def test_tokens_and_their_grants() -> None:
@@ -32,8 +34,8 @@ def test_tokens_and_their_grants() -> None:
     assert (t1, g1.actions, g1.numbers) == ("a" * 16, True, False)
     assert (t2, g2.actions, g2.numbers) == ("b" * 20, False, True)
     assert g3.actions and g3.numbers
-    assert len({g1.session, g2.session, g3.session}) == 3 and g1.session != g1.csrf
-    assert "a" * 16 not in g1.session + g1.csrf + g1.label
+    assert len({g1.ident, g2.ident, g3.ident}) == 3
+    assert "a" * 16 not in g1.ident + g1.label
 
 
 @pytest.mark.parametrize(("text", "error"), [
@@ -66,6 +68,8 @@ def test_an_unreadable_token_file_stops_the_start(tmp_path: Path) -> None:
 def test_console_defaults() -> None:
     cfg = ConsoleConfig()
     assert (cfg.host, cfg.port, cfg.token_file, cfg.refresh_s) == ("127.0.0.1", 8090, None, 2.0)
+    assert (cfg.session_ttl_s, cfg.trusted_proxies, cfg.allowed_hosts) == (8 * 3600, [], None)
+    assert cfg.hosts() == ["127.0.0.1", "localhost", "[::1]"]
     with pytest.raises(ValueError, match="extra"):
         ConsoleConfig(colour="red")  # type: ignore[call-arg]
 
@@ -77,8 +81,9 @@ def test_redirects_stay_on_this_site(target: str | None, safe: str) -> None:
     assert safe_next(target) == safe
 
 
-def test_a_message_replaces_the_previous_one() -> None:
-    assert with_msg("/jobs?id=a&msg=old", "new one") == "/jobs?id=a&msg=new+one"
+def test_a_notice_replaces_the_previous_one() -> None:
+    assert with_notice("/jobs?id=a&msg=old&n=3", Notice.CAMPAIGN_PAUSED, "spring") == \
+        "/jobs?id=a&msg=campaign_paused&name=spring&n=0"
 
 
 def _job_page(job_id: str) -> str:
@@ -115,9 +120,8 @@ def test_buttons_need_a_grant_and_carry_the_csrf_value() -> None:
     assert "disabled" in views.button(ctx(), "/x", "Go") and "<form" not in \
         views.button(ctx(), "/x", "Go")
     c = ctx(grant=True)
-    assert c.grant is not None
     html = views.button(c, "/x", "Go", confirm="Sure?")
-    assert f'name="csrf" value="{c.grant.csrf}"' in html and 'data-confirm="Sure?"' in html
+    assert 'name="csrf" value="csrf-value"' in html and 'data-confirm="Sure?"' in html
     assert 'name="next" value="/campaigns?x=1"' in html
 
 
