@@ -20,8 +20,16 @@ from phonenumbers import (
     PhoneNumber,
     PhoneNumberDesc,
     PhoneNumberFormat,
+    PhoneNumberType,
 )
 from phonenumbers import timezone as pn_timezone
+
+# numbers tied to a service, not a place: libphonenumber gives them every zone of their
+# country (42 for +1), which says nothing of where the person is
+_PLACELESS = frozenset({
+    PhoneNumberType.TOLL_FREE, PhoneNumberType.PREMIUM_RATE, PhoneNumberType.SHARED_COST,
+    PhoneNumberType.VOIP, PhoneNumberType.PERSONAL_NUMBER, PhoneNumberType.PAGER,
+    PhoneNumberType.UAN, PhoneNumberType.VOICEMAIL})
 
 NumberCheck = Literal["valid", "possible"]
 NUMBER_CHECKS: tuple[NumberCheck, ...] = ("valid", "possible")
@@ -220,7 +228,8 @@ def _regions(code: int) -> tuple[tuple[PhoneMetadata, re.Pattern[str] | None], .
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def time_zones(e164: str) -> tuple[str, ...]:
-    """The IANA zones libphonenumber maps the number to; empty when it knows none.
+    """The IANA zones libphonenumber maps the number to; empty when it knows none, and for a
+    toll-free, premium-rate, shared-cost, VoIP, personal, pager, UAN or voicemail number.
 
     Raises ValueError when ``e164`` is not a number (pass ``normalise``'s result).
     """
@@ -228,6 +237,8 @@ def time_zones(e164: str) -> tuple[str, ...]:
         number = parse(e164)
     except NumberParseException:
         raise ValueError(f"to: {quote(e164)} is not a phone number") from None
+    if phonenumbers.number_type(number) in _PLACELESS:
+        return ()
     zones = pn_timezone.time_zones_for_number(number)
     return tuple(z for z in zones if z != pn_timezone.UNKNOWN_TIMEZONE)
 
