@@ -93,6 +93,9 @@ class Intake:
         text = (raw or b"").decode("utf-8", "replace")
         if isinstance(parsed, InvalidJob):
             assert parsed.job_id is not None
+            # kept while its id lives: an oversized payload only as far as it is still
+            # oversized, which is all a second reading (after a crash) needs
+            text = text[:self.rt.rules.max_payload_bytes + 1]
             return Placement(eid, parsed.job_id, text, parsed.provider, "normal",
                              parsed.campaign or "", "", "", 0, "finish", fin="invalid"), \
                 _invalid(parsed, eid)
