@@ -364,8 +364,7 @@ def test_decision_for_a_number_in_two_zones_needs_both_open() -> None:
     assert (w.state, w.open_until) == ("open", utc(2026, 12, 7, 23))
 
 
-@pytest.mark.parametrize("number", ["+18005550100", "+18885550100", "+19005550100",
-                                    "+448001234567"])
+@pytest.mark.parametrize("number", ["+18005550100", "+18885550100", "+19005550100"])
 def test_a_toll_free_or_premium_number_has_no_zone_of_its_own(number: str) -> None:
     """Libphonenumber lists every zone of the country for such a number (42 for +1); where
     the person is, is unknown: the default zone, else blocked as no_timezone at once."""
@@ -382,3 +381,8 @@ def test_a_toll_free_or_premium_number_has_no_zone_of_its_own(number: str) -> No
 def test_geographic_and_mobile_numbers_keep_their_zones() -> None:
     assert time_zones("+14155550100") == ("America/Los_Angeles",)
     assert "Europe/London" in time_zones("+447911123456")  # a UK mobile: the country's zones
+    assert time_zones("+43720123456") == ("Europe/Vienna",)  # VoIP, in a one-zone country
+
+
+def test_a_service_number_keeps_its_countrys_zones_when_they_keep_one_clock() -> None:
+    assert "Europe/London" in time_zones("+448001234567")  # four names for London time
