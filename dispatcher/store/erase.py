@@ -165,12 +165,14 @@ class Retention:
 
     async def _match_hashes(self, keys: list[str], needles: list[Needle], prefix: str
                             ) -> set[str]:
+        # everything a job holds about its person came from its payload (raw); `to` is the
+        # number in E.164
         pipe = self.r.pipeline(transaction=False)
         for key in keys:
-            pipe.hgetall(key)
-        hashes = await pipe.execute()
-        return {k[len(prefix):] for k, h in zip(keys, hashes, strict=True)
-                if mentions(_text(h), needles)}
+            pipe.hmget(key, "to", "raw")
+        held = await pipe.execute()
+        return {k[len(prefix):] for k, fields in zip(keys, held, strict=True)
+                if mentions("\n".join(f or "" for f in fields), needles)}
 
     async def _pages(self, key: str, after: str) -> Any:
         while True:
