@@ -2,8 +2,10 @@
 
 Masking goes by field, not by a digit regex over everything: ids, URLs, consumer names, event
 ids and UUIDs stay readable (operators grep for them), phone fields are masked to their last
-digits, and only free-text fields are searched for E.164 numbers and key shapes. Processors
-are pure callables, so the rules are unit-tested on plain dicts.
+digits, and only free-text fields are searched for E.164 numbers and key shapes. A string
+under any other key (a producer's metadata: ``mobile``, ``phone_alt``) is masked too when the
+whole value looks like a phone number (``looks_like_phone``), and E.164 numbers inside it
+are. Processors are pure callables, so the rules are unit-tested on plain dicts.
 """
 
 from __future__ import annotations
@@ -33,6 +35,16 @@ SECRET_VALUE_RE = re.compile(r"\b(tel_live_|tel_test_|sk-)[A-Za-z0-9_-]+")
 E164_RE = re.compile(r"\+\d(?:[ .()\-]{0,2}\d){6,14}")
 _URL_PASSWORD_RE = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*):[^\s@]+@")
 
+# a phone number in any usual spelling: an optional +, then digits grouped by spaces, dashes,
+# dots or parentheses; what else is made of those characters is told apart below
+_PHONE_SHAPE_RE = re.compile(r"\+?\(?[0-9][0-9 ().-]*")
+_NOT_PHONE_RE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"  # an ISO date
+    r"|[0-9]{13}-[0-9]+"  # a stream entry id (epoch ms - sequence)
+    r"|[0-9]+\.[0-9]+"  # a decimal amount
+    r"|[0-9]{1,3}(?:\.[0-9]{1,3}){3}")  # an IPv4 address
+PHONE_DIGITS = (7, 15)
+
 _UNTOUCHED = frozenset({"event", "timestamp", "level"})
 _MASK = "***"
 
@@ -50,6 +62,26 @@ def mask_number(value: str) -> str:
         return value
     tail = "".join(digits[-3:])
     return ("+" if value.lstrip().startswith("+") else "") + "*" * (len(digits) - 3) + tail
+
+
+def looks_like_phone(value: str) -> bool:
+    """True when the whole of ``value`` (trimmed) is a phone number in some spelling: an
+    optional ``+``, 7 to 15 digits, spaces, dashes, dots and parentheses only, starting with a
+    digit, ``+`` or ``(`` and ending with a digit — and not an ISO date, a stream entry id
+    (``1700000000000-0``), a decimal amount (``1234.56``) or an IPv4 address."""
+    text = value.strip()
+    if not _PHONE_SHAPE_RE.fullmatch(text) or not text[-1].isdigit():
+        return False
+    n = sum(c.isdigit() for c in text)
+    return PHONE_DIGITS[0] <= n <= PHONE_DIGITS[1] and not _NOT_PHONE_RE.fullmatch(text)
+
+
+def mask_value(value: str) -> str:
+    """A value under a key that is not a phone key: masked whole when it looks like a phone
+    number, else only the E.164 numbers inside it."""
+    if looks_like_phone(value):
+        return mask_number(value)
+    return E164_RE.sub(lambda m: mask_number(m.group(0)), value) if "+" in value else value
 
 
 def safe_url(url: str) -> str:
@@ -72,7 +104,7 @@ def scrub_text(text: str) -> str:
     """Free text: key shapes, URL passwords and E.164 numbers go; everything else stays."""
     text = SECRET_VALUE_RE.sub(lambda m: m.group(1) + _MASK, text)
     text = _URL_PASSWORD_RE.sub(lambda m: m.group(1) + ":" + _MASK + "@", text)
-    return E164_RE.sub(lambda m: mask_number(m.group(0)), text)
+    return mask_value(text)
 
 
 def _mask_phone(value: Any) -> Any:
@@ -99,7 +131,7 @@ def _walk(value: Any) -> Any:
         return {k: clean_field(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_walk(v) for v in value]
-    return value
+    return mask_value(value) if isinstance(value, str) else value
 
 
 @functools.lru_cache(maxsize=1024)
@@ -114,6 +146,8 @@ def _rule(key: str) -> str:
         return "text"
     if low == "url" or low.endswith("_url"):
         return "url"
+    if low in ("id", "ids") or low.endswith(("_id", "_ids")):
+        return "id"  # an all-digit job or call id is an id, whatever it looks like
     return "plain"
 
 
@@ -121,7 +155,9 @@ def clean_field(key: str, value: Any) -> Any:
     """The value as it may be logged under ``key``."""
     rule = _rule(key)
     if rule == "plain":
-        return _walk(value) if isinstance(value, Mapping | list | tuple) else value
+        return _walk(value)
+    if rule == "id":
+        return _walk(value) if isinstance(value, Mapping) else value
     if rule == "secret":
         return _MASK
     if rule == "phone":

@@ -20,14 +20,12 @@ from dispatcher.config.console import ConsoleConfig
 from dispatcher.config.settings import Settings
 from dispatcher.console import data, pages, views
 from dispatcher.console.auth import COOKIE, Grant, Tokens, csrf_of
-from dispatcher.config.console import ConsoleConfig
 from dispatcher.console.edge import Handler, forwarded, host_check, same_origin
 from dispatcher.console.notices import Notice, notice_text, with_notice
 from dispatcher.console.tail import ResultsTail
 from dispatcher.logs import get_logger
 from dispatcher.ops import explain
 from dispatcher.store import Store
-from dispatcher.store.sessions import ConsoleSessions
 
 STATIC = Path(__file__).parent / "static"
 FRAGMENT = "X-Console-Fragment"
@@ -98,7 +96,7 @@ class Console:
         self.cfg = cfg
         self.store = store
         self.tokens = Tokens(cfg.token_file)
-        self.sessions = ConsoleSessions(store.r, store.k, cfg.session_ttl_s)
+        self.sessions = store.console_sessions(cfg.session_ttl_s)
         self.tail = ResultsTail(store)
         self.log = get_logger(component="console")
 

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from dispatcher.core import codec
+from dispatcher.core.jobid import ID_RE, scan_id
 from dispatcher.core.numbers import NumberCheck, normalise, quote
 from dispatcher.core.regions import is_known_region
 
@@ -28,7 +29,6 @@ Priority = Literal["high", "normal", "low"]
 PRIORITIES: tuple[str, ...] = get_args(Priority)
 _PRIORITY: dict[str, Priority] = {"high": "high", "normal": "normal", "low": "low"}
 
-ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 NAME_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # provider and campaign names
 TEXT_RE = re.compile(r"[^\x00-\x1f\x7f]+")  # from / agent_id / workflow_id: no control chars
 ZONE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*")
@@ -471,7 +471,7 @@ def parse_job(raw: str | bytes | None, rules: JobRules = DEFAULT_RULES,
         error = str(exc)
     except Exception as exc:  # a bug, never the producer's fault: still one invalid result
         error = f"job: could not be parsed (internal error {type(exc).__name__})"
-    if not isinstance(d, dict):
-        return InvalidJob(None, error)
+    if not isinstance(d, dict):  # unreadable: the id alone, when it is plain to see
+        return InvalidJob(scan_id(raw) if isinstance(raw, str | bytes) else None, error)
     return InvalidJob(d.get("id"), error, d.get("metadata", {}), d.get("provider", "default"),
                       d.get("campaign"))

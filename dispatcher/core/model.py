@@ -143,7 +143,7 @@ _ALWAYS: dict[Outcome, tuple[str, ...]] = {
     Outcome.CANCELLED: (),
     Outcome.BLOCKED: ("reason",),
 }
-_OPTIONAL = ("error_message", "reason", "calls")
+_OPTIONAL = ("error_message", "reason", "calls", "entry_id")
 
 
 @dataclass(slots=True)  # built per job: a frozen __init__ costs 5x
@@ -168,6 +168,7 @@ class Result:
     error_code: str | None = None
     error_message: str | None = None
     reason: str | None = None
+    entry_id: str | None = None  # invalid: the stream entry that carried the payload
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

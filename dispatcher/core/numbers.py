@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import UTC, datetime
 from functools import cache, lru_cache
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from phonenumbers import (
@@ -20,8 +22,17 @@ from phonenumbers import (
     PhoneNumber,
     PhoneNumberDesc,
     PhoneNumberFormat,
+    PhoneNumberType,
 )
 from phonenumbers import timezone as pn_timezone
+
+# numbers tied to a service, not a place: libphonenumber gives them every zone of their
+# country (42 for +1), which says nothing of where the person is unless those zones keep one
+# clock (Austria's, or the UK's four names for London time)
+_PLACELESS = frozenset({
+    PhoneNumberType.TOLL_FREE, PhoneNumberType.PREMIUM_RATE, PhoneNumberType.SHARED_COST,
+    PhoneNumberType.VOIP, PhoneNumberType.PERSONAL_NUMBER, PhoneNumberType.PAGER,
+    PhoneNumberType.UAN, PhoneNumberType.VOICEMAIL})
 
 NumberCheck = Literal["valid", "possible"]
 NUMBER_CHECKS: tuple[NumberCheck, ...] = ("valid", "possible")
@@ -220,7 +231,9 @@ def _regions(code: int) -> tuple[tuple[PhoneMetadata, re.Pattern[str] | None], .
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def time_zones(e164: str) -> tuple[str, ...]:
-    """The IANA zones libphonenumber maps the number to; empty when it knows none.
+    """The IANA zones libphonenumber maps the number to; empty when it knows none, and for a
+    toll-free, premium-rate, shared-cost, VoIP, personal, pager, UAN or voicemail number in a
+    country whose zones do not all keep one clock.
 
     Raises ValueError when ``e164`` is not a number (pass ``normalise``'s result).
     """
@@ -228,8 +241,24 @@ def time_zones(e164: str) -> tuple[str, ...]:
         number = parse(e164)
     except NumberParseException:
         raise ValueError(f"to: {quote(e164)} is not a phone number") from None
-    zones = pn_timezone.time_zones_for_number(number)
-    return tuple(z for z in zones if z != pn_timezone.UNKNOWN_TIMEZONE)
+    zones = tuple(z for z in pn_timezone.time_zones_for_number(number)
+                  if z != pn_timezone.UNKNOWN_TIMEZONE)
+    if phonenumbers.number_type(number) in _PLACELESS and not _one_clock(zones):
+        return ()
+    return zones
+
+
+_SAMPLES = tuple(datetime(2026, m, 15, 12, tzinfo=UTC) for m in (1, 4, 7, 10))
+
+
+def _one_clock(zones: tuple[str, ...]) -> bool:
+    """True when every zone shows the same time (sampled across a year's seasons)."""
+    try:
+        offsets = {tuple(t.astimezone(ZoneInfo(z)).utcoffset() for t in _SAMPLES)
+                   for z in zones}
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return len(offsets) == 1
 
 
 def dnc_key(e164: str, hashed: bool) -> str:

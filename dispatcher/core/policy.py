@@ -362,12 +362,31 @@ NO_LIMIT = CallingWindow("open", open_until=math.inf, description="no calling-ho
 
 def calling_decision(pol: EffectivePolicy, zones: tuple[str, ...], t: float,
                      expires_at: float | None) -> CallingWindow:
-    """Decide at instant ``t`` for a recipient in ``zones`` (from ``recipient_zones``)."""
+    """Decide at instant ``t`` for a recipient in ``zones`` (from ``recipient_zones``).
+
+    Zones that never share an opening within the horizon (a number spread over a continent)
+    say nothing of where the person is: they are treated as no zone known, so
+    ``never_open`` only ever means "not before the job expires" or, for one zone, "not within
+    the horizon".
+    """
     if pol.unrestricted:
         return NO_LIMIT
     if not zones:
         return CallingWindow("no_timezone", description=(
             "no time zone known for the recipient and policy.default_timezone is not set"))
+    w = _decision(pol, zones, t, expires_at)
+    if w.state != "never_open" or len(zones) < 2 or (
+            expires_at is not None and next_open(pol.hours, pol.holidays, zones, t) is not None):
+        return w
+    if pol.default_timezone:
+        return _decision(pol, (pol.default_timezone,), t, expires_at)
+    return CallingWindow("no_timezone", description=(
+        f"the number's {len(zones)} time zones never share an opening within "
+        f"{DEFAULT_HORIZON_S / 86400:.0f} days and policy.default_timezone is not set"))
+
+
+def _decision(pol: EffectivePolicy, zones: tuple[str, ...], t: float,
+              expires_at: float | None) -> CallingWindow:
     end = open_until(pol.hours, pol.holidays, zones, t)
     if end is not None:
         text = describe_instant(zones, end) if end != math.inf else "no end in sight"

@@ -38,7 +38,8 @@ class Finisher:
     def _decide(self, job: Job | InvalidJob, v: JobView) -> Finish:
         why = v.get("fin")
         if isinstance(job, InvalidJob):
-            return Finish(Outcome.INVALID, {"error_message": job.error})
+            return Finish(Outcome.INVALID, {"error_message": job.error,
+                                            "entry_id": v.get("owner") or None})
         if why == "intake":  # decided when the job was read: decide the same way again
             step = self._intake(job)
             if isinstance(step, Finish):

@@ -28,6 +28,11 @@ Entry = tuple[str, bytes | None]
 YIELD_EVERY = 25
 
 
+def _invalid(job: InvalidJob, entry_id: str) -> Finish:
+    """An invalid result names the stream entry, so a producer can match it to what it sent."""
+    return Finish(Outcome.INVALID, {"error_message": job.error, "entry_id": entry_id})
+
+
 class Intake:
     def __init__(self, rt: Runtime, finisher: Finisher, *, room: Callable[[], int],
                  asking: Callable[[int], AbstractContextManager[None]],
@@ -49,8 +54,8 @@ class Intake:
                 await asyncio.sleep(0)
             parsed = self.rt.parse(raw)
             if isinstance(parsed, InvalidJob) and parsed.job_id is None:
-                fin = Finish(Outcome.INVALID, {"error_message": parsed.error})
-                res = build(parsed, fin, attempts=0, first_seen_ms=None, now_ms=now)
+                res = build(parsed, _invalid(parsed, eid), attempts=0, first_seen_ms=None,
+                            now_ms=now)
                 unreadable.append(item(res, entry_id=eid))
                 continue
             p, known = self._place(eid, raw, parsed, now)
@@ -88,9 +93,12 @@ class Intake:
         text = (raw or b"").decode("utf-8", "replace")
         if isinstance(parsed, InvalidJob):
             assert parsed.job_id is not None
-            fin = Finish(Outcome.INVALID, {"error_message": parsed.error})
+            # kept while its id lives: an oversized payload only as far as it is still
+            # oversized, which is all a second reading (after a crash) needs
+            text = text[:self.rt.rules.max_payload_bytes + 1]
             return Placement(eid, parsed.job_id, text, parsed.provider, "normal",
-                             parsed.campaign or "", "", "", 0, "finish", fin="invalid"), fin
+                             parsed.campaign or "", "", "", 0, "finish", fin="invalid"), \
+                _invalid(parsed, eid)
         job = parsed
         adapter = self.rt.adapters.get(job.provider)
         step = decide.intake(job, self.rt.policies.for_job(job), now,

@@ -1,9 +1,11 @@
 --! include core place dormant
 -- FORGET: erase what the dispatcher holds about people (a right-to-erasure request).
--- A = {group, ids = [job ids], numbers = [E.164], results = [results entry ids],
---      entries = [{e = jobs-stream entry id, id}], replies = [cached grant reply keys
---      naming them], after_results, after_jobs (the last entry ids the
---      caller scanned: later entries are matched here, up to `tail` of each), tail, fence (s)}.
+-- A = {group, ids = [job ids], numbers = [E.164], patterns = [Lua patterns: each number's
+--      national digits with any separators between them], results = [results entry ids],
+--      entries = [{e = jobs-stream entry id, id (absent: none could be read)}], replies =
+--      [cached grant reply keys naming them], after_results, after_jobs (the last entry ids
+--      the caller scanned: later entries are matched here, up to `tail` of each, by id or by
+--      a number's digits anywhere in them), tail, fence (s)}.
 -- Per job: its hash, timeline, call records (call:<id>, callend:<id>) and its number's log go;
 -- it leaves its waiting set, ready list and counters. A job being dialled, tracked or
 -- finished (a worker may still write for it) keeps a bare fence instead of its hash for
@@ -102,6 +104,21 @@ local function payload(fields)
   return {}
 end
 
+-- True when `text` holds one of the numbers' digits (not followed by another digit), in any
+-- spelling: the caller matched exactly what it scanned; this is for entries added since.
+local function names_number(text)
+  for _, pat in ipairs(A.patterns or {}) do
+    local init = 1
+    while true do
+      local s, e = string.find(text, pat, init)
+      if not s then break end
+      if not string.find(string.sub(text, e + 1, e + 1), '%d') then return true end
+      init = s + 1
+    end
+  end
+  return false
+end
+
 -- Entries added after the caller's scan: match them here, atomically with the erasure.
 local function tail(key, after)
   local es = redis.call('XRANGE', key, '(' .. after, '+', 'COUNT', A.tail + 1)
@@ -113,7 +130,9 @@ local function job_tail()
   for _, e in ipairs(tail(KEYS[1], A.after_jobs)) do
     local job = payload(e[2])
     local id = type(job.id) == 'string' and job.id or nil
-    if (id and ids[id]) or (type(job.to) == 'string' and numbers[job.to]) then
+    local raw = e[2][2] or ''
+    if (id and ids[id]) or (type(job.to) == 'string' and numbers[job.to])
+        or names_number(raw) then
       if id then ids[id] = true end
       forget_entry(e[1], id)
     end
@@ -123,7 +142,8 @@ end
 local function result_tail()
   for _, e in ipairs(tail(P .. 'results', A.after_results)) do
     local ok, r = pcall(cjson.decode, e[2][2] or '')
-    if ok and type(r) == 'table' and type(r.job_id) == 'string' and ids[r.job_id] then
+    if (ok and type(r) == 'table' and type(r.job_id) == 'string' and ids[r.job_id])
+        or names_number(e[2][2] or '') then
       out.results = out.results + redis.call('XDEL', P .. 'results', e[1])
     end
   end

@@ -16,7 +16,7 @@ from typing import Any
 
 from dispatcher.config.settings import Settings
 from dispatcher.core.model import iso
-from dispatcher.logs import mask_number, scrub_text
+from dispatcher.logs import clean_field, mask_number, scrub_text
 from dispatcher.store import Store
 
 REASONS = {
@@ -349,7 +349,8 @@ def event_words(e: dict[str, Any]) -> str:
     if kind in texts:
         return texts[str(kind)]
     rest = {k: v for k, v in e.items() if k not in ("t", "e")}
-    return f"{kind} {json.dumps(rest, sort_keys=True)}" if rest else str(kind)
+    return f"{kind} {json.dumps(clean_field(str(kind), rest), sort_keys=True)}" if rest \
+        else str(kind)
 
 
 def explain(f: Facts, *, show_numbers: bool = False) -> Explanation:

@@ -21,6 +21,7 @@ from dispatcher.store.erase import Retention
 from dispatcher.store.producing import Producing
 from dispatcher.store.reads import Reads
 from dispatcher.store.scripts import CancelResult, Ingested, Scripts, as_list
+from dispatcher.store.sessions import ConsoleSessions
 from dispatcher.store.types import (
     Admit,
     GrantReply,
@@ -51,6 +52,10 @@ class Store(Reads, Retention, Producing):
     def rid(self) -> str:
         """A unique request id (replays of a granting call return the first reply)."""
         return f"{self._tag}.{next(self._rid)}"
+
+    def console_sessions(self, ttl_s: float) -> ConsoleSessions:
+        """The operator console's sessions (server-side, each expiring after ``ttl_s``)."""
+        return ConsoleSessions(self.r, self.k, ttl_s)
 
     async def close(self) -> None:
         await self.r.aclose()

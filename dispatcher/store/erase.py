@@ -1,9 +1,11 @@
 """What the dispatcher keeps about people, for how long, and erasing it on request.
 
 ``forget`` answers a right-to-erasure request: it finds the person's jobs (by id, or by
-number through the job hashes and the payloads still queued), their results entries, and
-erases them with one FORGET script per batch. The do-not-call set is never erased: keeping a
-number there is how the objection to calls is honoured. ``trim_results`` drops results older
+number: every job, sleeping job, queued payload, result and cached reply that names the number
+anywhere — its ``to``, ``from``, metadata, an error message — in any spelling, see
+``mentions``), their results entries, and erases them with one FORGET script per batch. The
+do-not-call set is never erased: keeping a number there is how the objection to calls is
+honoured. ``trim_results`` drops results older
 than ``results.max_age_s``.
 """
 
@@ -18,6 +20,7 @@ import redis.asyncio as aioredis
 
 from dispatcher.core.numbers import dnc_key, normalise
 from dispatcher.store import keys as K
+from dispatcher.store.mentions import Needle, mentions, needle
 from dispatcher.store.reads import peek
 from dispatcher.store.scripts import Scripts, as_list
 
@@ -64,13 +67,11 @@ def _e164(text: str) -> str:
     return normalise(text, "possible")
 
 
-def _same_number(to: Any, numbers: set[str]) -> bool:
-    if not isinstance(to, str) or not numbers:
-        return False
-    try:
-        return _e164(to) in numbers
-    except ValueError:
-        return to in numbers
+def _text(value: Any) -> str:
+    """Everything a stored value holds, as one text to search."""
+    if isinstance(value, dict):
+        return "\n".join(f"{k}\n{v}" for k, v in value.items())
+    return "" if value is None else str(value)
 
 
 class Retention:
@@ -94,43 +95,47 @@ class Retention:
         accept; raises ValueError for one that is not a phone number)."""
         wanted = {str(i) for i in ids}
         nums = {_e164(n) for n in numbers}
-        wanted |= await self._ids_of_numbers(nums)
-        entries, last_job = await self._queued(wanted, nums)
-        results, last_result = await self._results(wanted)
+        needles = [needle(n) for n in sorted(nums)]
+        wanted |= await self._ids_of_numbers(needles)
+        entries, last_job = await self._queued(wanted, needles)
+        results, last_result = await self._results(wanted, needles)
         out = Erased()
         todo = sorted(wanted)
         first = True
         while first or todo:
             batch, todo = todo[:BATCH], todo[BATCH:]
-            res = await self._forget_batch(batch, sorted(nums) if first else [], entries,
+            res = await self._forget_batch(batch, needles if first else [], entries,
                                            results, last_job, last_result, fence_s)
             first = False
             out.add(res)
             if res.get("more"):  # many entries arrived meanwhile: scan the new ones too
                 todo = sorted(set(todo) | set(batch))
-                more_entries, last_job = await self._queued(wanted, nums, last_job)
-                more_results, last_result = await self._results(wanted, last_result)
+                more_entries, last_job = await self._queued(wanted, needles, last_job)
+                more_results, last_result = await self._results(wanted, needles, last_result)
                 entries += more_entries
                 for jid, eids in more_results.items():
                     results.setdefault(jid, []).extend(eids)
         out.dnc_kept = await self._dnc_kept(nums)
         return out
 
-    async def _forget_batch(self, batch: Sequence[str], nums: Sequence[str],
-                            entries: list[dict[str, str | None]], results: dict[str, list[str]],
+    async def _forget_batch(self, batch: Sequence[str], needles: Sequence[Needle],
+                            entries: list[dict[str, str]], results: dict[str, list[str]],
                             last_job: str, last_result: str, fence_s: int) -> dict[str, Any]:
-        mine = set(batch)
+        """``needles`` only in the first batch: it also erases what names the numbers but
+        belongs to no job (a payload or a result without an id, the per-number logs)."""
+        mine = set(batch) | ({""} if needles else set())
         res: dict[str, Any] = await self.s.call(
-            "forget", group=K.GROUP, ids=list(batch), numbers=list(nums),
-            results=[e for i in batch for e in results.get(i, [])],
-            entries=[x for x in entries if x["id"] in mine or (x["id"] is None and nums)],
-            replies=await self._replies(mine, nums),
+            "forget", group=K.GROUP, ids=list(batch), numbers=[n.e164 for n in needles],
+            patterns=[n.lua for n in needles],
+            results=[e for i in sorted(mine) for e in results.get(i, [])],
+            entries=[x for x in entries if x.get("id", "") in mine],
+            replies=await self._replies(set(batch), needles),
             after_results=last_result, after_jobs=last_job, tail=TAIL, fence=fence_s)
         return res
 
-    async def _ids_of_numbers(self, nums: set[str]) -> set[str]:
-        """Job ids whose hash names one of these numbers (a scan of the namespace's jobs)."""
-        if not nums:
+    async def _ids_of_numbers(self, needles: list[Needle]) -> set[str]:
+        """Job ids whose hash (or packed form) names one of these numbers anywhere."""
+        if not needles:
             return set()
         found: set[str] = set()
         # sleeping jobs first: one that wakes during the scans is then met as a hash (a job
@@ -139,31 +144,35 @@ class Retention:
         async for job_id, _ in self.r.hscan_iter(self.k.dormant, count=PAGE):
             page.append(str(job_id))
             if len(page) >= PAGE:
-                found |= await self._match_sleeping(page, nums)
+                found |= await self._match_sleeping(page, needles)
                 page = []
         if page:
-            found |= await self._match_sleeping(page, nums)
+            found |= await self._match_sleeping(page, needles)
         batch: list[str] = []
         prefix = self.k.job_prefix
         async for key in self.r.scan_iter(match=prefix + "*", count=PAGE):
             batch.append(str(key))
             if len(batch) >= PAGE:
-                found |= await self._match_to(batch, nums, prefix)
+                found |= await self._match_hashes(batch, needles, prefix)
                 batch = []
         if batch:
-            found |= await self._match_to(batch, nums, prefix)
+            found |= await self._match_hashes(batch, needles, prefix)
         return found
 
-    async def _match_sleeping(self, job_ids: list[str], nums: set[str]) -> set[str]:
+    async def _match_sleeping(self, job_ids: list[str], needles: list[Needle]) -> set[str]:
         return {str(j["id"]) for j in await peek(self.s, job_ids)
-                if j["fields"].get("to") in nums}
+                if mentions(_text(j["fields"]), needles)}
 
-    async def _match_to(self, keys: list[str], nums: set[str], prefix: str) -> set[str]:
+    async def _match_hashes(self, keys: list[str], needles: list[Needle], prefix: str
+                            ) -> set[str]:
+        # everything a job holds about its person came from its payload (raw); `to` is the
+        # number in E.164
         pipe = self.r.pipeline(transaction=False)
         for key in keys:
-            pipe.hget(key, "to")
-        tos = await pipe.execute()
-        return {k[len(prefix):] for k, to in zip(keys, tos, strict=True) if to in nums}
+            pipe.hmget(key, "to", "raw")
+        held = await pipe.execute()
+        return {k[len(prefix):] for k, fields in zip(keys, held, strict=True)
+                if mentions("\n".join(f or "" for f in fields), needles)}
 
     async def _pages(self, key: str, after: str) -> Any:
         while True:
@@ -174,40 +183,48 @@ class Retention:
                 yield entry
             after = str(page[-1][0])
 
-    async def _queued(self, wanted: set[str], nums: set[str], after: str = "0-0"
-                      ) -> tuple[list[dict[str, str | None]], str]:
-        """Payloads not yet ingested that carry a wanted id or number (adds their ids)."""
-        found: list[dict[str, str | None]] = []
+    async def _queued(self, wanted: set[str], needles: list[Needle], after: str = "0-0"
+                      ) -> tuple[list[dict[str, str]], str]:
+        """Payloads not yet ingested that carry a wanted id or name a number (adds their
+        ids); one without a readable id is listed with none."""
+        found: list[dict[str, str]] = []
         last = after
         async for eid, fields in self._pages(self.k.jobs, after):
             last = str(eid)
-            job = _payload((fields or {}).get("job"))
-            jid = job.get("id") if isinstance(job.get("id"), str) else None
-            if (jid and jid in wanted) or _same_number(job.get("to"), nums):
+            raw = (fields or {}).get("job")
+            jid = _payload(raw).get("id")
+            jid = jid if isinstance(jid, str) else None
+            if (jid and jid in wanted) or mentions(_text(raw), needles):
                 if jid:
                     wanted.add(jid)
-                found.append({"e": last, "id": jid})
+                found.append({"e": last, "id": jid} if jid else {"e": last})
         return found, last
 
-    async def _results(self, wanted: set[str], after: str = "0-0"
+    async def _results(self, wanted: set[str], needles: list[Needle], after: str = "0-0"
                        ) -> tuple[dict[str, list[str]], str]:
-        """Results entries of the wanted ids, by id."""
+        """Results entries of the wanted ids, by id, and those that name a number (under
+        their job's id, which becomes wanted, or under "" when they have none)."""
         found: dict[str, list[str]] = {}
         last = after
         async for eid, fields in self._pages(self.k.results, after):
             last = str(eid)
-            jid = _payload((fields or {}).get("result")).get("job_id")
-            if isinstance(jid, str) and jid in wanted:
-                found.setdefault(jid, []).append(last)
+            text = (fields or {}).get("result")
+            jid = _payload(text).get("job_id")
+            key = jid if isinstance(jid, str) else ""
+            if (key and key in wanted) or mentions(_text(text), needles):
+                if key:
+                    wanted.add(key)
+                found.setdefault(key, []).append(last)
         return found, last
 
-    async def _replies(self, ids: set[str], nums: Sequence[str]) -> list[str]:
-        """Cached grant replies (kept 5 s for a retried call) that carry these jobs."""
-        needles = [json.dumps(i)[1:-1] for i in ids] + list(nums)
+    async def _replies(self, ids: set[str], needles: Sequence[Needle]) -> list[str]:
+        """Cached grant replies (kept 5 s for a retried call) that carry these jobs or name
+        these numbers."""
+        quoted = [json.dumps(i)[1:-1] for i in ids]
         found = []
         async for key in self.r.scan_iter(match=self.k.reply_prefix + "*", count=PAGE):
             text = str(await self.r.get(key) or "")
-            if any(n and n in text for n in needles):
+            if any(q and q in text for q in quoted) or mentions(text, needles):
                 found.append(str(key))
         return found
 

@@ -25,9 +25,8 @@ from dispatcher.config.console import ConsoleConfig
 from dispatcher.config.settings import Settings
 from dispatcher.console.app import build_app
 from dispatcher.console.auth import COOKIE
-from dispatcher.config.console import ConsoleConfig
-from dispatcher.engine.http import serve
 from dispatcher.dev.localredis import LocalRedis, free_port
+from dispatcher.engine.http import serve
 from dispatcher.store import Store, connect
 from dispatcher.store.types import Placement
 from tests.conftest import make_settings, provider_cfg

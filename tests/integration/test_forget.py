@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from typing import Any
 
@@ -12,6 +13,7 @@ from dispatcher.simulator import RunningSimulator
 from dispatcher.simulator.config import CallSpec
 from dispatcher.store import Store
 from dispatcher.store.keys import GROUP
+from dispatcher.store.mentions import needle
 from tests.conftest import RunningWorker, make_settings, provider_cfg, start_worker, wait_results
 from tests.integration.helpers import calls_for, creates, push, set_key
 from tests.integration.test_cli import cli, redis_env
@@ -153,3 +155,70 @@ async def test_results_older_than_max_age_are_trimmed_and_newer_ones_kept(
     assert removed >= 400 and len(left) == 510 - removed
     assert left[-10:] == fresh
     assert await store.trim_results(3600) < 100  # approximate: whole stream nodes only
+
+
+def digits_of(text: str) -> str:
+    return re.sub(r"[^0-9]", "", text)
+
+
+async def test_forget_by_number_finds_it_in_every_spelling_and_every_place(
+        redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
+        workers: list[RunningWorker]) -> None:
+    """A scan of every key and value finds no trace of the number, whatever its spelling:
+    4155550111 is not in the digits of any key or value but the do-not-call entry's."""
+    sim.sim.cfg.calls = CallSpec(ring_s=(0.1, 0.1), talk_s=(0.2, 0.2))
+    w = start_worker(settings(redis_server, ns, sim), workers)
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    await push(
+        store,
+        {"id": "alice-1", "to": "+1-415-555-0111"},
+        {"id": "bob-alt", "to": "+14155550122", "metadata": {"alt_phone": "(415) 555-0111"}},
+        {"id": "carol-from", "to": "+14155550133", "from": "+1 415.555.0111"},
+        {"id": "bad-other", "to": "+1 (415) 555-0111", "max_attempts": 0},
+        {"id": "bad-newline", "to": "+14155550111\n"},
+        {"id": "asleep", "to": "+14155550144", "not_before": later,
+         "metadata": {"mobile": "4155550111"}},
+        {"id": "dave", "to": "+14155550155"})
+    results = await wait_results(store, 6, timeout=20)
+    assert {r["job_id"] for r in results} == {
+        "alice-1", "bob-alt", "carol-from", "bad-other", "bad-newline", "dave"}
+    while await state_of(store, "asleep") != "delayed":
+        await asyncio.sleep(0.05)
+    await w.stop()
+    workers.remove(w)
+    await push(store, {"id": "queued-alt", "to": "+14155550166",
+                       "metadata": {"phone_alt": "1 415 555 0111"}},
+               '{"to": "+14155550111", "metadata": {"x": NaN}}')  # no id, never ingested
+    await store.r.sadd(store.k.dnc, ALICE)
+    await store.r.set(store.k.prefix + "reply:r1", json.dumps({"raw": '{"to": "415-555-0111"}'}),
+                      px=60_000)  # a grant reply cached for a retried call
+    before = await everything(store)
+    assert sum("4155550111" in digits_of(k + v) for k, v in before.items()) > 5
+
+    out = cli("forget", "--number", "+1 415 555 0111", env=redis_env(redis_server, ns))
+    assert out.returncode == 0, out.stderr
+
+    after = await everything(store)
+    left = {k for k, v in after.items() if "4155550111" in digits_of(k + v)}
+    assert left == {store.k.dnc}, {k: after[k][:300] for k in left}
+    assert [json.loads(f["result"])["job_id"] for _, f in
+            await store.r.xrange(store.k.results)] == ["dave"]
+    assert await store.r.hget(store.k.job("dave"), "state") == "done"
+
+
+async def test_entries_added_during_forget_are_matched_by_the_numbers_digits(
+        store: Store) -> None:
+    """The script matches what arrived after the caller's scan by the number's digits, in
+    any spelling; other payloads stay."""
+    spellings = ["+14155550111", "+1 (415) 555-0111", "415.555.0111", "4155550111\n"]
+    for i, to in enumerate(spellings):
+        await store.r.xadd(store.k.jobs, {"job": json.dumps({"id": f"a{i}", "to": to})})
+    keep = [await store.r.xadd(store.k.jobs, {"job": json.dumps(j)}) for j in (
+        {"id": "b1", "to": "+14155550112"}, {"id": "b2", "to": "+141555501110"})]
+    await store.r.xadd(store.k.results, {"result": json.dumps(
+        {"job_id": None, "outcome": "invalid", "error_message": "to: '415 555 0111\\n'"})})
+    res = await store.s.call("forget", group=GROUP, ids=[], numbers=[ALICE],
+                             patterns=[needle(ALICE).lua], results=[], entries=[], replies=[],
+                             after_results="0-0", after_jobs="0-0", tail=100, fence=60)
+    assert (res["entries"], res["results"]) == (4, 1)
+    assert [e for e, _ in await store.r.xrange(store.k.jobs)] == keep

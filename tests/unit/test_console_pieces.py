@@ -15,7 +15,6 @@ from dispatcher.config.settings import ConfigError
 from dispatcher.console import pages, views
 from dispatcher.console.app import safe_next
 from dispatcher.console.auth import Tokens, parse_tokens
-from dispatcher.config.console import ConsoleConfig
 from dispatcher.console.notices import Notice, with_notice
 from dispatcher.console.tail import ResultsTail
 

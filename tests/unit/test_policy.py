@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import math
 import tomllib
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dispatcher.core.hours import ALWAYS, parse_hours
+from dispatcher.core.jobs import Job
 from dispatcher.core.limits import Window
+from dispatcher.core.model import BlockReason
+from dispatcher.core.numbers import time_zones
+from dispatcher.core.policies import JobPolicy
 from dispatcher.core.policy import (
     CampaignConfig,
     CampaignMap,
@@ -301,13 +305,29 @@ def test_decision_never_open_before_expiry(expires_at: float) -> None:
     assert w.description == "the calling window does not open before the job expires"
 
 
-def test_decision_never_open_within_the_horizon() -> None:
+@pytest.mark.parametrize("expires_at", [None, SAT_NOON + 1000 * 86400, SAT_NOON + 86400])
+def test_zones_that_never_share_an_opening_are_a_zone_unknown_not_a_window_never_open(
+        expires_at: float | None) -> None:
+    """Window_never_open means the window cannot open before expires_at; a number whose zones
+    never agree says nothing of where the person is: the default zone, else no_timezone."""
     short = effective_policy(PolicyConfig(calling_hours=["mon-sun 09:00-10:00"]), {}, None)
-    far = SAT_NOON + 1000 * 86400
-    for expires_at in (None, far):
-        w = calling_decision(short, ("Asia/Tokyo", "America/New_York"), SAT_NOON, expires_at)
-        assert (w.state, w.reason) == ("never_open", "window_never_open")
-        assert w.description == "the calling window does not open within 400 days"
+    zones = ("Asia/Tokyo", "America/New_York")
+    w = calling_decision(short, zones, SAT_NOON, expires_at)
+    assert (w.state, w.reason) == ("no_timezone", "no_timezone")
+    assert w.description == ("the number's 2 time zones never share an opening within 400 days "
+                             "and policy.default_timezone is not set")
+    chicago = effective_policy(PolicyConfig(calling_hours=["mon-sun 09:00-10:00"],
+                                            default_timezone="America/Chicago"), {}, None)
+    w = calling_decision(chicago, zones, SAT_NOON, expires_at)
+    assert (w.state, w.opens_at) == ("closed", utc(2026, 12, 6, 15))
+
+
+def test_a_single_zone_that_never_opens_within_the_horizon_is_window_never_open() -> None:
+    pol = effective_policy(PolicyConfig(calling_hours=["mon-sun 09:00-10:00"], holidays=[
+        f"{d}" for d in (date(2026, 12, 5) + timedelta(days=i) for i in range(401))]), {}, None)
+    w = calling_decision(pol, CHI, SAT_NOON, None)
+    assert (w.state, w.reason) == ("never_open", "window_never_open")
+    assert w.description == "the calling window does not open within 400 days"
 
 
 def test_decision_open_now_even_if_the_job_has_expired() -> None:
@@ -342,3 +362,27 @@ def test_decision_for_a_number_in_two_zones_needs_both_open() -> None:
                              "09:00 America/Los_Angeles (Mon 2026-12-07)")
     w = calling_decision(OFFICE, zones, utc(2026, 12, 7, 17), None)
     assert (w.state, w.open_until) == ("open", utc(2026, 12, 7, 23))
+
+
+@pytest.mark.parametrize("number", ["+18005550100", "+18885550100", "+19005550100"])
+def test_a_toll_free_or_premium_number_has_no_zone_of_its_own(number: str) -> None:
+    """Libphonenumber lists every zone of the country for such a number (42 for +1); where
+    the person is, is unknown: the default zone, else blocked as no_timezone at once."""
+    assert time_zones(number) == ()
+    job = Job(id="t1", to=number)
+    verdict = JobPolicy(OFFICE).window(job, round(MON_OPEN * 1000), None)
+    assert (verdict.open, verdict.blocked) == (False, BlockReason.NO_TIMEZONE)
+    office_chicago = effective_policy(PolicyConfig(calling_hours=["mon-fri 09:00-18:00"],
+                                                   default_timezone="America/Chicago"), {}, None)
+    verdict = JobPolicy(office_chicago).window(job, round(SAT_NOON * 1000), None)
+    assert (verdict.open, verdict.until_ms) == (False, round(MON_OPEN * 1000))
+
+
+def test_geographic_and_mobile_numbers_keep_their_zones() -> None:
+    assert time_zones("+14155550100") == ("America/Los_Angeles",)
+    assert "Europe/London" in time_zones("+447911123456")  # a UK mobile: the country's zones
+    assert time_zones("+43720123456") == ("Europe/Vienna",)  # VoIP, in a one-zone country
+
+
+def test_a_service_number_keeps_its_countrys_zones_when_they_keep_one_clock() -> None:
+    assert "Europe/London" in time_zones("+448001234567")  # four names for London time
