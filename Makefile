@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint redis-server chromium clean
+.PHONY: demo test lint redis-server chromium clean ci-under-load
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,14 @@ chromium:
 demo: $(STAMP) redis-server
 	$(VENV)/bin/dispatcher demo
 
+# tests run in parallel (pytest-xdist); those that start worker processes or Redis topologies
+# share a few lanes (xdist_group), so the machine is never flooded with them at once
 test: $(STAMP) redis-server chromium
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n 4 --dist loadgroup
+
+# CI from a fresh clone five times in a row, every core kept busy meanwhile
+ci-under-load:
+	scripts/ci_under_load.sh 5
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check dispatcher tests benchmarks

@@ -147,3 +147,21 @@ async def wait_results(store: Store, n: int, timeout: float = 30.0) -> list[dict
 
 async def audit(sim: RunningSimulator) -> list[dict[str, Any]]:
     return list(sim.sim.audit)
+
+
+# Modules whose tests start worker processes or Redis topologies: each group runs in one
+# xdist worker (`make test` uses --dist loadgroup), so at most two of them load the machine at
+# once while the rest of the suite spreads over the other workers.
+PROCESS_LANES = {
+    "test_topology_sentinel": "lane-a", "test_campaigns": "lane-a", "test_cli": "lane-a",
+    "test_pacing": "lane-b", "test_recovery": "lane-b", "test_campaigns_controls": "lane-b",
+    "test_topology": "lane-b", "test_redis_faults": "lane-b",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = getattr(item, "module", None)
+        lane = PROCESS_LANES.get(module.__name__.rpartition(".")[2] if module else "")
+        if lane:
+            item.add_marker(pytest.mark.xdist_group(lane))

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# CI from a fresh clone, N times in a row (default 5), while one busy loop per core keeps every
+# core busy: what CI must survive on a machine with other work. Prints one line per run and
+# exits non-zero if any run failed. Usage: scripts/ci_under_load.sh [RUNS]
+set -uo pipefail
+runs=${1:-5}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+git clone -q "$repo" "$work/p"
+cores=$(nproc)
+load=()
+for _ in $(seq "$cores"); do
+  ( while :; do :; done ) &   # a shell busy loop: a whole core, no dependency
+  load+=("$!")
+done
+trap 'kill "${load[@]}" 2>/dev/null; rm -rf "$work"' EXIT
+echo "load: $cores busy loops (one per core); clone: $work/p"
+failed=0
+for i in $(seq "$runs"); do
+  start=$(date +%s)
+  if (cd "$work/p" && bash .ci/run >"$work/run-$i.log" 2>&1); then verdict=passed; else
+    verdict=FAILED; failed=1; cp "$work/run-$i.log" "/tmp/ci-under-load-run-$i.log"; fi
+  summary=$(grep -E "passed|failed" "$work/run-$i.log" | grep -E "in [0-9.]+s" | tail -1)
+  echo "run $i: $verdict in $(( $(date +%s) - start )) s — $summary"
+done
+exit $failed
