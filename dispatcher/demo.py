@@ -10,6 +10,7 @@ import asyncio
 import collections
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -84,12 +85,14 @@ async def _demo(n: int, processes: int) -> int:
         await store.dnc_add([DNC_NUMBER])
         jobs, expected, night = sample_jobs(n)
         await store.enqueue(jobs)
-        print(f"enqueued {len(jobs)} jobs ({expected + len(night)} distinct ids: a few invalid "
-              f"or faulty, one on the do-not-call list, one busy line that is redialled, "
-              f"{len(night)} for people whose calling window is closed now)")
+        distinct = expected + len(night)
+        print(f"enqueued {len(jobs)} entries, {distinct} distinct ids: a few invalid or "
+              f"faulty, one on the do-not-call list, one busy line that is redialled, "
+              f"{len(night)} for people whose calling window is closed now")
         results = await _watch(store, settings, expected, workers, deadline=time.time() + 110)
         _summary(results, expected, tmp, sim.sim.audit)
         await _waiting(store, night)
+        print(_reconcile(len(jobs), distinct, len(results), len(night)))
         _closing(redis_url, ns, local is not None)
         return 0 if len(results) == expected else 1
     finally:
@@ -106,6 +109,7 @@ async def _watch(store: Store, settings: Any, expected: int,
     last = "0"
     tty = sys.stdout.isatty()
     shown = 0.0
+    width = shutil.get_terminal_size().columns if tty else 10_000
     while len(results) < expected and time.time() < deadline:
         for eid, res in await store.read_results(last, 1000, 500):
             last = eid
@@ -115,26 +119,54 @@ async def _watch(store: Store, settings: Any, expected: int,
             break
         if time.time() - shown >= (0.5 if tty else 5.0):
             shown = time.time()
-            line = _progress(results, await collect(store, settings), expected)
-            print(("\r" + line.ljust(150)) if tty else line, end="" if tty else "\n",
+            if tty:
+                width = shutil.get_terminal_size().columns  # the window may be resized
+            line = _progress(results, await collect(store, settings), expected, width)
+            print(_redraw(line, width) if tty else line, end="" if tty else "\n",
                   flush=True)
     print()
     return results
 
 
-def _progress(results: dict[str, Any], st: dict[str, Any], expected: int) -> str:
+def _progress(results: dict[str, Any], st: dict[str, Any], expected: int,
+              width: int = 10_000) -> str:
+    """The live line, shorter than ``width``: its parts in order of use, as many as fit (a
+    line that wraps would print a new line at each refresh)."""
     by = collections.Counter(r["outcome"] for r in results.values())
     answers = collections.Counter(r.get("answer_status") for r in results.values()
                                   if r["outcome"] == "ended")
     ans = " ".join(f"{k}:{v}" for k, v in sorted(answers.items()))
     parts = [f"{len(results)}/{expected} done", f"ended {by['ended']} ({ans})",
+             f"calls live {st['tracking']}", f"retrying {st['delayed']}",
              f"rejected {by['rejected']}", f"invalid {by['invalid']}",
-             f"exhausted {by['exhausted']}", f"retrying {st['delayed']}",
-             f"calls live {st['tracking']}"]
+             f"exhausted {by['exhausted']}"]
     for name, p in st["providers"].items():
         use = ",".join(f"{w['window']}={w['used']}" for w in p["windows"])
         parts.append(f"{name}[{use} slots {p['slots_in_use']}]")
-    return " | ".join(parts)
+    line = parts[0]
+    for part in parts[1:]:
+        if len(line) + 3 + len(part) >= width:
+            break
+        line += " | " + part
+    return line[:width - 1]
+
+
+def _redraw(line: str, width: int) -> str:
+    """The line over the previous one: back to its start, the line, the rest erased."""
+    return "\r" + line[:width - 1] + "\x1b[K"
+
+
+def _reconcile(entries: int, distinct: int, results: int, waiting: int) -> str:
+    """How the entries pushed add up to what the end screen shows."""
+    repeated = entries - distinct
+    head = f"enqueued {entries} entries, {distinct} distinct ids"
+    if repeated:
+        head += f" ({repeated} repeated ids, each dialled once)"
+    text = f"{head}: {results} results + {waiting} waiting (their calling window is closed)"
+    missing = distinct - results - waiting
+    if missing:
+        text += f" + {missing} without a result yet"
+    return text
 
 
 def _summary(results: dict[str, Any], expected: int, tmp: Path,

@@ -115,6 +115,9 @@ def test_demo_runs_to_completion_and_its_counts_match_the_results_stream(
     busy = next(r for r in results if r["job_id"] == "demo-busy")
     assert len(busy["calls"]) == 2  # redialled once
     assert len(re.findall(r"^waiting\s+window\s+demo-night-\d", out.stdout, re.M)) == 3
+    assert "enqueued 132 entries, 130 distinct ids (2 repeated ids, each dialled once): " \
+        "127 results + 3 waiting" in out.stdout
+    assert "Etc/GMT" not in out.stdout and re.search(r"opens \d\d:\d\d UTC", out.stdout)
 
 
 def test_simulate_and_run_processes_standalone(redis_server: LocalRedis, ns: str,
