@@ -58,7 +58,7 @@ def _stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
             w.kill()
 
 
-async def _demo(n: int, processes: int) -> int:
+async def _demo(n: int, processes: int, keep: bool = False) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="dispatcher-demo-"))
     local: LocalRedis | None = None
     redis_url = os.environ.get("REDIS_URL")
@@ -93,7 +93,11 @@ async def _demo(n: int, processes: int) -> int:
         _summary(results, expected, tmp, sim.sim.audit)
         await _waiting(store, night)
         print(_reconcile(len(jobs), distinct, len(results), len(night)))
-        _closing(redis_url, ns, local is not None)
+        if keep:
+            _inspect(cfg_path, night[0])
+            await _until_interrupted()
+        else:
+            _closing(redis_url, ns, local is not None)
         return 0 if len(results) == expected else 1
     finally:
         await asyncio.to_thread(_stop_workers, workers)  # the simulator keeps answering
@@ -101,6 +105,9 @@ async def _demo(n: int, processes: int) -> int:
         await sim.stop()
         if local:
             local.stop()
+        if keep:
+            print("stopped: the workers, the simulator"
+                  + (" and the demo's private Redis" if local else ""))
 
 
 async def _watch(store: Store, settings: Any, expected: int,
@@ -197,12 +204,39 @@ async def _waiting(store: Store, night: list[str]) -> None:
               f"calling window opens {info.get('wd', '?')}")
 
 
+def _cli() -> str:
+    """How to run the command from here: the virtualenv's copy when it is not on PATH."""
+    here = Path(sys.executable).parent / "dispatcher"
+    return "dispatcher" if shutil.which("dispatcher") == str(here) or not here.exists() \
+        else str(here)
+
+
+def _inspect(cfg_path: Path, waiting: str) -> None:
+    cmd = _cli()
+    print("\nthe demo stays up until Ctrl-C; in another terminal, look around with:")
+    for what in ("status", f"explain {waiting}", "results"):
+        print(f"  {cmd} {what} --config {cfg_path}")
+    print("Ctrl-C here stops everything the demo started", flush=True)
+
+
+async def _until_interrupted() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
 def _closing(redis_url: str, ns: str, private: bool) -> None:
     if private:
-        print("the demo's private Redis stopped with it. To keep the stream, run the demo "
-              "against a Redis that stays up:\n"
-              "  REDIS_URL=redis://127.0.0.1:6379/0 dispatcher demo\n"
-              "and it prints the commands to read that run's results.")
+        print("the demo's private Redis stopped with it. To look around after the summary "
+              "(dispatcher explain, status, results), run it with --keep: it stays up until "
+              "Ctrl-C and prints the commands; or run it against a Redis that stays up:\n"
+              "  REDIS_URL=redis://127.0.0.1:6379/0 dispatcher demo")
         return
     print("read the results stream with:")
     print(f"  DISPATCHER_REDIS__URL={redis_url} DISPATCHER_REDIS__NAMESPACE={ns} "
@@ -210,9 +244,9 @@ def _closing(redis_url: str, ns: str, private: bool) -> None:
     print(f"  redis-cli -u {redis_url} XRANGE '{{{ns}}}:results' - +")
 
 
-def run_demo(jobs: int = 300, processes: int = 3) -> int:
+def run_demo(jobs: int = 300, processes: int = 3, keep: bool = False) -> int:
     try:
-        return asyncio.run(_demo(jobs, processes))
+        return asyncio.run(_demo(jobs, processes, keep))
     except KeyboardInterrupt:
         print("\ninterrupted; everything the demo started was stopped")
         return 130

@@ -64,3 +64,11 @@ def test_nothing_in_the_docs_points_outside_the_repository() -> None:
             if target.startswith(("http://", "https://")):
                 continue
             assert (path.parent / target).exists(), f"{path.name} links to missing {target}"
+
+
+def test_the_readme_says_where_the_command_is_after_set_up() -> None:
+    assert ".venv/bin/dispatcher" in README and "source .venv/bin/activate" in README
+
+
+def test_the_readme_says_how_to_keep_the_demo_up_to_look_around() -> None:
+    assert "dispatcher demo --keep" in README
