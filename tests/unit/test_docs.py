@@ -72,3 +72,9 @@ def test_the_readme_says_where_the_command_is_after_set_up() -> None:
 
 def test_the_readme_says_how_to_keep_the_demo_up_to_look_around() -> None:
     assert "dispatcher demo --keep" in README
+
+
+def test_the_simulators_demo_keys_are_documented() -> None:
+    from dispatcher.config import SIMULATOR_DEMO_KEYS
+    text = README + (ROOT / "docs/providers.md").read_text()
+    assert all(key in text for key in SIMULATOR_DEMO_KEYS.values())
