@@ -11,7 +11,6 @@ from pathlib import Path
 import yaml
 
 from dispatcher.config import load_settings
-from dispatcher.keys import GROUP, Keys
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -54,10 +53,26 @@ def test_configmap_holds_a_valid_configuration(tmp_path: Path) -> None:
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     key_file = settings.providers["default"].api_key_file
     assert key_file and os.path.dirname(key_file) in mounts
+    assert scaled_on()[0] == ("dispatcher_jobs", {"state": "queued"})
+
+
+def scaled_on() -> tuple[tuple[str, dict[str, str]], str]:
+    """The metric the ScaledObject scales on (name, label matchers) and its threshold."""
     keda = yaml.safe_load((K8S / "keda-scaledobject.yaml").read_text())
-    trig = keda["spec"]["triggers"][0]["metadata"]
-    assert trig["stream"] == Keys(settings.redis.namespace).jobs
-    assert trig["consumerGroup"] == GROUP
+    [trig] = keda["spec"]["triggers"]
+    assert trig["type"] == "prometheus"
+    query = trig["metadata"]["query"]
+    m = re.fullmatch(r"max\((\w+)\{([^}]*)\}\)", query.strip())
+    assert m, query  # a deployment gauge: the same on every pod, so max
+    labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
+    return (m.group(1), labels), trig["metadata"]["threshold"]
+
+
+def test_autoscaling_is_on_ready_jobs_not_on_the_streams_lag() -> None:
+    """Jobs are read from the stream at once: its lag stays 0 with thousands waiting."""
+    (name, labels), threshold = scaled_on()
+    assert name != "dispatcher_stream_unread_jobs" and labels == {"state": "queued"}
+    assert int(threshold) > 0
 
 
 def test_dockerfile_copies_paths_that_exist() -> None:
