@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint redis-server chromium clean
+.PHONY: demo test lint lock redis-server chromium clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,12 @@ test: $(STAMP) redis-server chromium
 	$(VENV)/bin/pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check dispatcher tests benchmarks
+	$(VENV)/bin/ruff check dispatcher tests benchmarks scripts
 	$(VENV)/bin/mypy
+
+# the exact run-time versions the Docker image installs (docs/deploy.md)
+lock: $(STAMP)
+	$(VENV)/bin/python scripts/lock_requirements.py > requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
