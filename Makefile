@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint redis-server chromium clean ci-under-load
+.PHONY: demo test lint lock redis-server chromium clean ci-under-load
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,9 +38,13 @@ ci-under-load:
 	scripts/ci_under_load.sh 5
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check dispatcher tests benchmarks
+	$(VENV)/bin/ruff check dispatcher tests benchmarks scripts
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+# the exact run-time versions the Docker image installs (docs/deploy.md)
+lock: $(STAMP)
+	$(VENV)/bin/python scripts/lock_requirements.py > requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

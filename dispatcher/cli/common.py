@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 from dispatcher.config.settings import Settings, load_settings
@@ -42,6 +43,16 @@ def settings_from(args: argparse.Namespace) -> Settings:
                    f"got {settings.redis.url!r}")
     _redis_url[0] = settings.redis.url
     return settings
+
+
+def config_in_use(args: argparse.Namespace) -> str | None:
+    """The configuration file the command read (absolute), or None when it read none: no
+    --config, no $DISPATCHER_CONFIG and no config/dispatcher.toml in the current directory."""
+    from dispatcher.config.settings import DEFAULT_CONFIG_PATH
+    path = getattr(args, "config", None) or os.environ.get("DISPATCHER_CONFIG")
+    if not path:
+        path = DEFAULT_CONFIG_PATH if Path(DEFAULT_CONFIG_PATH).is_file() else None
+    return str(Path(path).resolve()) if path else None
 
 
 def open_store(settings: Settings) -> Any:

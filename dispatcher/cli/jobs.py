@@ -14,7 +14,7 @@ from dispatcher.cli.common import Fail, add_redis_options, open_store, run, sett
 from dispatcher.config.settings import Settings
 
 DEFAULT_FIELDS = ("from_", "agent_id", "workflow_id", "provider", "not_before", "expires_at",
-                  "campaign", "priority", "timezone", "region", "subject", "max_attempts")
+                  "campaign", "priority", "timezone", "region_", "subject", "max_attempts")
 RESULT_COLUMNS = ("job_id", "campaign", "outcome", "attempts", "provider", "enqueued_at",
                   "finished_at", "call_id", "call_status", "answer_status",
                   "disconnection_reason", "duration_seconds", "reason", "http_status",
@@ -49,10 +49,18 @@ def _check_options(defaults: dict[str, Any], settings: Settings) -> None:
 
 
 class ProgressBar:
-    """One line on a terminal, redrawn at most ten times a second."""
+    """One line on a terminal, redrawn at most ten times a second; cleared before any other
+    line is printed, so nothing is written over it."""
 
     def __init__(self, out: IO[str], label: str):
         self.out, self.label, self.shown = out, label, 0.0
+        self.drawn = False  # a bar is on the current line, not ended by a newline
+
+    def clear(self) -> None:
+        if self.drawn:
+            self.out.write("\r\x1b[K")
+            self.out.flush()
+            self.drawn = False
 
     def __call__(self, stage: str, fraction: float, rows: int, bad: int) -> None:
         now = time.monotonic()
@@ -63,15 +71,50 @@ class ProgressBar:
         extra = f", {bad:,} bad" if bad else ""
         self.out.write(f"\r{stage:<8} {self.label} [{'#' * filled}{'.' * (30 - filled)}] "
                        f"{fraction:6.1%} {rows:,} rows{extra}")
+        self.drawn = fraction < 1.0
         if fraction >= 1.0:
             self.out.write("\n")
         self.out.flush()
 
 
-def _print_bad(path: Path) -> Any:
+def _on_bad(path: Path, problems: Any, every: bool, bar: ProgressBar | None) -> Any:
+    """Each bad row into the summary; with ``every`` (--all-errors), also printed at once."""
     def show(bad: Any) -> None:
-        print(f"{path}:{bad.line}: {bad.error}", file=sys.stderr)
+        problems.add(bad)
+        if every:
+            if bar:
+                bar.clear()
+            print(f"{path}:{bad.line}: {bad.error}", file=sys.stderr)
     return show
+
+
+def _print_problems(path: Path, problems: Any, every: bool) -> None:
+    if not every:
+        for line in problems.lines(path):
+            print(line, file=sys.stderr)
+    if problems.starts_with("to: national number"):
+        print("hint: numbers without a country code can be read as one country's with "
+              "--region (e.g. --region US)", file=sys.stderr)
+
+
+def _columns(pairs: list[str] | None) -> dict[str, str]:
+    out = {}
+    for pair in pairs or ():
+        column, sep, name = pair.rpartition("=")
+        if not sep or not column.strip() or not name.strip():
+            raise Fail(f'--map: expected COLUMN=FIELD (like "Phone Number=to"), got {pair!r}')
+        out[column.strip()] = name.strip()
+    return out
+
+
+def _region(text: str | None) -> str | None:
+    import phonenumbers
+    if text is None:
+        return None
+    if text.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise Fail(f"--region: unknown region {text!r} (a two-letter country code like US, "
+                   "GB or DE)")
+    return text.upper()
 
 
 def _file_options(args: argparse.Namespace, settings: Settings) -> Any:
@@ -79,7 +122,19 @@ def _file_options(args: argparse.Namespace, settings: Settings) -> Any:
     return Options(defaults=_defaults(args),
                    rules=settings.job_rules(),
                    providers=frozenset(settings.providers), skip_invalid=args.skip_invalid,
-                   reject_path=Path(args.reject_file) if args.reject_file else None)
+                   reject_path=Path(args.reject_file) if args.reject_file else None,
+                   columns=_columns(args.map), region=_region(args.region))
+
+
+def _pushed_line(pushed: Any, checked: Any, ns: str) -> str:
+    known = " (not dialled again)" if pushed.known else ""
+    out = (f"pushed {pushed.rows:,} rows into {{{ns}}}:jobs: {pushed.new:,} new, "
+           f"{pushed.known:,} already known{known}")
+    if checked.blank:
+        out += f"; skipped {checked.blank:,} empty row{'s' if checked.blank > 1 else ''}"
+    if checked.rejects:
+        out += f"; {checked.bad:,} bad rows written to {checked.rejects}"
+    return out
 
 
 def _enqueue_file(args: argparse.Namespace, settings: Settings) -> int:
@@ -95,12 +150,19 @@ def _enqueue_file(args: argparse.Namespace, settings: Settings) -> int:
             st = path.stat()
             checked = imports.Checked(path, stat=(st.st_size, st.st_mtime_ns))
         else:
-            checked = imports.check_file(path, opts, _print_bad(path), bar)
+            problems = imports.Problems()
+            checked = imports.check_file(
+                path, opts, _on_bad(path, problems, args.all_errors, bar), bar)
+            if bar:
+                bar.clear()
+            _print_problems(path, problems, args.all_errors)
         if checked.bad and not args.skip_invalid:
             checked.discard()
-            raise Fail(f"enqueue: {checked.bad:,} of {checked.rows:,} rows are bad (listed "
-                       f"above); nothing was pushed. Fix them, or push the {checked.good:,} "
-                       f"good rows with --skip-invalid")
+            listed = "listed above" if args.all_errors else \
+                "each kind above with its first lines; --all-errors lists every one"
+            raise Fail(f"enqueue: {checked.bad:,} of {checked.rows:,} rows are bad ({listed}); "
+                       f"nothing was pushed. Fix them, or push the {checked.good:,} good rows "
+                       "with --skip-invalid (the bad ones go to a reject file)")
         pushed = run(_push_file(settings, checked, opts, bar))
     except imports.FileProblem as exc:
         raise Fail(str(exc)) from None
@@ -108,26 +170,30 @@ def _enqueue_file(args: argparse.Namespace, settings: Settings) -> int:
         raise Fail(f"--file: {path} is not UTF-8 text") from None
     except OSError as exc:
         raise Fail(f"--file: cannot read {path}: {exc.strerror}") from None
-    ns = settings.redis.namespace
-    note = (f"; {checked.bad:,} bad rows written to {checked.rejects}" if checked.rejects
-            else "")
-    print(f"enqueued {pushed:,} jobs into {{{ns}}}:jobs{note}")
+    print(_pushed_line(pushed, checked, settings.redis.namespace))
     return 0
 
 
-async def _push_file(settings: Settings, checked: Any, opts: Any, bar: Any) -> int:
+async def _push_file(settings: Settings, checked: Any, opts: Any, bar: Any) -> Any:
     from dispatcher.ops import imports
     store = open_store(settings)
+
+    async def push(batch: list[str]) -> int:
+        known: int = (await store.push_batch(batch)).known
+        return known
+
     try:
-        pushed: int = await imports.push_file(checked, opts, store.push_batch, bar)
-        return pushed
+        return await imports.push_file(checked, opts, push, bar)
     finally:
         await store.close()
 
 
 def _enqueue_one(args: argparse.Namespace, settings: Settings) -> int:
     from dispatcher.client import Client, JobRejected
-    job = {"id": args.id, "to": args.to, **_defaults(args)}
+    from dispatcher.ops.import_parts import in_region
+    region = _region(args.region)
+    job = {"id": args.id, "to": in_region(args.to, region) if region else args.to,
+           **_defaults(args)}
     if not args.no_validate:
         _check_providers(job, settings)
 
@@ -257,9 +323,10 @@ def _enqueue_parser(sub: Any) -> None:
     sp = sub.add_parser(
         "enqueue", help="push jobs (arguments, or a CSV / JSON-lines file)",
         description="Push jobs into the jobs stream. A file is read twice: every row is "
-                    "validated first and each bad row is named by its line and field; nothing "
-                    "is pushed when one is bad (unless --skip-invalid). Job options given with "
-                    "--file fill the fields a row leaves empty.")
+                    "validated first and bad rows are summarised by kind with their line "
+                    "numbers; nothing is pushed when one is bad (unless --skip-invalid). A CSV "
+                    "may use commas, semicolons or tabs; rows of empty cells are skipped. Job "
+                    "options given with --file fill the fields a row leaves empty.")
     add_redis_options(sp)
     sp.add_argument("--file", metavar="PATH",
                     help="a .csv file with a header row (columns that are not job fields go "
@@ -270,6 +337,21 @@ def _enqueue_parser(sub: Any) -> None:
     sp.add_argument("--reject-file", metavar="PATH",
                     help="where --skip-invalid writes bad rows (default NAME.rejects.csv or "
                          ".jsonl beside the file)")
+    sp.add_argument("--map", action="append", metavar="COLUMN=FIELD",
+                    help='with a .csv --file: read a column as a job field, e.g. '
+                         '--map "Phone Number=to" (repeatable)')
+    sp.add_argument("--region", metavar="CC",
+                    help="read numbers written without a country code as this country's "
+                         "(a two-letter code like US); without it they are refused")
+    sp.add_argument("--all-errors", action="store_true",
+                    help="with --file: print every bad row, not each kind of error with its "
+                         "first lines")
+    _job_options(sp)
+    sp.set_defaults(fn=cmd_enqueue)
+
+
+def _job_options(sp: Any) -> None:
+    """The job's fields as options: the whole job with --to, defaults for a --file's rows."""
     sp.add_argument("--id", help="the job's id (with --to)")
     sp.add_argument("--to", help="number to dial, E.164")
     sp.add_argument("--from", dest="from_", metavar="FROM", help="caller (number or its id)")
@@ -280,7 +362,8 @@ def _enqueue_parser(sub: Any) -> None:
                                        "campaign are bad)")
     sp.add_argument("--priority", choices=("high", "normal", "low"))
     sp.add_argument("--timezone", help="the recipient's IANA time zone")
-    sp.add_argument("--region", help="where the recipient lives, ISO 3166-2 (e.g. US-FL)")
+    sp.add_argument("--recipient-region", dest="region_", metavar="REGION",
+                    help="the job's region: where the recipient lives, ISO 3166-2 (e.g. US-FL)")
     sp.add_argument("--subject", help="the person or lead, across numbers (per-subject caps)")
     sp.add_argument("--metadata", metavar="JSON", help="a JSON object, echoed in the result")
     sp.add_argument("--not-before", dest="not_before", metavar="TIME", help="RFC 3339")
@@ -288,7 +371,6 @@ def _enqueue_parser(sub: Any) -> None:
     sp.add_argument("--max-attempts", dest="max_attempts", type=int, metavar="N")
     sp.add_argument("--no-validate", action="store_true",
                     help="push as given; workers turn bad jobs into 'invalid' results")
-    sp.set_defaults(fn=cmd_enqueue)
 
 
 def register(sub: Any) -> None:

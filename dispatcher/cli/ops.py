@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
-from dispatcher.cli.common import Fail, add_redis_options, open_store, run, settings_from
+from dispatcher.cli.common import (
+    Fail,
+    add_redis_options,
+    config_in_use,
+    open_store,
+    run,
+    settings_from,
+)
+from dispatcher.config.settings import DEFAULT_CONFIG_PATH
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -21,6 +30,13 @@ def cmd_status(args: argparse.Namespace) -> int:
             await store.close()
 
     s = run(main())
+    s["config"] = config_in_use(args)
+    if s["config"] is None and not args.json:
+        print("no configuration loaded: pass --config FILE (or set DISPATCHER_CONFIG); there "
+              f"is no {DEFAULT_CONFIG_PATH} in {Path.cwd()}\n"
+              "  queues, consumers, halts and parked jobs are read from Redis alone; the "
+              "providers, rate windows and call slots below are the built-in defaults, not "
+              "your workers'")
     print(json.dumps(s, indent=2) if args.json else render(s))
     return 0
 

@@ -22,7 +22,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from dispatcher.dev.demo import run_demo
-    return run_demo(jobs=args.jobs, processes=args.processes)
+    return run_demo(jobs=args.jobs, processes=args.processes, keep=args.keep)
 
 
 def register(sub: Any) -> None:
@@ -36,4 +36,7 @@ def register(sub: Any) -> None:
     sp = sub.add_parser("demo", help="everything, locally: Redis, simulator, workers, jobs")
     sp.add_argument("--jobs", type=int, default=300, help="sample jobs (default 300)")
     sp.add_argument("--processes", type=int, default=3, help="worker processes (default 3)")
+    sp.add_argument("--keep", action="store_true",
+                    help="after the summary, keep Redis, the simulator and the workers up "
+                         "until Ctrl-C, and print the commands to look around")
     sp.set_defaults(fn=cmd_demo)

@@ -381,9 +381,29 @@ def _secret_problem(what: str, env: str | None, file: str | None) -> str | None:
     return None if value else f"{what}: {file} is empty"
 
 
+# The keys ``dispatcher simulate`` accepts by default, one per dialect
+SIMULATOR_DEMO_KEYS = {"telecho": "tel_live_demo_key_0001", "itellico": "sk-demo-itellico-0001"}
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _simulator_hints(settings: Settings) -> list[str]:
+    """A provider on this machine whose key variable is unset is most likely the simulator
+    (config/dispatcher.toml points at it): name the key it accepts."""
+    hints = []
+    for name, prov in settings.providers.items():
+        key = SIMULATOR_DEMO_KEYS.get(str(getattr(prov, "kind", "")))
+        env = prov.api_key_env
+        if key and env and not os.environ.get(env) \
+                and urlsplit(prov.base_url).hostname in _LOOPBACK:
+            hints.append(f"providers.{name} is on this machine: if it is `dispatcher "
+                         f"simulate`, use its demo key: export {env}={key}")
+    return hints
+
+
 def check_secrets(settings: Settings) -> None:
     """Read every configured secret now, so a missing mount fails the start, not a call."""
     problems = [p for what, env, file in _secret_refs(settings, "")
                 if (p := _secret_problem(what, env, file))]
     if problems:
-        raise ConfigError("secrets missing or unreadable:\n  " + "\n  ".join(problems))
+        raise ConfigError("secrets missing or unreadable:\n  " + "\n  ".join(
+            problems + _simulator_hints(settings)))

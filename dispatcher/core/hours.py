@@ -289,6 +289,16 @@ def open_until(hours: Hours, holidays: frozenset[date], zones: tuple[str, ...], 
         span *= 4
 
 
+def zone_label(name: str) -> str:
+    """A zone's name for people: ``Etc/GMT-7`` (POSIX signs, inverted) is ``UTC+07:00``."""
+    if name in ("UTC", "Etc/UTC", "Etc/GMT", "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0", "GMT"):
+        return "UTC"
+    if name.startswith("Etc/GMT") and name[7:8] in ("+", "-") and name[8:].isdigit():
+        east = name[7] == "-"
+        return f"UTC{'+' if east else '-'}{int(name[8:]):02d}:00"
+    return name
+
+
 def describe_instant(zones: tuple[str, ...], t: float) -> str:
     """``"09:00 America/Chicago (Mon 2026-12-07)"``, one part per zone joined by " / "."""
     parts = []
@@ -296,7 +306,7 @@ def describe_instant(zones: tuple[str, ...], t: float) -> str:
         dt = datetime.fromtimestamp(t, UTC).astimezone(_zone(name))
         clock = f"{dt:%H:%M}" if dt.second == 0 else f"{dt:%H:%M:%S}"
         day = _DAY_NAMES[dt.weekday()].capitalize()
-        parts.append(f"{clock} {name} ({day} {dt.date().isoformat()})")
+        parts.append(f"{clock} {zone_label(name)} ({day} {dt.date().isoformat()})")
     return " / ".join(parts)
 
 

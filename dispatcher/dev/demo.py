@@ -10,6 +10,7 @@ import asyncio
 import collections
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -57,7 +58,7 @@ def _stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
             w.kill()
 
 
-async def _demo(n: int, processes: int) -> int:
+async def _demo(n: int, processes: int, keep: bool = False) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="dispatcher-demo-"))
     local: LocalRedis | None = None
     redis_url = os.environ.get("REDIS_URL")
@@ -69,10 +70,7 @@ async def _demo(n: int, processes: int) -> int:
     sim = await start_simulator(sim_config(port))
     cfg_path = tmp / "dispatcher.toml"
     cfg_path.write_text(config_toml(redis_url, ns, sim.url, port), encoding="utf-8")
-    env = {**os.environ, "DEMO_TELECHO_KEY": TEL_KEY, "DEMO_ITELLICO_KEY": ITL_KEY,
-           "DEMO_WEBHOOK_SECRET": WEBHOOK_SECRET, "DISPATCHER_CONFIG": str(cfg_path)}
-    os.environ.update({k: env[k] for k in ("DEMO_TELECHO_KEY", "DEMO_ITELLICO_KEY",
-                                           "DEMO_WEBHOOK_SECRET")})
+    env = _environment(cfg_path)
     settings = load_settings(str(cfg_path))
     workers: list[subprocess.Popen[bytes]] = []
     store = Store(connect(redis_url), ns)
@@ -82,15 +80,12 @@ async def _demo(n: int, processes: int) -> int:
         workers += _spawn_workers(processes, cfg_path, env, tmp)
         await store.ensure_group()
         await store.dnc_add([DNC_NUMBER])
-        jobs, expected, night = sample_jobs(n)
-        await store.enqueue(jobs)
-        print(f"enqueued {len(jobs)} jobs ({expected + len(night)} distinct ids: a few invalid "
-              f"or faulty, one on the do-not-call list, one busy line that is redialled, "
-              f"{len(night)} for people whose calling window is closed now)")
-        results = await _watch(store, settings, expected, workers, deadline=time.time() + 110)
-        _summary(results, expected, tmp, sim.sim.audit)
-        await _waiting(store, night)
-        _closing(redis_url, ns, local is not None)
+        results, expected, night = await _play(store, settings, n, workers, tmp, sim)
+        if keep:
+            _inspect(cfg_path, night[0])
+            await _until_interrupted()
+        else:
+            _closing(redis_url, ns, local is not None)
         return 0 if len(results) == expected else 1
     finally:
         await asyncio.to_thread(_stop_workers, workers)  # the simulator keeps answering
@@ -98,6 +93,34 @@ async def _demo(n: int, processes: int) -> int:
         await sim.stop()
         if local:
             local.stop()
+        if keep:
+            print("stopped: the workers, the simulator"
+                  + (" and the demo's private Redis" if local else ""))
+
+
+def _environment(cfg_path: Path) -> dict[str, str]:
+    """The workers' environment: the demo's keys, also set here for the demo's own reads."""
+    env = {**os.environ, "DEMO_TELECHO_KEY": TEL_KEY, "DEMO_ITELLICO_KEY": ITL_KEY,
+           "DEMO_WEBHOOK_SECRET": WEBHOOK_SECRET, "DISPATCHER_CONFIG": str(cfg_path)}
+    os.environ.update({k: env[k] for k in ("DEMO_TELECHO_KEY", "DEMO_ITELLICO_KEY",
+                                           "DEMO_WEBHOOK_SECRET")})
+    return env
+
+
+async def _play(store: Store, settings: Any, n: int, workers: list[subprocess.Popen[bytes]],
+                tmp: Path, sim: Any) -> tuple[dict[str, Any], int, list[str]]:
+    """Push the sample, watch it, and show how the counts add up."""
+    jobs, expected, night = sample_jobs(n)
+    await store.enqueue(jobs)
+    distinct = expected + len(night)
+    print(f"enqueued {len(jobs)} entries, {distinct} distinct ids: a few invalid or "
+          f"faulty, one on the do-not-call list, one busy line that is redialled, "
+          f"{len(night)} for people whose calling window is closed now")
+    results = await _watch(store, settings, expected, workers, deadline=time.time() + 110)
+    _summary(results, expected, tmp, sim.sim.audit)
+    await _waiting(store, night)
+    print(_reconcile(len(jobs), distinct, len(results), len(night)))
+    return results, expected, night
 
 
 async def _watch(store: Store, settings: Any, expected: int,
@@ -106,6 +129,7 @@ async def _watch(store: Store, settings: Any, expected: int,
     last = "0"
     tty = sys.stdout.isatty()
     shown = 0.0
+    width = shutil.get_terminal_size().columns if tty else 10_000
     while len(results) < expected and time.time() < deadline:
         for eid, res in await store.read_results(last, 1000, 500):
             last = eid
@@ -115,26 +139,54 @@ async def _watch(store: Store, settings: Any, expected: int,
             break
         if time.time() - shown >= (0.5 if tty else 5.0):
             shown = time.time()
-            line = _progress(results, await collect(store, settings), expected)
-            print(("\r" + line.ljust(150)) if tty else line, end="" if tty else "\n",
+            if tty:
+                width = shutil.get_terminal_size().columns  # the window may be resized
+            line = _progress(results, await collect(store, settings), expected, width)
+            print(_redraw(line, width) if tty else line, end="" if tty else "\n",
                   flush=True)
     print()
     return results
 
 
-def _progress(results: dict[str, Any], st: dict[str, Any], expected: int) -> str:
+def _progress(results: dict[str, Any], st: dict[str, Any], expected: int,
+              width: int = 10_000) -> str:
+    """The live line, shorter than ``width``: its parts in order of use, as many as fit (a
+    line that wraps would print a new line at each refresh)."""
     by = collections.Counter(r["outcome"] for r in results.values())
     answers = collections.Counter(r.get("answer_status") for r in results.values()
                                   if r["outcome"] == "ended")
     ans = " ".join(f"{k}:{v}" for k, v in sorted(answers.items()))
     parts = [f"{len(results)}/{expected} done", f"ended {by['ended']} ({ans})",
+             f"calls live {st['tracking']}", f"retrying {st['delayed']}",
              f"rejected {by['rejected']}", f"invalid {by['invalid']}",
-             f"exhausted {by['exhausted']}", f"retrying {st['delayed']}",
-             f"calls live {st['tracking']}"]
+             f"exhausted {by['exhausted']}"]
     for name, p in st["providers"].items():
         use = ",".join(f"{w['window']}={w['used']}" for w in p["windows"])
         parts.append(f"{name}[{use} slots {p['slots_in_use']}]")
-    return " | ".join(parts)
+    line = parts[0]
+    for part in parts[1:]:
+        if len(line) + 3 + len(part) >= width:
+            break
+        line += " | " + part
+    return line[:width - 1]
+
+
+def _redraw(line: str, width: int) -> str:
+    """The line over the previous one: back to its start, the line, the rest erased."""
+    return "\r" + line[:width - 1] + "\x1b[K"
+
+
+def _reconcile(entries: int, distinct: int, results: int, waiting: int) -> str:
+    """How the entries pushed add up to what the end screen shows."""
+    repeated = entries - distinct
+    head = f"enqueued {entries} entries, {distinct} distinct ids"
+    if repeated:
+        head += f" ({repeated} repeated ids, each dialled once)"
+    text = f"{head}: {results} results + {waiting} waiting (their calling window is closed)"
+    missing = distinct - results - waiting
+    if missing:
+        text += f" + {missing} without a result yet"
+    return text
 
 
 def _summary(results: dict[str, Any], expected: int, tmp: Path,
@@ -165,12 +217,39 @@ async def _waiting(store: Store, night: list[str]) -> None:
               f"calling window opens {info.get('wd', '?')}")
 
 
+def _cli() -> str:
+    """How to run the command from here: the virtualenv's copy when it is not on PATH."""
+    here = Path(sys.executable).parent / "dispatcher"
+    return "dispatcher" if shutil.which("dispatcher") == str(here) or not here.exists() \
+        else str(here)
+
+
+def _inspect(cfg_path: Path, waiting: str) -> None:
+    cmd = _cli()
+    print("\nthe demo stays up until Ctrl-C; in another terminal, look around with:")
+    for what in ("status", f"explain {waiting}", "results"):
+        print(f"  {cmd} {what} --config {cfg_path}")
+    print("Ctrl-C here stops everything the demo started", flush=True)
+
+
+async def _until_interrupted() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
 def _closing(redis_url: str, ns: str, private: bool) -> None:
     if private:
-        print("the demo's private Redis stopped with it. To keep the stream, run the demo "
-              "against a Redis that stays up:\n"
-              "  REDIS_URL=redis://127.0.0.1:6379/0 dispatcher demo\n"
-              "and it prints the commands to read that run's results.")
+        print("the demo's private Redis stopped with it. To look around after the summary "
+              "(dispatcher explain, status, results), run it with --keep: it stays up until "
+              "Ctrl-C and prints the commands; or run it against a Redis that stays up:\n"
+              "  REDIS_URL=redis://127.0.0.1:6379/0 dispatcher demo")
         return
     print("read the results stream with:")
     print(f"  DISPATCHER_REDIS__URL={redis_url} DISPATCHER_REDIS__NAMESPACE={ns} "
@@ -178,9 +257,9 @@ def _closing(redis_url: str, ns: str, private: bool) -> None:
     print(f"  redis-cli -u {redis_url} XRANGE '{{{ns}}}:results' - +")
 
 
-def run_demo(jobs: int = 300, processes: int = 3) -> int:
+def run_demo(jobs: int = 300, processes: int = 3, keep: bool = False) -> int:
     try:
-        return asyncio.run(_demo(jobs, processes))
+        return asyncio.run(_demo(jobs, processes, keep))
     except KeyboardInterrupt:
         print("\ninterrupted; everything the demo started was stopped")
         return 130

@@ -9,7 +9,10 @@ bounded whatever the file's size (the spool takes disk: ~2.4 times a CSV).
 CSV: the columns named like job fields fill those fields (``metadata`` holds a JSON object,
 ``max_attempts`` an integer, the rest text); every other column is carried into the job's
 ``metadata`` under its own name, as text. Empty cells are absent. A UTF-8 byte order mark (as
-spreadsheet programs write) is ignored.
+spreadsheet programs write) is ignored. The separator (comma, semicolon or tab) is the one the
+header row uses most; ``columns`` renames columns (``{"Phone Number": "to"}``); rows whose
+cells are all empty are skipped and counted. With a ``region``, a national number in ``to`` is
+read as that region's and written as E.164; without one it stays an error, never guessed.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import itertools
 import json
 import os
 import tempfile
@@ -30,10 +34,21 @@ from pathlib import Path
 from typing import IO, Any
 
 from dispatcher.core.jobs import DEFAULT_RULES, KNOWN_FIELDS, InvalidJob, JobRules, parse_job
+from dispatcher.ops.import_parts import (
+    SEPARATOR_NAMES,
+    Problems,
+    Pushed,
+    Rejects,
+    in_region,
+    sniff_separator,
+    typed_cells,
+)
 
 CHUNK = 1000            # rows per validation task and per pushed pipeline
 POOL_MIN_BYTES = 4_000_000  # smaller files are validated in this process
 FORMATS = ("csv", "jsonl")
+
+__all__ = ["Problems", "Pushed"]  # re-exported: what the command line prints
 
 Progress = Callable[[str, float, int, int], None]  # stage, fraction of bytes, rows, bad rows
 
@@ -66,6 +81,8 @@ class Options:
     skip_invalid: bool = False
     reject_path: Path | None = None
     workers: int | None = None               # validation processes; None: by file size
+    columns: Mapping[str, str] = field(default_factory=dict)  # header name -> job field
+    region: str | None = None                # reads national numbers as this region's
     now: float = field(default_factory=time.time)
 
 
@@ -76,6 +93,7 @@ class Checked:
     path: Path
     rows: int = 0
     bad: int = 0
+    blank: int = 0             # rows whose cells are all empty: skipped
     bad_lines: array[int] = field(default_factory=lambda: array("Q"))
     stat: tuple[int, int] = (0, 0)
     rejects: Path | None = None
@@ -135,12 +153,17 @@ def _apply_defaults(job: dict[str, Any], defaults: Mapping[str, Any]) -> str | N
 class Reader:
     """Rows of one file, with how far into it the reading is (for a progress bar)."""
 
-    def __init__(self, path: Path, defaults: Mapping[str, Any] | None = None):
+    def __init__(self, path: Path, defaults: Mapping[str, Any] | None = None, *,
+                 columns: Mapping[str, str] | None = None, region: str | None = None):
         self.path = path
         self.defaults = dict(defaults or {})
+        self.columns = dict(columns or {})
+        self.region = region
+        self.blank = 0
         self.size = path.stat().st_size
         self._raw: IO[bytes] | None = None
         self.header: list[str] = []
+        self.separator = ","
 
     def fraction(self) -> float:
         if self._raw is None or self._raw.closed or not self.size:
@@ -165,7 +188,7 @@ class Reader:
                 continue
             if not _utf8(body):
                 yield Row(n, None, "job: not UTF-8 text", line.rstrip("\r\n"))
-            elif not self.defaults:
+            elif not self.defaults and not self.region:
                 yield Row(n, body, None, body)
             else:
                 yield self._jsonl_with_defaults(n, body)
@@ -177,41 +200,65 @@ class Reader:
             return Row(n, body, None, body)  # validation explains what is wrong with it
         if not isinstance(job, dict):
             return Row(n, body, None, body)
+        self._in_region(job)
         error = _apply_defaults(job, self.defaults)
         return Row(n, None if error else _dumps(job), error, body)
 
     # CSV ----------------------------------------------------------------------------------------
     def _csv_rows(self, text: IO[str]) -> Iterator[Row]:
-        reader = csv.reader(text)
-        header = next(reader, None)
-        if header is None:
+        first = text.readline()
+        if not first:
             raise FileProblem(f"{self.path}: empty file (expected a header row)")
-        columns = self._columns(header)
+        self.separator = sniff_separator(first)
+        reader = csv.reader(itertools.chain([first], text), delimiter=self.separator)
+        columns = self._columns(next(reader))
         start = reader.line_num + 1
         for cells in reader:
             line, start = start, reader.line_num + 1
-            if not cells or (len(cells) == 1 and not cells[0].strip()):
-                continue  # a blank line
+            if not any(c.strip() for c in cells):
+                self.blank += 1  # a blank line, or a row of empty cells
+                continue
             payload, error = self._csv_job(cells, columns)
             yield Row(line, payload, error, cells)
 
     def _columns(self, header: list[str]) -> list[tuple[str, str]]:
-        names = [h.strip() for h in header]
-        if not _utf8("".join(names)):
+        read = [h.strip() for h in header]
+        if not _utf8("".join(read)):
             raise FileProblem(f"{self.path}:1: the header row is not UTF-8 text")
-        self.header = names
+        self.header = read
+        seen_as = self._seen(read)
+        for name in self.columns:
+            if name not in read:
+                raise FileProblem(f"{self.path}:1: --map {name!r}: no such column "
+                                  f"(columns seen: {seen_as})")
+        names = [self.columns.get(n, n) for n in read]
         seen: set[str] = set()
         for name in names:
             if name and name in seen:
-                raise FileProblem(f"{self.path}:1: column {name!r} appears twice")
+                raise FileProblem(f"{self.path}:1: column {name!r} appears twice"
+                                  + (" (after --map)" if self.columns else ""))
             seen.add(name)
         for need in ("id", "to"):
             if need not in seen:
                 near = [h for h in names if h.lower() == need]
-                hint = f" (names are case-sensitive: found {near[0]!r})" if near else ""
-                raise FileProblem(f"{self.path}:1: no {need!r} column{hint}")
+                hint = (f"names are case-sensitive: found {near[0]!r}; " if near else "")
+                raise FileProblem(f"{self.path}:1: no {need!r} column ({hint}columns seen: "
+                                  f"{seen_as}); map one to it with --map \"COLUMN={need}\"")
         return [("field" if n in KNOWN_FIELDS else "extra" if n else "unnamed", n)
                 for n in names]
+
+    def _seen(self, names: list[str]) -> str:
+        """The header as read, for an error: its columns and the separator they were split on."""
+        if len(names) == 1:
+            return (f"one column {names[0]!r}: is the separator something other than comma, "
+                    "semicolon or tab?")
+        return (", ".join(repr(n) for n in names)
+                + f", separated by {SEPARATOR_NAMES[self.separator]}")
+
+    def _in_region(self, job: dict[str, Any]) -> None:
+        to = job.get("to")
+        if self.region and isinstance(to, str):
+            job["to"] = in_region(to, self.region)
 
     def _csv_job(self, cells: list[str], columns: list[tuple[str, str]]
                  ) -> tuple[str | None, str | None]:
@@ -230,32 +277,9 @@ class Reader:
                 extra[name] = value
             elif value.strip():
                 return None, "row: a value in a column without a name"
-        error = _convert(job, extra) or _apply_defaults(job, self.defaults)
+        self._in_region(job)
+        error = typed_cells(job, extra) or _apply_defaults(job, self.defaults)
         return (None, error) if error else (_dumps(job), None)
-
-
-def _convert(job: dict[str, Any], extra: dict[str, str]) -> str | None:
-    """Typed cells (metadata as JSON, max_attempts as an integer); extra columns into
-    metadata."""
-    if "max_attempts" in job:
-        text = job["max_attempts"].strip()
-        if not text.lstrip("-").isdigit():
-            return f"max_attempts: expected an integer, got {text[:20]!r}"
-        job["max_attempts"] = int(text)
-    if "metadata" in job:
-        try:
-            job["metadata"] = json.loads(job["metadata"])
-        except ValueError as exc:
-            return f"metadata: not valid JSON ({exc})"
-        if not isinstance(job["metadata"], dict):
-            return "metadata: expected a JSON object"
-    if extra:
-        meta = job.setdefault("metadata", {})
-        clash = sorted(set(meta) & set(extra))
-        if clash:
-            return f"metadata: {clash[0]!r} is both a column and a key of the metadata column"
-        meta.update(extra)
-    return None
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -353,30 +377,8 @@ def _workers(size: int, asked: int | None) -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-class _Rejects:
-    """Bad rows, written in the input's own format so they can be fixed and imported again."""
-
-    def __init__(self, path: Path, header: list[str]):
-        self.path = path
-        self.header = header
-        self.fh: IO[str] | None = None
-        self.writer: Any = None
-
-    def write(self, row: Row) -> None:
-        if self.fh is None:
-            self.fh = self.path.open("w", encoding="utf-8", newline="",
-                                     errors="surrogateescape")
-            if isinstance(row.source, list):
-                self.writer = csv.writer(self.fh)
-                self.writer.writerow(self.header)
-        if isinstance(row.source, list):
-            self.writer.writerow(row.source)
-        else:
-            self.fh.write(row.source + "\n")
-
-    def close(self) -> None:
-        if self.fh is not None:
-            self.fh.close()
+def _reader(path: Path, opts: Options) -> Reader:
+    return Reader(path, opts.defaults, columns=opts.columns, region=opts.region)
 
 
 def check_file(path: Path, opts: Options, on_bad: Callable[[BadRow], None],
@@ -385,8 +387,8 @@ def check_file(path: Path, opts: Options, on_bad: Callable[[BadRow], None],
     ``skip_invalid``, also write the bad rows to the reject file."""
     st = path.stat()
     out = Checked(path, stat=(st.st_size, st.st_mtime_ns))
-    reader = Reader(path, opts.defaults)
-    rejects: _Rejects | None = None
+    reader = _reader(path, opts)
+    rejects: Rejects | None = None
     spool = tempfile.NamedTemporaryFile(  # closed below; pass two reads it
         "w", encoding="utf-8", errors="surrogateescape", newline="\n",
         prefix="dispatcher-import-", suffix=".jsonl", delete=False)
@@ -402,9 +404,9 @@ def check_file(path: Path, opts: Options, on_bad: Callable[[BadRow], None],
                 on_bad(BadRow(row.line, field_of(error), error, row.source))
                 if opts.skip_invalid:
                     if rejects is None:
-                        rejects = _Rejects(opts.reject_path or default_reject_path(path),
-                                           reader.header)
-                    rejects.write(row)
+                        rejects = Rejects(opts.reject_path or default_reject_path(path),
+                                           reader.header, reader.separator)
+                    rejects.write(row.source)
             if progress and out.rows % CHUNK == 0:
                 progress("checking", reader.fraction(), out.rows, out.bad)
     except BaseException:
@@ -415,17 +417,19 @@ def check_file(path: Path, opts: Options, on_bad: Callable[[BadRow], None],
         if rejects is not None:
             rejects.close()
             out.rejects = rejects.path
+        out.blank = reader.blank
     if progress:
         progress("checking", 1.0, out.rows, out.bad)
     return out
 
 
 async def push_file(checked: Checked, opts: Options,
-                    push: Callable[[list[str]], Awaitable[object]],
-                    progress: Progress | None = None) -> int:
+                    push: Callable[[list[str]], Awaitable[int]],
+                    progress: Progress | None = None) -> Pushed:
     """Second pass: push every good row (the spool of the first pass, else every row of
     the unchecked file), ``CHUNK`` per call, the next batch read while the last one is on its
-    way. Returns the rows pushed; the spool is removed.
+    way; ``push`` returns how many of its batch's ids were already known. Returns the rows
+    pushed and how many were known; the spool is removed.
 
     Pushing a file again is safe: the dispatcher dials each job id once, so a re-run after a
     failure part-way only adds the rows that were not pushed yet."""
@@ -446,33 +450,33 @@ def _payloads(checked: Checked, opts: Options) -> Iterator[tuple[str, float]]:
                 done += len(line)
                 yield line[:-1], done / size
         return
-    reader = Reader(checked.path, opts.defaults)
+    reader = _reader(checked.path, opts)
     for row in reader.rows():
         if row.payload is not None:
             yield row.payload, reader.fraction()
 
 
 async def _push_rows(rows: Iterator[tuple[str, float]], checked: Checked,
-                     push: Callable[[list[str]], Awaitable[object]],
-                     progress: Progress | None) -> int:
-    pushed, batch = 0, []
-    sending: asyncio.Future[object] | None = None
+                     push: Callable[[list[str]], Awaitable[int]],
+                     progress: Progress | None) -> Pushed:
+    pushed, known, batch = 0, 0, []
+    sending: asyncio.Future[int] | None = None
     for payload, fraction in rows:
         batch.append(payload)
         if len(batch) >= CHUNK:
             if sending is not None:
-                await sending
+                known += await sending
                 pushed += CHUNK
             sending, batch = asyncio.ensure_future(push(batch)), []
             await asyncio.sleep(0)  # let it go out while the next batch is read
             if progress:
                 progress("pushing", fraction, pushed, 0)
     if sending is not None:
-        await sending
+        known += await sending
         pushed += CHUNK
     if batch:
-        await push(batch)
+        known += await push(batch)
         pushed += len(batch)
     if progress:
         progress("pushing", 1.0, pushed, 0)
-    return pushed
+    return Pushed(pushed, known)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 
@@ -14,6 +14,12 @@ from dispatcher.store import keys as K
 from dispatcher.store.scripts import Scripts
 
 PUSHED_TTL_S = 86400  # how long a batch token is remembered
+
+
+class BatchPushed(NamedTuple):
+    added: int  # stream entries added (0 when the batch was pushed before)
+    known: int  # of the batch's ids, those the dispatcher already knew (advisory)
+
 
 class Producing:
     r: aioredis.Redis
@@ -37,12 +43,14 @@ class Producing:
         return [str(x) for x in replies[2::3]], seen
 
     async def push_batch(self, payloads: Sequence[str], batch: str | None = None,
-                         ttl_s: int = PUSHED_TTL_S) -> int:
+                         ttl_s: int = PUSHED_TTL_S) -> BatchPushed:
         """Push a batch of job payloads in one script call, once per ``batch`` token (made up
-        when not given): a retry after a lost reply adds nothing. Returns entries added."""
+        when not given): a retry after a lost reply adds nothing. Returns entries added and
+        how many ids were already known (read by a worker before, or repeated in the batch;
+        an id pushed but not yet read counts as new)."""
         res = await self.s.call("push", batch=batch or uuid.uuid4().hex, jobs=list(payloads),
                                 ttl=ttl_s)
-        return int(res["n"])
+        return BatchPushed(int(res["n"]), int(res["known"]))
 
     async def newest_result_id(self) -> str:
         newest: Any = await self.r.xrevrange(self.k.results, count=1)

@@ -1,10 +1,12 @@
 // A Go producer for the dispatcher, with go-redis.
 //
-//	go mod tidy
+//	sudo apt-get install golang       (Debian's Go 1.19 builds it)
+//	cd examples/go && go mod tidy     (fetches go-redis)
 //	REDIS_URL=redis://localhost:6379/0 go run .
 //
 // It pushes one job per lead into the jobs stream, says which ids the dispatcher already
-// knew, and waits for their results. The job format is docs/contracts.md (JSON Schema:
+// knew (those are not dialled again, so it does not wait for them), and waits up to a minute
+// for the results of the new ones. The job format is docs/contracts.md (JSON Schema:
 // docs/schemas/job.schema.json).
 package main
 
@@ -60,7 +62,7 @@ func buildJob(l Lead, campaign string) Job {
 	if l.VIP {
 		prio = "high"
 	}
-	return Job{ID: fmt.Sprintf("lead-%d", l.ID), To: l.Phone, Campaign: campaign,
+	return Job{ID: fmt.Sprintf("crm-go-%d", l.ID), To: l.Phone, Campaign: campaign,
 		Priority: prio, Metadata: map[string]any{"name": l.Name, "source": "crm"},
 		NotBefore: l.CallAfter}
 }
@@ -71,11 +73,14 @@ func buildJob(l Lead, campaign string) Job {
 func push(ctx context.Context, rdb *redis.Client, jobs []Job) (dups []string, err error) {
 	pipe := rdb.Pipeline()
 	known := make([]*redis.BoolCmd, len(jobs))
+	sleeping := make([]*redis.BoolCmd, len(jobs))
 	for i, j := range jobs {
 		payload, err := json.Marshal(j)
 		if err != nil {
 			return nil, err
 		}
+		// a job due much later sleeps packed in the dormant hash
+		sleeping[i] = pipe.HExists(ctx, key("dormant"), j.ID)
 		known[i] = pipe.HExists(ctx, key("job:"+j.ID), "owner")
 		pipe.XAdd(ctx, &redis.XAddArgs{Stream: key("jobs"), Values: []any{"job", string(payload)}})
 	}
@@ -83,7 +88,7 @@ func push(ctx context.Context, rdb *redis.Client, jobs []Job) (dups []string, er
 		return nil, err
 	}
 	for i, k := range known {
-		if k.Val() {
+		if k.Val() || sleeping[i].Val() {
 			dups = append(dups, jobs[i].ID)
 		}
 	}
@@ -140,18 +145,38 @@ func main() {
 	leads := []Lead{{ID: 1001, Name: "Ann", Phone: "+14155550100", VIP: true},
 		{ID: 1002, Name: "Bob", Phone: "+12125550101", CallAfter: &soon}}
 	var jobs []Job
-	var ids []string
 	for _, l := range leads {
-		j := buildJob(l, "spring-2026")
-		jobs = append(jobs, j)
-		ids = append(ids, j.ID)
+		jobs = append(jobs, buildJob(l, "spring-2026"))
 	}
 	dups, err := push(ctx, rdb, jobs)
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("pushed %d jobs; already known: %v\n", len(jobs), dups)
-	for _, r := range waitResults(ctx, rdb, ids, after) {
+	fmt.Printf("pushed %d jobs\n", len(jobs))
+	// an id already known is not dialled again: waiting for it would only time out
+	isDup := map[string]bool{}
+	for _, id := range dups {
+		isDup[id] = true
+	}
+	var ids []string
+	for _, j := range jobs {
+		if !isDup[j.ID] {
+			ids = append(ids, j.ID)
+		}
+	}
+	if len(dups) > 0 {
+		fmt.Printf("already known (not dialled again; their results are in the results stream): %v\n", dups)
+	}
+	if len(ids) == 0 {
+		fmt.Println("nothing new to wait for (change the ids to push new jobs)")
+		return
+	}
+	fmt.Printf("waiting up to a minute for the results of %v\n", ids)
+	results := waitResults(ctx, rdb, ids, after)
+	for _, r := range results {
 		fmt.Println(r["job_id"], r["outcome"], r["answer_status"])
+	}
+	if len(results) < len(ids) {
+		fmt.Printf("no result within a minute for %d jobs: is a worker running? (dispatcher status)\n", len(ids)-len(results))
 	}
 }

@@ -1,10 +1,12 @@
 // A Node.js producer for the dispatcher, with ioredis.
 //
-//   npm install            (installs ioredis)
+//   cd examples/node && npm install       (installs ioredis)
 //   REDIS_URL=redis://localhost:6379/0 node producer.js
+//   node producer.js --print              (the jobs it would push; no Redis needed)
 //
 // It pushes one job per lead into the jobs stream, says which ids the dispatcher already
-// knew, and waits for their results. The job format is docs/contracts.md (JSON Schema:
+// knew (those are not dialled again, so it does not wait for them), and waits up to 60 s for
+// the results of the new ones. The job format is docs/contracts.md (JSON Schema:
 // docs/schemas/job.schema.json).
 'use strict';
 
@@ -14,7 +16,7 @@ const KEY = (name) => `{${NAMESPACE}}:${name}`; // one hash tag: one Redis Clust
 // One job per lead. Optional fields are left out rather than set to null.
 function buildJob(lead, campaign) {
   const job = {
-    id: `lead-${lead.id}`,                 // your key: one call per id, however often pushed
+    id: `crm-node-${lead.id}`,             // your key: one call per id, however often pushed
     to: lead.phone,                        // E.164, with + and the country code
     campaign,
     priority: lead.vip ? 'high' : 'normal',
@@ -41,12 +43,29 @@ function exampleJobs() {
 async function push(redis, jobs) {
   const pipe = redis.pipeline();
   for (const job of jobs) {
+    pipe.hexists(KEY('dormant'), job.id); // a job due much later sleeps packed in this hash
     pipe.hexists(KEY(`job:${job.id}`), 'owner');
     pipe.xadd(KEY('jobs'), '*', 'job', JSON.stringify(job));
   }
   const replies = await pipe.exec();
-  const duplicates = jobs.filter((_, i) => replies[2 * i][1] === 1).map((j) => j.id);
+  const duplicates = jobs
+    .filter((_, i) => replies[3 * i][1] === 1 || replies[3 * i + 1][1] === 1)
+    .map((j) => j.id);
   return { pushed: jobs.length, duplicates };
+}
+
+// What to wait for after a push, and what to tell the user: an id already known is not
+// dialled again, so waiting for a new result of it would only run into the timeout.
+function plan(jobs, duplicates) {
+  const known = new Set(duplicates);
+  const wait = jobs.map((j) => j.id).filter((id) => !known.has(id));
+  const lines = [];
+  if (known.size) {
+    lines.push(`already known (not dialled again; their results are in the results stream): ${[...known].join(', ')}`);
+  }
+  lines.push(wait.length ? `waiting up to 60 s for the results of ${wait.join(', ')}`
+    : 'nothing new to wait for (change the ids to push new jobs)');
+  return { wait, say: lines.join('\n') };
 }
 
 // Follow the results stream from `after` (read before pushing, so none is missed) until
@@ -78,16 +97,20 @@ async function main() {
     const after = newest.length ? newest[0][0] : '0';
     const jobs = exampleJobs();
     const sent = await push(redis, jobs);
-    console.log(`pushed ${sent.pushed} jobs; already known: ${sent.duplicates.join(', ') || 'none'}`);
-    for (const r of await waitResults(redis, jobs.map((j) => j.id), after, 60000)) {
-      console.log(r.job_id, r.outcome, r.answer_status || '');
+    console.log(`pushed ${sent.pushed} jobs`);
+    const next = plan(jobs, sent.duplicates);
+    console.log(next.say);
+    const results = await waitResults(redis, next.wait, after, 60000);
+    for (const r of results) console.log(r.job_id, r.outcome, r.answer_status || '');
+    if (results.length < next.wait.length) {
+      console.log(`no result after 60 s for ${next.wait.length - results.length} jobs: is a worker running? (dispatcher status)`);
     }
   } finally {
     redis.disconnect();
   }
 }
 
-module.exports = { buildJob, exampleJobs, push, waitResults };
+module.exports = { buildJob, exampleJobs, plan, push, waitResults };
 
 if (require.main === module) {
   if (process.argv.includes('--print')) {

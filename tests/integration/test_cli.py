@@ -13,12 +13,14 @@ from dispatcher.dev.localredis import LocalRedis
 from dispatcher.store import Store
 from dispatcher.store.types import ResultItem
 
+ROOT = Path(__file__).resolve().parents[2]
 
-def cli(*args: str, env: dict[str, str] | None = None,
-        timeout: float = 60) -> subprocess.CompletedProcess[str]:
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
+        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "dispatcher", *args],
                           env={**os.environ, **(env or {})}, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+                          timeout=timeout, check=False, cwd=cwd)
 
 
 def redis_env(redis: LocalRedis, ns: str) -> dict[str, str]:
@@ -115,6 +117,9 @@ def test_demo_runs_to_completion_and_its_counts_match_the_results_stream(
     busy = next(r for r in results if r["job_id"] == "demo-busy")
     assert len(busy["calls"]) == 2  # redialled once
     assert len(re.findall(r"^waiting\s+window\s+demo-night-\d", out.stdout, re.M)) == 3
+    assert "enqueued 132 entries, 130 distinct ids (2 repeated ids, each dialled once): " \
+        "127 results + 3 waiting" in out.stdout
+    assert "Etc/GMT" not in out.stdout and re.search(r"opens \d\d:\d\d UTC", out.stdout)
 
 
 def test_simulate_and_run_processes_standalone(redis_server: LocalRedis, ns: str,
@@ -156,3 +161,51 @@ def test_simulate_and_run_processes_standalone(redis_server: LocalRedis, ns: str
         for p in (run, sim):
             if p.poll() is None:
                 p.kill()
+
+
+def test_status_outside_the_repository_says_no_configuration_was_loaded(
+        redis_server: LocalRedis, ns: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DISPATCHER_CONFIG"}
+    env.update(redis_env(redis_server, ns))
+    out = subprocess.run([sys.executable, "-m", "dispatcher", "status"], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    first = out.stdout.splitlines()[0]
+    assert first.startswith("no configuration loaded") and "--config" in first
+    assert "read from Redis alone" in out.stdout
+    data = json.loads(subprocess.run(
+        [sys.executable, "-m", "dispatcher", "status", "--json"], env=env, cwd=tmp_path,
+        capture_output=True, text=True, timeout=60, check=True).stdout)
+    assert data["config"] is None
+    with_config = cli("status", "--json", "--config", str(ROOT / "config/dispatcher.toml"),
+                      env=redis_env(redis_server, ns), cwd=tmp_path)
+    assert json.loads(with_config.stdout)["config"].endswith("config/dispatcher.toml")
+
+
+def test_the_demo_can_stay_up_to_be_inspected_until_interrupted() -> None:
+    import signal
+    proc = subprocess.Popen([sys.executable, "-m", "dispatcher", "demo", "--jobs", "20",
+                             "--keep"], env={**os.environ, "REDIS_URL": ""},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if "stops everything" in line:
+                break
+        text = "".join(lines)
+        status_cmd = re.search(r"^\s+(\S*dispatcher status --config \S+)$", text, re.M)
+        assert status_cmd, text
+        explain = re.search(r"^\s+\S*dispatcher explain demo-night-0 --config (\S+)$", text,
+                            re.M)
+        assert explain, text
+        out = cli("explain", "demo-night-0", "--config", explain.group(1))
+        assert out.returncode == 0 and "demo-night-0" in out.stdout, out.stderr
+        status = cli("status", "--config", explain.group(1))
+        assert "provider eu" in status.stdout, status.stdout + status.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 0, rest
+    assert "stopped" in rest

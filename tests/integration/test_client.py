@@ -100,6 +100,16 @@ def test_the_sync_client_works_without_an_event_loop(redis_server: LocalRedis,
             client.wait("s1", timeout=0.2)
 
 
+async def run_example(redis_server: LocalRedis, ns: str) -> list[str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "examples/python/producer.py"),
+        env={**os.environ, "REDIS_URL": redis_server.url, "DISPATCHER_NAMESPACE": ns},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    return out.decode().splitlines()
+
+
 async def test_the_python_example_runs_against_a_worker(
         redis_server: LocalRedis, ns: str, sim: RunningSimulator,
         workers: list[RunningWorker]) -> None:
@@ -107,17 +117,14 @@ async def test_the_python_example_runs_against_a_worker(
                              {"default": provider_cfg("telecho", sim.url)})
     sim.sim.cfg.calls.ring_s, sim.sim.cfg.calls.talk_s = (0.05, 0.1), (0.1, 0.2)
     start_worker(settings, workers)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(ROOT / "examples/python/producer.py"),
-        env={**os.environ, "REDIS_URL": redis_server.url, "DISPATCHER_NAMESPACE": ns},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 0, err.decode()
-    lines = out.decode().splitlines()
+    lines = await run_example(redis_server, ns)
     assert lines[0] == "pushed 2 jobs; already known: none"
-    assert [x.split()[:2] for x in lines[1:3]] == [["lead-1001", "ended"],
-                                                  ["lead-1002", "ended"]]
+    assert [x.split()[:2] for x in lines[1:3]] == [["crm-py-1001", "ended"],
+                                                  ["crm-py-1002", "ended"]]
     assert lines[3] == "campaign: 2 done, 0 to go"
+    lines = await run_example(redis_server, ns)  # again: every id is known, nothing to wait
+    assert lines[0] == "pushed 2 jobs; already known: crm-py-1001, crm-py-1002"
+    assert lines[1].startswith("nothing new to wait for")
 
 
 def check_job(job: dict[str, Any]) -> None:

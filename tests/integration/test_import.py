@@ -33,7 +33,8 @@ async def test_a_spreadsheet_csv_is_pushed_with_its_extra_columns_in_metadata(
     out = cli("enqueue", "--file", str(path), "--campaign", "spring",
               env=redis_env(redis_server, ns))
     assert out.returncode == 0, out.stderr
-    assert "enqueued 2 jobs" in out.stdout and out.stderr == ""  # no progress bar off a tty
+    assert "pushed 2 rows" in out.stdout and "2 new" in out.stdout
+    assert out.stderr == ""  # no progress bar off a tty
     assert await pushed(store) == [
         {"id": "l1", "to": "+14155550100", "priority": "high",
          "metadata": {"first_name": "Ann", "city": "Boston"}, "campaign": "spring"},
@@ -51,7 +52,8 @@ async def test_bad_rows_are_each_named_by_line_and_field_and_nothing_is_pushed(
     lines = out.stderr.splitlines()
     assert lines[0].startswith(f"{path}:4: to: national number")
     assert lines[1].startswith(f"{path}:6: priority: expected")
-    assert "2 of 4 rows are bad" in lines[2] and "nothing was pushed" in lines[2]
+    assert "--region" in lines[2]  # a hint for the national number
+    assert "2 of 4 rows are bad" in lines[3] and "nothing was pushed" in lines[3]
     assert await store.r.xlen(store.k.jobs) == 0
 
 
@@ -63,23 +65,22 @@ async def test_skip_invalid_pushes_the_good_rows_and_writes_the_bad_ones_aside(
     out = cli("enqueue", "--file", str(path), "--skip-invalid", "--reject-file", str(rejects),
               env=redis_env(redis_server, ns))
     assert out.returncode == 0, out.stderr
-    assert f"enqueued 2 jobs into {{{ns}}}:jobs; 1 bad rows written to {rejects}" in out.stdout
+    assert f"pushed 2 rows into {{{ns}}}:jobs: 2 new, 0 already known; 1 bad rows written to " \
+        f"{rejects}" in out.stdout
     assert f"{path}:4: to:" in out.stderr
     assert rejects.read_bytes() == b"id,to,first_name,city,priority\r\nl3,0415,Cy,,\r\n"
     assert [j["id"] for j in await pushed(store)] == ["l1", "l2"]
 
 
-def test_a_terminal_gets_a_progress_bar(redis_server: LocalRedis, ns: str,
-                                        tmp_path: Path) -> None:
-    path = tmp_path / "leads.jsonl"
-    path.write_text("".join(f'{{"id": "a{i}", "to": "+14155550100"}}\n' for i in range(3000)))
+def read_pty(args: list[str], env: dict[str, str]) -> tuple[int, bytes]:
+    """Runs the command with stderr on a pseudo-terminal; its exit code and what it showed."""
     primary, secondary = pty.openpty()
-    proc = subprocess.run([sys.executable, "-m", "dispatcher", "enqueue", "--file", str(path)],
-                          env={**os.environ, **redis_env(redis_server, ns)},
-                          stdout=subprocess.PIPE, stderr=secondary, timeout=60, check=False)
+    proc = subprocess.Popen([sys.executable, "-m", "dispatcher", *args],
+                            env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                            stderr=secondary)
     os.close(secondary)
     shown = b""
-    while True:
+    while True:  # read while it runs: a full terminal buffer would block it
         try:
             chunk = os.read(primary, 65536)
         except OSError:
@@ -88,7 +89,15 @@ def test_a_terminal_gets_a_progress_bar(redis_server: LocalRedis, ns: str,
             break
         shown += chunk
     os.close(primary)
-    assert proc.returncode == 0
+    return proc.wait(timeout=60), shown
+
+
+def test_a_terminal_gets_a_progress_bar(redis_server: LocalRedis, ns: str,
+                                        tmp_path: Path) -> None:
+    path = tmp_path / "leads.jsonl"
+    path.write_text("".join(f'{{"id": "a{i}", "to": "+14155550100"}}\n' for i in range(3000)))
+    code, shown = read_pty(["enqueue", "--file", str(path)], redis_env(redis_server, ns))
+    assert code == 0
     assert b"\rchecking leads.jsonl [" in shown and b"100.0% 3,000 rows" in shown
     assert b"\rpushing  leads.jsonl [" in shown
 
@@ -132,3 +141,102 @@ def test_a_bad_job_option_stops_the_import_before_any_row(redis_server: LocalRed
     out = cli("enqueue", "--file", str(path), "--campaign", "spring sale",
               env=redis_env(redis_server, ns))
     assert out.returncode == 2 and "--campaign: expected 1-64 characters" in out.stderr
+
+
+def visible(line: bytes) -> bytes:
+    """What a terminal shows of one line: a carriage return goes back to its start, ESC [ K
+    erases from the cursor on."""
+    screen, col, i = bytearray(), 0, 0
+    while i < len(line):
+        if line.startswith(b"\x1b[K", i):
+            del screen[col:]
+            i += 3
+            continue
+        if line[i:i + 1] == b"\r":
+            col = 0
+        else:
+            screen[col:col + 1] = line[i:i + 1]
+            col += 1
+        i += 1
+    return bytes(screen)
+
+
+MESSY = ("Lead;Phone Number;Name\n"
+         "m1;(212) 555-0142;Ann\n"
+         ";;\n"
+         "m2;+44 20 7183 8750;Bob\n")
+
+
+async def test_a_messy_csv_is_read_with_map_and_region(
+        redis_server: LocalRedis, ns: str, store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "messy.csv"
+    path.write_text(MESSY, encoding="utf-8")
+    env = redis_env(redis_server, ns)
+    out = cli("enqueue", "--file", str(path), env=env)
+    assert out.returncode == 2
+    assert "no 'id' column" in out.stderr and "'Lead', 'Phone Number', 'Name'" in out.stderr
+    out = cli("enqueue", "--file", str(path), "--map", "Phone Number=to", "--map", "Lead=id",
+              "--region", "US", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "2 new" in out.stdout and "skipped 1 empty row" in out.stdout
+    assert [(j["id"], j["to"]) for j in await pushed(store)] == [
+        ("m1", "+12125550142"), ("m2", "+44 20 7183 8750")]
+
+
+def test_a_bad_map_or_region_is_named(redis_server: LocalRedis, ns: str,
+                                      tmp_path: Path) -> None:
+    path = tmp_path / "messy.csv"
+    path.write_text(MESSY, encoding="utf-8")
+    env = redis_env(redis_server, ns)
+    out = cli("enqueue", "--file", str(path), "--map", "Phone Number", env=env)
+    assert out.returncode == 2 and "--map: expected COLUMN=FIELD" in out.stderr
+    out = cli("enqueue", "--file", str(path), "--region", "XY", env=env)
+    assert out.returncode == 2 and "--region: unknown region 'XY'" in out.stderr
+
+
+def national_rows(n: int) -> str:
+    return "id,to\n" + "".join(f"n{i},(212) 555-{i % 10_000:04}\n" for i in range(n))
+
+
+async def test_many_bad_rows_are_summarised_by_kind(
+        redis_server: LocalRedis, ns: str, store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "national.csv"
+    path.write_text(national_rows(300) + "x1,+14155550100,extra\n", encoding="utf-8")
+    env = redis_env(redis_server, ns)
+    out = cli("enqueue", "--file", str(path), env=env)
+    assert out.returncode == 2
+    lines = out.stderr.splitlines()
+    assert lines[0].startswith(f"{path}:2: to: national number '(212) 555-0000'")
+    assert lines[1] == "  and 299 more rows like it: lines 3, 4, 5, 6, 7 and 294 more"
+    assert lines[2].startswith(f"{path}:302: row: 3 cells")
+    assert any("--region" in line for line in lines[3:])
+    assert "301 of 301 rows are bad" in lines[-1] and "nothing was pushed" in lines[-1]
+    out = cli("enqueue", "--file", str(path), "--all-errors", env=env)
+    assert sum("national number" in line for line in out.stderr.splitlines()) == 300
+    assert await store.r.xlen(store.k.jobs) == 0
+
+
+def test_error_lines_are_not_printed_over_the_progress_bar(redis_server: LocalRedis, ns: str,
+                                                          tmp_path: Path) -> None:
+    path = tmp_path / "leads.jsonl"
+    path.write_text("".join(f'{{"id": "a{i}", "to": "{"+1" if i > 1500 else "+14155550100"}"}}\n'
+                            for i in range(3000)))
+    for extra in ([], ["--all-errors"]):
+        code, shown = read_pty(["enqueue", "--file", str(path), *extra],
+                               redis_env(redis_server, ns))
+        assert code == 2
+        for line in shown.split(b"\n"):
+            seen = visible(line)
+            if b"to:" in seen:  # an error line: the bar was cleared before it
+                assert b"checking" not in seen, seen
+
+
+async def test_importing_the_same_file_again_says_its_ids_are_known(
+        redis_server: LocalRedis, ns: str, store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "leads.csv"
+    path.write_text(LEADS, encoding="utf-8")
+    await store.r.hset(store.k.job("l1"), mapping={"owner": "1-0", "state": "done"})
+    await store.r.hset(store.k.dormant, "l2", "x")
+    out = cli("enqueue", "--file", str(path), env=redis_env(redis_server, ns))
+    assert out.returncode == 0, out.stderr
+    assert "0 new, 2 already known" in out.stdout and "enqueued 2" not in out.stdout

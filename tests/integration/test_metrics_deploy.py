@@ -14,6 +14,7 @@ from dispatcher.store import Store
 from tests.conftest import RunningWorker, make_settings, provider_cfg, start_worker, wait_results
 from tests.integration.helpers import push, set_key
 from tests.integration.test_metrics_collector import pod, scrape
+from tests.unit.test_deploy import scaled_on
 from tests.unit.test_deploy_observability import metric_names
 
 
@@ -51,3 +52,33 @@ async def test_every_metric_of_the_dashboard_and_the_alerts_is_scraped(
     assert not missing, f"used by the dashboard or the alerts, absent from /metrics: {missing}"
     assert samples[("dispatcher_provider_halted", (("provider", "eu"),))] == 1
     assert any(name == "dispatcher_rate_limited_total" for name, _ in samples)
+
+
+async def ingested(store: Store, n: int) -> dict[str, int]:
+    """Waits until a worker has read every pushed job; the deployment's counts then."""
+    for _ in range(400):
+        counts = await store.counts()
+        if counts.get("queued", 0) + counts.get("dialing", 0) + counts.get("live", 0) \
+                + counts.get("done", 0) >= n and (await store.backlog())["unread"] == 0:
+            return counts
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the worker did not ingest {n} jobs: {await store.counts()}")
+
+
+async def test_the_scaledobjects_metric_grows_with_ready_jobs_while_the_lag_stays_0(
+        redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
+        workers: list[RunningWorker]) -> None:
+    (name, labels), _ = scaled_on()
+    s = make_settings(redis_server.url, ns, {
+        "default": provider_cfg("telecho", sim.url, limits=["1/hour"])})
+    start_worker(s, workers)
+    seen = []
+    for start, total in ((0, 5), (5, 40)):
+        await push(store, *({"id": f"k{i}", "to": f"+1415555{i:04d}"}
+                            for i in range(start, total)))
+        await ingested(store, total)
+        async with pod(s) as url:
+            _, samples = await scrape(url)
+        seen.append(samples[(name, tuple(sorted(labels.items())))])
+        assert samples[("dispatcher_stream_unread_jobs", ())] == 0  # what KEDA read before
+    assert seen == [4, 39]  # one job was dialled: the hour's only request

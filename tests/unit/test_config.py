@@ -152,3 +152,27 @@ def test_secret_pairs_are_found_in_any_section() -> None:
         ("campaigns.spring.predial_secret", None, None),
         ("hooks[0].predial_secret", "H", None),
     ]
+
+
+def test_the_shipped_configuration_names_the_simulators_demo_key_when_its_own_is_unset(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TELECHO_API_KEY", raising=False)
+    monkeypatch.delenv("DISPATCHER_CONFIG", raising=False)
+    root = Path(__file__).resolve().parents[2]
+    s = load_settings(str(root / "config/dispatcher.toml"))
+    with pytest.raises(ConfigError) as exc:
+        check_secrets(s)
+    text = str(exc.value)
+    assert "environment variable TELECHO_API_KEY is not set" in text
+    assert "export TELECHO_API_KEY=tel_live_demo_key_0001" in text
+    monkeypatch.setenv("TELECHO_API_KEY", "tel_live_demo_key_0001")
+    check_secrets(s)
+
+
+def test_a_provider_elsewhere_gets_no_simulator_hint(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("K", raising=False)
+    s = load_settings(write(tmp_path, PROV))
+    with pytest.raises(ConfigError) as exc:
+        check_secrets(s)
+    assert "simulate" not in str(exc.value)

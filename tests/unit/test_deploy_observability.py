@@ -141,3 +141,17 @@ def test_metric_names_follow_the_conventions() -> None:
     for name in metric_names():
         assert re.fullmatch(r"[a-z][a-z0-9_]*", name), name
         assert not name.endswith("_total_total"), name
+
+
+def test_no_alert_fires_on_the_age_of_ready_jobs_alone() -> None:
+    """A campaign of 10,000 calls takes hours at the provider's rate: old ready jobs are
+    normal. What is wrong is no progress while jobs are ready and the budget is free."""
+    rules = {r["alert"]: r for r in alert_rules()}
+    assert "DispatcherOldestReadyJobTooOld" not in rules
+    expr = rules["DispatcherNoProgress"]["expr"]
+    assert "dispatcher_oldest_ready_job_age_seconds" in expr  # jobs are ready
+    assert re.search(r'unless on \(provider\)\s*\(?\s*sum by \(provider\) \(\s*increase\('
+                     r'dispatcher_provider_requests_total\{op="start"\}', expr)  # no dial
+    for budget in ("dispatcher_rate_window_used_ratio", "dispatcher_provider_cooldown_seconds",
+                   "dispatcher_provider_halted", "dispatcher_call_slots_in_use"):
+        assert budget in expr, budget  # ... while nothing of the budget stops it

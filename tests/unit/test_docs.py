@@ -101,3 +101,17 @@ def test_every_key_the_lua_builds_is_named_in_keys_py() -> None:
     lua = "\n".join(p.read_text() for p in (PACKAGE / "lua").rglob("*.lua"))
     built = set(re.findall(r"P \.\. '([a-z_]+):?'", lua))
     assert built - named == set(), f"keys built in the Lua, not named in keys.py: {built - named}"
+
+
+def test_the_readme_says_where_the_command_is_after_set_up() -> None:
+    assert ".venv/bin/dispatcher" in README and "source .venv/bin/activate" in README
+
+
+def test_the_docs_say_how_to_keep_the_demo_up_to_look_around() -> None:
+    assert "dispatcher demo\n--keep" in OPERATIONS or "dispatcher demo --keep" in OPERATIONS
+
+
+def test_the_simulators_demo_keys_are_documented() -> None:
+    from dispatcher.config.settings import SIMULATOR_DEMO_KEYS
+    text = README + OPERATIONS + (ROOT / "docs/providers.md").read_text()
+    assert all(key in text for key in SIMULATOR_DEMO_KEYS.values())

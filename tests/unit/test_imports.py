@@ -91,7 +91,7 @@ def test_unnamed_trailing_columns_are_ignored_while_empty(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(("header", "needle"), [
-    ("ID,to", "no 'id' column (names are case-sensitive: found 'ID')"),
+    ("ID,to", "no 'id' column (names are case-sensitive: found 'ID'; columns seen"),
     ("id,phone", "no 'to' column"),
     ("id,to,id", "column 'id' appears twice"),
     ("", "empty file"),
@@ -170,10 +170,11 @@ def test_the_second_pass_pushes_only_good_rows_in_order(tmp_path: Path) -> None:
     checked, _ = check(path, skip_invalid=True)
     batches: list[list[str]] = []
 
-    async def push(batch: list[str]) -> None:
+    async def push(batch: list[str]) -> int:
         batches.append(list(batch))
+        return 0
 
-    pushed = asyncio.run(imports.push_file(checked, Options(), push))
+    pushed = asyncio.run(imports.push_file(checked, Options(), push)).rows
     ids = [json.loads(p)["id"] for b in batches for p in b]
     assert pushed == len(ids) == 2098 and max(len(b) for b in batches) == imports.CHUNK
     assert ids == [f"a{i}" for i in range(2100) if i not in (3, 1500)]
@@ -185,10 +186,11 @@ def test_what_is_pushed_is_what_was_checked_even_if_the_file_changes(tmp_path: P
     path.write_text('{"id": "b", "to": "+1415"}\n{"id": "c", "to": "+14155550101"}\n')
     pushed: list[str] = []
 
-    async def push(batch: list[str]) -> None:
+    async def push(batch: list[str]) -> int:
         pushed.extend(batch)
+        return 0
 
-    assert asyncio.run(imports.push_file(checked, Options(), push)) == 1
+    assert asyncio.run(imports.push_file(checked, Options(), push)).rows == 1
     assert [json.loads(p)["id"] for p in pushed] == ["a"]
     assert checked.spool is None  # the spool is gone once pushed
 
@@ -216,3 +218,94 @@ def test_every_cell_value_reaches_the_job_unchanged(tmp_path_factory: Any,
     got = jobs(path)
     assert [(j.get("agent_id", ""), j.get("metadata", {}).get("note", "")) for j in got] == \
         values
+
+
+# -- messy files: separators, column names, national numbers, empty rows, many bad rows -------
+
+@pytest.mark.parametrize("sep", [";", "\t", ","])
+def test_the_separator_is_found_from_the_header(tmp_path: Path, sep: str) -> None:
+    path = write(tmp_path, "l.csv", sep.join(["id", "to", "note"]) + "\n"
+                 + sep.join(["a1", "+14155550100", '"x, y; z"']) + "\n")
+    assert jobs(path) == [{"id": "a1", "to": "+14155550100", "metadata": {"note": "x, y; z"}}]
+
+
+def test_a_missing_column_lists_the_columns_seen_and_how_to_map_one(tmp_path: Path) -> None:
+    path = write(tmp_path, "l.csv", "id;Phone Number;name\na1;+14155550100;Ann\n")
+    with pytest.raises(FileProblem) as exc:
+        rows(path)
+    text = str(exc.value)
+    assert "no 'to' column" in text and "'id', 'Phone Number', 'name'" in text
+    assert "separated by ';'" in text and '--map "COLUMN=to"' in text
+
+
+def test_a_header_of_one_column_hints_at_the_separator(tmp_path: Path) -> None:
+    path = write(tmp_path, "l.csv", "id|to|name\na1|+14155550100|Ann\n")
+    with pytest.raises(FileProblem, match=r"one column 'id\|to\|name'.*separator"):
+        rows(path)
+
+
+def test_map_renames_a_column_to_a_job_field(tmp_path: Path) -> None:
+    path = write(tmp_path, "l.csv", "Lead,Phone Number,name\na1,+14155550100,Ann\n")
+    got = list(Reader(path, {}, columns={"Phone Number": "to", "Lead": "id"}).rows())
+    assert [json.loads(r.payload or "") for r in got] == [
+        {"id": "a1", "to": "+14155550100", "metadata": {"name": "Ann"}}]
+
+
+def test_map_of_a_column_the_file_does_not_have_is_a_file_problem(tmp_path: Path) -> None:
+    path = write(tmp_path, "l.csv", "id,to\na1,+14155550100\n")
+    with pytest.raises(FileProblem, match=r"--map 'Phone': no such column \(columns seen: "
+                                          r"'id', 'to', separated by ','\)"):
+        list(Reader(path, {}, columns={"Phone": "to"}).rows())
+
+
+def test_a_region_turns_national_numbers_into_e164(tmp_path: Path) -> None:
+    path = write(tmp_path, "l.csv", "id,to\na1,(212) 555-0142\na2,+442071838750\n"
+                                    "a3,555\n")
+    got = [json.loads(r.payload or "") for r in Reader(path, {}, region="US").rows()]
+    assert [j["to"] for j in got] == ["+12125550142", "+442071838750", "555"]
+
+
+def test_a_national_number_without_a_region_stays_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "l.csv", "id,to\na1,(212) 555-0142\n")
+    _, bad = check(path)
+    assert [b.error.split(";")[0] for b in bad] == ["to: national number '(212) 555-0142'"]
+
+
+def test_rows_of_empty_cells_are_skipped_and_counted(tmp_path: Path) -> None:
+    path = write(tmp_path, "l.csv", "id,to,name\n,,\na1,+14155550100,\n , ,\n\n")
+    checked, bad = check(path)
+    assert (checked.rows, checked.blank, bad) == (1, 3, [])
+
+
+def test_bad_rows_are_summarised_by_kind_with_their_first_lines() -> None:
+    problems = imports.Problems()
+    for line in range(2, 12):
+        problems.add(BadRow(line, "to", f"to: national number '(212) 555-01{line:02}'; "
+                                        "write it with + and the country code", []))
+    problems.add(BadRow(12, "priority", "priority: expected one of high, normal, low", []))
+    assert problems.lines("l.csv") == [
+        "l.csv:2: to: national number '(212) 555-0102'; write it with + and the country code",
+        "  and 9 more rows like it: lines 3, 4, 5, 6, 7 and 4 more",
+        "l.csv:12: priority: expected one of high, normal, low"]
+    assert problems.total == 11
+
+
+def test_the_kinds_of_error_are_bounded() -> None:
+    problems = imports.Problems()
+    for n in range(imports.Problems.MAX_KINDS + 5):
+        problems.add(BadRow(n + 2, "job", f"row: {n} cells, but the header has 2 columns", []))
+    out = problems.lines("l.csv")
+    assert len(out) == imports.Problems.MAX_KINDS + 1 and out[-1].startswith("  and 5 more")
+
+
+def test_pushing_counts_the_ids_already_known(tmp_path: Path) -> None:
+    path = write(tmp_path, "l.jsonl", "".join(f'{{"id": "a{i}", "to": "+14155550100"}}\n'
+                                              for i in range(1500)))
+    checked, _ = check(path)
+
+    async def push(batch: list[str]) -> int:
+        return sum(1 for p in batch if json.loads(p)["id"] < "a2")
+
+    known = sum(1 for i in range(1500) if f"a{i}" < "a2")
+    pushed = asyncio.run(imports.push_file(checked, Options(), push))
+    assert (pushed.rows, pushed.known, pushed.new) == (1500, known, 1500 - known)
