@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from dispatcher.config import Settings, load_settings
+if TYPE_CHECKING:
+    from dispatcher.config import Settings
 
 T = TypeVar("T")
 
@@ -30,6 +30,7 @@ def redis_url_shown() -> str:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """Settings from --config, the environment and --redis-url (which wins)."""
+    from dispatcher.config import load_settings
     url = getattr(args, "redis_url", None)
     if url:
         if not url.startswith(REDIS_SCHEMES):
@@ -50,6 +51,7 @@ def open_store(settings: Settings) -> Any:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
+    import asyncio
     return asyncio.run(coro)
 
 

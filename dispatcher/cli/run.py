@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
-import multiprocessing
 import os
 import signal
 import sys
 from typing import Any
 
 from dispatcher.cli.common import add_redis_options, settings_from
-from dispatcher.config import ConfigError, check_runnable, check_secrets, load_settings
 
 GC_YOUNG = 10_000  # allocations between young collections (Python's default: 700)
 
@@ -29,7 +26,10 @@ def quiet_gc() -> None:
 
 
 def _run_one(config: str | None, index: int) -> None:
+    import asyncio
+
     from dispatcher import logs
+    from dispatcher.config import ConfigError, load_settings
     from dispatcher.worker import Worker
     try:
         settings = load_settings(config)
@@ -51,6 +51,9 @@ def _run_one(config: str | None, index: int) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import multiprocessing
+
+    from dispatcher.config import check_runnable, check_secrets
     settings = settings_from(args)  # fail fast, in the parent, on a bad configuration
     check_runnable(settings)
     check_secrets(settings)
