@@ -118,9 +118,13 @@ class Worker:
         if self.stopping.is_set():
             return
         await self._warn_settings()
-        await self._start_http()
+        try:
+            await self._start_http()
+        except BaseException:
+            await self.store.close()  # nothing else is running yet
+            raise
         self.ready = True
-        log.info("worker.started", consumer=self.consumer,
+        log.info("worker.started", consumer=self.consumer, http=self._listening(),
                  providers=sorted(self.adapters), concurrency=self.settings.worker.concurrency)
         loops = [asyncio.create_task(c) for c in (
             self._loop("read", self._read_once, 0.0),
@@ -446,8 +450,15 @@ class Worker:
         app.router.add_get("/metrics", metrics_handler(self.settings, self.store))
         app.router.add_post("/webhooks/{provider}", webhook_handler(
             self.settings, self.store, self.secrets, self.rt.timing))
-        self._runner, self.http_port = await serve(app, self.settings.worker.http_host,
-                                                   self.http_port)
+        w = self.settings.worker
+        self._runner, self.http_port = await serve(
+            app, w.http_host, self.http_port, share=w.http_share_port, key="worker.http_port",
+            hint="give each worker its own port, or set worker.http_share_port = true to "
+                 "share it")
+
+    def _listening(self) -> str | None:
+        """Where the HTTP side listens, for the start-up line (None: it does not)."""
+        return f"{self.settings.worker.http_host}:{self.http_port}" if self._runner else None
 
     async def _readyz(self, _: web.Request) -> web.Response:
         """Ready while the worker can make progress: Redis answers, the group exists, no

@@ -36,7 +36,8 @@ async def serve_console(settings: Settings, cfg: Any, stop: asyncio.Event | None
     store = open_store(settings)
     try:
         app = build_app(settings, cfg, store)
-        runner, port = await serve(app, cfg.host, cfg.port)
+        # replicas of the console are alike (state is in Redis): they may share a port
+        runner, port = await serve(app, cfg.host, cfg.port, share=True)
         mode = "actions need a token" if cfg.token_file else "read-only (no console.token_file)"
         print(f"console on http://{cfg.host}:{port}/ — {mode}", flush=True)
         done = stop or asyncio.Event()

@@ -47,7 +47,11 @@ def _run_one(config: str | None, index: int) -> None:
             loop.add_signal_handler(sig, worker.stop)
         await worker.run()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except ConfigError as exc:  # found at start: the HTTP port is taken
+        print(f"dispatcher: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
