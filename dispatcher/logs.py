@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping, MutableMapping
-from typing import Any
+from typing import IO, Any
 
 import structlog
 
@@ -137,8 +138,61 @@ def scrub(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[st
     return event
 
 
+EXIT_OUTPUT_GONE = 141
+"""Exit code when stdout's reader went away: what a shell shows for a process that SIGPIPE
+ended (Python ignores SIGPIPE, so it has to say so itself)."""
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null: what is still buffered, and the flush at exit, go nowhere
+    instead of raising BrokenPipeError again."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError):
+        pass
+
+
+class SafeOutput:
+    """Where log lines go: a write that fails (the reader of a pipe went away, a full disk)
+    never raises into the code that logs. The first failure silences the output and calls
+    ``on_lost`` once (a worker stops: it can no longer say what it does); later lines are
+    dropped."""
+
+    def __init__(self, file: IO[str]):
+        self.file = file
+        self.lost = False
+        self.on_lost: Callable[[], None] | None = None
+
+    def msg(self, message: str) -> None:
+        if self.lost:
+            return
+        try:
+            self.file.write(message + "\n")
+            self.file.flush()
+        except (OSError, ValueError):  # ValueError: the file was closed
+            self.lost = True
+            if self.file is sys.stdout:
+                silence_stdout()
+            if self.on_lost is not None:
+                self.on_lost()
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
+OUTPUT = SafeOutput(sys.stdout)
+
+
+def on_output_lost(callback: Callable[[], None] | None) -> None:
+    """Called once when log lines can no longer be written."""
+    OUTPUT.on_lost = callback
+
+
 def configure(fmt: str = "auto", level: str = "info") -> None:
     """Exceptions are rendered (without locals) before ``scrub``, so their text is masked."""
+    OUTPUT.file, OUTPUT.lost = sys.stdout, False
     use_console = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
     renderer: Any
     exceptions: Any
@@ -160,7 +214,7 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
             getattr(logging, level.upper(), logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        logger_factory=lambda *_: OUTPUT,
         cache_logger_on_first_use=True,
     )
     _threshold[0] = getattr(logging, level.upper(), logging.INFO)

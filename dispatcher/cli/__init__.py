@@ -66,7 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    sys.exit(_call(args))
+    try:
+        code = _call(args)
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught
+    except BrokenPipeError:  # `dispatcher results | head -3`: the reader has what it wanted
+        from dispatcher.logs import EXIT_OUTPUT_GONE, silence_stdout
+        silence_stdout()
+        code = EXIT_OUTPUT_GONE
+    sys.exit(code)
 
 
 def _call(args: argparse.Namespace) -> int:

@@ -41,10 +41,23 @@ def _run_one(config: str | None, index: int) -> None:
     worker = Worker(settings, http_port=port + index if port else 0)
     quiet_gc()
 
+    lost = asyncio.Event()
+
+    def output_lost() -> None:
+        """stdout is gone (``dispatcher run | head``): a worker that cannot log stops,
+        handing its work back, rather than run on unseen."""
+        lost.set()
+        worker.stop()
+
     async def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)
+
+        def on_lost() -> None:  # a line may be logged from another thread
+            loop.call_soon_threadsafe(output_lost)
+
+        logs.on_output_lost(on_lost)
         await worker.run()
 
     try:
@@ -52,6 +65,10 @@ def _run_one(config: str | None, index: int) -> None:
     except ConfigError as exc:  # found at start: the HTTP port is taken
         print(f"dispatcher: {exc}", file=sys.stderr)
         sys.exit(2)
+    if lost.is_set():
+        print("dispatcher: stdout was closed: the worker stopped and handed its jobs back",
+              file=sys.stderr)
+        sys.exit(logs.EXIT_OUTPUT_GONE)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

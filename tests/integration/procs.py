@@ -68,11 +68,17 @@ def worker_env(redis_url: str, ns: str, provider_url: str = "http://127.0.0.1:9"
             "DISPATCHER_LOG_FORMAT": "json", "DISPATCHER_LOG_LEVEL": "info", **extra}
 
 
+def dispatcher(*args: str, env: dict[str, str], stdout: Any,
+               stderr: Any = subprocess.STDOUT) -> subprocess.Popen[bytes]:
+    """``dispatcher ARGS`` started in the background."""
+    return subprocess.Popen([sys.executable, "-m", "dispatcher", *args], env=env, stdout=stdout,
+                            stderr=stderr)
+
+
 def run_logged(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
     """``dispatcher run`` with stdout and stderr into ``log``."""
     with log.open("wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "dispatcher", "run", *args], env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        return dispatcher("run", *args, env=env, stdout=out)
 
 
 def wait_for_line(log: Path, needle: str, proc: subprocess.Popen[bytes],

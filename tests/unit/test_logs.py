@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -192,3 +193,17 @@ def test_console_tracebacks_are_masked_too(json_logs: pytest.CaptureFixture[str]
     out = json_logs.readouterr().out
     assert "RuntimeError" in out and "+********123" in out
     assert "4155550123" not in out and "tel_live_local_secret" not in out
+
+
+def test_a_log_line_that_cannot_be_written_never_raises_and_is_reported_once(
+        tmp_path: Path) -> None:
+    out = tmp_path / "out.txt"
+    f = out.open("w")
+    sink, lost = logs.SafeOutput(f), []
+    sink.on_lost = lambda: lost.append(1)
+    sink.info("one")
+    f.close()  # the reader went away
+    sink.error("two")
+    sink.warning("three")
+    assert lost == [1] and sink.lost
+    assert out.read_text() == "one\n"
