@@ -25,7 +25,7 @@ from dispatcher.config import Settings, read_secret
 from dispatcher.context import Runtime
 from dispatcher.dialer import Dialer, Flight
 from dispatcher.finisher import Finisher
-from dispatcher.health import Health
+from dispatcher.health import UNREACHABLE, Health, describe
 from dispatcher.http import healthz, metrics_handler, serve, webhook_handler, webhook_secrets
 from dispatcher.intake import Intake
 from dispatcher.logs import safe_url
@@ -55,6 +55,7 @@ GRANT_BATCH = 100
 GRANT_LOOPS = 4
 IDLE_POLL_S = 0.25
 MAX_SLEEP_S = 2.0
+READY_PING_S = 2.0
 
 
 def consumer_name() -> str:
@@ -108,7 +109,8 @@ class Worker:
         self.read_own = True
         self.ready = False
         self.health = Health({"read": 3 * settings.redis.block_ms / 1000 + 10,
-                              "upkeep": 30.0, "heartbeat": 30.0, "track": 30.0})
+                              "upkeep": 30.0, "heartbeat": 30.0, "track": 30.0},
+                             redis_url=safe_url(settings.redis.url))
         self.http_port = w.http_port if http_port is None else http_port
         self._runner: web.AppRunner | None = None
 
@@ -434,6 +436,8 @@ class Worker:
             await self.tracker.visit(v)
         except asyncio.CancelledError:
             raise
+        except UNREACHABLE as exc:  # said once per interval, with the loops' failures
+            self.health.failed("track", exc)
         except Exception:
             log.error("call.visit_failed", job_id=v.id, exc_info=True)
         finally:
@@ -465,9 +469,11 @@ class Worker:
         loop is stuck or failing (out of memory, ...)."""
         problems = [] if self.ready else ["starting or stopping"]
         try:
-            await asyncio.wait_for(self.store.ping(), 2.0)
-        except (RedisError, OSError, TimeoutError) as exc:
-            problems.append(f"redis: {exc or 'no answer'}")
+            await asyncio.wait_for(self.store.ping(), READY_PING_S)
+        except TimeoutError:
+            problems.append(f"redis: no answer within {READY_PING_S:g} s")
+        except (RedisError, OSError) as exc:
+            problems.append(f"redis: {describe(exc)}")
         problems += self.health.problems()
         body = {"ready": not problems, "problems": problems, "inflight": len(self.flights)}
         return web.json_response(body, status=503 if problems else 200)
