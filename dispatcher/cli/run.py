@@ -73,6 +73,7 @@ def _run_one(config: str | None, index: int) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     import multiprocessing
+    import multiprocessing.connection
 
     from dispatcher.config import check_runnable, check_secrets
     settings = settings_from(args)  # fail fast, in the parent, on a bad configuration
@@ -94,8 +95,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    for p in procs:
-        p.join()
+    running = list(procs)
+    while running:
+        ended = multiprocessing.connection.wait([p.sentinel for p in running])
+        for p in [p for p in running if p.sentinel in ended]:
+            p.join()
+            running.remove(p)
+            if p.exitcode == 2:  # it could not start (its port is taken): nor do the others
+                forward(signal.SIGTERM, None)
     return max((p.exitcode or 0) for p in procs)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -45,3 +46,17 @@ def test_workers_share_a_port_when_asked_to(redis_server: LocalRedis, ns: str,
         assert [p.wait(30) for p in procs] == [0, 0]
     finally:
         stop_all(procs)
+
+
+def test_run_processes_stops_them_all_when_one_cannot_have_its_port(
+        redis_server: LocalRedis, ns: str, tmp_path: Path) -> None:
+    with socket.socket() as taken:  # port + 1, the second process's, belongs to another
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1] - 1
+        env = worker_env(redis_server.url, ns, DISPATCHER_WORKER__HTTP_PORT=str(port))
+        out = subprocess.run([sys.executable, "-m", "dispatcher", "run", "--processes", "2"],
+                             env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert f"worker.http_port: 0.0.0.0:{port + 1} is already in use" in out.stderr
+    assert "Traceback" not in out.stderr
