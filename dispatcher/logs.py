@@ -143,12 +143,12 @@ EXIT_OUTPUT_GONE = 141
 ended (Python ignores SIGPIPE, so it has to say so itself)."""
 
 
-def silence_stdout() -> None:
-    """Point stdout at /dev/null: what is still buffered, and the flush at exit, go nowhere
-    instead of raising BrokenPipeError again."""
+def silence_stdout(stream: IO[str] | None = None) -> None:
+    """Point stdout (or ``stream``) at /dev/null: what is still buffered, and the flush at
+    exit, go nowhere instead of raising BrokenPipeError again."""
     try:
         fd = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(fd, sys.stdout.fileno())
+        os.dup2(fd, (stream or sys.stdout).fileno())
         os.close(fd)
     except (OSError, ValueError):
         pass

@@ -66,8 +66,11 @@ def _run_one(config: str | None, index: int) -> None:
         print(f"dispatcher: {exc}", file=sys.stderr)
         sys.exit(2)
     if lost.is_set():
-        print("dispatcher: stdout was closed: the worker stopped and handed its jobs back",
-              file=sys.stderr)
+        try:
+            print("dispatcher: stdout was closed: the worker stopped and handed its jobs "
+                  "back", file=sys.stderr, flush=True)
+        except OSError:  # stderr is the same closed pipe (2>&1)
+            logs.silence_stdout(sys.stderr)
         sys.exit(logs.EXIT_OUTPUT_GONE)
 
 

@@ -21,9 +21,10 @@ from tests.integration.procs import dispatcher, worker_env
 EXIT_OUTPUT_GONE = 141  # what a shell reports for a process ended by SIGPIPE
 
 
+@pytest.mark.parametrize("merged", [False, True], ids=["stdout", "2>&1"])
 async def test_a_worker_whose_stdout_closes_stops_and_hands_its_work_back(
         redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
-        workers: list[RunningWorker], tmp_path: Path) -> None:
+        workers: list[RunningWorker], tmp_path: Path, merged: bool) -> None:
     set_key(sim, "telecho", limits=["1000/minute"])
     sim.sim.cfg.account("acme").max_concurrent_calls = 100_000  # no tracking here
     env = worker_env(redis_server.url, ns, sim.url + "/api/v1/public",
@@ -31,7 +32,8 @@ async def test_a_worker_whose_stdout_closes_stops_and_hands_its_work_back(
                      DISPATCHER_PROVIDERS__DEFAULT__LIMITS='["1000/minute"]')
     err = tmp_path / "stderr.txt"
     with err.open("wb") as err_out:
-        proc = dispatcher("run", env=env, stdout=subprocess.PIPE, stderr=err_out)
+        proc = dispatcher("run", env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT if merged else err_out)
     try:
         assert proc.stdout is not None
         first = await asyncio.to_thread(proc.stdout.readline)
