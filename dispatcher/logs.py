@@ -9,9 +9,11 @@ are pure callables, so the rules are unit-tested on plain dicts.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import IO, Any
@@ -154,29 +156,75 @@ def silence_stdout(stream: IO[str] | None = None) -> None:
         pass
 
 
+def _pipe_fd(file: IO[str]) -> int | None:
+    """The descriptor of ``file`` when it is a pipe, else None."""
+    try:
+        fd = file.fileno()
+        return fd if stat.S_ISFIFO(os.fstat(fd).st_mode) else None
+    except (OSError, ValueError):  # not a real file (a test's capture)
+        return None
+
+
 class SafeOutput:
     """Where log lines go: a write that fails (the reader of a pipe went away, a full disk)
     never raises into the code that logs. The first failure silences the output and calls
     ``on_lost`` once (a worker stops: it can no longer say what it does); later lines are
-    dropped."""
+    dropped.
+
+    Nor does a write wait: on a pipe (``| jq``, ``| less``) whose reader falls behind, a
+    line that does not fit is dropped and counted, and the count is written as a
+    ``log.dropped`` line once there is room again; a line is written whole or not at all."""
 
     def __init__(self, file: IO[str]):
-        self.file = file
-        self.lost = False
         self.on_lost: Callable[[], None] | None = None
+        self.use(file)
+
+    def use(self, file: IO[str]) -> None:
+        self.file, self.lost, self.pending, self.dropped = file, False, b"", 0
+        self.fd = _pipe_fd(file)
+        if self.fd is not None:
+            file.flush()
+            os.set_blocking(self.fd, False)
 
     def msg(self, message: str) -> None:
         if self.lost:
             return
         try:
-            self.file.write(message + "\n")
-            self.file.flush()
+            if self.fd is None:
+                self.file.write(message + "\n")
+                self.file.flush()
+            elif not (self._catch_up()
+                      and self._send((message + "\n").encode("utf-8", "replace"))):
+                self.dropped += 1
         except (OSError, ValueError):  # ValueError: the file was closed
             self.lost = True
             if self.file is sys.stdout:
                 silence_stdout()
             if self.on_lost is not None:
                 self.on_lost()
+
+    def _send(self, data: bytes) -> bool:
+        """Write what fits now; the rest of a line begun is kept for the next write."""
+        assert self.fd is not None
+        try:
+            self.pending = data[os.write(self.fd, data):]
+        except BlockingIOError:
+            return False
+        return True
+
+    def _catch_up(self) -> bool:
+        """The rest of a line begun, then the count of lines dropped: True once written."""
+        if self.pending and not self._send(self.pending):
+            return False
+        if self.pending:
+            return False
+        if self.dropped:
+            note = json.dumps({"event": "log.dropped", "lines": self.dropped,
+                               "level": "warning", "reason": "stdout's reader fell behind"})
+            if not self._send((note + "\n").encode()):
+                return False
+            self.dropped = 0
+        return not self.pending
 
     log = debug = info = warn = warning = msg
     fatal = failure = err = error = critical = exception = msg
@@ -192,7 +240,7 @@ def on_output_lost(callback: Callable[[], None] | None) -> None:
 
 def configure(fmt: str = "auto", level: str = "info") -> None:
     """Exceptions are rendered (without locals) before ``scrub``, so their text is masked."""
-    OUTPUT.file, OUTPUT.lost = sys.stdout, False
+    OUTPUT.use(sys.stdout)
     use_console = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
     renderer: Any
     exceptions: Any

@@ -5,6 +5,7 @@ non-zero instead of running on half-dead."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 from pathlib import Path
 
@@ -57,6 +58,36 @@ async def test_a_worker_whose_stdout_closes_stops_and_hands_its_work_back(
     results = await wait_results(store, 50)
     assert sorted(r["job_id"] for r in results) == sorted(f"p{i}" for i in range(50))
     assert all(len(creates(sim, f"p{i}")) == 1 for i in range(50))  # none dialled twice
+
+
+async def test_a_worker_whose_reader_stops_reading_goes_on_working(
+        redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
+        tmp_path: Path) -> None:
+    """`dispatcher run | less` left unscrolled: the pipe fills; lines are dropped (and
+    counted), never the work."""
+    set_key(sim, "telecho", limits=["10000/minute"])
+    sim.sim.cfg.account("acme").max_concurrent_calls = 100_000
+    env = worker_env(redis_server.url, ns, sim.url + "/api/v1/public",
+                     DISPATCHER_WORKER__HTTP_PORT="0", DISPATCHER_TRACKING__TRACK_CALLS="false",
+                     DISPATCHER_PROVIDERS__DEFAULT__LIMITS='["10000/minute"]')
+    proc = dispatcher("run", env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        while b"worker.started" not in await asyncio.to_thread(proc.stdout.readline):
+            assert proc.poll() is None
+        n = 400  # three lines of ~250 bytes each: several times a pipe's 64 KiB
+        await push(store, *({"id": f"s{i}", "to": f"+1415555{i:04d}"} for i in range(n)))
+        results = await wait_results(store, n, timeout=120)
+        assert len(results) == n  # while nobody read a line
+        proc.terminate()
+        rest = await asyncio.to_thread(proc.stdout.read)
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    logged = [json.loads(line) for line in rest.decode().splitlines()]  # whole lines only
+    dropped = sum(x.get("lines", 0) for x in logged if x["event"] == "log.dropped")
+    assert dropped > 0
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
