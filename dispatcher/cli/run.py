@@ -66,12 +66,17 @@ def _run_one(config: str | None, index: int) -> None:
         print(f"dispatcher: {exc}", file=sys.stderr)
         sys.exit(2)
     if lost.is_set():
-        try:
-            print("dispatcher: stdout was closed: the worker stopped and handed its jobs "
-                  "back", file=sys.stderr, flush=True)
-        except OSError:  # stderr is the same closed pipe (2>&1)
-            logs.silence_stdout(sys.stderr)
-        sys.exit(logs.EXIT_OUTPUT_GONE)
+        _exit_output_gone()
+
+
+def _exit_output_gone() -> None:
+    from dispatcher import logs
+    try:
+        print("dispatcher: stdout was closed: the worker stopped and handed its jobs back",
+              file=sys.stderr, flush=True)
+    except OSError:  # stderr is the same closed pipe (2>&1)
+        logs.silence_stdout(sys.stderr)
+    sys.exit(logs.EXIT_OUTPUT_GONE)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
