@@ -11,11 +11,14 @@ are. Processors are pure callables, so the rules are unit-tested on plain dicts.
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Mapping, MutableMapping
-from typing import Any
+from typing import IO, Any
 
 import structlog
 
@@ -173,8 +176,107 @@ def scrub(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[st
     return event
 
 
+EXIT_OUTPUT_GONE = 141
+"""Exit code when stdout's reader went away: what a shell shows for a process that SIGPIPE
+ended (Python ignores SIGPIPE, so it has to say so itself)."""
+
+
+def silence_stdout(stream: IO[str] | None = None) -> None:
+    """Point stdout (or ``stream``) at /dev/null: what is still buffered, and the flush at
+    exit, go nowhere instead of raising BrokenPipeError again."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, (stream or sys.stdout).fileno())
+        os.close(fd)
+    except (OSError, ValueError):
+        pass
+
+
+def _pipe_fd(file: IO[str]) -> int | None:
+    """The descriptor of ``file`` when it is a pipe, else None."""
+    try:
+        fd = file.fileno()
+        return fd if stat.S_ISFIFO(os.fstat(fd).st_mode) else None
+    except (OSError, ValueError):  # not a real file (a test's capture)
+        return None
+
+
+class SafeOutput:
+    """Where log lines go: a write that fails (the reader of a pipe went away, a full disk)
+    never raises into the code that logs. The first failure silences the output and calls
+    ``on_lost`` once (a worker stops: it can no longer say what it does); later lines are
+    dropped.
+
+    Nor does a write wait: on a pipe (``| jq``, ``| less``) whose reader falls behind, a
+    line that does not fit is dropped and counted, and the count is written as a
+    ``log.dropped`` line once there is room again; a line is written whole or not at all."""
+
+    def __init__(self, file: IO[str]):
+        self.on_lost: Callable[[], None] | None = None
+        self.use(file)
+
+    def use(self, file: IO[str]) -> None:
+        self.file, self.lost, self.pending, self.dropped = file, False, b"", 0
+        self.fd = _pipe_fd(file)
+        if self.fd is not None:
+            file.flush()
+            os.set_blocking(self.fd, False)
+
+    def msg(self, message: str) -> None:
+        if self.lost:
+            return
+        try:
+            if self.fd is None:
+                self.file.write(message + "\n")
+                self.file.flush()
+            elif not (self._catch_up()
+                      and self._send((message + "\n").encode("utf-8", "replace"))):
+                self.dropped += 1
+        except (OSError, ValueError):  # ValueError: the file was closed
+            self.lost = True
+            if self.file is sys.stdout:
+                silence_stdout()
+            if self.on_lost is not None:
+                self.on_lost()
+
+    def _send(self, data: bytes) -> bool:
+        """Write what fits now; the rest of a line begun is kept for the next write."""
+        assert self.fd is not None
+        try:
+            self.pending = data[os.write(self.fd, data):]
+        except BlockingIOError:
+            return False
+        return True
+
+    def _catch_up(self) -> bool:
+        """The rest of a line begun, then the count of lines dropped: True once written."""
+        if self.pending and not self._send(self.pending):
+            return False
+        if self.pending:
+            return False
+        if self.dropped:
+            note = json.dumps({"event": "log.dropped", "lines": self.dropped,
+                               "level": "warning", "reason": "stdout's reader fell behind"})
+            if not self._send((note + "\n").encode()):
+                return False
+            self.dropped = 0
+        return not self.pending
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
+OUTPUT = SafeOutput(sys.stdout)
+
+
+def on_output_lost(callback: Callable[[], None] | None) -> None:
+    """Called once when log lines can no longer be written."""
+    OUTPUT.on_lost = callback
+
+
 def configure(fmt: str = "auto", level: str = "info") -> None:
     """Exceptions are rendered (without locals) before ``scrub``, so their text is masked."""
+    OUTPUT.use(sys.stdout)
     use_console = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
     renderer: Any
     exceptions: Any
@@ -196,7 +298,7 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
             getattr(logging, level.upper(), logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        logger_factory=lambda *_: OUTPUT,
         cache_logger_on_first_use=True,
     )
     _threshold[0] = getattr(logging, level.upper(), logging.INFO)

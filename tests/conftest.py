@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,6 +44,16 @@ ITL_AGENT = "7f3c0c1e-0000-4000-8000-00000000a001"
 def redis_server() -> Iterator[LocalRedis]:
     server = start_redis()
     yield server
+    server.stop()
+
+
+@pytest.fixture
+async def own_redis(tmp_path: Path) -> AsyncIterator[LocalRedis]:
+    """A redis-server of the test's own, to stop, freeze (SIGSTOP) or fill."""
+    server = start_redis(workdir=str(tmp_path))
+    yield server
+    if server.proc.poll() is None:
+        os.kill(server.proc.pid, signal.SIGCONT)
     server.stop()
 
 

@@ -4,12 +4,11 @@ registers itself in ``COMMANDS``."""
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any, NoReturn
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
+from dispatcher import __version__
 from dispatcher.cli import campaign as campaign_cmd
 from dispatcher.cli import console as console_cmd
 from dispatcher.cli import data as data_cmd
@@ -20,8 +19,9 @@ from dispatcher.cli import redrive as redrive_cmd
 from dispatcher.cli import run as run_cmd
 from dispatcher.cli import sim as sim_cmd
 from dispatcher.cli.common import Fail, redis_url_shown
-from dispatcher.config.settings import ConfigError
 
+# Command modules import what their work needs (aiohttp, redis, pydantic...) inside the
+# command: --version and --help answer without loading any of it.
 COMMANDS = (
     run_cmd,
     jobs_cmd,
@@ -37,17 +37,28 @@ DESCRIPTION = ("Outbound-call dispatcher: jobs from a Redis stream, paced throug
                "provider's API, one result per job back to Redis.")
 
 
-def package_version() -> str:
-    try:
-        return version("dispatcher")
-    except PackageNotFoundError:
-        return "unknown"
+class Parser(argparse.ArgumentParser):
+    """An unknown command is named with the closest known one ("did you mean 'status'?")."""
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        choices = action.choices
+        if not isinstance(action, argparse._SubParsersAction) or choices is None \
+                or value in choices:
+            super()._check_value(action, value)
+            return
+        names = sorted(str(c) for c in choices)
+        close = difflib.get_close_matches(str(value), names, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(names)}"
+        self.error(f"unknown command {value!r}; {hint}")
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n(see: {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dispatcher", description=DESCRIPTION)
-    p.add_argument("--version", action="version", version=f"dispatcher {package_version()}")
-    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    p = Parser(prog="dispatcher", description=DESCRIPTION)
+    p.add_argument("--version", action="version", version=f"dispatcher {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND", parser_class=Parser)
     for module in COMMANDS:
         module.register(sub)
     return p
@@ -56,7 +67,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
-        code = args.fn(args)
+        code = _call(args)
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught
+    except BrokenPipeError:  # `dispatcher results | head -3`: the reader has what it wanted
+        from dispatcher.logs import EXIT_OUTPUT_GONE, silence_stdout
+        silence_stdout()
+        code = EXIT_OUTPUT_GONE
+    sys.exit(code)
+
+
+def _call(args: argparse.Namespace) -> int:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    from dispatcher.config.settings import ConfigError
+    try:
+        code: int = args.fn(args)
     except Fail as exc:
         print(f"dispatcher: {exc}", file=sys.stderr)
         code = exc.code
@@ -70,4 +96,4 @@ def main(argv: list[str] | None = None) -> None:
         code = 2
     except KeyboardInterrupt:
         code = 130
-    sys.exit(code)
+    return code

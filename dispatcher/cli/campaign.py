@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from dispatcher.cli.common import Fail, add_redis_options, open_store, run, settings_from
-from dispatcher.core.jobs import NAME_RE
 
 DONE_TEXT = {
     "pause": "paused: no new dial for its jobs; calls already live are followed to their end",
@@ -16,6 +15,7 @@ DONE_TEXT = {
 
 
 def _name(text: str) -> str:
+    from dispatcher.core.jobs import NAME_RE
     if not NAME_RE.fullmatch(text):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a campaign name (1-64 of A-Za-z0-9._:-)")
@@ -88,7 +88,9 @@ def register(sub: Any) -> None:
                                     "reach every worker at its next grant.")
     csub = sp.add_subparsers(dest="campaign_cmd", required=True, metavar="ACTION")
 
-    p = csub.add_parser("list", help="every campaign: state, counts, pace and ETA")
+    p = csub.add_parser("list", help="every campaign: state, counts, pace and ETA",
+                        description="Every campaign seen: its state (running, paused, "
+                                    "cancelled), jobs queued and finished, pace and ETA.")
     add_redis_options(p)
     p.add_argument("--json", action="store_true", help="machine-readable")
     p.set_defaults(fn=cmd_list)

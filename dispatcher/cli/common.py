@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from dispatcher.config.settings import Settings, load_settings
+if TYPE_CHECKING:
+    from dispatcher.config.settings import Settings
+
 
 T = TypeVar("T")
 
@@ -31,6 +32,7 @@ def redis_url_shown() -> str:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """Settings from --config, the environment and --redis-url (which wins)."""
+    from dispatcher.config.settings import load_settings
     url = getattr(args, "redis_url", None)
     if url:
         if not url.startswith(REDIS_SCHEMES):
@@ -61,6 +63,7 @@ def open_store(settings: Settings) -> Any:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
+    import asyncio
     return asyncio.run(coro)
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dispatcher.cli.common import add_redis_options, open_store, run, settings_from
-from dispatcher.config.settings import Settings
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from dispatcher.config.settings import Settings
 
 UNKNOWN = ("never read from the stream, or its result is older than worker.dedupe_ttl_s "
            "(the time a finished job is remembered)")
@@ -26,12 +29,15 @@ def console_config(settings: Settings, args: argparse.Namespace) -> Any:
 
 async def serve_console(settings: Settings, cfg: Any, stop: asyncio.Event | None = None) -> None:
     """Serve until SIGINT/SIGTERM (or ``stop``)."""
+    import asyncio
+
     from dispatcher.console.app import build_app
     from dispatcher.engine.http import serve
     store = open_store(settings)
     try:
         app = build_app(settings, cfg, store)
-        runner, port = await serve(app, cfg.host, cfg.port)
+        # replicas of the console are alike (state is in Redis): they may share a port
+        runner, port = await serve(app, cfg.host, cfg.port, share=True)
         mode = "actions need a token" if cfg.token_file else "read-only (no console.token_file)"
         print(f"console on http://{cfg.host}:{port}/ — {mode}", flush=True)
         done = stop or asyncio.Event()

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from dispatcher.cli.common import Fail, add_redis_options, open_store, run, settings_from
-from dispatcher.ops.dnc import key_of, read_file
 
 BATCH = 10_000
 
 
 def _keys(numbers: list[str], hashed: bool) -> list[str]:
+    from dispatcher.ops.dnc import key_of
     out = []
     for n in numbers:
         try:
@@ -54,6 +54,7 @@ def cmd_dnc(args: argparse.Namespace) -> int:
 
 
 async def _import(settings: Any, path: Path, hashed: bool) -> int:
+    from dispatcher.ops.dnc import read_file
     store = open_store(settings)
     added = seen = bad = 0
     batch: list[str] = []

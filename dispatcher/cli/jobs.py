@@ -8,10 +8,12 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from dispatcher.cli.common import Fail, add_redis_options, open_store, run, settings_from
-from dispatcher.config.settings import Settings
+
+if TYPE_CHECKING:
+    from dispatcher.config.settings import Settings
 
 DEFAULT_FIELDS = ("from_", "agent_id", "workflow_id", "provider", "not_before", "expires_at",
                   "campaign", "priority", "timezone", "region_", "subject", "max_attempts")

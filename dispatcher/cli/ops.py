@@ -64,12 +64,17 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    sp = sub.add_parser("status", help="queues, waits, windows, cooldowns, slots, halts")
+    sp = sub.add_parser("status", help="queues, waits, windows, cooldowns, slots, halts",
+                        description="What the deployment is doing now, read from Redis: jobs "
+                                    "queued and waiting (by reason), each provider's rate "
+                                    "windows, cooldown, call slots and halt, workers alive.")
     add_redis_options(sp)
     sp.add_argument("--json", action="store_true", help="machine-readable")
     sp.set_defaults(fn=cmd_status)
 
-    sp = sub.add_parser("resume", help="resume a halted provider and send its parked jobs")
+    sp = sub.add_parser("resume", help="resume a halted provider and send its parked jobs",
+                        description="Lift a provider's halt (after fixing its account or key) "
+                                    "and put the jobs parked meanwhile back in the queue.")
     add_redis_options(sp)
     sp.add_argument("provider")
     sp.set_defaults(fn=cmd_resume)

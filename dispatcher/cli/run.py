@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
-import multiprocessing
 import os
 import signal
 import sys
 from typing import Any
 
 from dispatcher.cli.common import add_redis_options, settings_from
-from dispatcher.config.settings import ConfigError, check_runnable, check_secrets, load_settings
 
 GC_YOUNG = 10_000  # allocations between young collections (Python's default: 700)
 
@@ -29,7 +26,10 @@ def quiet_gc() -> None:
 
 
 def _run_one(config: str | None, index: int) -> None:
+    import asyncio
+
     from dispatcher import logs
+    from dispatcher.config.settings import ConfigError, load_settings
     from dispatcher.engine.worker import Worker
     try:
         settings = load_settings(config)
@@ -41,16 +41,49 @@ def _run_one(config: str | None, index: int) -> None:
     worker = Worker(settings, http_port=port + index if port else 0)
     quiet_gc()
 
+    lost = asyncio.Event()
+
+    def output_lost() -> None:
+        """stdout is gone (``dispatcher run | head``): a worker that cannot log stops,
+        handing its work back, rather than run on unseen."""
+        lost.set()
+        worker.stop()
+
     async def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)
+
+        def on_lost() -> None:  # a line may be logged from another thread
+            loop.call_soon_threadsafe(output_lost)
+
+        logs.on_output_lost(on_lost)
         await worker.run()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except ConfigError as exc:  # found at start: the HTTP port is taken
+        print(f"dispatcher: {exc}", file=sys.stderr)
+        sys.exit(2)
+    if lost.is_set():
+        _exit_output_gone()
+
+
+def _exit_output_gone() -> None:
+    from dispatcher import logs
+    try:
+        print("dispatcher: stdout was closed: the worker stopped and handed its jobs back",
+              file=sys.stderr, flush=True)
+    except OSError:  # stderr is the same closed pipe (2>&1)
+        logs.silence_stdout(sys.stderr)
+    sys.exit(logs.EXIT_OUTPUT_GONE)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import multiprocessing
+    import multiprocessing.connection
+
+    from dispatcher.config.settings import check_runnable, check_secrets
     settings = settings_from(args)  # fail fast, in the parent, on a bad configuration
     check_runnable(settings)
     check_secrets(settings)
@@ -70,8 +103,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    for p in procs:
-        p.join()
+    running = list(procs)
+    while running:
+        ended = multiprocessing.connection.wait([p.sentinel for p in running])
+        for p in [p for p in running if p.sentinel in ended]:
+            p.join()
+            running.remove(p)
+            if p.exitcode == 2:  # it could not start (its port is taken): nor do the others
+                forward(signal.SIGTERM, None)
     return max((p.exitcode or 0) for p in procs)
 
 

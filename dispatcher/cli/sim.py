@@ -26,14 +26,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    sp = sub.add_parser("simulate", help="run the provider simulator (both dialects)")
+    sp = sub.add_parser("simulate", help="run the provider simulator (both dialects)",
+                        description="Serve a local stand-in for the providers' APIs (TelEcho "
+                                    "and itellicoAI) with their keys, rate limits, errors and "
+                                    "call lifecycles, for trying the dispatcher without an "
+                                    "account.")
     sp.add_argument("--config", metavar="FILE", help="simulator TOML (keys, limits, faults)")
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=int, default=8099)
     sp.add_argument("--audit-file", metavar="PATH", help="append every request as a JSON line")
     sp.set_defaults(fn=cmd_simulate)
 
-    sp = sub.add_parser("demo", help="everything, locally: Redis, simulator, workers, jobs")
+    sp = sub.add_parser("demo", help="everything, locally: Redis, simulator, workers, jobs",
+                        description="Start a private Redis, the simulator and worker processes, "
+                                    "push sample jobs and show them being dialled until every "
+                                    "job has its result.")
     sp.add_argument("--jobs", type=int, default=300, help="sample jobs (default 300)")
     sp.add_argument("--processes", type=int, default=3, help="worker processes (default 3)")
     sp.add_argument("--keep", action="store_true",

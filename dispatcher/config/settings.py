@@ -130,6 +130,9 @@ class WorkerConfig(_Strict):
     shutdown_grace_s: float = Field(default=20.0, ge=0)
     http_host: str = "0.0.0.0"
     http_port: int = Field(default=8080, ge=0, le=65535)
+    # several processes on one port (SO_REUSEPORT) only when asked: by mistake, two workers
+    # answering /readyz and /metrics at random for each other go unnoticed
+    http_share_port: bool = False
 
     @model_validator(mode="after")
     def _heartbeat_below_idle(self) -> WorkerConfig:

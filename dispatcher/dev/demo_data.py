@@ -55,6 +55,7 @@ namespace = "{ns}"
 [worker]
 concurrency = 40
 http_port = {port}
+http_share_port = true  # one webhook URL for every worker process
 claim_idle_s = 10
 heartbeat_s = 1
 shutdown_grace_s = 5

@@ -29,6 +29,15 @@ from dispatcher.store.types import Granted
 MAX_CRASHES = 3
 
 
+def dial_fields(job: Job, g: Granted) -> dict[str, Any]:
+    """What a dial's lines add when it applies: the campaign, and ``probe`` on the one dial
+    that tests a halted provider."""
+    out: dict[str, Any] = {"campaign": job.campaign} if job.campaign else {}
+    if g.canary:
+        out["probe"] = True
+    return out
+
+
 @dataclass
 class Flight:
     """A granted job this process is dialling."""
@@ -107,7 +116,7 @@ class Dialer:
             return
         if info_on():
             get_logger(job_id=job.id, provider=job.provider, attempt=g.attempts).info(
-                "call.dialing", to=job.to, call=g.call_n, canary=g.canary)
+                "call.dialing", to=job.to, call=g.call_n, **dial_fields(job, g))
         fl.sending = True
         SENDING.set(self.rt.pacer.clock(job.provider, fl.granted_at, fl.log_tok))
         try:
@@ -179,7 +188,7 @@ class Dialer:
             await self.rt.ops.resume(job.provider, "probe succeeded")
         if info_on():
             get_logger(job_id=job.id, provider=job.provider, attempt=g.attempts).info(
-                "call.started", call_id=call_id, call=g.call_n)
+                "call.started", call_id=call_id, call=g.call_n, **dial_fields(job, g))
         if not self.rt.settings.tracking.track_calls:
             await self.finish(job, g, Finish(Outcome.STARTED, {"call_id": call_id}))
             return
@@ -207,7 +216,7 @@ class Dialer:
             await self.rt.ops.cooldown(job.provider, err,
                                        max(0.001, (step.next.until_ms - now_ms()) / 1000))
         elif step.effect is Effect.HALT:
-            await self.rt.ops.halt(job.provider, err)
+            await self.rt.ops.halt(job.provider, err, probe=g.canary)
         elif step.effect is Effect.SHRINK:
             await self.rt.ops.shrink(job.provider)
         elif step.effect is Effect.UNREACHABLE:

@@ -1,6 +1,7 @@
 """Whether a worker is making progress: each loop stamps its last success; errors are logged
 once per interval per loop (a Redis that is out of memory must not fill the disk with
-tracebacks), and readiness fails while a loop is stuck or failing."""
+tracebacks), and readiness fails while a loop is stuck or failing. Redis out of reach is one
+short ``redis.unreachable`` line per interval for all loops together: every loop meets it."""
 
 from __future__ import annotations
 
@@ -8,11 +9,21 @@ import time
 from dataclasses import dataclass, field
 
 import structlog
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dispatcher.metrics import LOOP_ERRORS
 
 log = structlog.get_logger("dispatcher")
 LOG_EVERY_S = 30.0
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, TimeoutError, OSError)
+"""Redis did not answer (refused, reset, timed out, loading): no stack says more than that."""
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message``, or the type alone for exceptions without text (a timeout's)."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 @dataclass
@@ -31,6 +42,8 @@ class Health:
     last_ok: dict[str, float] = field(default_factory=dict)
     errors: dict[str, _Errors] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    redis_url: str = ""  # for redis.unreachable, password hidden
+    unreachable: _Errors = field(default_factory=_Errors)  # all loops' Redis failures
 
     def progressed(self, loop: str) -> None:
         self.last_ok[loop] = time.monotonic()
@@ -39,13 +52,19 @@ class Health:
         LOOP_ERRORS.labels(loop.split(":")[0]).inc()
         e = self.errors.setdefault(loop, _Errors())
         now = time.monotonic()
-        e.last_at, e.last_error = now, f"{type(exc).__name__}: {exc}"[:300]
-        if now - e.last_logged < LOG_EVERY_S:
-            e.suppressed += 1
+        e.last_at, e.last_error = now, describe(exc)[:300]
+        unreachable = isinstance(exc, UNREACHABLE)
+        shared = self.unreachable if unreachable else e
+        if now - shared.last_logged < LOG_EVERY_S:
+            shared.suppressed += 1
             return
-        log.error("loop.error", loop=loop, error=e.last_error, repeated=e.suppressed,
-                  exc_info=e.first)
-        e.first, e.last_logged, e.suppressed = False, now, 0
+        if unreachable:
+            log.error("redis.unreachable", url=self.redis_url, error=e.last_error, loop=loop,
+                      repeated=shared.suppressed)
+        else:
+            log.error("loop.error", loop=loop, error=e.last_error, repeated=shared.suppressed,
+                      exc_info=shared.first)
+        shared.first, shared.last_logged, shared.suppressed = False, now, 0
 
     def problems(self) -> list[str]:
         now = time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -91,11 +92,26 @@ def metrics_handler(settings: Settings, store: Store, min_interval_s: float = 1.
     return handle
 
 
-async def serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+class PortInUse(ConfigError):
+    """Another process listens on the port: one line naming it, exit code 2."""
+
+
+async def serve(app: web.Application, host: str, port: int, *, share: bool = False,
+                key: str = "port", hint: str = "") -> tuple[web.AppRunner, int]:
+    """Listen on ``host:port`` (0: any free port). ``share``: other processes may listen on
+    the same port (SO_REUSEPORT); otherwise a taken port is ``PortInUse``, naming the
+    setting ``key``."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_port=True)
-    await site.start()
+    site = web.TCPSite(runner, host, port, reuse_port=share or None)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise PortInUse(f"{key}: {host}:{port} is already in use by another process"
+                        + (f"; {hint}" if hint else "")) from None
     server: Any = site._server
     actual = server.sockets[0].getsockname()[1] if server is not None and server.sockets \
         else port

@@ -25,6 +25,7 @@ class ProviderOps:
         self.timing = timing
         self.rng = rng
         self.unreached: dict[str, int] = {}
+        self.halts_logged: dict[str, int] = {}  # provider -> the halt (its start) logged
         # parsed once: observe() runs after every answer
         self.windows = {name: {w.seconds: w for w in cfg.windows}
                         for name, cfg in providers.items()}
@@ -51,14 +52,22 @@ class ProviderOps:
         get_logger(provider=provider).warning("provider.cooldown", seconds=round(delay, 3),
                                               error_code=err.code)
 
-    async def halt(self, provider: str, err: ProviderError) -> None:
+    async def halt(self, provider: str, err: ProviderError, *, probe: bool = False) -> None:
+        """Halt the provider (or find it halted). Every job in flight meets the same error:
+        the halt is logged once per process, when first seen; a failed probe at info."""
         first, cap = self.timing.halt_probe_ms()
-        backoff = await self.store.halt(provider, err.message or err.code, err.code, first, cap)
-        HALTS.labels(provider_label(provider), code_label(err.code)).inc()
-        get_logger(provider=provider).error(
-            "provider.halted", http_status=err.status, error_code=err.code,
-            error_message=err.message, next_probe_s=backoff / 1000,
-            hint=f"fix the account, then run: dispatcher resume {provider}")
+        h = await self.store.halt(provider, err.message or err.code, err.code, first, cap)
+        if h.began:
+            HALTS.labels(provider_label(provider), code_label(err.code)).inc()
+        fields = {"http_status": err.status, "error_code": err.code,
+                  "error_message": err.message, "next_probe_s": h.backoff_ms / 1000}
+        log = get_logger(provider=provider)
+        if self.halts_logged.get(provider) != h.since_ms:
+            self.halts_logged[provider] = h.since_ms
+            log.error("provider.halted", **fields,
+                      hint=f"fix the account, then run: dispatcher resume {provider}")
+        elif probe:
+            log.info("provider.probe_failed", **fields)
 
     async def resume(self, provider: str, why: str) -> None:
         moved = await self.store.unpark(provider, round(self.timing.max_defer_s * 1000))

@@ -27,7 +27,7 @@ from dispatcher.core.policies import PolicyBook
 from dispatcher.engine.context import Runtime
 from dispatcher.engine.dialer import Dialer, Flight
 from dispatcher.engine.finisher import Finisher
-from dispatcher.engine.health import Health
+from dispatcher.engine.health import UNREACHABLE, Health, describe
 from dispatcher.engine.http import healthz, metrics_handler, serve, webhook_handler, webhook_secrets
 from dispatcher.engine.intake import Intake
 from dispatcher.engine.pacing import Pacer, grant_rules
@@ -55,6 +55,7 @@ GRANT_BATCH = 100
 GRANT_LOOPS = 4
 IDLE_POLL_S = 0.25
 MAX_SLEEP_S = 2.0
+READY_PING_S = 2.0
 
 
 def consumer_name() -> str:
@@ -108,7 +109,8 @@ class Worker:
         self.read_own = True
         self.ready = False
         self.health = Health({"read": 3 * settings.redis.block_ms / 1000 + 10,
-                              "upkeep": 30.0, "heartbeat": 30.0, "track": 30.0})
+                              "upkeep": 30.0, "heartbeat": 30.0, "track": 30.0},
+                             redis_url=safe_url(settings.redis.url))
         self.http_port = w.http_port if http_port is None else http_port
         self._runner: web.AppRunner | None = None
 
@@ -118,9 +120,13 @@ class Worker:
         if self.stopping.is_set():
             return
         await self._warn_settings()
-        await self._start_http()
+        try:
+            await self._start_http()
+        except BaseException:
+            await self.store.close()  # nothing else is running yet
+            raise
         self.ready = True
-        log.info("worker.started", consumer=self.consumer,
+        log.info("worker.started", consumer=self.consumer, http=self._listening(),
                  providers=sorted(self.adapters), concurrency=self.settings.worker.concurrency)
         loops = [asyncio.create_task(c) for c in (
             self._loop("read", self._read_once, 0.0),
@@ -436,6 +442,8 @@ class Worker:
             await self.tracker.visit(v)
         except asyncio.CancelledError:
             raise
+        except UNREACHABLE as exc:  # said once per interval, with the loops' failures
+            self.health.failed("track", exc)
         except Exception:
             log.error("call.visit_failed", job_id=v.id, exc_info=True)
         finally:
@@ -452,17 +460,26 @@ class Worker:
         app.router.add_get("/metrics", metrics_handler(self.settings, self.store))
         app.router.add_post("/webhooks/{provider}", webhook_handler(
             self.settings, self.store, self.secrets, self.rt.timing))
-        self._runner, self.http_port = await serve(app, self.settings.worker.http_host,
-                                                   self.http_port)
+        w = self.settings.worker
+        self._runner, self.http_port = await serve(
+            app, w.http_host, self.http_port, share=w.http_share_port, key="worker.http_port",
+            hint="give each worker its own port, or set worker.http_share_port = true to "
+                 "share it")
+
+    def _listening(self) -> str | None:
+        """Where the HTTP side listens, for the start-up line (None: it does not)."""
+        return f"{self.settings.worker.http_host}:{self.http_port}" if self._runner else None
 
     async def _readyz(self, _: web.Request) -> web.Response:
         """Ready while the worker can make progress: Redis answers, the group exists, no
         loop is stuck or failing (out of memory, ...)."""
         problems = [] if self.ready else ["starting or stopping"]
         try:
-            await asyncio.wait_for(self.store.ping(), 2.0)
-        except (RedisError, OSError, TimeoutError) as exc:
-            problems.append(f"redis: {exc or 'no answer'}")
+            await asyncio.wait_for(self.store.ping(), READY_PING_S)
+        except TimeoutError:
+            problems.append(f"redis: no answer within {READY_PING_S:g} s")
+        except (RedisError, OSError) as exc:
+            problems.append(f"redis: {describe(exc)}")
         problems += self.health.problems()
         body = {"ready": not problems, "problems": problems, "inflight": len(self.flights)}
         return web.json_response(body, status=503 if problems else 200)

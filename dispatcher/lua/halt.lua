@@ -1,15 +1,18 @@
 --! include core place
 -- HALT: an account-level error stops a provider. Its ready jobs are parked (kept, not failed)
 -- and its next probe is scheduled, doubling up to a cap while the halt lasts.
--- A = {prov, reason, code, first (ms), max (ms), batch}. Returns {backoff, parked, left}.
+-- A = {prov, reason, code, first (ms), max (ms), batch}. Returns {backoff, parked, left, since,
+-- new}: `since` names the halt and `new` says this call began it (so that a halt is logged
+-- once, not once per job that meets it).
 -- Call again while `left` > 0 (a long backlog is parked in batches). Safe to run twice: the
 -- backoff only changes when a probe has failed (a canary was out) or on the first halt.
 
 local hk = P .. 'halt:' .. A.prov
-local h = hget(hk, {'backoff_ms', 'canary'})
+local h = hget(hk, {'backoff_ms', 'canary', 'since'})
 local backoff = tonumber(h.backoff_ms or '0')
-if backoff == 0 then
-  backoff = A.first
+local since, new = tonumber(h.since or '0'), backoff == 0
+if new then
+  backoff, since = A.first, NOW
   redis.call('HSET', hk, 'since', NOW)
 elseif h.canary then
   backoff = math.min(backoff * 2, A.max)
@@ -40,4 +43,4 @@ for _, prio in ipairs(PRIOS) do
     left = left + n
   end
 end
-return reply({backoff = backoff, parked = parked, left = left})
+return reply({backoff = backoff, parked = parked, left = left, since = since, new = new})

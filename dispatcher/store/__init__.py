@@ -26,6 +26,7 @@ from dispatcher.store.types import (
     Admit,
     GrantReply,
     GrantRules,
+    Halt,
     JobView,
     Placement,
     ResultItem,
@@ -293,13 +294,16 @@ class Store(Reads, Retention, Producing):
         return int(await self.s.call("shrink", prov=provider, ttl=ttl_ms))
 
     async def halt(self, provider: str, reason: str, code: str, first_probe_ms: int,
-                   max_probe_ms: int) -> int:
-        """Halt a provider and park its ready jobs; returns the backoff until its probe."""
+                   max_probe_ms: int) -> Halt:
+        """Halt a provider and park its ready jobs; says which halt, and whether this call
+        began it."""
+        began = False
         while True:
             res = await self.s.call("halt", prov=provider, reason=reason, code=code,
                                     first=first_probe_ms, max=max_probe_ms, batch=2000)
+            began = began or bool(res["new"])  # the batches after the first see it halted
             if int(res["left"]) == 0 or int(res["parked"]) == 0:
-                return int(res["backoff"])
+                return Halt(int(res["backoff"]), int(res["since"]), began)
 
     async def unpark(self, provider: str, max_defer_ms: int = 86_400_000) -> int:
         """Resume a provider: clear its halt and put its parked jobs back in line."""

@@ -71,6 +71,16 @@ class Granted:
 
 
 @dataclass(frozen=True)
+class Halt:
+    """HALT's answer: the wait until the next probe, the halt's start (which names it), and
+    whether this call began it."""
+
+    backoff_ms: int
+    since_ms: int
+    began: bool
+
+
+@dataclass(frozen=True)
 class GrantReply:
     provider: str
     jobs: tuple[Granted, ...]

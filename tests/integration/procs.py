@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,3 +55,41 @@ def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+
+
+def worker_env(redis_url: str, ns: str, provider_url: str = "http://127.0.0.1:9",
+               **extra: str) -> dict[str, str]:
+    """The environment of a ``dispatcher run`` with one TelEcho provider and JSON logs."""
+    return {**os.environ, "DISPATCHER_REDIS__URL": redis_url, "DISPATCHER_REDIS__NAMESPACE": ns,
+            "DISPATCHER_PROVIDERS__DEFAULT__KIND": "telecho",
+            "DISPATCHER_PROVIDERS__DEFAULT__BASE_URL": provider_url,
+            "DISPATCHER_PROVIDERS__DEFAULT__API_KEY_ENV": "TEST_TELECHO_KEY",
+            "DISPATCHER_PROVIDERS__DEFAULT__PHONE_NUMBER_ID": "tel_pn_main",
+            "DISPATCHER_LOG_FORMAT": "json", "DISPATCHER_LOG_LEVEL": "info", **extra}
+
+
+def dispatcher(*args: str, env: dict[str, str], stdout: Any,
+               stderr: Any = subprocess.STDOUT) -> subprocess.Popen[bytes]:
+    """``dispatcher ARGS`` started in the background."""
+    return subprocess.Popen([sys.executable, "-m", "dispatcher", *args], env=env, stdout=stdout,
+                            stderr=stderr)
+
+
+def run_logged(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``dispatcher run`` with stdout and stderr into ``log``."""
+    with log.open("wb") as out:
+        return dispatcher("run", *args, env=env, stdout=out)
+
+
+def wait_for_line(log: Path, needle: str, proc: subprocess.Popen[bytes],
+                  timeout: float = 30.0) -> str:
+    """The first line of ``log`` holding ``needle`` (fails if the process ends first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in log.read_text().splitlines():
+            if needle in line:
+                return line
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise AssertionError(f"no {needle!r} in {log}: {log.read_text()[-2000:]}")

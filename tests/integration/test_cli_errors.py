@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from dispatcher.dev.localredis import LocalRedis, free_port
+from tests.integration.procs import wait_for_line
 
 PROVIDER_ENV = {"DISPATCHER_PROVIDERS__DEFAULT__KIND": "telecho",
                 "DISPATCHER_PROVIDERS__DEFAULT__BASE_URL": "http://127.0.0.1:9",
@@ -75,7 +76,8 @@ def test_run_with_redis_down_keeps_retrying_and_stops_on_sigterm(tmp_path: Path)
     log = (tmp_path / "w.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "dispatcher", "run"], env=env, stdout=log,
                             stderr=subprocess.STDOUT)
-    try:
+    try:  # SIGTERM once it listens for it (start-up may take seconds on a busy machine)
+        wait_for_line(tmp_path / "w.log", "redis.unreachable", proc)
         time.sleep(3.0)
         assert proc.poll() is None  # waiting for Redis, as Kubernetes expects
         proc.send_signal(signal.SIGTERM)

@@ -7,28 +7,18 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from dispatcher.dev.localredis import LocalRedis, start_redis
+from dispatcher.dev.localredis import LocalRedis
 from dispatcher.simulator import RunningSimulator
 from dispatcher.store import Store, connect
 from tests.conftest import RunningWorker, make_settings, provider_cfg, start_worker, wait_results
 from tests.integration.helpers import push
 from tests.integration.procs import spawn_workers, stop_all
-
-
-@pytest.fixture
-async def own_redis(tmp_path: Path) -> AsyncIterator[LocalRedis]:
-    server = start_redis(workdir=str(tmp_path))
-    yield server
-    if server.proc.poll() is None:
-        os.kill(server.proc.pid, signal.SIGCONT)
-    server.stop()
 
 
 async def ready(port: int) -> tuple[int, dict[str, Any]]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -192,3 +194,39 @@ def test_console_tracebacks_are_masked_too(json_logs: pytest.CaptureFixture[str]
     out = json_logs.readouterr().out
     assert "RuntimeError" in out and "+********123" in out
     assert "4155550123" not in out and "tel_live_local_secret" not in out
+
+
+def test_a_log_line_that_cannot_be_written_never_raises_and_is_reported_once(
+        tmp_path: Path) -> None:
+    out = tmp_path / "out.txt"
+    f = out.open("w")
+    sink, lost = logs.SafeOutput(f), []
+    sink.on_lost = lambda: lost.append(1)
+    sink.info("one")
+    f.close()  # the reader went away
+    sink.error("two")
+    sink.warning("three")
+    assert lost == [1] and sink.lost
+    assert out.read_text() == "one\n"
+
+
+def test_a_pipe_nobody_reads_drops_whole_lines_and_counts_them() -> None:
+    r, w = os.pipe()
+    with os.fdopen(w, "w") as writer, os.fdopen(r, "rb") as reader:
+        sink = logs.SafeOutput(writer)
+        line = json.dumps({"event": "call.started", "pad": "x" * 300})
+        for _ in range(1000):  # ~300 KB into a 64 KiB pipe: never waits
+            sink.info(line)
+        assert sink.dropped > 0 and not sink.lost
+        dropped = sink.dropped
+        os.set_blocking(r, False)
+        got = b""
+        while chunk := reader.read(1 << 16):
+            got += chunk
+        sink.info(line)  # room again: the count first, then the line
+        got += reader.read(1 << 16) or b""
+    lines = [json.loads(x) for x in got.decode().splitlines()]  # whole lines only
+    assert lines[-2] == {"event": "log.dropped", "lines": dropped, "level": "warning",
+                         "reason": "stdout's reader fell behind"}
+    assert lines[-1]["event"] == "call.started"
+    assert len(lines) - 2 + dropped == 1000
