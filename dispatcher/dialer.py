@@ -23,7 +23,7 @@ from dispatcher.metrics import DEFERRALS, REQUESTS, count, provider_label, statu
 from dispatcher.model import BlockReason, Outcome, WaitReason
 from dispatcher.providers.base import ProviderFailure
 from dispatcher.store.types import Granted
-from dispatcher.timing import LOOKUP_SKEW_S
+from dispatcher.timing import LOOKUP_SKEW_S, OWNED_FOR_S
 
 MAX_CRASHES = 3
 
@@ -40,6 +40,8 @@ class Flight:
     # is left is writing its outcome, and the process may start another dial meanwhile
     on_answer: Callable[[Flight], None] | None = None
     answered: bool = False
+    confirm: bool = False  # make sure the job is still ours right before sending
+
 
     def __post_init__(self) -> None:
         self.log_tok = self.g.tok
@@ -153,16 +155,20 @@ class Dialer:
         """A grant older than a quarter of the shortest window (a slow hook, a stalled
         process) is moved to now before sending, so the answer, which places the request in
         the provider's log for good, comes before its slot could be reused (see
-        margins.py)."""
+        margins.py). One older than ``OWNED_FOR_S`` (a late grant reply) or one that had to
+        be looked up first is confirmed too: another worker may have taken the job over
+        meanwhile, and a takeover waits ``settle`` from the latest grant (which this one then
+        is) before looking the call up."""
         g = fl.g
         pacer = self.rt.pacer
         rules = pacer.rules[job.provider]
-        while time.monotonic() - fl.granted_at > pacer.late_s(job.provider):
+        limit = min(pacer.late_s(job.provider), OWNED_FOR_S)
+        while fl.confirm or time.monotonic() - fl.granted_at > limit:
             asked, tok = time.monotonic(), pacer.token()
             res = await self.store.regrant(rules, job.id, g.tok, tok)
             if res.granted:
-                fl.granted_at, fl.log_tok = asked, tok
-                return True
+                fl.granted_at, fl.log_tok, fl.confirm = asked, tok, False
+                continue  # its answer may itself have been late
             if res.reason == "lost":  # another worker owns it now
                 get_logger(job_id=job.id).warning("job.grant_lost")
                 return False
@@ -250,8 +256,8 @@ class Dialer:
             await self.started(job, g, found[0].call_id)
             return
         log.info("call.reconciled", found=False)
-        if settled:
-            fl.g = _fresh_dial(g)
+        if settled:  # dialling what another worker may have taken over during the look-up
+            fl.g, fl.confirm = _fresh_dial(g), True
             await self.dial(fl, job)
             return
         failure = err or ProviderError(None, "unknown", "")

@@ -25,5 +25,5 @@ if room <= 0 then
   return reply({ok = false, wait = wait, why = 'rate'})
 end
 rate_take(A, {A.tok})
-redis.call('HSET', jkey(A.id), 'rtok', A.tok)
+redis.call('HSET', jkey(A.id), 'rtok', A.tok, 'gt', NOW)  -- owned as of now: a takeover waits
 return reply({ok = true, wait = 0, why = 'ok'})

@@ -295,3 +295,25 @@ async def test_calls_a_dead_worker_was_polling_are_due_again_at_once(store: Stor
                              dead=5000, stale=5000, settle={"p": 0}, visiting=[])
     assert res["revisit"] == 1 and res["reaped"] == ["w1"]
     assert await store.r.zscore(store.k.tracking("p"), job_id) == later
+
+
+async def test_an_unsure_job_granted_again_is_reclaimed_from_its_new_grant_not_its_dial(
+        store: Store) -> None:
+    """Its look-up searches from the first dial, but a reply still on its way for the new
+    grant is not lost, and a takeover waits settle from the new grant (it may send then)."""
+    await granted(store)  # dialled at NOW by w1, whose grant reply was lost
+    await store.s.call("heartbeat", NOW + 6000, group=GROUP, consumer="w1", held=[],
+                       dead=5000, stale=5000, settle={"p": 3000})
+    await store.s.call("promote", NOW + 9000, src="delayed", top="now", limit=10,
+                       max_defer=60_000)
+    again = NOW + 10_000
+    res = await store.s.call("grant", again, rid="g1", grants=[grant_args(k=3, tok="t2")])
+    regrant = res["grants"][0]["jobs"][0]  # one of w1's two (the call slots allow one)
+    assert regrant["unsure"] and regrant["dial_ms"] == NOW  # the look-up starts there
+    res = await store.s.call("heartbeat", again + 1000, group=GROUP, consumer="w1", held=[],
+                             dead=5000, stale=5000, settle={"p": 3000})
+    assert res["reconciled"] == 0  # a second after its grant: the reply may be on its way
+    await store.r.zadd(store.k.consumers, {"w1": NOW - 60_000})  # w1 dies now
+    await store.s.call("heartbeat", again + 1000, group=GROUP, consumer="w2", held=[],
+                       dead=5000, stale=5000, settle={"p": 3000})
+    assert await store.r.zscore(store.k.delayed, regrant["id"]) == again + 3000
