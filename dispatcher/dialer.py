@@ -20,10 +20,11 @@ from dispatcher.logs import get_logger, info_on
 from dispatcher.lookup import find_call
 from dispatcher.margins import SENDING
 from dispatcher.metrics import DEFERRALS, REQUESTS, count, provider_label, status_label
-from dispatcher.model import BlockReason, Outcome, WaitReason
-from dispatcher.providers.base import ProviderFailure
-from dispatcher.store.types import Granted
-from dispatcher.timing import LOOKUP_SKEW_S, OWNED_FOR_S
+from dispatcher.model import BlockReason, CallRecord, Outcome, WaitReason
+from dispatcher.providers.base import CallState, ProviderFailure
+from dispatcher.store.types import Granted, JobView, calls_to
+from dispatcher.timing import LOOKUP_SKEW_S, OWNED_FOR_S, Timing
+from dispatcher.tracker import Tracker
 
 MAX_CRASHES = 3
 
@@ -41,6 +42,7 @@ class Flight:
     on_answer: Callable[[Flight], None] | None = None
     answered: bool = False
     confirm: bool = False  # make sure the job is still ours right before sending
+    place_spent: bool = False  # its place in the provider's log went to a look-up
 
 
     def __post_init__(self) -> None:
@@ -165,9 +167,9 @@ class Dialer:
         limit = min(pacer.late_s(job.provider), OWNED_FOR_S)
         while fl.confirm or time.monotonic() - fl.granted_at > limit:
             asked, tok = time.monotonic(), pacer.token()
-            res = await self.store.regrant(rules, job.id, g.tok, tok)
+            res = await self.store.regrant(rules, job.id, g.tok, tok, keep=fl.place_spent)
             if res.granted:
-                fl.granted_at, fl.log_tok, fl.confirm = asked, tok, False
+                fl.granted_at, fl.log_tok, fl.confirm, fl.place_spent = asked, tok, False, False
                 continue  # its answer may itself have been late
             if res.reason == "lost":  # another worker owns it now
                 get_logger(job_id=job.id).warning("job.grant_lost")
@@ -179,7 +181,10 @@ class Dialer:
             await asyncio.sleep(res.wait_ms / 1000)
         return True
 
-    async def started(self, job: Job, g: Granted, call_id: str) -> None:
+    async def started(self, job: Job, g: Granted, call_id: str, first_s: float | None = None
+                      ) -> None:
+        """The call exists: track it, first polled ``first_s`` from now (default: the
+        schedule's first poll)."""
         if g.canary:
             await self.rt.ops.resume(job.provider, "probe succeeded")
         if info_on():
@@ -188,7 +193,7 @@ class Dialer:
         if not self.rt.settings.tracking.track_calls:
             await self.finish(job, g, Finish(Outcome.STARTED, {"call_id": call_id}))
             return
-        first = round(self.rt.timing.poll(0) * 1000)
+        first = round((self.rt.timing.poll(0) if first_s is None else first_s) * 1000)
         c = await self.store.track_one({"id": job.id, "dtok": g.tok, "call_id": call_id,
                                         "first_ms": first, "ttl": self.rt.timing.call_ttl_s(),
                                         "attempts": max(g.attempts, 1)})
@@ -242,7 +247,13 @@ class Dialer:
         # the call, and "not found" would dial a second time
         since = g.dial_ms / 1000 - LOOKUP_SKEW_S if g.dial_ms else \
             time.time() - self.rt.settings.tracking.reconcile_window_s
-        found = await find_call(self.rt.pacer, adapter, self.rt.timing, job.id, g.call_n, since)
+        placed = None
+        if settled and time.monotonic() - fl.granted_at <= self.rt.pacer.late_s(job.provider):
+            # nothing was sent on this grant: its place in the log serves the look-up, which
+            # then waits for no new dial (a dial after it takes a place of its own)
+            placed, fl.place_spent = (fl.granted_at, fl.log_tok), True
+        found = await find_call(self.rt.pacer, adapter, self.rt.timing, job.id, g.call_n, since,
+                                placed=placed)
         if found is None:
             log.warning("call.reconcile_unknown")
             wait = Wait(WaitReason.RECONCILE,
@@ -252,8 +263,12 @@ class Dialer:
                                                "could not look the call up"), unsure=True)
             return
         if found:
-            log.warning("call.reconciled", found=True, call_id=found[0].call_id)
-            await self.started(job, g, found[0].call_id)
+            call = found[0]
+            log.warning("call.reconciled", found=True, call_id=call.call_id)
+            await self.started(job, g, call.call_id, first_poll_s(call, self.rt.timing))
+            if call.terminal and self.rt.settings.tracking.track_calls:
+                # it has ended: its result needs no poll (the one due at once is the fallback)
+                await Tracker(self.rt).conclude(job, adopted(g, call.call_id), call)
             return
         log.info("call.reconciled", found=False)
         if settled:  # dialling what another worker may have taken over during the look-up
@@ -282,6 +297,25 @@ class Dialer:
         wait = Wait(WaitReason.CRASH, now_ms() + round(self.rt.timing.max_delay_s * 1000))
         await self.defer(job, g, wait, g.attempts - (0 if fl.sending else 1), err=err,
                          unsure=fl.sending, refund=not fl.sending)
+
+
+def adopted(g: Granted, call_id: str) -> JobView:
+    """What tracking holds for a job that has just adopted ``call_id`` (see lua/track.lua)."""
+    calls = (*g.calls, CallRecord(call_id, now_ms()))
+    return JobView(g.id, {"calls": calls_to(calls), "call_id": call_id,
+                          "attempts": str(max(g.attempts, 1)), "rd": str(g.redials),
+                          "first_seen": str(g.first_seen_ms)})
+
+
+def first_poll_s(call: CallState, timing: Timing) -> float:
+    """An adopted call is polled as if it had been followed since it was created: at once
+    when it has ended (its result waits for no schedule), else at the first poll after its
+    creation."""
+    if call.terminal:
+        return 0.0
+    if call.created_at is None:
+        return timing.poll(0)
+    return min(timing.poll(0), max(0.0, call.created_at + timing.poll(0) - time.time()))
 
 
 def _fresh_dial(g: Granted) -> Granted:

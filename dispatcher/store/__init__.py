@@ -135,9 +135,12 @@ class Store(Reads, Retention, Producing):
         res = await self.s.call("admit", now_ms, **rules.rate_args(), tok=tok)
         return Admit(bool(res["ok"]), int(res["wait"]), str(res["why"]))
 
-    async def regrant(self, rules: GrantRules, job_id: str, dtok: str, tok: str) -> Admit:
-        """Move a late dial's place in the provider's log to now (see lua/regrant.lua)."""
-        res = await self.s.call("regrant", id=job_id, dtok=dtok, tok=tok, **rules.rate_args())
+    async def regrant(self, rules: GrantRules, job_id: str, dtok: str, tok: str, *,
+                      keep: bool = False) -> Admit:
+        """Move a late dial's place in the provider's log to now (see lua/regrant.lua);
+        ``keep``: its old place was used by another request, so a new one is added."""
+        res = await self.s.call("regrant", id=job_id, dtok=dtok, tok=tok, keep=keep,
+                                **rules.rate_args())
         return Admit(bool(res["ok"]), int(res["wait"]), str(res["why"]))
 
     async def move_later(self, provider: str, moves: Sequence[tuple[str, int]]) -> list[bool]:
