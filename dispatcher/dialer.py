@@ -23,7 +23,7 @@ from dispatcher.metrics import DEFERRALS, REQUESTS, count, provider_label, statu
 from dispatcher.model import BlockReason, CallRecord, Outcome, WaitReason
 from dispatcher.providers.base import CallState, ProviderFailure
 from dispatcher.store.types import Granted, JobView, calls_to
-from dispatcher.timing import LOOKUP_SKEW_S, OWNED_FOR_S, Timing
+from dispatcher.timing import LOOKUP_SKEW_S, OWNED_FOR_S, REPLICA_RETRY_S, Timing
 from dispatcher.tracker import Tracker
 
 MAX_CRASHES = 3
@@ -103,6 +103,17 @@ class Dialer:
             "job.parked" if w.park else "job.deferred", reason=w.reason.value,
             delay_s=round(max(0, w.until_ms - now_ms()) / 1000, 3), detail=w.detail or None,
             **({"http_status": err.status, "error_code": err.code} if err else {}))
+
+    async def hand_back(self, g: Granted) -> None:
+        """A grant that must not be dialled (too few replicas acknowledged it): the job waits
+        a moment and is granted again; nothing is spent (an unsure job stays unsure)."""
+        reason = WaitReason.REPLICAS.value
+        DEFERRALS.labels(provider_label(g.provider), reason).inc()
+        fields = {} if g.unsure else {"attempts": max(g.attempts - 1, 0),
+                                      "cn": max(g.call_n - 1, 0)}
+        await self.store.defer(g.id, to="delayed", reason=reason, dtok=g.tok, fields=fields,
+                               until_ms=now_ms() + round(REPLICA_RETRY_S * 1000),
+                               refund_rate=True, refund_number=True)
 
     async def dial(self, fl: Flight, job: Job) -> None:
         g = fl.g

@@ -23,6 +23,7 @@ SETTLE_EXTRA_S = 1.0
 # a takeover reconciles settle = request timeout + SETTLE_EXTRA_S after the latest grant, so
 # a request sent within SETTLE_EXTRA_S of it has been answered or timed out by then
 OWNED_FOR_S = SETTLE_EXTRA_S
+REPLICA_RETRY_S = 1.0  # a grant too few replicas acknowledged: its jobs are granted again then
 DORMANT_AFTER_S = 60.0  # a job due later than this after it arrives sleeps packed till then
 
 

@@ -37,6 +37,7 @@ from dispatcher.providers import Adapter, build_adapter
 from dispatcher.scripts import Why
 from dispatcher.store import Store, connect
 from dispatcher.store.types import GrantReply
+from dispatcher.timing import REPLICA_RETRY_S
 from dispatcher.tracker import Tracker
 
 log = structlog.get_logger("dispatcher")
@@ -78,7 +79,9 @@ class Worker:
         w = settings.worker
         client = connect(settings.redis, idempotent=True,
                          max_connections=w.concurrency * 2 + 20)
-        self.store = Store(client, settings.redis.namespace, settings.results.maxlen)
+        self.store = Store(client, settings.redis.namespace, settings.results.maxlen,
+                           wait_replicas=settings.redis.wait_replicas,
+                           wait_timeout_ms=settings.redis.wait_timeout_ms)
         self.adapters = adapters if adapters is not None else build_adapters(settings)
         set_known_providers(settings.providers)
         self.secrets = webhook_secrets(settings)
@@ -266,12 +269,27 @@ class Worker:
     def _on_grants(self, replies: list[GrantReply], asked_at: float) -> None:
         """``asked_at``: when the grant call left (each job's lag is measured from there)."""
         for reply in replies:
+            if not reply.replicated and reply.jobs:
+                self._hand_back(reply)
+                continue
             for g in reply.jobs:
                 self._spawn(Flight(g, asked_at))
             if reply.finish:
                 task = asyncio.create_task(self.finisher.run_due(ids=list(reply.finish)))
                 self.visits.add(task)
                 task.add_done_callback(self.visits.discard)
+
+    def _hand_back(self, reply: GrantReply) -> None:
+        """Grants too few replicas acknowledged: a failover could forget them and grant the
+        jobs again, so none is dialled; each goes back to wait a moment, nothing spent."""
+        log.error("redis.replica_wait_failed", provider=reply.provider, jobs=len(reply.jobs),
+                  wanted=self.settings.redis.wait_replicas,
+                  timeout_ms=self.settings.redis.wait_timeout_ms,
+                  hint="the grants are not dialled; check the replicas' link to the master")
+        for g in reply.jobs:
+            task = asyncio.create_task(self.dialer.hand_back(g))
+            self.visits.add(task)
+            task.add_done_callback(self.visits.discard)
 
     def _spawn(self, fl: Flight) -> None:
         if fl.g.id in self.flights:
@@ -317,6 +335,9 @@ class Worker:
             with self._asking(ask):
                 [reply] = await self.store.grant([self.pacer.grant_args(provider, ask)])
             self._on_grants([reply], asked)
+            if not reply.replicated:  # the replicas are behind or away: ask again later
+                await self._pause(REPLICA_RETRY_S)
+                return 0.0
             if reply.jobs and reply.why is Why.OK:
                 if lead:
                     self.helpers[provider].set()

@@ -37,8 +37,11 @@ Entry = tuple[str, bytes | None]
 
 class Store(Reads, Retention, Producing):
     def __init__(self, client: aioredis.Redis, namespace: str, results_maxlen: int = 1_000_000,
-                 raw_client: aioredis.Redis | None = None):
+                 raw_client: aioredis.Redis | None = None, *, wait_replicas: int = 0,
+                 wait_timeout_ms: int = 1000):
         self.r = client
+        self.wait_replicas = wait_replicas  # grants wait for this many replicas (WAIT)
+        self.wait_timeout_ms = wait_timeout_ms
         self.raw = raw_client or bytes_twin(client)
         self.k = K.Keys(namespace)
         self.results_maxlen = results_maxlen
@@ -114,12 +117,13 @@ class Store(Reads, Retention, Producing):
     async def ingest(self, entries: Sequence[Placement], grants: Sequence[dict[str, Any]] = ()
                      ) -> tuple[list[tuple[str, Ingested, str]], list[GrantReply]]:
         """Claim and place entries; (id, what happened, why a result is due) for each."""
-        res = await self.s.call("ingest", group=K.GROUP, rid=self.rid(),
-                                sleep_after=round(timing.DORMANT_AFTER_S * 1000),
-                                entries=[e.args() for e in entries], grants=list(grants))
+        res, replicated = await self._granting(
+            "ingest", bool(grants), group=K.GROUP, rid=self.rid(),
+            sleep_after=round(timing.DORMANT_AFTER_S * 1000),
+            entries=[e.args() for e in entries], grants=list(grants))
         done = [(str(x["id"]), Ingested(x["r"]), str(x.get("fin") or ""))
                 for x in as_list(res["entries"])]
-        return done, [GrantReply.decode(g) for g in as_list(res["grants"])]
+        return done, [GrantReply.decode(g, replicated) for g in as_list(res["grants"])]
 
     async def ack(self, entry_ids: Sequence[str]) -> None:
         if entry_ids:
@@ -128,8 +132,19 @@ class Store(Reads, Retention, Producing):
 
     # -- grants --------------------------------------------------------------------------------
     async def grant(self, grants: Sequence[dict[str, Any]]) -> list[GrantReply]:
-        res = await self.s.call("grant", rid=self.rid(), grants=list(grants))
-        return [GrantReply.decode(g) for g in as_list(res["grants"])]
+        res, replicated = await self._granting("grant", True, rid=self.rid(),
+                                               grants=list(grants))
+        return [GrantReply.decode(g, replicated) for g in as_list(res["grants"])]
+
+    async def _granting(self, name: str, granting: bool, **args: Any) -> tuple[Any, bool]:
+        """A script that may grant dials; with ``wait_replicas``, the grant is acknowledged
+        by that many replicas before any request leaves (a failover to a replica that lacks
+        it would grant the same job again), in the same round trip. (reply, replicated)"""
+        if not (granting and self.wait_replicas):
+            return await self.s.call(name, **args), True
+        res, acked = await self.s.call_replicated(name, self.wait_replicas,
+                                                  self.wait_timeout_ms, **args)
+        return res, acked >= self.wait_replicas
 
     async def admit(self, rules: GrantRules, tok: str, *, now_ms: int | None = None) -> Admit:
         res = await self.s.call("admit", now_ms, **rules.rate_args(), tok=tok)

@@ -152,3 +152,9 @@ def test_secret_pairs_are_found_in_any_section() -> None:
         ("campaigns.spring.predial_secret", None, None),
         ("hooks[0].predial_secret", "H", None),
     ]
+
+
+def test_wait_replicas_defaults_off_and_is_refused_in_cluster_mode(tmp_path: Path) -> None:
+    assert load_settings(None).redis.wait_replicas == 0
+    with pytest.raises(ConfigError, match=r"redis\.wait_replicas: not supported in cluster"):
+        load_settings(write(tmp_path, '[redis]\nmode = "cluster"\nwait_replicas = 1\n'))
