@@ -55,8 +55,8 @@ def sent(dialling: dict[str, int]) -> list[str]:
     return [i for i, d in dialling.items() if 200 <= now - d <= (CREATE_S - 0.3) * 1000]
 
 
-def trial(tmp: Path) -> dict[str, Any]:
-    with recovery.two_workers(tmp, sim_toml(), worker_toml, JOBS) as (r, sim_url, workers):
+def trial(tmp: Path, jobs: int = JOBS) -> dict[str, Any]:
+    with recovery.two_workers(tmp, sim_toml(), worker_toml, jobs) as (r, sim_url, workers):
         victim = workers[0]
         deadline = time.time() + 30
         consumer = None
@@ -70,7 +70,7 @@ def trial(tmp: Path) -> dict[str, Any]:
         victim.wait()
         dialling = mid_dial(r, consumer)
         done = time.time() + 120
-        while r.xlen(P + "results") < JOBS and time.time() < done:
+        while r.xlen(P + "results") < jobs and time.time() < done:
             time.sleep(0.2)
         tls = timeline(r, list(dialling))
         truth = common.admin(sim_url, "/_sim/calls")["calls"]
@@ -94,13 +94,16 @@ def trial(tmp: Path) -> dict[str, Any]:
     return {"orphans": orphans, "started": sorted(started), "result_s": took,
             "within_bound": bool(took) and all(t is not None and t <= BOUND_S for t in took),
             "jobs_with_one_result": sum(1 for v in per_job.values() if v == 1),
-            "jobs_without_result": JOBS - len(per_job),
+            "jobs_without_result": jobs - len(per_job),
             "numbers_called_twice": sum(1 for v in per_number.values() if v > 1)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=10)
+    ap.add_argument("--jobs", type=int, default=JOBS, help=(
+        "the backlog: 60 keeps the survivor's 20 dials busy through the recovery, 30 leaves "
+        "it room once its own creates are answered"))
     ap.add_argument("--out", default=str(common.RESULTS / "recovery_slow.json"))
     args = ap.parse_args()
     trials = []
@@ -108,7 +111,7 @@ def main() -> None:
         if len(trials) == args.trials:
             break
         try:
-            t = trial(Path(tempfile.mkdtemp(prefix=f"bench-recovery-slow-{k}-")))
+            t = trial(Path(tempfile.mkdtemp(prefix=f"bench-recovery-slow-{k}-")), args.jobs)
         except NoKill as exc:  # the backlog went by without a moment to kill in: again
             print(exc, flush=True)
             continue
@@ -116,7 +119,8 @@ def main() -> None:
         print(json.dumps({x: t[x] for x in t if x != "orphans"}), flush=True)
     steps = ("taken_over_s", "next_step_s", "dialled_s", "result_s")
     rows = [t["orphans"][i] for t in trials for i in t["started"]]
-    report = {"date": time.strftime("%Y-%m-%d %H:%M"), "limit": LIMIT, "create_s": CREATE_S,
+    report = {"date": time.strftime("%Y-%m-%d %H:%M"), "jobs": args.jobs, "limit": LIMIT,
+              "create_s": CREATE_S,
               "request_timeout_s": REQUEST_TIMEOUT_S, "dead_after_s": DEAD_AFTER_S,
               "bound_s": BOUND_S, "trials_within_bound": sum(t["within_bound"] for t in trials),
               "trials": len(trials), "orphans": {s: spread([o[s] for o in rows]) for s in steps},
