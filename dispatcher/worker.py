@@ -104,6 +104,7 @@ class Worker:
         self.grant_batch = min(GRANT_BATCH, -(-w.concurrency // GRANT_LOOPS))
         self.visits: set[asyncio.Task[Any]] = set()
         self.visiting: set[str] = set()  # ids of the calls being visited (the heartbeat says)
+        self.visited: set[str] = set()  # visits ended since the last heartbeat
         self.wake = {name: asyncio.Event() for name in settings.providers}
         self.helpers = {name: asyncio.Event() for name in settings.providers}
         self.room_freed = asyncio.Event()
@@ -421,10 +422,15 @@ class Worker:
         settle = {name: round(self.rt.timing.settle(cfg.request_timeout_s) * 1000)
                   for name, cfg in self.settings.providers.items()}
         w = self.settings.worker
-        res: dict[str, Any] = await self.store.heartbeat(
-            self.consumer, list(self.flights), round(w.dead_after_s * 1000),
-            round(max(w.dead_after_s, 5.0) * 1000), settle, self.pacer.margins_ms(),
-            visiting=list(self.visiting))
+        visited, self.visited = self.visited, set()
+        try:
+            res: dict[str, Any] = await self.store.heartbeat(
+                self.consumer, list(self.flights), round(w.dead_after_s * 1000),
+                round(max(w.dead_after_s, 5.0) * 1000), settle, self.pacer.margins_ms(),
+                visiting=list(self.visiting), visited=list(visited - self.visiting))
+        except BaseException:
+            self.visited |= visited  # told next time
+            raise
         for c in res.get("reaped") or []:
             log.warning("worker.taken_over", consumer=c)
         if res.get("claimed"):
@@ -455,6 +461,7 @@ class Worker:
             log.error("call.visit_failed", job_id=v.id, exc_info=True)
         finally:
             self.visiting.discard(v.id)
+            self.visited.add(v.id)
         self._wake_all()  # a call that ended frees a slot
 
     # -- HTTP ---------------------------------------------------------------------------------

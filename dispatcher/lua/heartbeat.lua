@@ -3,7 +3,9 @@
 -- A = {group, consumer, held = [ids this process is dialling], dead (ms without a heartbeat),
 --      stale (ms), settle = {prov = ms},
 --      margins = {prov = ms: the largest lag this worker could not place in the log},
---      visiting = [ids of the live calls this process is polling now]}.
+--      visiting = [ids of the live calls this process is polling now],
+--      visited = [ids whose visits ended since the last heartbeat] (given: VISIT adds what it
+--      leases to the set, and only ended visits leave it; absent: the set is `visiting`)}.
 -- * A consumer whose last heartbeat is older than `dead` is gone: every job it was dialling
 --   waits for a reconciliation (the call may exist) that starts once the request could no
 --   longer be on its way (its latest grant + settle: a regranted "unsure" job may send long
@@ -75,11 +77,13 @@ end
 
 redis.call('ZADD', P .. 'consumers', NOW, A.consumer)
 local vk = P .. 'visiting:' .. A.consumer
-redis.call('DEL', vk)
-if A.visiting and #A.visiting > 0 then
-  redis.call('SADD', vk, unpack(A.visiting))
-  redis.call('PEXPIRE', vk, A.dead * 10)
+if A.visited == nil then
+  redis.call('DEL', vk)
+elseif #A.visited > 0 then
+  redis.call('SREM', vk, unpack(A.visited))
 end
+if A.visiting and #A.visiting > 0 then redis.call('SADD', vk, unpack(A.visiting)) end
+redis.call('PEXPIRE', vk, A.dead * 10)
 for prov, ms in pairs(A.margins or {}) do
   redis.call('ZADD', P .. 'margin:' .. prov, ms, A.consumer)
 end

@@ -227,9 +227,11 @@ class Store(Reads, Retention, Producing):
         return int(await self.r.hincrby(self.k.job(job_id), field, 1))
 
     # -- tracking ------------------------------------------------------------------------------
-    async def visit(self, providers: Sequence[str], lease_ms: int, limit: int
-                    ) -> list[JobView]:
-        res = await self.s.call("visit", provs=list(providers), lease=lease_ms, limit=limit)
+    async def visit(self, providers: Sequence[str], lease_ms: int, limit: int,
+                    consumer: str | None = None) -> list[JobView]:
+        args: dict[str, Any] = {"consumer": consumer} if consumer else {}
+        res = await self.s.call("visit", provs=list(providers), lease=lease_ms, limit=limit,
+                                **args)
         out = []
         for v in as_list(res["visits"]):
             hook = v.pop("hook", None)
@@ -260,11 +262,15 @@ class Store(Reads, Retention, Producing):
 
     async def heartbeat(self, consumer: str, held: Sequence[str], dead_ms: int, stale_ms: int,
                         settle_ms: dict[str, int], margins_ms: dict[str, int] | None = None,
-                        visiting: Sequence[str] = ()) -> dict[str, Any]:
+                        visiting: Sequence[str] = (), visited: Sequence[str] | None = None
+                        ) -> dict[str, Any]:
+        """``visited``: the visits ended since the last heartbeat (None: ``visiting`` is
+        the whole set, for a caller whose VISITs do not name it)."""
+        extra: dict[str, Any] = {} if visited is None else {"visited": list(visited)}
         res: dict[str, Any] = await self.s.call(
             "heartbeat", group=K.GROUP, consumer=consumer, held=list(held), dead=dead_ms,
             stale=stale_ms, settle=settle_ms or {"~": 0}, margins=margins_ms or {},
-            visiting=list(visiting))
+            visiting=list(visiting), **extra)
         return res
 
     async def redrive(self, job_ids: Sequence[str], outcomes: Sequence[str], *, dry: bool
