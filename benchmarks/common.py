@@ -92,15 +92,17 @@ def sim_api(sim_url: str) -> str:
 def worker_toml(redis_url: str, namespace: str, providers: Mapping[str, Mapping[str, Any]], *,
                 concurrency: int = 20, worker: Mapping[str, Any] | None = None,
                 tracking: Mapping[str, Any] | None = None,
-                retry: Mapping[str, Any] | None = None) -> str:
+                retry: Mapping[str, Any] | None = None,
+                redis: Mapping[str, Any] | None = None) -> str:
     """A `dispatcher run` config: JSON logs at warning level, no HTTP port, calls at any hour.
 
-    ``worker`` adds keys to ``[worker]``; ``tracking`` and ``retry`` are those sections (left
-    out when None, so the dispatcher's defaults apply); ``providers`` maps name -> table.
+    ``worker`` and ``redis`` add keys to ``[worker]`` and ``[redis]``; ``tracking`` and
+    ``retry`` are those sections (left out when None, so the dispatcher's defaults apply);
+    ``providers`` maps name -> table.
     """
     doc: dict[str, Any] = {
         "log_format": "json", "log_level": "warning",
-        "redis": {"url": redis_url, "namespace": namespace},
+        "redis": {"url": redis_url, "namespace": namespace, **(redis or {})},
         "worker": {"concurrency": concurrency, "http_port": 0, **(worker or {})},
         "policy": {"calling_hours": ["always"]}}
     if tracking is not None:

@@ -18,6 +18,7 @@ The peers (BullMQ-Python, Dramatiq's Redis broker) are measured by recovery_peer
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -26,6 +27,7 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +45,22 @@ LIMIT = "3/second"
 LEASE_WAIT_S = 25.0
 
 
-def sim_toml() -> str:
-    return common.sim_toml([LIMIT], max_concurrent_calls=100000,
-                           calls={"ring_s": [0.5, 1.0], "talk_s": [0.5, 1.0]},
-                           faults={"probability": {"slow": 1.0}, "slow_s": CREATE_S})
+def sim_toml(limit: str = LIMIT, create_s: float = CREATE_S,
+             call_s: tuple[float, float] = (0.5, 1.0)) -> str:
+    """Every create answers after ``create_s`` (the call is created all the same)."""
+    return common.sim_toml([limit], max_concurrent_calls=100000,
+                           calls={"ring_s": list(call_s), "talk_s": list(call_s)},
+                           faults={"probability": {"slow": 1.0}, "slow_s": create_s})
 
 
-def worker_toml(redis_url: str, sim_url: str) -> str:
-    default = common.provider(common.sim_api(sim_url), [LIMIT],
-                              request_timeout_s=REQUEST_TIMEOUT_S)
+def worker_toml(redis_url: str, sim_url: str, limit: str = LIMIT,
+                request_timeout_s: float = REQUEST_TIMEOUT_S,
+                tracking: dict[str, Any] | None = None) -> str:
+    default = common.provider(common.sim_api(sim_url), [limit],
+                              request_timeout_s=request_timeout_s)
     return common.worker_toml(redis_url, NS, {"default": default},
-                              tracking={"poll_schedule_s": [3.0]})
+                              tracking={"poll_schedule_s": [3.0]} if tracking is None
+                              else tracking or None)
 
 
 def consumer_of(r: redis.Redis, pid: int) -> str | None:
@@ -114,19 +121,33 @@ def orphan_figures(events: list[dict[str, Any]], kill_ms: float) -> dict[str, An
                        for e in after]}
 
 
-def trial(n: int, tmp: Path, kill_after_s: float) -> dict[str, Any]:
+@contextlib.contextmanager
+def two_workers(tmp: Path, sim_config: str, worker_config: Callable[[str, str], str],
+                n: int) -> Iterator[tuple[redis.Redis, str, list[subprocess.Popen[bytes]]]]:
+    """A private Redis with ``n`` jobs, a simulator, and two `dispatcher run` processes
+    (``worker_config(redis_url, sim_url)``); (redis, simulator URL, workers), all stopped
+    at the end."""
     rs = start_redis(port=common.bench_port(), workdir=str(tmp))
     r = redis.Redis.from_url(rs.url, decode_responses=True)
-    (tmp / "sim.toml").write_text(sim_toml())
+    (tmp / "sim.toml").write_text(sim_config)
     sim, sim_url = common.start_sim(tmp / "sim.toml", common.bench_port())
     workers: list[subprocess.Popen[bytes]] = []
     try:
         common.wait_sim(sim_url)
-        (tmp / "w.toml").write_text(worker_toml(rs.url, sim_url))
+        (tmp / "w.toml").write_text(worker_config(rs.url, sim_url))
         common.push_jobs(r, P + "jobs", common.jobs(n))
         env = {**os.environ, "BENCH_KEY": common.KEY}
-        workers = [common.spawn(common.run_cmd(tmp / "w.toml"), env, tmp / f"worker-{i}.log")
-                   for i in range(2)]
+        workers += [common.spawn(common.run_cmd(tmp / "w.toml"), env,
+                                 tmp / f"worker-{i}.log") for i in range(2)]
+        yield r, sim_url, workers
+    finally:
+        common.stop(workers, 15)
+        common.stop([sim], 10)
+        rs.stop()
+
+
+def trial(n: int, tmp: Path, kill_after_s: float) -> dict[str, Any]:
+    with two_workers(tmp, sim_toml(), worker_toml, n) as (r, sim_url, workers):
         victim = workers[0]
         time.sleep(kill_after_s)
         consumer = consumer_of(r, victim.pid)
@@ -152,10 +173,6 @@ def trial(n: int, tmp: Path, kill_after_s: float) -> dict[str, Any]:
         results = [json.loads(x["result"]) for _, x in entries]
         last = [json.loads(x["result"])["job_id"] for _, x in entries[-3:]]
         last_tl = timeline(r, last)
-    finally:
-        common.stop(workers, 15)
-        common.stop([sim], 10)
-        rs.stop()
     per_job = Counter(x["job_id"] for x in results)
     per_number = Counter(c["to"] for c in truth)
     kill_ms = kill * 1000

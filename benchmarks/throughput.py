@@ -66,15 +66,17 @@ async def raw_loop(url: str, provider: str, n: int, concurrency: int) -> float:
 
 
 def dispatcher_rate(url: str, port: int, n: int, concurrency: int, tmp: Path,
-                    src: str = "") -> tuple[float, float, float]:
+                    src: str = "", wait_replicas: int = 0) -> tuple[float, float, float]:
     """Starts per second, the worker's CPU ms per job and Redis's CPU ms per 1,000 jobs;
     ``src``: run the worker from that source tree (a checkout of another commit) instead of
-    this one."""
+    this one; ``wait_replicas``: the worker's ``redis.wait_replicas``."""
     cfg = tmp / "d.toml"
     default = common.provider(f"http://127.0.0.1:{port}", ["100000000/minute"],
                               api_key_env="TP_KEY")
     cfg.write_text(common.worker_toml(url, "tp", {"default": default}, concurrency=concurrency,
-                                      tracking=common.NO_TRACKING))
+                                      tracking=common.NO_TRACKING,
+                                      redis={"wait_replicas": wait_replicas}
+                                      if wait_replicas else None))
     r = redis.Redis.from_url(url, decode_responses=True)
     env = {**os.environ, "TP_KEY": "tel_live_x", **({"PYTHONPATH": src} if src else {})}
     # from its own directory: `python -m` puts the working directory first on the path
@@ -114,10 +116,16 @@ def main() -> None:
     ap.add_argument("--src", action="append", default=[],
                     help="also run the worker from this source tree (e.g. a `git worktree` of "
                          "an older commit), in the same rounds; repeatable")
+    ap.add_argument("--wait-replicas", type=int, default=0, help=(
+        "also run this tree with redis.wait_replicas = N, against N local replicas, in the "
+        "same rounds"))
     ap.add_argument("--out", default=str(common.RESULTS / "throughput.json"))
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-tp-"))
     rs = start_redis(workdir=str(tmp))
+    replicas = [start_redis(extra=("--replicaof", "127.0.0.1", str(rs.port)))
+                for _ in range(args.wait_replicas)]
+    waited = f"this tree, wait_replicas = {args.wait_replicas}"
     port = free_port()
     prov = common.start_stub(port)
     rounds = []
@@ -129,12 +137,14 @@ def main() -> None:
             raw_rate, raw_cpu = run_raw(rs.url, port, args.jobs, args.concurrency)
             row: dict[str, Any] = {"raw_loop_per_s": [raw_rate],
                                    "raw_loop_redis_cpu_ms_per_1000": raw_cpu}
-            trees = ["", *args.src]
+            trees = ["", *args.src, *([waited] if replicas else [])]
             k = len(rounds) % len(trees)  # each tree takes its turn right after the raw loop
             for src in trees[k:] + trees[:k]:
                 fill(rs.url, "{tp}:jobs", args.jobs)
+                wait = args.wait_replicas if src == waited else 0
                 rate, cpu_ms, rcpu_ms = dispatcher_rate(rs.url, port, args.jobs,
-                                                        args.concurrency, tmp, src)
+                                                        args.concurrency, tmp,
+                                                        "" if wait else src, wait)
                 row[src or "this tree"] = {"per_s": round(rate),
                                            "worker_cpu_ms_per_job": round(cpu_ms, 3),
                                            "redis_cpu_ms_per_1000": round(rcpu_ms)}
@@ -147,7 +157,8 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     finally:
         prov.terminate()
-        rs.stop()
+        for x in (*replicas, rs):
+            x.stop()
     report = {"jobs": args.jobs, "concurrency": args.concurrency, "rounds": rounds}
     common.write_json(args.out, report)
 

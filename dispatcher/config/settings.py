@@ -82,6 +82,11 @@ class RedisConfig(_Strict):
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     tls_check_hostname: bool = True
+    wait_replicas: int = Field(
+        default=0, ge=0,
+        description="replicas that must acknowledge a grant (WAIT) before its requests leave")
+    wait_timeout_ms: int = Field(
+        default=1000, ge=1, description="how long a grant waits for those acknowledgements")
 
     @model_validator(mode="after")
     def _block_shorter_than_timeout(self) -> RedisConfig:
@@ -107,6 +112,9 @@ class RedisConfig(_Strict):
                 raise ValueError("redis.url: a cluster node is reached over TCP, not unix://")
             if urlsplit(self.url).path.strip("/") not in ("", "0"):
                 raise ValueError("redis.url: a cluster has database 0 only")
+            if self.wait_replicas:
+                raise ValueError("redis.wait_replicas: not supported in cluster mode (use a "
+                                 "master with replicas, standalone or sentinel)")
         return self
 
     def sentinel_addresses(self) -> list[tuple[str, int]]:

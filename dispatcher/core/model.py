@@ -52,6 +52,7 @@ class WaitReason(enum.StrEnum):
     RECONCILE = "reconcile"            # a call may exist: look it up first
     UNREACHABLE = "unreachable"        # the provider could not be reached (not an attempt)
     CRASH = "crash"                    # the worker failed on this job
+    REPLICAS = "replica_wait"          # too few Redis replicas acknowledged its grant
 
 
 EXCUSED = frozenset({WaitReason.NOT_BEFORE, WaitReason.WINDOW, WaitReason.REDIAL,

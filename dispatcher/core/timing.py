@@ -19,6 +19,11 @@ LOOKUP_SKEW_S = 60.0
 CALL_RECORD_EXTRA_S = 86400.0  # call ids and webhook ends outlive tracking by a day
 CANARY_LEASE_S = 60.0
 SETTLE_EXTRA_S = 1.0
+# a grant older than this is confirmed (still this worker's) right before its request leaves:
+# a takeover reconciles settle = request timeout + SETTLE_EXTRA_S after the latest grant, so
+# a request sent within SETTLE_EXTRA_S of it has been answered or timed out by then
+OWNED_FOR_S = SETTLE_EXTRA_S
+REPLICA_RETRY_S = 1.0  # a grant too few replicas acknowledged: its jobs are granted again then
 DORMANT_AFTER_S = 60.0  # a job due later than this after it arrives sleeps packed till then
 
 

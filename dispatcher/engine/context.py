@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import random
+import socket
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
 import aiohttp
 
-from dispatcher.config.settings import Settings
+from dispatcher.config.settings import Settings, read_secret
 from dispatcher.core.decide import Finish
 from dispatcher.core.jobs import InvalidJob, Job, parse_job
 from dispatcher.core.policies import PolicyBook
@@ -19,7 +21,7 @@ from dispatcher.engine.provider_ops import ProviderOps
 from dispatcher.engine.results import build, item
 from dispatcher.logs import get_logger, info_on
 from dispatcher.metrics import RESULTS, count, provider_label
-from dispatcher.providers import Adapter, dialect
+from dispatcher.providers import Adapter, build_adapter, dialect
 from dispatcher.store import Store
 
 # payloads parsed recently: intake runs ahead of the dials (up to intake_max_ready jobs), and a
@@ -128,3 +130,15 @@ class Runtime:
                     "job.result", **extra)
         return bool(written)
 
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{random.randrange(16**4):04x}"
+
+
+def build_adapters(settings: Settings) -> dict[str, Adapter]:
+    out = {}
+    for name, cfg in settings.providers.items():
+        env, path = cfg.secrets()["api_key"]
+        key = read_secret(env, path, f"providers.{name}.api_key") or ""
+        out[name] = build_adapter(name, cfg, key, settings.worker.concurrency)
+    return out

@@ -16,15 +16,16 @@ from dispatcher.core.classify import Action, ProviderError, classify
 from dispatcher.core.decide import Effect, Finish, Reconcile, Wait
 from dispatcher.core.jobs import Job
 from dispatcher.core.margins import SENDING
-from dispatcher.core.model import BlockReason, Outcome, WaitReason
-from dispatcher.core.timing import LOOKUP_SKEW_S
+from dispatcher.core.model import BlockReason, CallRecord, CallState, Outcome, WaitReason
+from dispatcher.core.timing import LOOKUP_SKEW_S, OWNED_FOR_S, REPLICA_RETRY_S, Timing
 from dispatcher.engine import predial
 from dispatcher.engine.context import Runtime, now_ms
 from dispatcher.engine.lookup import find_call
+from dispatcher.engine.tracker import Tracker
 from dispatcher.logs import get_logger, info_on
 from dispatcher.metrics import DEFERRALS, REQUESTS, count, provider_label, status_label
 from dispatcher.providers.base import ProviderFailure
-from dispatcher.store.types import Granted
+from dispatcher.store.types import Granted, JobView, calls_to
 
 MAX_CRASHES = 3
 
@@ -50,6 +51,9 @@ class Flight:
     # is left is writing its outcome, and the process may start another dial meanwhile
     on_answer: Callable[[Flight], None] | None = None
     answered: bool = False
+    confirm: bool = False  # make sure the job is still ours right before sending
+    place_spent: bool = False  # its place in the provider's log went to a look-up
+
 
     def __post_init__(self) -> None:
         self.log_tok = self.g.tok
@@ -110,6 +114,17 @@ class Dialer:
             delay_s=round(max(0, w.until_ms - now_ms()) / 1000, 3), detail=w.detail or None,
             **({"http_status": err.status, "error_code": err.code} if err else {}))
 
+    async def hand_back(self, g: Granted) -> None:
+        """A grant that must not be dialled (too few replicas acknowledged it): the job waits
+        a moment and is granted again; nothing is spent (an unsure job stays unsure)."""
+        reason = WaitReason.REPLICAS.value
+        DEFERRALS.labels(provider_label(g.provider), reason).inc()
+        fields = {} if g.unsure else {"attempts": max(g.attempts - 1, 0),
+                                      "cn": max(g.call_n - 1, 0)}
+        await self.store.defer(g.id, to="delayed", reason=reason, dtok=g.tok, fields=fields,
+                               until_ms=now_ms() + round(REPLICA_RETRY_S * 1000),
+                               refund_rate=True, refund_number=True)
+
     async def dial(self, fl: Flight, job: Job) -> None:
         g = fl.g
         if not await self._hook_allows(fl, job) or not await self._on_time(fl, job):
@@ -163,16 +178,20 @@ class Dialer:
         """A grant older than a quarter of the shortest window (a slow hook, a stalled
         process) is moved to now before sending, so the answer, which places the request in
         the provider's log for good, comes before its slot could be reused (see
-        margins.py)."""
+        margins.py). One older than ``OWNED_FOR_S`` (a late grant reply) or one that had to
+        be looked up first is confirmed too: another worker may have taken the job over
+        meanwhile, and a takeover waits ``settle`` from the latest grant (which this one then
+        is) before looking the call up."""
         g = fl.g
         pacer = self.rt.pacer
         rules = pacer.rules[job.provider]
-        while time.monotonic() - fl.granted_at > pacer.late_s(job.provider):
+        limit = min(pacer.late_s(job.provider), OWNED_FOR_S)
+        while fl.confirm or time.monotonic() - fl.granted_at > limit:
             asked, tok = time.monotonic(), pacer.token()
-            res = await self.store.regrant(rules, job.id, g.tok, tok)
+            res = await self.store.regrant(rules, job.id, g.tok, tok, keep=fl.place_spent)
             if res.granted:
-                fl.granted_at, fl.log_tok = asked, tok
-                return True
+                fl.granted_at, fl.log_tok, fl.confirm, fl.place_spent = asked, tok, False, False
+                continue  # its answer may itself have been late
             if res.reason == "lost":  # another worker owns it now
                 get_logger(job_id=job.id).warning("job.grant_lost")
                 return False
@@ -183,7 +202,10 @@ class Dialer:
             await asyncio.sleep(res.wait_ms / 1000)
         return True
 
-    async def started(self, job: Job, g: Granted, call_id: str) -> None:
+    async def started(self, job: Job, g: Granted, call_id: str, first_s: float | None = None
+                      ) -> None:
+        """The call exists: track it, first polled ``first_s`` from now (default: the
+        schedule's first poll)."""
         if g.canary:
             await self.rt.ops.resume(job.provider, "probe succeeded")
         if info_on():
@@ -192,7 +214,7 @@ class Dialer:
         if not self.rt.settings.tracking.track_calls:
             await self.finish(job, g, Finish(Outcome.STARTED, {"call_id": call_id}))
             return
-        first = round(self.rt.timing.poll(0) * 1000)
+        first = round((self.rt.timing.poll(0) if first_s is None else first_s) * 1000)
         c = await self.store.track_one({"id": job.id, "dtok": g.tok, "call_id": call_id,
                                         "first_ms": first, "ttl": self.rt.timing.call_ttl_s(),
                                         "attempts": max(g.attempts, 1)})
@@ -240,13 +262,8 @@ class Dialer:
         attempt and the job retries after backoff.
         """
         g = fl.g
-        adapter = self.rt.adapters[job.provider]
         log = get_logger(job_id=job.id, provider=job.provider, attempt=g.attempts)
-        # from the lost dial itself, however long ago: a search that starts later cannot see
-        # the call, and "not found" would dial a second time
-        since = g.dial_ms / 1000 - LOOKUP_SKEW_S if g.dial_ms else \
-            time.time() - self.rt.settings.tracking.reconcile_window_s
-        found = await find_call(self.rt.pacer, adapter, self.rt.timing, job.id, g.call_n, since)
+        found = await self._look_up(fl, job, settled)
         if found is None:
             log.warning("call.reconcile_unknown")
             wait = Wait(WaitReason.RECONCILE,
@@ -257,11 +274,11 @@ class Dialer:
             return
         if found:
             log.warning("call.reconciled", found=True, call_id=found[0].call_id)
-            await self.started(job, g, found[0].call_id)
+            await self._adopt(job, g, found[0])
             return
         log.info("call.reconciled", found=False)
-        if settled:
-            fl.g = _fresh_dial(g)
+        if settled:  # dialling what another worker may have taken over during the look-up
+            fl.g, fl.confirm = _fresh_dial(g), True
             await self.dial(fl, job)
             return
         failure = err or ProviderError(None, "unknown", "")
@@ -271,6 +288,29 @@ class Dialer:
             await self.finish(job, g, step)
         else:
             await self.defer(job, g, step, g.attempts, err=failure)
+
+    async def _look_up(self, fl: Flight, job: Job, settled: bool
+                       ) -> list[CallState] | None:
+        """This dial's call at the provider (None: the look-up itself failed)."""
+        g = fl.g
+        # from the lost dial itself, however long ago: a search that starts later cannot see
+        # the call, and "not found" would dial a second time
+        since = g.dial_ms / 1000 - LOOKUP_SKEW_S if g.dial_ms else \
+            time.time() - self.rt.settings.tracking.reconcile_window_s
+        placed = None
+        if settled and time.monotonic() - fl.granted_at <= self.rt.pacer.late_s(job.provider):
+            # nothing was sent on this grant: its place in the log serves the look-up, which
+            # then waits for no new dial (a dial after it takes a place of its own)
+            placed, fl.place_spent = (fl.granted_at, fl.log_tok), True
+        return await find_call(self.rt.pacer, self.rt.adapters[job.provider], self.rt.timing,
+                               job.id, g.call_n, since, placed=placed)
+
+    async def _adopt(self, job: Job, g: Granted, call: CallState) -> None:
+        """The looked-up call exists: follow it (an ended one gets its result at once)."""
+        await self.started(job, g, call.call_id, first_poll_s(call, self.rt.timing))
+        if call.terminal and self.rt.settings.tracking.track_calls:
+            # it has ended: its result needs no poll (the one due at once is the fallback)
+            await Tracker(self.rt).conclude(job, adopted(g, call.call_id), call)
 
     async def crashed(self, fl: Flight) -> None:
         """An unexpected error: back off; after a few, give the job a result."""
@@ -286,6 +326,25 @@ class Dialer:
         wait = Wait(WaitReason.CRASH, now_ms() + round(self.rt.timing.max_delay_s * 1000))
         await self.defer(job, g, wait, g.attempts - (0 if fl.sending else 1), err=err,
                          unsure=fl.sending, refund=not fl.sending)
+
+
+def adopted(g: Granted, call_id: str) -> JobView:
+    """What tracking holds for a job that has just adopted ``call_id`` (see lua/track.lua)."""
+    calls = (*g.calls, CallRecord(call_id, now_ms()))
+    return JobView(g.id, {"calls": calls_to(calls), "call_id": call_id,
+                          "attempts": str(max(g.attempts, 1)), "rd": str(g.redials),
+                          "first_seen": str(g.first_seen_ms)})
+
+
+def first_poll_s(call: CallState, timing: Timing) -> float:
+    """An adopted call is polled as if it had been followed since it was created: at once
+    when it has ended (its result waits for no schedule), else at the first poll after its
+    creation."""
+    if call.terminal:
+        return 0.0
+    if call.created_at is None:
+        return timing.poll(0)
+    return min(timing.poll(0), max(0.0, call.created_at + timing.poll(0) - time.time()))
 
 
 def _fresh_dial(g: Granted) -> Granted:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import time
 from collections.abc import Awaitable, Callable
@@ -9,10 +10,12 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
+from redis.exceptions import RedisError
 
 from dispatcher.config.settings import ConfigError, Settings, read_secret
 from dispatcher.core.timing import Timing
 from dispatcher.engine.collector import DeploymentCollector
+from dispatcher.engine.health import Health, describe
 from dispatcher.logs import get_logger
 from dispatcher.metrics import REGISTRY
 from dispatcher.providers import dialect
@@ -116,3 +119,26 @@ async def serve(app: web.Application, host: str, port: int, *, share: bool = Fal
     actual = server.sockets[0].getsockname()[1] if server is not None and server.sockets \
         else port
     return runner, int(actual)
+
+
+READY_PING_S = 2.0
+
+
+def readyz_handler(store: Store, health: Health,
+                   state: Callable[[], tuple[bool, int]]) -> Handler:
+    """Ready while the worker can make progress: Redis answers, the group exists, no loop is
+    stuck or failing (out of memory, ...). ``state``: whether the worker is running, and its
+    dials in flight."""
+    async def readyz(_: web.Request) -> web.Response:
+        running, inflight = state()
+        problems = [] if running else ["starting or stopping"]
+        try:
+            await asyncio.wait_for(store.ping(), READY_PING_S)
+        except TimeoutError:
+            problems.append(f"redis: no answer within {READY_PING_S:g} s")
+        except (RedisError, OSError) as exc:
+            problems.append(f"redis: {describe(exc)}")
+        problems += health.problems()
+        body = {"ready": not problems, "problems": problems, "inflight": inflight}
+        return web.json_response(body, status=503 if problems else 200)
+    return readyz

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from dispatcher.core.margins import SENDING
 from dispatcher.core.model import CallState
 from dispatcher.core.timing import Timing
 from dispatcher.engine.pacing import Pacer
@@ -18,10 +19,12 @@ TRIES_PER_PAGE = 3
 
 
 async def find_call(pacer: Pacer, adapter: Adapter, timing: Timing, job_id: str, call_n: int,
-                    since: float) -> list[CallState] | None:
+                    since: float, *, placed: tuple[float, str] | None = None
+                    ) -> list[CallState] | None:
     """The job's call number ``call_n`` if the provider has it; None when it could not be asked.
 
-    None means *unknown*: the caller must not dial.
+    None means *unknown*: the caller must not dial. ``placed``: (when granted, its token) a
+    place in the provider's log the first request may use, so it waits for no other.
     """
     provider = adapter.name
     cursor: str | None = None
@@ -29,8 +32,10 @@ async def find_call(pacer: Pacer, adapter: Adapter, timing: Timing, job_id: str,
     for _ in range(MAX_PAGES):
         page: tuple[list[CallState], str | None] | None = None
         for _ in range(TRIES_PER_PAGE):
-            adm = await pacer.request(provider, deadline=time.time() + 60)
-            if not adm.granted:
+            if placed is not None:
+                SENDING.set(pacer.clock(provider, *placed))
+                placed = None
+            elif not (await pacer.request(provider, deadline=time.time() + 60)).granted:
                 return None
             try:
                 page = await adapter.find_calls(job_id, call_n, since, cursor)

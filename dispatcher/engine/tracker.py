@@ -1,7 +1,8 @@
 """Following started calls to their end: polls (paced like any request) and webhook ends.
 
 A tracked job sits in the ``tracking`` set scored by its next visit; a worker leases due
-entries (VISIT), so a dead worker's calls come back after the lease.
+entries (VISIT), which also names them in its ``visiting`` set: when it dies, the worker that
+reaps it makes them due at once, not when their lease ends.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Tracker:
 
     async def due(self, limit: int) -> list[JobView]:
         lease = round(self.rt.settings.tracking.visit_lease_s * 1000)
-        return await self.store.visit(list(self.rt.adapters), lease, limit)
+        return await self.store.visit(list(self.rt.adapters), lease, limit, self.rt.consumer)
 
     async def visit(self, v: JobView) -> None:
         if v.get("state") != "tracking" or not v.get("raw"):

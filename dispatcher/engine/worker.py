@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import random
-import socket
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
@@ -21,20 +18,28 @@ import structlog
 from aiohttp import web
 from redis.exceptions import RedisError, ResponseError
 
-from dispatcher.config.settings import Settings, read_secret
+from dispatcher.config.settings import Settings
 from dispatcher.core.model import WaitReason
 from dispatcher.core.policies import PolicyBook
-from dispatcher.engine.context import Runtime
+from dispatcher.core.timing import REPLICA_RETRY_S
+from dispatcher.engine.context import Runtime, build_adapters, consumer_name
 from dispatcher.engine.dialer import Dialer, Flight
 from dispatcher.engine.finisher import Finisher
-from dispatcher.engine.health import UNREACHABLE, Health, describe
-from dispatcher.engine.http import healthz, metrics_handler, serve, webhook_handler, webhook_secrets
+from dispatcher.engine.health import UNREACHABLE, Health
+from dispatcher.engine.http import (
+    healthz,
+    metrics_handler,
+    readyz_handler,
+    serve,
+    webhook_handler,
+    webhook_secrets,
+)
 from dispatcher.engine.intake import Intake
 from dispatcher.engine.pacing import Pacer, grant_rules
 from dispatcher.engine.tracker import Tracker
 from dispatcher.logs import safe_url
 from dispatcher.metrics import GROUP_RECREATED, INFLIGHT, set_known_providers
-from dispatcher.providers import Adapter, build_adapter
+from dispatcher.providers import Adapter
 from dispatcher.store import Store, connect
 from dispatcher.store.scripts import Why
 from dispatcher.store.types import GrantReply
@@ -42,33 +47,16 @@ from dispatcher.store.types import GrantReply
 log = structlog.get_logger("dispatcher")
 LISTPACK_VALUE = 512  # hash-max-listpack-value that keeps a job hash compact
 
-# entries read and placed per INGEST call: Redis runs one script at a time, and 500 entries
-# held every grant and result write of the process behind it for ~17 ms (at full load, 100
-# gave 0.65-0.72 of the raw loop where 500 gave 0.48-0.58, four rounds side by side)
+# entries read and placed per INGEST call: Redis runs one script at a time, so a longer call
+# holds every grant and result write of the process behind it (benchmarks/README.md)
 READ_BATCH = 100
 GRANT_BATCH = 100
-# grant calls per provider that may be on their way at once, each asking for a share of the
-# concurrency: while one waits for Redis, the room freed meanwhile is asked for by another, so
-# dials never wait for a whole round trip (with one call for all the room, a worker at full
-# load sat idle a quarter of the time: grant 50, dial 50, grant 50...). The first loop leads:
-# the others only help while it finds jobs to grant, so an idle worker polls no more.
+# grant calls per provider on their way at once, each asking for a share of the concurrency:
+# while one waits for Redis, another asks for the room freed meanwhile, so dials never wait a
+# whole round trip. The first loop leads; the others help only while it finds jobs to grant.
 GRANT_LOOPS = 4
 IDLE_POLL_S = 0.25
 MAX_SLEEP_S = 2.0
-READY_PING_S = 2.0
-
-
-def consumer_name() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{random.randrange(16**4):04x}"
-
-
-def build_adapters(settings: Settings) -> dict[str, Adapter]:
-    out = {}
-    for name, cfg in settings.providers.items():
-        env, path = cfg.secrets()["api_key"]
-        key = read_secret(env, path, f"providers.{name}.api_key") or ""
-        out[name] = build_adapter(name, cfg, key, settings.worker.concurrency)
-    return out
 
 
 class Worker:
@@ -79,7 +67,9 @@ class Worker:
         w = settings.worker
         client = connect(settings.redis, idempotent=True,
                          max_connections=w.concurrency * 2 + 20)
-        self.store = Store(client, settings.redis.namespace, settings.results.maxlen)
+        self.store = Store(client, settings.redis.namespace, settings.results.maxlen,
+                           wait_replicas=settings.redis.wait_replicas,
+                           wait_timeout_ms=settings.redis.wait_timeout_ms)
         self.adapters = adapters if adapters is not None else build_adapters(settings)
         set_known_providers(settings.providers)
         self.secrets = webhook_secrets(settings)
@@ -102,6 +92,7 @@ class Worker:
         self.grant_batch = min(GRANT_BATCH, -(-w.concurrency // GRANT_LOOPS))
         self.visits: set[asyncio.Task[Any]] = set()
         self.visiting: set[str] = set()  # ids of the calls being visited (the heartbeat says)
+        self.visited: set[str] = set()  # visits ended since the last heartbeat
         self.wake = {name: asyncio.Event() for name in settings.providers}
         self.helpers = {name: asyncio.Event() for name in settings.providers}
         self.room_freed = asyncio.Event()
@@ -272,12 +263,27 @@ class Worker:
     def _on_grants(self, replies: list[GrantReply], asked_at: float) -> None:
         """``asked_at``: when the grant call left (each job's lag is measured from there)."""
         for reply in replies:
+            if not reply.replicated and reply.jobs:
+                self._hand_back(reply)
+                continue
             for g in reply.jobs:
                 self._spawn(Flight(g, asked_at))
             if reply.finish:
                 task = asyncio.create_task(self.finisher.run_due(ids=list(reply.finish)))
                 self.visits.add(task)
                 task.add_done_callback(self.visits.discard)
+
+    def _hand_back(self, reply: GrantReply) -> None:
+        """Grants too few replicas acknowledged: a failover could forget them and grant the
+        jobs again, so none is dialled; each goes back to wait a moment, nothing spent."""
+        log.error("redis.replica_wait_failed", provider=reply.provider, jobs=len(reply.jobs),
+                  wanted=self.settings.redis.wait_replicas,
+                  timeout_ms=self.settings.redis.wait_timeout_ms,
+                  hint="the grants are not dialled; check the replicas' link to the master")
+        for g in reply.jobs:
+            task = asyncio.create_task(self.dialer.hand_back(g))
+            self.visits.add(task)
+            task.add_done_callback(self.visits.discard)
 
     def _spawn(self, fl: Flight) -> None:
         if fl.g.id in self.flights:
@@ -323,6 +329,9 @@ class Worker:
             with self._asking(ask):
                 [reply] = await self.store.grant([self.pacer.grant_args(provider, ask)])
             self._on_grants([reply], asked)
+            if not reply.replicated:  # the replicas are behind or away: ask again later
+                await self._pause(REPLICA_RETRY_S)
+                return 0.0
             if reply.jobs and reply.why is Why.OK:
                 if lead:
                     self.helpers[provider].set()
@@ -412,10 +421,15 @@ class Worker:
         settle = {name: round(self.rt.timing.settle(cfg.request_timeout_s) * 1000)
                   for name, cfg in self.settings.providers.items()}
         w = self.settings.worker
-        res: dict[str, Any] = await self.store.heartbeat(
-            self.consumer, list(self.flights), round(w.dead_after_s * 1000),
-            round(max(w.dead_after_s, 5.0) * 1000), settle, self.pacer.margins_ms(),
-            visiting=list(self.visiting))
+        visited, self.visited = self.visited, set()
+        try:
+            res: dict[str, Any] = await self.store.heartbeat(
+                self.consumer, list(self.flights), round(w.dead_after_s * 1000),
+                round(max(w.dead_after_s, 5.0) * 1000), settle, self.pacer.margins_ms(),
+                visiting=list(self.visiting), visited=list(visited - self.visiting))
+        except BaseException:
+            self.visited |= visited  # told next time
+            raise
         for c in res.get("reaped") or []:
             log.warning("worker.taken_over", consumer=c)
         if res.get("claimed"):
@@ -448,6 +462,7 @@ class Worker:
             log.error("call.visit_failed", job_id=v.id, exc_info=True)
         finally:
             self.visiting.discard(v.id)
+            self.visited.add(v.id)
         self._wake_all()  # a call that ended frees a slot
 
     # -- HTTP ---------------------------------------------------------------------------------
@@ -456,7 +471,8 @@ class Worker:
             return
         app = web.Application()
         app.router.add_get("/healthz", healthz)
-        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/readyz", readyz_handler(
+            self.store, self.health, lambda: (self.ready, len(self.flights))))
         app.router.add_get("/metrics", metrics_handler(self.settings, self.store))
         app.router.add_post("/webhooks/{provider}", webhook_handler(
             self.settings, self.store, self.secrets, self.rt.timing))
@@ -469,17 +485,3 @@ class Worker:
     def _listening(self) -> str | None:
         """Where the HTTP side listens, for the start-up line (None: it does not)."""
         return f"{self.settings.worker.http_host}:{self.http_port}" if self._runner else None
-
-    async def _readyz(self, _: web.Request) -> web.Response:
-        """Ready while the worker can make progress: Redis answers, the group exists, no
-        loop is stuck or failing (out of memory, ...)."""
-        problems = [] if self.ready else ["starting or stopping"]
-        try:
-            await asyncio.wait_for(self.store.ping(), READY_PING_S)
-        except TimeoutError:
-            problems.append(f"redis: no answer within {READY_PING_S:g} s")
-        except (RedisError, OSError) as exc:
-            problems.append(f"redis: {describe(exc)}")
-        problems += self.health.problems()
-        body = {"ready": not problems, "problems": problems, "inflight": len(self.flights)}
-        return web.json_response(body, status=503 if problems else 200)

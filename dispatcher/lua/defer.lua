@@ -26,7 +26,7 @@ for k, v in pairs(A.set or {}) do
   set[#set + 1] = tostring(v)
 end
 if #set > 0 then redis.call('HSET', jkey(A.id), unpack(set)) end
-redis.call('HDEL', jkey(A.id), 'dialer', 'dtok', 'rtok')
+redis.call('HDEL', jkey(A.id), 'dialer', 'dtok', 'rtok', 'gt')
 put(A.id, f, A.to, A.reason, A['until'], A.detail)
 if A.deadline and A.deadline > 0 then redis.call('ZADD', P .. 'deadlines', A.deadline, A.id) end
 return reply(1)

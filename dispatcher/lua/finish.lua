@@ -23,7 +23,7 @@ local function finish_one(it)
   count(f.camp, 'o:' .. it.outcome, 1)
   if it.answer and it.answer ~= '' then count(f.camp, 'a:' .. it.answer, 1) end
   redis.call('HSET', h, 'state', 'done', 'done_ms', NOW, 'outcome', it.outcome)
-  redis.call('HDEL', h, 'fin', 'wr', 'wu', 'dialer')
+  redis.call('HDEL', h, 'fin', 'wr', 'wu', 'dialer', 'gt')
   redis.call('EXPIRE', h, A.ttl)
   return true
 end

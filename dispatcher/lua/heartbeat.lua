@@ -3,24 +3,33 @@
 -- A = {group, consumer, held = [ids this process is dialling], dead (ms without a heartbeat),
 --      stale (ms), settle = {prov = ms},
 --      margins = {prov = ms: the largest lag this worker could not place in the log},
---      visiting = [ids of the live calls this process is polling now]}.
+--      visiting = [ids of the live calls this process is polling now],
+--      visited = [ids whose visits ended since the last heartbeat] (given: VISIT adds what it
+--      leases to the set, and only ended visits leave it; absent: the set is `visiting`)}.
 -- * A consumer whose last heartbeat is older than `dead` is gone: every job it was dialling
 --   waits for a reconciliation (the call may exist) that starts once the request could no
---   longer be on its way (dial time + settle), its unread stream entries are claimed by this
+--   longer be on its way (its latest grant + settle: a regranted "unsure" job may send long
+--   after its first dial), its unread stream entries are claimed by this
 --   worker, and it is removed from the group. The calls it was polling are due again at once
 --   (not when their visit lease ends).
 -- * A job this worker's own record says it dials but the process does not hold (a grant whose
---   reply was lost) is reconciled the same way once it is `stale` ms old.
+--   reply was lost) is reconciled the same way once its latest grant is `stale` ms old (not
+--   its first dial: a reply on its way for a fresh grant of an old dial is not lost).
 -- Returns {reaped = [consumers], reconciled = n, claimed = n, revisit = n}. Safe to run twice.
 
-local FIELDS = {'state', 'wr', 'prov', 'prio', 'camp', 'dialer', 'dial_ms'}
+local FIELDS = {'state', 'wr', 'prov', 'prio', 'camp', 'dialer', 'dial_ms', 'gt'}
+
+-- When the job was last granted (a hash from before `gt` was kept: its dial).
+local function granted_at(f)
+  return tonumber(f.gt or f.dial_ms or NOW)
+end
 
 local function reconcile(id, f, from)
   local settle = A.settle[f.prov] or 11000
   unput(id, f)
   redis.call('HSET', jkey(id), 'unsure', '1')
-  redis.call('HDEL', jkey(id), 'dialer')
-  put(id, f, 'delayed', 'reconcile', tonumber(f.dial_ms or NOW) + settle)
+  redis.call('HDEL', jkey(id), 'dialer', 'gt')
+  put(id, f, 'delayed', 'reconcile', granted_at(f) + settle)
   tl(id, 'taken_over', {from = from})
 end
 
@@ -32,7 +41,7 @@ local function release_held(consumer, keep, min_age)
       local f = hget(jkey(id), FIELDS)
       if f.state ~= 'dialing' or f.dialer ~= consumer then
         redis.call('SREM', hk, id)
-      elseif NOW - tonumber(f.dial_ms or '0') >= min_age then
+      elseif NOW - granted_at(f) >= min_age then
         reconcile(id, f, consumer)
         n = n + 1
       end
@@ -68,11 +77,13 @@ end
 
 redis.call('ZADD', P .. 'consumers', NOW, A.consumer)
 local vk = P .. 'visiting:' .. A.consumer
-redis.call('DEL', vk)
-if A.visiting and #A.visiting > 0 then
-  redis.call('SADD', vk, unpack(A.visiting))
-  redis.call('PEXPIRE', vk, A.dead * 10)
+if A.visited == nil then
+  redis.call('DEL', vk)
+elseif #A.visited > 0 then
+  redis.call('SREM', vk, unpack(A.visited))
 end
+if A.visiting and #A.visiting > 0 then redis.call('SADD', vk, unpack(A.visiting)) end
+redis.call('PEXPIRE', vk, A.dead * 10)
 for prov, ms in pairs(A.margins or {}) do
   redis.call('ZADD', P .. 'margin:' .. prov, ms, A.consumer)
 end

@@ -23,7 +23,7 @@ local function track_one(it, out)
   table.insert(calls, {call_id = it.call_id, started_ms = NOW})
   redis.call('HSET', h, 'state', 'tracking', 'call_id', it.call_id, 'track_ms', NOW,
              'calls', cjson.encode(calls), 'unsure', '', 'attempts', it.attempts or 1)
-  redis.call('HDEL', h, 'dialer', 'wr', 'wu')
+  redis.call('HDEL', h, 'dialer', 'wr', 'wu', 'gt')
   redis.call('ZADD', P .. 'tracking:' .. f.prov, NOW + it.first_ms, it.id)
   redis.call('SET', P .. 'call:' .. it.call_id, it.id, 'EX', it.ttl)
   enter(f.camp, 'tracking')

@@ -32,6 +32,8 @@ REASONS = {
     "predial": "a retry of the pre-dial check, which did not answer",
     "reconcile": "a lookup: a call may already exist",
     "crash": "a retry after the worker failed on it",
+    "replica_wait": "a new grant: too few Redis replicas acknowledged the last one in time "
+                    "(redis.wait_replicas), so it was not dialled",
 }
 """Why a job waits, as what it waits *for* ("waits for the recipient's calling hours")."""
 PARKED = {"halted": "its provider is halted", "unknown_provider": "its provider is not configured"}

@@ -149,10 +149,13 @@ class Transport:
     """One aiohttp session per provider account; every failure becomes a ProviderError."""
 
     def __init__(self, base_url: str, headers: dict[str, str], timeout_s: float, limit: int):
+        """``limit``: the creates a worker may have in flight; as many polls and look-ups may
+        be on their way besides, so none of them waits for a connection behind a slow create
+        (a dead worker's calls were looked up and polled seconds late that way)."""
         self.base_url = base_url
         self._headers = headers
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(5.0, timeout_s))
-        self._limit = limit
+        self._limit = 2 * limit
         self._session: aiohttp.ClientSession | None = None
 
     def _sess(self) -> aiohttp.ClientSession:

@@ -39,8 +39,11 @@ Entry = tuple[str, bytes | None]
 
 class Store(Reads, Retention, Producing):
     def __init__(self, client: aioredis.Redis, namespace: str, results_maxlen: int = 1_000_000,
-                 raw_client: aioredis.Redis | None = None):
+                 raw_client: aioredis.Redis | None = None, *, wait_replicas: int = 0,
+                 wait_timeout_ms: int = 1000):
         self.r = client
+        self.wait_replicas = wait_replicas  # grants wait for this many replicas (WAIT)
+        self.wait_timeout_ms = wait_timeout_ms
         self.raw = raw_client or bytes_twin(client)
         self.k = K.Keys(namespace)
         self.results_maxlen = results_maxlen
@@ -120,25 +123,40 @@ class Store(Reads, Retention, Producing):
     async def ingest(self, entries: Sequence[Placement], grants: Sequence[dict[str, Any]] = ()
                      ) -> tuple[list[tuple[str, Ingested, str]], list[GrantReply]]:
         """Claim and place entries; (id, what happened, why a result is due) for each."""
-        res = await self.s.call("ingest", group=K.GROUP, rid=self.rid(),
-                                sleep_after=round(timing.DORMANT_AFTER_S * 1000),
-                                entries=[e.args() for e in entries], grants=list(grants))
+        res, replicated = await self._granting(
+            "ingest", bool(grants), group=K.GROUP, rid=self.rid(),
+            sleep_after=round(timing.DORMANT_AFTER_S * 1000),
+            entries=[e.args() for e in entries], grants=list(grants))
         done = [(str(x["id"]), Ingested(x["r"]), str(x.get("fin") or ""))
                 for x in as_list(res["entries"])]
-        return done, [GrantReply.decode(g) for g in as_list(res["grants"])]
+        return done, [GrantReply.decode(g, replicated) for g in as_list(res["grants"])]
 
     # -- grants --------------------------------------------------------------------------------
     async def grant(self, grants: Sequence[dict[str, Any]]) -> list[GrantReply]:
-        res = await self.s.call("grant", rid=self.rid(), grants=list(grants))
-        return [GrantReply.decode(g) for g in as_list(res["grants"])]
+        res, replicated = await self._granting("grant", True, rid=self.rid(),
+                                               grants=list(grants))
+        return [GrantReply.decode(g, replicated) for g in as_list(res["grants"])]
+
+    async def _granting(self, name: str, granting: bool, **args: Any) -> tuple[Any, bool]:
+        """A script that may grant dials; with ``wait_replicas``, the grant is acknowledged
+        by that many replicas before any request leaves (a failover to a replica that lacks
+        it would grant the same job again), in the same round trip. (reply, replicated)"""
+        if not (granting and self.wait_replicas):
+            return await self.s.call(name, **args), True
+        res, acked = await self.s.call_replicated(name, self.wait_replicas,
+                                                  self.wait_timeout_ms, **args)
+        return res, acked >= self.wait_replicas
 
     async def admit(self, rules: GrantRules, tok: str, *, now_ms: int | None = None) -> Admit:
         res = await self.s.call("admit", now_ms, **rules.rate_args(), tok=tok)
         return Admit(bool(res["ok"]), int(res["wait"]), str(res["why"]))
 
-    async def regrant(self, rules: GrantRules, job_id: str, dtok: str, tok: str) -> Admit:
-        """Move a late dial's place in the provider's log to now (see lua/regrant.lua)."""
-        res = await self.s.call("regrant", id=job_id, dtok=dtok, tok=tok, **rules.rate_args())
+    async def regrant(self, rules: GrantRules, job_id: str, dtok: str, tok: str, *,
+                      keep: bool = False) -> Admit:
+        """Move a late dial's place in the provider's log to now (see lua/regrant.lua);
+        ``keep``: its old place was used by another request, so a new one is added."""
+        res = await self.s.call("regrant", id=job_id, dtok=dtok, tok=tok, keep=keep,
+                                **rules.rate_args())
         return Admit(bool(res["ok"]), int(res["wait"]), str(res["why"]))
 
     async def move_later(self, provider: str, moves: Sequence[tuple[str, int]]) -> list[bool]:
@@ -210,9 +228,11 @@ class Store(Reads, Retention, Producing):
         return int(await self.r.hincrby(self.k.job(job_id), field, 1))
 
     # -- tracking ------------------------------------------------------------------------------
-    async def visit(self, providers: Sequence[str], lease_ms: int, limit: int
-                    ) -> list[JobView]:
-        res = await self.s.call("visit", provs=list(providers), lease=lease_ms, limit=limit)
+    async def visit(self, providers: Sequence[str], lease_ms: int, limit: int,
+                    consumer: str | None = None) -> list[JobView]:
+        args: dict[str, Any] = {"consumer": consumer} if consumer else {}
+        res = await self.s.call("visit", provs=list(providers), lease=lease_ms, limit=limit,
+                                **args)
         out = []
         for v in as_list(res["visits"]):
             hook = v.pop("hook", None)
@@ -243,11 +263,15 @@ class Store(Reads, Retention, Producing):
 
     async def heartbeat(self, consumer: str, held: Sequence[str], dead_ms: int, stale_ms: int,
                         settle_ms: dict[str, int], margins_ms: dict[str, int] | None = None,
-                        visiting: Sequence[str] = ()) -> dict[str, Any]:
+                        visiting: Sequence[str] = (), visited: Sequence[str] | None = None
+                        ) -> dict[str, Any]:
+        """``visited``: the visits ended since the last heartbeat (None: ``visiting`` is
+        the whole set, for a caller whose VISITs do not name it)."""
+        extra: dict[str, Any] = {} if visited is None else {"visited": list(visited)}
         res: dict[str, Any] = await self.s.call(
             "heartbeat", group=K.GROUP, consumer=consumer, held=list(held), dead=dead_ms,
             stale=stale_ms, settle=settle_ms or {"~": 0}, margins=margins_ms or {},
-            visiting=list(visiting))
+            visiting=list(visiting), **extra)
         return res
 
     async def redrive(self, job_ids: Sequence[str], outcomes: Sequence[str], *, dry: bool

@@ -80,6 +80,7 @@ class Scripts:
     """One registered script per name; ``call`` sends named args and decodes the reply."""
 
     def __init__(self, client: aioredis.Redis, anchor: str, prefix: str):
+        self.client = client
         self.anchor = anchor
         self.prefix = prefix
         self.reply_ttl_ms = REPLY_TTL_MS
@@ -94,3 +95,15 @@ class Scripts:
             payload["now"] = now_ms
         raw = await self._scripts[name](keys=[self.anchor], args=[codec.dumpb(payload)])
         return codec.loads(raw)
+
+    async def call_replicated(self, name: str, replicas: int, timeout_ms: int, **args: Any
+                              ) -> tuple[Any, int]:
+        """``call``, then WAIT for ``replicas`` on the same connection (WAIT counts the
+        replicas that have this connection's writes), in one round trip. Returns the reply
+        and how many replicas acknowledged it."""
+        pipe = self.client.pipeline(transaction=False)
+        await self._scripts[name](keys=[self.anchor], args=[codec.dumpb({"p": self.prefix,
+                                                                         **args})], client=pipe)
+        pipe.wait(replicas, timeout_ms)
+        raw, acked = await pipe.execute()
+        return codec.loads(raw), int(acked)

@@ -87,13 +87,16 @@ class GrantReply:
     finish: tuple[str, ...]  # ids routed to the finish queue (cancelled, do-not-call)
     wait_ms: int
     why: Why
+    # False: fewer Redis replicas than redis.wait_replicas acknowledged the grant in time, so
+    # a failover could forget it: its jobs must not be dialled
+    replicated: bool = True
 
     @classmethod
-    def decode(cls, d: dict[str, Any]) -> GrantReply:
+    def decode(cls, d: dict[str, Any], replicated: bool = True) -> GrantReply:
         prov = str(d["prov"])
         return cls(prov, tuple(Granted.decode(j, prov) for j in as_list(d.get("jobs"))),
                    tuple(str(x) for x in as_list(d.get("fin"))), int(d.get("wait") or 0),
-                   Why(str(d.get("why") or "ok")))
+                   Why(str(d.get("why") or "ok")), replicated)
 
 
 @dataclass(frozen=True)

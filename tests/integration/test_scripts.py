@@ -303,3 +303,52 @@ async def test_a_granting_reply_is_kept_for_replay_as_long_as_the_caller_says(
     store.s.reply_ttl_ms = 120_000
     await store.s.call("grant", NOW, rid="kept", grants=[grant_args()])
     assert 100_000 < await store.r.pttl(store.k.reply("kept")) <= 120_000
+
+
+async def test_an_unsure_job_granted_again_is_reclaimed_from_its_new_grant_not_its_dial(
+        store: Store) -> None:
+    """Its look-up searches from the first dial, but a reply still on its way for the new
+    grant is not lost, and a takeover waits settle from the new grant (it may send then)."""
+    await granted(store)  # dialled at NOW by w1, whose grant reply was lost
+    await store.s.call("heartbeat", NOW + 6000, group=GROUP, consumer="w1", held=[],
+                       dead=5000, stale=5000, settle={"p": 3000})
+    await store.s.call("promote", NOW + 9000, src="delayed", top="now", limit=10,
+                       max_defer=60_000)
+    again = NOW + 10_000
+    res = await store.s.call("grant", again, rid="g1", grants=[grant_args(k=3, tok="t2")])
+    regrant = res["grants"][0]["jobs"][0]  # one of w1's two (the call slots allow one)
+    assert regrant["unsure"] and regrant["dial_ms"] == NOW  # the look-up starts there
+    res = await store.s.call("heartbeat", again + 1000, group=GROUP, consumer="w1", held=[],
+                             dead=5000, stale=5000, settle={"p": 3000})
+    assert res["reconciled"] == 0  # a second after its grant: the reply may be on its way
+    await store.r.zadd(store.k.consumers, {"w1": NOW - 60_000})  # w1 dies now
+    await store.s.call("heartbeat", again + 1000, group=GROUP, consumer="w2", held=[],
+                       dead=5000, stale=5000, settle={"p": 3000})
+    assert await store.r.zscore(store.k.delayed, regrant["id"]) == again + 3000
+
+
+async def test_a_visit_leased_after_the_last_heartbeat_is_freed_when_its_worker_dies(
+        store: Store) -> None:
+    """w1 leases the call and dies before any heartbeat names it: VISIT itself put it in w1's
+    visiting set, so the reaper makes it due at once instead of after its 30-s lease."""
+    job_id = await tracked(store)
+    await store.s.call("heartbeat", NOW, group=GROUP, consumer="w1", held=[], dead=5000,
+                       stale=5000, settle={"p": 0}, visiting=[], visited=[])
+    await store.s.call("visit", NOW + 100, provs=["p"], lease=30_000, limit=10, consumer="w1")
+    later = NOW + 6000
+    res = await store.s.call("heartbeat", later, group=GROUP, consumer="w2", held=[],
+                             dead=5000, stale=5000, settle={"p": 0}, visiting=[], visited=[])
+    assert res["revisit"] == 1 and res["reaped"] == ["w1"]
+    assert await store.r.zscore(store.k.tracking("p"), job_id) == later
+
+
+async def test_only_ended_visits_leave_a_live_workers_visiting_set(store: Store) -> None:
+    job_id = await tracked(store)
+    await store.s.call("visit", NOW, provs=["p"], lease=30_000, limit=10, consumer="w1")
+    # a heartbeat whose snapshot was taken before the lease still keeps it
+    await store.s.call("heartbeat", NOW + 10, group=GROUP, consumer="w1", held=[], dead=5000,
+                       stale=5000, settle={"p": 0}, visiting=[], visited=[])
+    assert await store.r.smembers(store.k.prefix + "visiting:w1") == {job_id}
+    await store.s.call("heartbeat", NOW + 20, group=GROUP, consumer="w1", held=[], dead=5000,
+                       stale=5000, settle={"p": 0}, visiting=[], visited=[job_id])
+    assert not await store.r.smembers(store.k.prefix + "visiting:w1")

@@ -14,7 +14,7 @@ import pytest
 from redis.exceptions import RedisError
 
 from dispatcher.config.settings import RedisConfig
-from dispatcher.dev.localredis import LocalSentinel, start_sentinel
+from dispatcher.dev.localredis import LocalSentinel, start_redis, start_sentinel
 from dispatcher.simulator import RunningSimulator
 from dispatcher.store import Store, connect
 from tests.conftest import RunningWorker, start_worker, wait_results
@@ -74,6 +74,17 @@ async def test_jobs_are_dialled_paced_and_tracked_through_a_sentinel_master(
         assert await replica.r.xlen(replica.k.results) == 40
     finally:
         await replica.close()
+
+
+async def sentinel_master_port(group: LocalSentinel) -> int:
+    """The port of the master the sentinel names now."""
+    sentinel = connect(f"redis://{group.sentinel.address}/0")
+    try:
+        addr: Any = await sentinel.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME",
+                                                   group.name)
+        return int(addr[1])
+    finally:
+        await sentinel.aclose()
 
 
 async def cut_replication(group: LocalSentinel) -> None:
@@ -153,3 +164,47 @@ async def test_a_killed_master_fails_over_and_dialling_goes_on(
     # only a call whose grant never reached the replica is started again
     assert all(creates(sim, j)[0]["t"] >= cut_at - 0.05 for j in twice)
     assert not twice or dialect == "telecho"
+
+
+async def test_with_wait_replicas_a_failover_that_loses_writes_dials_no_job_twice(
+        group: LocalSentinel, ns: str, sstore: Store, sim: RunningSimulator,
+        workers: list[RunningWorker], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``redis.wait_replicas = 1``: a grant is dialled only once the replica has it. The
+    replica is cut off mid-run (the master's writes after that never reach it) and the master
+    killed: the promoted replica knows every grant that was dialled, so TelEcho (no
+    idempotency key) gets no second create for any job."""
+    n = 120
+    table = {**sentinel_table(group), "wait_replicas": 1, "wait_timeout_ms": 200}
+    settings = topology_settings(table, ns, sim, limits=["60/1s"])
+    hand_config_to_worker(monkeypatch, settings.redis)
+    await push(sstore, *({"id": f"w{i}", "to": f"+1415557{i:04d}"} for i in range(n)))
+    assert await sstore.r.execute_command("WAIT", 1, 2000) == 1
+    for _ in range(2):
+        start_worker(settings, workers)
+    while len(creates(sim)) < n // 4:
+        await asyncio.sleep(0.01)
+    await cut_replication(group)
+
+    async def handed_back() -> bool:
+        counts = await sstore.counts()
+        return any("replica_wait" in k and v > 0 for k, v in counts.items())
+    while not await handed_back():  # grants go on, unacknowledged, and are not dialled
+        await asyncio.sleep(0.05)
+    before = len(creates(sim))
+    old = group.master
+    old.kill()
+    while await sentinel_master_port(group) == old.port:
+        await asyncio.sleep(0.1)
+    # the promoted replica has no replica of its own: grants wait (none is dialled) until the
+    # old master is back, which the sentinel makes a replica of the new one
+    group.master = await asyncio.to_thread(start_redis, port=old.port, workdir=old.dir,
+                                           appendonly=True)
+    results = await results_across_failover(sstore, n, timeout=90)
+    per_job = Counter(r["job_id"] for r in results)
+    twice = [f"w{i}" for i in range(n) if len(calls_for(sim, f"w{i}")) > 1]
+    print(f"\nsentinel failover with wait_replicas = 1: master killed after {before} of {n} "
+          f"calls started; dialled twice {len(twice)} {twice[:8]}")
+    assert before < n
+    assert sorted(per_job) == sorted(f"w{i}" for i in range(n))
+    assert max(per_job.values()) == 1
+    assert not twice

@@ -176,3 +176,9 @@ def test_a_provider_elsewhere_gets_no_simulator_hint(tmp_path: Path,
     with pytest.raises(ConfigError) as exc:
         check_secrets(s)
     assert "simulate" not in str(exc.value)
+
+
+def test_wait_replicas_defaults_off_and_is_refused_in_cluster_mode(tmp_path: Path) -> None:
+    assert load_settings(None).redis.wait_replicas == 0
+    with pytest.raises(ConfigError, match=r"redis\.wait_replicas: not supported in cluster"):
+        load_settings(write(tmp_path, '[redis]\nmode = "cluster"\nwait_replicas = 1\n'))

@@ -106,9 +106,11 @@ local function take(id, f, G, tok, canary)
   local slot = G.slot_cap and G.slot_cap > 0
   local cfg = G.camps[camp_tag(f.camp)]
   local cslot = cfg and cfg.cap
-  -- sl: whether the job holds a call slot, so that its result need not free one it never had
+  -- sl: whether the job holds a call slot, so that its result need not free one it never had.
+  -- dial_ms: the first dial of this call number (where a look-up starts searching); gt: this
+  -- grant (a takeover waits from here, as a send may follow it however old dial_ms is)
   redis.call('HSET', jkey(id), 'state', 'dialing', 'attempts', att, 'cn', cn,
-             'dial_ms', dial_ms, 'dtok', tok, 'rtok', tok, 'dialer', G.consumer,
+             'dial_ms', dial_ms, 'gt', NOW, 'dtok', tok, 'rtok', tok, 'dialer', G.consumer,
              'sl', (slot or cslot) and '1' or '0')
   redis.call('SADD', P .. 'held:' .. G.consumer, id)
   if slot then redis.call('ZADD', P .. 'slots:' .. G.prov, NOW + G.lease, id) end
