@@ -15,7 +15,6 @@ from dispatcher.cli.common import (
     run,
     settings_from,
 )
-from dispatcher.config.settings import DEFAULT_CONFIG_PATH
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -32,6 +31,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     s = run(main())
     s["config"] = config_in_use(args)
     if s["config"] is None and not args.json:
+        from dispatcher.config.settings import DEFAULT_CONFIG_PATH
         print("no configuration loaded: pass --config FILE (or set DISPATCHER_CONFIG); there "
               f"is no {DEFAULT_CONFIG_PATH} in {Path.cwd()}\n"
               "  queues, consumers, halts and parked jobs are read from Redis alone; the "

@@ -6,7 +6,8 @@
 --      [cached grant reply keys naming them], after_results, after_jobs (the last entry ids
 --      the caller scanned: later entries are matched here, up to `tail` of each, by id or by
 --      a number's digits anywhere in them), tail, fence (s)}.
--- Per job: its hash, timeline, call records (call:<id>, callend:<id>) and its number's log go;
+-- Per job: its hash, timeline, call records (call:<id>, callend:<id>), its number's log and
+-- its place in each worker's held / visiting set go;
 -- it leaves its waiting set, ready list and counters. A job being dialled, tracked or
 -- finished (a worker may still write for it) keeps a bare fence instead of its hash for
 -- `fence` seconds ({state = done, outcome = erased}), so nothing is written back for it.
@@ -46,6 +47,16 @@ local function drop_calls(f)
   end
 end
 
+-- the sets that name it per worker (what each dials and polls) forget it too
+local CONSUMERS
+local function drop_from_workers(id)
+  CONSUMERS = CONSUMERS or redis.call('ZRANGE', P .. 'consumers', 0, -1)
+  for _, c in ipairs(CONSUMERS) do
+    redis.call('SREM', P .. 'held:' .. c, id)
+    redis.call('SREM', P .. 'visiting:' .. c, id)
+  end
+end
+
 local function forget_job(id)
   local f = jget(id, FIELDS)
   if f.erased == '1' then return end
@@ -64,6 +75,7 @@ local function forget_job(id)
   if f.prov and f.state ~= 'dialing' and f.state ~= 'tracking' then free_slots(id, f) end
   redis.call('ZREM', P .. 'deadlines', id)
   redis.call('SREM', P .. 'orphans', id)
+  drop_from_workers(id)
   redis.call('DEL', jkey(id))
   if LIVE[f.state or ''] then
     fence(id)

@@ -37,6 +37,8 @@ type Job struct {
 	Campaign    string         `json:"campaign,omitempty"`
 	Priority    string         `json:"priority,omitempty"`
 	Timezone    string         `json:"timezone,omitempty"`
+	Region      string         `json:"region,omitempty"`
+	Subject     string         `json:"subject,omitempty"`
 }
 
 type Lead struct {
