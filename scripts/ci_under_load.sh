@@ -18,7 +18,7 @@ echo "load: $cores busy loops (one per core); clone: $work/p"
 failed=0
 for i in $(seq "$runs"); do
   start=$(date +%s)
-  if (cd "$work/p" && bash .ci/run >"$work/run-$i.log" 2>&1); then verdict=passed; else
+  if (cd "$work/p" && CI=true bash .ci/run >"$work/run-$i.log" 2>&1); then verdict=passed; else
     verdict=FAILED; failed=1; cp "$work/run-$i.log" "/tmp/ci-under-load-run-$i.log"; fi
   summary=$(grep -E "passed|failed" "$work/run-$i.log" | grep -E "in [0-9.]+s" | tail -1)
   echo "run $i: $verdict in $(( $(date +%s) - start )) s — $summary"

@@ -15,6 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# CI explores the same examples every run (a property that fails there fails every time and
+# is reproducible); a developer's runs keep exploring new ones
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 # tests must not pick up config/dispatcher.toml or a developer's environment
 _EMPTY = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)

@@ -78,7 +78,8 @@ phone_spellings = st.builds(
 
 
 @settings(deadline=None)
-@given(phone_spellings, st.text(alphabet="abcdefghijklmnop_", min_size=1, max_size=10))
+@given(phone_spellings, st.text(alphabet="abcdefghijklmnop_", min_size=1, max_size=10).filter(
+    lambda k: k != "id" and not k.endswith("_id")))  # ids stay readable, by design
 def test_any_spelling_of_7_to_15_digits_is_masked_to_its_last_three(
         number: str, key: str) -> None:
     assert looks_like_phone(number)
