@@ -83,6 +83,14 @@ class JobPolicy:
         caps = rv.subject_caps if rv is not None else self.pol.subject_caps
         return tuple((w.limit, w.ms) for w in caps)
 
+    def own_subject_caps(self, job: Job, t_ms: int) -> tuple[tuple[int, int], ...] | None:
+        """The job's subject caps when its region makes them differ from its campaign's (kept
+        with the job for the grant script); None when the campaign's apply as configured."""
+        if job.subject is None or self.regional is None:
+            return None
+        caps = self.subject_caps(job, t_ms)
+        return None if caps == tuple((w.limit, w.ms) for w in self.pol.subject_caps) else caps
+
     def redial_after_s(self, answer_status: str, redials_done: int) -> float | None:
         return redial_after(self.pol, answer_status, redials_done)
 

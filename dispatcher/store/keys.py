@@ -154,6 +154,10 @@ class Keys:
     def number_log(self, number_key: str) -> str:
         return self._k("num", number_key)
 
+    def subject_log(self, subject: str) -> str:
+        """Call starts on one subject (per-subject caps), like ``number_log``."""
+        return self._k("subj", subject)
+
     @property
     def counts(self) -> str:
         return self._k("counts")

@@ -136,6 +136,15 @@ def test_each_delay_in_words(wr: str, words: str) -> None:
     assert words in why_now(f)[0].text
 
 
+def test_a_subject_cap_says_how_many_calls_and_when_the_next_is_allowed() -> None:
+    f = facts("delayed", wr="subject_cap", wu=str(NOW + MIN),
+              wd="3 calls to subject lead-77 in the last 24 h")
+    [why] = why_now(f)[:1]
+    assert why.code == "subject_cap"
+    assert why.text == ("3 calls to subject lead-77 in the last 24 h, next allowed "
+                        "2023-11-14 22:14:20 UTC (in 1 min)")
+
+
 def test_a_retry_quotes_the_last_answer() -> None:
     f = facts("delayed", wr="rate_limited", wu=str(NOW + MIN), last_status="429",
               last_code="rate_limit_exceeded")

@@ -1,7 +1,8 @@
 -- Granting dials: the provider's budget is given to the best ready job, across every worker.
 -- G: R fields (prov, wins, margin, slot_cap, lease) plus k (most grants wanted), consumer,
 --    tok (unique per call), caps = {{limit, ms}} per-number caps (default policy),
---    caps_keep (ms a number's log is kept), camps = {name = {share, cap, caps}}, dnc (bool).
+--    caps_keep (ms a number's log is kept), camps = {name = {share, cap, caps, subject_caps}},
+--    dnc (bool), subject_caps = {{limit, ms}} per-subject caps (default policy).
 
 local SKIP_LIMIT = 500  -- stale, cancelled, blocked or capped ids skipped in one call, at most
 
@@ -94,9 +95,56 @@ local function caps_for(G, camp)
   return G.caps
 end
 
+-- Per-subject caps: one log of call starts per subject (the person or lead, whatever number
+-- or job id), like per-number caps. A job's own list (`sc`, written at intake when its region
+-- adds caps) wins over its campaign's and the default.
+local function subject_caps(G, f)
+  if not f.subj or f.subj == '' then return nil end
+  if f.sc and f.sc ~= '' then return cjson.decode(f.sc) end
+  local cfg = G.camps[camp_tag(f.camp)]
+  if cfg and cfg.subject_caps then return cfg.subject_caps end
+  return G.subject_caps
+end
+
+local function span_words(ms)
+  if ms % 86400000 == 0 and ms > 86400000 then return I(ms / 86400000) .. ' days' end
+  if ms % 3600000 == 0 then return I(ms / 3600000) .. ' h' end
+  if ms % 60000 == 0 then return I(ms / 60000) .. ' min' end
+  return I(math.floor(ms / 1000)) .. ' s'
+end
+
+-- How long the subject must wait (0: not capped), and the rule that holds it, in words.
+local function subject_wait(subj, caps)
+  if not caps or #caps == 0 then return 0 end
+  local k = P .. 'subj:' .. subj
+  local wait, why = 0, nil
+  for _, c in ipairs(caps) do
+    local lo = '(' .. I(NOW - c[2])
+    local n = redis.call('ZCOUNT', k, lo, '+inf')
+    if n >= c[1] then
+      local e = redis.call('ZRANGEBYSCORE', k, lo, '+inf', 'WITHSCORES', 'LIMIT', n - c[1], 1)
+      local w = tonumber(e[2]) + c[2] - NOW
+      if w > wait then
+        wait = w
+        why = I(n) .. ' calls to subject ' .. subj .. ' in the last ' .. span_words(c[2])
+      end
+    end
+  end
+  return wait, why
+end
+
+local function subject_take(subj, caps, tok)
+  local keep = 0
+  for _, c in ipairs(caps) do keep = math.max(keep, c[2]) end
+  local k = P .. 'subj:' .. subj
+  redis.call('ZREMRANGEBYSCORE', k, '-inf', NOW - keep)
+  redis.call('ZADD', k, NOW, tok)
+  redis.call('PEXPIRE', k, keep + 1000)
+end
+
 local GRANT_FIELDS = {'state', 'wr', 'prov', 'prio', 'camp', 'dialer', 'dtok', 'raw',
                       'attempts', 'cn', 'unsure', 'cancelled', 'to', 'dk', 'first_seen',
-                      'ready_since', 'rd', 'calls', 'dial_ms', 'pf'}
+                      'ready_since', 'rd', 'calls', 'dial_ms', 'pf', 'subj', 'sc'}
 
 local function take(id, f, G, tok, canary)
   unput(id, f)
@@ -120,6 +168,8 @@ local function take(id, f, G, tok, canary)
     redis.call('ZADD', nk, NOW, tok)
     redis.call('PEXPIRE', nk, G.caps_keep + 1000)
   end
+  local scaps = subject_caps(G, f)
+  if scaps and #scaps > 0 then subject_take(f.subj, scaps, tok) end
   enter(f.camp, 'dialing')
   local bucket = I(math.floor(NOW / 10000))
   bump(P .. 'pace:*', bucket, 1, 180)
@@ -161,6 +211,12 @@ local function consider(id, G, out, toks, canary)
   if nw > 0 then
     unput(id, f)
     put(id, f, 'delayed', 'number_cap', NOW + nw)
+    return false
+  end
+  local sw, swhy = subject_wait(f.subj, subject_caps(G, f))
+  if sw > 0 then
+    unput(id, f)
+    put(id, f, 'delayed', 'subject_cap', NOW + sw, swhy)
     return false
   end
   local tok = G.tok .. '.' .. (#toks + 1)
