@@ -11,6 +11,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dispatcher.cli import campaign as campaign_cmd
+from dispatcher.cli import consent as consent_cmd
 from dispatcher.cli import console as console_cmd
 from dispatcher.cli import data as data_cmd
 from dispatcher.cli import dnc as dnc_cmd
@@ -28,6 +29,7 @@ COMMANDS = (
     campaign_cmd,
     ops_cmd,
     dnc_cmd,
+    consent_cmd,
     redrive_cmd,
     data_cmd,
     sim_cmd,

@@ -64,6 +64,7 @@ class BlockReason(enum.StrEnum):
     PREDIAL = "predial"
     NO_TIMEZONE = "no_timezone"
     WINDOW_NEVER_OPEN = "window_never_open"
+    NO_CONSENT = "no_consent"          # policy.require_consent: no consent covers the campaign
 
 
 class Priority(enum.StrEnum):

@@ -151,6 +151,7 @@ class PolicyBook:
                 entry["cap"] = p.max_concurrent_calls
             entry["caps"] = [[w.limit, w.ms] for w in p.number_caps]
             entry["subject_caps"] = [[w.limit, w.ms] for w in p.subject_caps]
+            entry["consent"] = p.require_consent
             out[name] = entry
         return out
 

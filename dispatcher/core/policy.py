@@ -205,6 +205,12 @@ class PolicyConfig(_Strict):
     max_calls_per_subject: CapList = Field(default_factory=list)
     jurisdiction: JurisdictionName = "none"
     regions: RegionMap = Field(default_factory=dict)
+    require_consent: bool = False
+    revoke_adds_dnc: bool = True
+
+
+GLOBAL_KEYS = frozenset({"revoke_adds_dnc"})
+"""``[policy]`` keys about the whole deployment, which a campaign cannot override."""
 
 
 class CampaignConfig(_Strict):
@@ -225,6 +231,7 @@ class CampaignConfig(_Strict):
     max_calls_per_subject: CapList | None = None
     jurisdiction: JurisdictionName | None = None
     regions: RegionMap | None = None
+    require_consent: bool | None = None
     max_concurrent_calls: int | None = Field(default=None, ge=1)
     share: float = Field(default=1.0, gt=0, allow_inf_nan=False)
 
@@ -252,6 +259,7 @@ class EffectivePolicy:
     region_rules: tuple[tuple[str, RegionConfig], ...]  # [policy.regions], as pairs
     max_concurrent_calls: int | None
     share: float
+    require_consent: bool = False
 
     @property
     def redial(self) -> dict[str, RedialRule]:
@@ -264,7 +272,7 @@ class EffectivePolicy:
 
 
 def _merge(policy: PolicyConfig, camp: CampaignConfig) -> PolicyConfig:
-    overrides = {k: getattr(camp, k) for k in PolicyConfig.model_fields}
+    overrides = {k: getattr(camp, k) for k in PolicyConfig.model_fields if k not in GLOBAL_KEYS}
     return policy.model_copy(update={k: v for k, v in overrides.items() if v is not None})
 
 
@@ -285,6 +293,7 @@ def _view(p: PolicyConfig, name: str | None, camp: CampaignConfig | None) -> Eff
         region_rules=tuple(sorted(p.regions.items())),
         max_concurrent_calls=camp.max_concurrent_calls if camp else None,
         share=camp.share if camp else 1.0,
+        require_consent=p.require_consent,
     )
 
 

@@ -87,6 +87,7 @@ class Worker:
             name, cfg, track_calls=settings.tracking.track_calls,
             slot_lease_s=settings.tracking.slot_lease_s, caps=policies.default_caps(),
             subject_caps=policies.default_subject_caps(),
+            consent=settings.policy.require_consent,
             campaigns=policies.grant_campaigns()) for name, cfg in settings.providers.items()}
         self.pacer = Pacer(self.store, rules, self.consumer)
         self.rt = Runtime(settings, self.store, self.adapters, self.pacer, policies,

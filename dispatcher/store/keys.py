@@ -154,6 +154,10 @@ class Keys:
     def number_log(self, number_key: str) -> str:
         return self._k("num", number_key)
 
+    def consent(self, number_key: str) -> str:
+        """A number's consent ledger: consents and revocations, oldest first (CONSENT)."""
+        return self._k("consent", number_key)
+
     def subject_log(self, subject: str) -> str:
         """Call starts on one subject (per-subject caps), like ``number_log``."""
         return self._k("subj", subject)

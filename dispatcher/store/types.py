@@ -127,6 +127,7 @@ class GrantRules:
     caps: tuple[tuple[int, int], ...] = () # per-number (limit, window ms), default policy
     caps_keep_ms: int = 0
     subject_caps: tuple[tuple[int, int], ...] = ()  # per-subject, default policy
+    consent: bool = False                  # policy.require_consent (default policy)
     campaigns: dict[str, dict[str, Any]] = field(default_factory=dict)
     dnc: bool = False
     pace: tuple[tuple[int, int], ...] = ()  # (limit, ms) without the margin (limits.py)
@@ -139,7 +140,7 @@ class GrantRules:
     def args(self, k: int, consumer: str, tok: str) -> dict[str, Any]:
         return {**self.rate_args(), "slot_cap": self.slot_cap, "lease": self.lease_ms,
                 "caps": [list(c) for c in self.caps], "caps_keep": self.caps_keep_ms,
-                "subject_caps": [list(c) for c in self.subject_caps],
+                "subject_caps": [list(c) for c in self.subject_caps], "consent": self.consent,
                 "camps": self.campaigns or {"~": {}}, "dnc": self.dnc, "k": k,
                 "consumer": consumer, "tok": tok}
 

@@ -237,6 +237,15 @@ async def setup_forget(store: Store) -> dict[str, Any]:
             "after_results": "0-0", "after_jobs": "0-0", "tail": 100, "fence": 600}
 
 
+async def setup_consent(store: Store) -> dict[str, Any]:
+    await ingested(store, 1)
+    ev = [{"dk": "+14155550100", "ev": {"k": "c", "id": "c1", "scope": "*", "given": NOW - 1,
+                                         "src": "web form", "exp": 0, "rec": NOW}},
+          {"dk": "+14155550100", "ev": {"k": "r", "id": "r1", "at": NOW, "via": "call",
+                                         "rec": NOW}}]
+    return {"events": ev, "dnc": True}
+
+
 SETUPS: dict[str, Setup] = {
     "admit": setup_admit, "campaign": setup_campaign, "cancel": setup_cancel,
     "claimfin": setup_claimfin, "cooldown": setup_cooldown, "defer": setup_defer,
@@ -246,6 +255,7 @@ SETUPS: dict[str, Setup] = {
     "shrink": setup_shrink, "sweep": setup_sweep, "track": setup_track,
     "redrive": setup_redrive, "regrant": setup_regrant, "visit": setup_visit,
     "webhook": setup_webhook, "forget": setup_forget, "peek": setup_peek,
+    "consent": setup_consent,
 }
 READ_ONLY = {"peek"}  # changes nothing even the first time
 

@@ -16,6 +16,7 @@ from dispatcher.core.model import BlockReason
 from dispatcher.core.numbers import time_zones
 from dispatcher.core.policies import JobPolicy
 from dispatcher.core.policy import (
+    GLOBAL_KEYS,
     CampaignConfig,
     CampaignMap,
     EffectivePolicy,
@@ -87,12 +88,14 @@ def test_defaults_are_the_documented_ones() -> None:
     assert (p.default_timezone, p.number_check, p.max_calls_per_number) == ("", "valid", [])
     assert (p.predial_url, p.predial_timeout_s, p.dnc_hashed, p.redial) == ("", 2.0, False, {})
     c = CampaignConfig()
-    assert all(getattr(c, k) is None for k in PolicyConfig.model_fields)
+    assert all(getattr(c, k) is None for k in PolicyConfig.model_fields if k not in GLOBAL_KEYS)
+    assert (p.require_consent, p.revoke_adds_dnc) == (False, True)
     assert (c.max_concurrent_calls, c.share) == (None, 1.0)
 
 
 def test_a_campaign_can_override_every_policy_key() -> None:
-    assert set(PolicyConfig.model_fields) < set(CampaignConfig.model_fields)
+    assert set(PolicyConfig.model_fields) - GLOBAL_KEYS < set(CampaignConfig.model_fields)
+    assert not GLOBAL_KEYS & set(CampaignConfig.model_fields)
 
 
 def test_a_full_configuration_loads_and_parses() -> None:

@@ -2,7 +2,8 @@
 -- G: R fields (prov, wins, margin, slot_cap, lease) plus k (most grants wanted), consumer,
 --    tok (unique per call), caps = {{limit, ms}} per-number caps (default policy),
 --    caps_keep (ms a number's log is kept), camps = {name = {share, cap, caps, subject_caps}},
---    dnc (bool), subject_caps = {{limit, ms}} per-subject caps (default policy).
+--    dnc (bool), subject_caps = {{limit, ms}} per-subject caps (default policy),
+--    consent (bool: policy.require_consent; a campaign's `consent` overrides it).
 
 local SKIP_LIMIT = 500  -- stale, cancelled, blocked or capped ids skipped in one call, at most
 
@@ -189,6 +190,37 @@ local function dnc_listed(dk)
   return not DNC_EMPTY and redis.call('SISMEMBER', P .. 'dnc', dk) == 1
 end
 
+-- Consent (policy.require_consent, or the campaign's own): the number's ledger must hold a
+-- consent whose scope is '*' or the campaign, given by now, not expired, and not revoked at or
+-- after it (the same rule as dispatcher/core/consent.py).
+local function consent_needed(G, camp)
+  local cfg = G.camps[camp_tag(camp)]
+  if cfg and cfg.consent ~= nil then return cfg.consent end
+  return G.consent
+end
+
+local function consented(dk, camp)
+  if not dk or dk == '' then return false end
+  local evs, revoked = {}, {}
+  for _, raw in ipairs(redis.call('LRANGE', P .. 'consent:' .. dk, 0, -1)) do
+    local e = cjson.decode(raw)
+    if e.k == 'r' then
+      if e.at <= NOW then revoked[#revoked + 1] = e.at end
+    else
+      evs[#evs + 1] = e
+    end
+  end
+  local c = camp_tag(camp)
+  for _, e in ipairs(evs) do
+    if (e.scope == '*' or e.scope == c) and e.given <= NOW and (e.exp == 0 or e.exp > NOW) then
+      local ok = true
+      for _, r in ipairs(revoked) do if r >= e.given then ok = false; break end end
+      if ok then return true end
+    end
+  end
+  return false
+end
+
 -- One job popped from the queue: grant it, or route it (cancelled, alone or with its whole
 -- campaign; do-not-call; number cap).
 local function consider(id, G, out, toks, canary)
@@ -204,6 +236,11 @@ local function consider(id, G, out, toks, canary)
   end
   if G.dnc and f.dk and dnc_listed(f.dk) then
     to_finish(id, f, 'blocked:dnc')
+    table.insert(out.fin, id)
+    return false
+  end
+  if consent_needed(G, f.camp) and not consented(f.dk, f.camp) then
+    to_finish(id, f, 'blocked:no_consent')
     table.insert(out.fin, id)
     return false
   end
