@@ -30,6 +30,7 @@ from dispatcher.engine.finisher import Finisher
 from dispatcher.engine.health import Health
 from dispatcher.engine.http import healthz, metrics_handler, serve, webhook_handler, webhook_secrets
 from dispatcher.engine.intake import Intake
+from dispatcher.engine.optout import optout_handler, optout_token
 from dispatcher.engine.pacing import Pacer, grant_rules
 from dispatcher.engine.tracker import Tracker
 from dispatcher.logs import safe_url
@@ -82,6 +83,7 @@ class Worker:
         self.adapters = adapters if adapters is not None else build_adapters(settings)
         set_known_providers(settings.providers)
         self.secrets = webhook_secrets(settings)
+        self.optout_token = optout_token(settings)
         policies = PolicyBook(settings.policy, settings.campaigns)
         rules = {name: grant_rules(
             name, cfg, track_calls=settings.tracking.track_calls,
@@ -454,6 +456,8 @@ class Worker:
         app.router.add_get("/metrics", metrics_handler(self.settings, self.store))
         app.router.add_post("/webhooks/{provider}", webhook_handler(
             self.settings, self.store, self.secrets, self.rt.timing))
+        app.router.add_post("/v1/optout", optout_handler(self.settings, self.store,
+                                                         self.optout_token))
         self._runner, self.http_port = await serve(app, self.settings.worker.http_host,
                                                    self.http_port)
 
