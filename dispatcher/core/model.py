@@ -49,6 +49,7 @@ class WaitReason(enum.StrEnum):
     CONCURRENCY = "concurrency_limit"  # the provider refused another live call
     NUMBER_CAP = "number_cap"          # policy.max_calls_per_number
     SUBJECT_CAP = "subject_cap"        # policy.max_calls_per_subject (and the region's rule)
+    REGISTRY_STALE = "registry_stale"  # a do-not-call registry covering it is missing or old
     PREDIAL = "predial"                # the pre-dial hook could not answer
     RECONCILE = "reconcile"            # a call may exist: look it up first
     UNREACHABLE = "unreachable"        # the provider could not be reached (not an attempt)

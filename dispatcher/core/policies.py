@@ -29,6 +29,7 @@ from dispatcher.core.policy import (
     redial_after,
 )
 from dispatcher.core.regional import RegionalPolicy, RegionView, region_text
+from dispatcher.core.regions import region_of_number
 
 ALWAYS_OPEN = Verdict(True, None, NO_LIMIT.description)
 
@@ -162,6 +163,20 @@ class PolicyBook:
         """``policy.max_calls_per_subject`` as (limit, window ms). A job's own list, with its
         region's caps added, is ``for_job(job).subject_caps(job, t_ms)``."""
         return tuple((w.limit, w.ms) for w in self.view(None).subject_caps)
+
+    def grant_registries(self) -> list[dict[str, Any]]:
+        """The do-not-call registries the grant script must find fresh: name, max age (ms)
+        and the region codes each covers."""
+        return [{"name": name, "max_age": r.max_age_days * 86_400_000,
+                 "applies": list(r.applies_to)}
+                for name, r in sorted(self.policy.registries.items())]
+
+    def registry_region(self, job: Job) -> str:
+        """Where a registry may cover the job ("" when no registry is configured): its
+        ``region``, else its number's."""
+        if not self.policy.registries:
+            return ""
+        return job.region or region_of_number(job.to) or ""
 
     @property
     def dnc_hashed(self) -> bool:

@@ -189,6 +189,35 @@ class RegionConfig(_Strict):
 
 RegionMap = Annotated[dict[str, RegionConfig], AfterValidator(_check_region_keys)]
 
+REGISTRY_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def _check_applies(v: list[str]) -> list[str]:
+    if not v:
+        _fail("expected at least one country or region code, e.g. [\"US\"]")
+    for code in v:
+        if not is_known_region(code):
+            _fail(f"{code!r}: not a known region; expected a country code such as \"US\" or "
+                  "an ISO 3166-2 code such as \"US-FL\"")
+    return v
+
+
+class RegistryConfig(_Strict):
+    """``[policy.registries.NAME]``: a national do-not-call list that must be kept fresh."""
+
+    max_age_days: int = Field(default=31, ge=1)
+    applies_to: Annotated[list[str], AfterValidator(_check_applies)]
+
+
+def _check_registry_names(v: dict[str, RegistryConfig]) -> dict[str, RegistryConfig]:
+    for name in v:
+        if not REGISTRY_NAME_RE.fullmatch(name):
+            _fail(f"{name!r}: a registry name is 1-64 of A-Z a-z 0-9 _ . -")
+    return v
+
+
+RegistryMap = Annotated[dict[str, RegistryConfig], AfterValidator(_check_registry_names)]
+
 
 class PolicyConfig(_Strict):
     """``[policy]``: the rules every job follows unless its campaign overrides them."""
@@ -207,9 +236,10 @@ class PolicyConfig(_Strict):
     regions: RegionMap = Field(default_factory=dict)
     require_consent: bool = False
     revoke_adds_dnc: bool = True
+    registries: RegistryMap = Field(default_factory=dict)
 
 
-GLOBAL_KEYS = frozenset({"revoke_adds_dnc"})
+GLOBAL_KEYS = frozenset({"revoke_adds_dnc", "registries"})
 """``[policy]`` keys about the whole deployment, which a campaign cannot override."""
 
 

@@ -117,7 +117,8 @@ class Intake:
                       dnc_key(job.to, self.rt.policies.dnc_hashed),
                       round(job.expires_at * 1000) if job.expires_at else 0, place,
                       reason=reason, due_ms=due, deadline_ms=deadline, fin=due_fin, detail=detail,
-                      subject=job.subject or "", subject_caps=jp.own_subject_caps(job, now))
+                      subject=job.subject or "", subject_caps=jp.own_subject_caps(job, now),
+                      region=self.rt.policies.registry_region(job))
         return p, step if isinstance(step, Finish) else None
 
     async def _after(self, done: list[tuple[str, Ingested, str]],

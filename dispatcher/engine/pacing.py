@@ -36,6 +36,7 @@ class Gate:
 def grant_rules(name: str, cfg: CommonConfig, *, track_calls: bool, slot_lease_s: float,
                 caps: tuple[tuple[int, int], ...] = (),
                 subject_caps: tuple[tuple[int, int], ...] = (), consent: bool = False,
+                registries: tuple[dict[str, Any], ...] = (),
                 campaigns: Mapping[str, dict[str, Any]] | None = None,
                 dnc: bool = True) -> GrantRules:
     slot_cap = (cfg.max_concurrent_calls or 0) if track_calls else 0
@@ -46,7 +47,7 @@ def grant_rules(name: str, cfg: CommonConfig, *, track_calls: bool, slot_lease_s
         provider=name, windows=tuple((w.limit, w.ms) for w in cfg.windows),
         margin_ms=cfg.margin_ms, slot_cap=slot_cap,
         lease_ms=round(slot_lease_s * 1000), caps=caps, caps_keep_ms=keep,
-        subject_caps=subject_caps, consent=consent,
+        subject_caps=subject_caps, consent=consent, registries=registries,
         campaigns=dict(campaigns or {}), dnc=dnc,
         pace=tuple(pace_windows(cfg.windows)) if cfg.pace_short_windows else ())
 

@@ -90,6 +90,7 @@ class Worker:
             slot_lease_s=settings.tracking.slot_lease_s, caps=policies.default_caps(),
             subject_caps=policies.default_subject_caps(),
             consent=settings.policy.require_consent,
+            registries=tuple(policies.grant_registries()),
             campaigns=policies.grant_campaigns()) for name, cfg in settings.providers.items()}
         self.pacer = Pacer(self.store, rules, self.consumer)
         self.rt = Runtime(settings, self.store, self.adapters, self.pacer, policies,

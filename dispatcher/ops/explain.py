@@ -30,6 +30,7 @@ REASONS = {
     "concurrency_limit": "a retry after the provider refused another live call",
     "number_cap": "the per-number call cap",
     "subject_cap": "the per-subject call cap",
+    "registry_stale": "a fresh copy of a do-not-call registry",
     "predial": "a retry of the pre-dial check, which did not answer",
     "reconcile": "a lookup: a call may already exist",
     "crash": "a retry after the worker failed on it",
@@ -231,6 +232,8 @@ def _delayed_text(f: Facts, wr: str, at: str) -> str:
         "subject_cap": (f"{detail}, next allowed {at}" if detail else
                         f"per-subject cap until {at}: this subject has had as many calls as "
                         "policy.max_calls_per_subject allows"),
+        "registry_stale": (f"{detail or 'a do-not-call registry covering this number is stale'}:"
+                           f" held until a fresh copy is imported (looked at again {at})"),
         "reconcile": f"a call may already exist (its worker stopped mid-request): looked up "
                      f"at {at}",
     }

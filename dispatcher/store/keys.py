@@ -158,6 +158,11 @@ class Keys:
         """A number's consent ledger: consents and revocations, oldest first (CONSENT)."""
         return self._k("consent", number_key)
 
+    @property
+    def registries(self) -> str:
+        """Do-not-call registries: name -> as-of (epoch ms), name:count, name:loaded."""
+        return self._k("registries")
+
     def subject_log(self, subject: str) -> str:
         """Call starts on one subject (per-subject caps), like ``number_log``."""
         return self._k("subj", subject)

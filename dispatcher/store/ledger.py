@@ -29,6 +29,18 @@ class Ledger:
                                 events=[{"dk": dk, "ev": ev.stored()} for dk, ev in events])
         return int(res["added"]), int(res["again"])
 
+    async def registry_record(self, name: str, as_of_ms: int, count: int,
+                              now_ms: int | None = None) -> int:
+        """Record a registry's as-of date after its numbers are in; returns the date kept
+        (a newer one already recorded stays)."""
+        res = await self.s.call("registry", now_ms, reg=name, as_of=as_of_ms, count=count)
+        return int(res["as_of"])
+
+    async def registries(self) -> dict[str, int]:
+        """Each imported registry's as-of date (epoch ms)."""
+        raw = await self.r.hgetall(self.k.registries)
+        return {str(k): int(v) for k, v in raw.items() if ":" not in str(k)}
+
     async def consent_history(self, number_key: str) -> list[Event]:
         raw = await self.r.lrange(self.k.consent(number_key), 0, -1)
         return [from_stored(codec.loads(x)) for x in as_list(raw)]

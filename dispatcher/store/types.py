@@ -128,6 +128,7 @@ class GrantRules:
     caps_keep_ms: int = 0
     subject_caps: tuple[tuple[int, int], ...] = ()  # per-subject, default policy
     consent: bool = False                  # policy.require_consent (default policy)
+    registries: tuple[dict[str, Any], ...] = ()  # do-not-call registries that must be fresh
     campaigns: dict[str, dict[str, Any]] = field(default_factory=dict)
     dnc: bool = False
     pace: tuple[tuple[int, int], ...] = ()  # (limit, ms) without the margin (limits.py)
@@ -141,6 +142,7 @@ class GrantRules:
         return {**self.rate_args(), "slot_cap": self.slot_cap, "lease": self.lease_ms,
                 "caps": [list(c) for c in self.caps], "caps_keep": self.caps_keep_ms,
                 "subject_caps": [list(c) for c in self.subject_caps], "consent": self.consent,
+                "regs": list(self.registries),
                 "camps": self.campaigns or {"~": {}}, "dnc": self.dnc, "k": k,
                 "consumer": consumer, "tok": tok}
 

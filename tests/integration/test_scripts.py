@@ -246,6 +246,11 @@ async def setup_consent(store: Store) -> dict[str, Any]:
     return {"events": ev, "dnc": True}
 
 
+async def setup_registry(store: Store) -> dict[str, Any]:
+    await store.s.call("registry", NOW, reg="tps", as_of=NOW - 86_400_000, count=3)
+    return {"reg": "us-dnc", "as_of": NOW - 3_600_000, "count": 2}
+
+
 SETUPS: dict[str, Setup] = {
     "admit": setup_admit, "campaign": setup_campaign, "cancel": setup_cancel,
     "claimfin": setup_claimfin, "cooldown": setup_cooldown, "defer": setup_defer,
@@ -255,7 +260,7 @@ SETUPS: dict[str, Setup] = {
     "shrink": setup_shrink, "sweep": setup_sweep, "track": setup_track,
     "redrive": setup_redrive, "regrant": setup_regrant, "visit": setup_visit,
     "webhook": setup_webhook, "forget": setup_forget, "peek": setup_peek,
-    "consent": setup_consent,
+    "consent": setup_consent, "registry": setup_registry,
 }
 READ_ONLY = {"peek"}  # changes nothing even the first time
 

@@ -143,6 +143,15 @@ BAD = [
     ('redial.user_busy = { after = "10m" }', "policy.redial.user_busy.max: Field required"),
     ('redial.user_busy = { after = "10m", max = 1, tries = 3 }',
      "policy.redial.user_busy.tries: Extra inputs are not permitted"),
+    ("registries.us = { applies_to = [] }",
+     "policy.registries.us.applies_to: expected at least one country or region code"),
+    ('registries.us = { applies_to = ["US-ZZ"] }',
+     "policy.registries.us.applies_to: 'US-ZZ': not a known region"),
+    ('registries.us = { applies_to = ["US"], max_age_days = 0 }',
+     "policy.registries.us.max_age_days: Input should be greater than or equal to 1"),
+    ('registries."u s" = { applies_to = ["US"] }',
+     "policy.registries: 'u s': a registry name is 1-64 of"),
+    ('require_consent = "yes please"', "policy.require_consent: Input should be a valid boolean"),
 ]
 
 

@@ -3,7 +3,8 @@
 --    tok (unique per call), caps = {{limit, ms}} per-number caps (default policy),
 --    caps_keep (ms a number's log is kept), camps = {name = {share, cap, caps, subject_caps}},
 --    dnc (bool), subject_caps = {{limit, ms}} per-subject caps (default policy),
---    consent (bool: policy.require_consent; a campaign's `consent` overrides it).
+--    consent (bool: policy.require_consent; a campaign's `consent` overrides it),
+--    regs = {{name, max_age, applies}} do-not-call registries that must be fresh.
 
 local SKIP_LIMIT = 500  -- stale, cancelled, blocked or capped ids skipped in one call, at most
 
@@ -145,7 +146,7 @@ end
 
 local GRANT_FIELDS = {'state', 'wr', 'prov', 'prio', 'camp', 'dialer', 'dtok', 'raw',
                       'attempts', 'cn', 'unsure', 'cancelled', 'to', 'dk', 'first_seen',
-                      'ready_since', 'rd', 'calls', 'dial_ms', 'pf', 'subj', 'sc'}
+                      'ready_since', 'rd', 'calls', 'dial_ms', 'pf', 'subj', 'sc', 'rg'}
 
 local function take(id, f, G, tok, canary)
   unput(id, f)
@@ -221,6 +222,33 @@ local function consented(dk, camp)
   return false
 end
 
+-- Registry freshness: G.regs = {{name, max_age (ms), applies = {codes}}}. A registry whose
+-- loaded copy (registries: name -> as-of ms) is missing or older than max_age holds the jobs
+-- of the regions it covers (the job's `rg`, or its country), fail closed. Read once per call.
+local REG_RECHECK_MS = 60000  -- a held job looks again this often (timing.py)
+local STALE
+local function stale_regions(G)
+  if STALE then return STALE end
+  STALE = {}
+  for _, r in ipairs(G.regs or {}) do
+    local asof = tonumber(redis.call('HGET', P .. 'registries', r.name) or '')
+    if not asof or NOW - asof > r.max_age then
+      local why = asof and ('do-not-call registry ' .. r.name .. ' is ' ..
+                            I(math.floor((NOW - asof) / 86400000)) .. ' days old (at most ' ..
+                            I(r.max_age / 86400000) .. ')')
+                      or ('do-not-call registry ' .. r.name .. ' has never been imported')
+      for _, code in ipairs(r.applies) do STALE[code] = STALE[code] or why end
+    end
+  end
+  return STALE
+end
+
+local function registry_hold(G, rg)
+  if not G.regs or #G.regs == 0 or not rg or rg == '' then return nil end
+  local s = stale_regions(G)
+  return s[rg] or s[string.match(rg, '^[^-]+')]
+end
+
 -- One job popped from the queue: grant it, or route it (cancelled, alone or with its whole
 -- campaign; do-not-call; number cap).
 local function consider(id, G, out, toks, canary)
@@ -242,6 +270,12 @@ local function consider(id, G, out, toks, canary)
   if consent_needed(G, f.camp) and not consented(f.dk, f.camp) then
     to_finish(id, f, 'blocked:no_consent')
     table.insert(out.fin, id)
+    return false
+  end
+  local held = registry_hold(G, f.rg)
+  if held then
+    unput(id, f)
+    put(id, f, 'delayed', 'registry_stale', NOW + REG_RECHECK_MS, held)
     return false
   end
   local nw = number_wait(f.to, caps_for(G, f.camp))
