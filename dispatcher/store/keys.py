@@ -155,7 +155,8 @@ class Keys:
         return self._k("num", number_key)
 
     def consent(self, number_key: str) -> str:
-        """A number's consent ledger: consents and revocations, oldest first (CONSENT)."""
+        """A number's consent ledger: consents and revocations, oldest first (CONSENT); after
+        ``forget`` only its revocations, under the SHA-256 (UNCONSENT)."""
         return self._k("consent", number_key)
 
     @property

@@ -20,7 +20,7 @@ from dispatcher.core import codec
 NAMES = ("admit", "campaign", "cancel", "claimfin", "cooldown", "defer", "finish", "grant",
          "forget", "halt", "heartbeat", "ingest", "observe", "peek", "promote", "push", "redrive",
          "consent", "registry", "regrant", "resume", "revisit", "shrink", "sweep", "track",
-         "visit", "webhook")
+         "unconsent", "visit", "webhook")
 
 
 class Ingested(enum.StrEnum):
