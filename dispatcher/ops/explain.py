@@ -182,16 +182,27 @@ def _campaign_flags(f: Facts) -> list[Why]:
 
 
 # -- why it waits now, by state -------------------------------------------------------------
+def _blocked_by(f: Facts) -> str | None:
+    """The rule that blocked the job, in words, as the grant wrote it in the timeline."""
+    for e in reversed(f.timeline):
+        if e.get("e") == "blocked" and e.get("d"):
+            return scrub_text(str(e["d"]))
+    return None
+
+
 def _done(f: Facts) -> list[Why]:
     out = f.job.get("outcome") or "unknown"
     at = _int(f.job.get("done_ms")) or None
     tail = f" at {when(at, f.now_ms)}" if at else ""
-    return [Why("done", f"done: its result is '{out}'{tail}", at)]
+    rule = _blocked_by(f) if out == "blocked" else None
+    return [Why("done", f"done: its result is '{out}'{tail}" + (f": {rule}" if rule else ""),
+                at)]
 
 
 def _finishing(f: Facts) -> list[Why]:
     fin = f.job.get("fin") or "a result is due"
-    return [Why("finishing", f"its result is being written ({fin.replace(':', ': ')})")]
+    rule = _blocked_by(f) if fin.startswith("blocked:") else None
+    return [Why("finishing", f"its result is being written ({rule or fin.replace(':', ': ')})")]
 
 
 def _tracking(f: Facts) -> list[Why]:
@@ -345,6 +356,7 @@ def event_words(e: dict[str, Any]) -> str:
         "claimed": f"read from the stream (entry {e.get('entry')})",
         "waiting": f"waits for {REASONS.get(r, r or 'no reason')}{until}{detail}",
         "parked": f"parked: {PARKED.get(r, r or 'no reason')}{detail}",
+        "blocked": f"blocked ({r}){detail}",
         "granted": f"granted call #{e.get('call')} to worker {e.get('w')}"
                    + (" as the halt probe" if e.get("canary") else ""),
         "dialled": f"call #{e.get('call')} started: {e.get('call_id')}",

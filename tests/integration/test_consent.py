@@ -12,6 +12,7 @@ import pytest
 
 from dispatcher.core.consent import Consent, Revocation
 from dispatcher.dev.localredis import LocalRedis
+from dispatcher.ops.explain import explain, gather
 from dispatcher.simulator import RunningSimulator
 from dispatcher.store import Store
 from dispatcher.store.keys import GROUP
@@ -83,14 +84,16 @@ async def test_jobs_without_consent_end_blocked_no_consent(
         workers: list[RunningWorker]) -> None:
     await store.consent_record([(NUMBER, Consent("*", T0 - 10**12, "paper form", 0, 0, "c"))],
                                add_dnc=False)
-    start_worker(make_settings(redis_server.url, ns,
-                               {"default": provider_cfg("telecho", sim.url)},
-                               tracking={"track_calls": False},
-                               policy={"calling_hours": ["always"], "require_consent": True}),
-                 workers)
-    await push(store, {"id": "yes", "to": NUMBER}, {"id": "no", "to": "+14155550101"})
+    cfg = make_settings(redis_server.url, ns, {"default": provider_cfg("telecho", sim.url)},
+                        tracking={"track_calls": False},
+                        policy={"calling_hours": ["always"], "require_consent": True})
+    start_worker(cfg, workers)
+    await push(store, {"id": "yes", "to": NUMBER},
+               {"id": "no", "to": "+14155550101", "campaign": "spring"})
     results: dict[str, Any] = {r["job_id"]: r for r in await wait_results(store, 2)}
     assert (results["no"]["outcome"], results["no"]["reason"]) == ("blocked", "no_consent")
+    x = explain(await gather(store, cfg, "no"))  # type: ignore[arg-type]
+    assert x.why.text.endswith(": no consent on record for campaign spring")
     assert results["yes"]["outcome"] == "started"
     assert not creates(sim, "no") and len(creates(sim)) == 1
 

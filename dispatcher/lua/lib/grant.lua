@@ -268,6 +268,8 @@ local function consider(id, G, out, toks, canary)
     return false
   end
   if consent_needed(G, f.camp) and not consented(f.dk, f.camp) then
+    tl(id, 'blocked', {r = 'no_consent', d = 'no consent on record for ' ..
+                       ((f.camp and f.camp ~= '') and ('campaign ' .. f.camp) or 'this number')})
     to_finish(id, f, 'blocked:no_consent')
     table.insert(out.fin, id)
     return false
