@@ -249,6 +249,28 @@ local function registry_hold(G, rg)
   return s[rg] or s[string.match(rg, '^[^-]+')]
 end
 
+-- Whether the job may be called at all (consent, registry freshness, per-subject caps): true
+-- when it was routed instead (blocked, or waiting).
+local function whether_routed(id, f, G, out)
+  if consent_needed(G, f.camp) and not consented(f.dk, f.camp) then
+    tl(id, 'blocked', {r = 'no_consent', d = 'no consent on record for ' ..
+                       ((f.camp and f.camp ~= '') and ('campaign ' .. f.camp) or 'this number')})
+    to_finish(id, f, 'blocked:no_consent')
+    table.insert(out.fin, id)
+    return true
+  end
+  local held = registry_hold(G, f.rg)
+  local sw, swhy = 0, nil
+  if not held then sw, swhy = subject_wait(f.subj, subject_caps(G, f)) end
+  if held or sw > 0 then
+    unput(id, f)
+    if held then put(id, f, 'delayed', 'registry_stale', NOW + REG_RECHECK_MS, held)
+    else put(id, f, 'delayed', 'subject_cap', NOW + sw, swhy) end
+    return true
+  end
+  return false
+end
+
 -- One job popped from the queue: grant it, or route it (cancelled, alone or with its whole
 -- campaign; do-not-call; number cap).
 local function consider(id, G, out, toks, canary)
@@ -267,29 +289,11 @@ local function consider(id, G, out, toks, canary)
     table.insert(out.fin, id)
     return false
   end
-  if consent_needed(G, f.camp) and not consented(f.dk, f.camp) then
-    tl(id, 'blocked', {r = 'no_consent', d = 'no consent on record for ' ..
-                       ((f.camp and f.camp ~= '') and ('campaign ' .. f.camp) or 'this number')})
-    to_finish(id, f, 'blocked:no_consent')
-    table.insert(out.fin, id)
-    return false
-  end
-  local held = registry_hold(G, f.rg)
-  if held then
-    unput(id, f)
-    put(id, f, 'delayed', 'registry_stale', NOW + REG_RECHECK_MS, held)
-    return false
-  end
+  if whether_routed(id, f, G, out) then return false end
   local nw = number_wait(f.to, caps_for(G, f.camp))
   if nw > 0 then
     unput(id, f)
     put(id, f, 'delayed', 'number_cap', NOW + nw)
-    return false
-  end
-  local sw, swhy = subject_wait(f.subj, subject_caps(G, f))
-  if sw > 0 then
-    unput(id, f)
-    put(id, f, 'delayed', 'subject_cap', NOW + sw, swhy)
     return false
   end
   local tok = G.tok .. '.' .. (#toks + 1)
