@@ -5,18 +5,30 @@ worker against the simulator and reads the results."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from dispatcher.core.consent import Consent, Revocation
+from dispatcher.core.consent import Consent, Revocation, covering
 from dispatcher.dev.localredis import LocalRedis
 from dispatcher.ops.explain import explain, gather
 from dispatcher.simulator import RunningSimulator
 from dispatcher.store import Store
 from dispatcher.store.keys import GROUP
-from tests.conftest import RunningWorker, make_settings, provider_cfg, start_worker, wait_results
+from tests.conftest import (
+    RunningWorker,
+    make_settings,
+    provider_cfg,
+    start_worker,
+    store_on,
+    wait_results,
+)
 from tests.integration.helpers import creates, push
 from tests.integration.test_cli import cli
 from tests.integration.test_scripts import grant_args, job_args, pushed
@@ -126,3 +138,24 @@ async def test_consent_commands_record_show_revoke_and_import_with_line_numbers(
     assert "imported 2 consents (2 recorded)" in out.stdout and "2 lines refused" in out.stdout
     assert [len(await store.consent_history(n)) for n in
             ("+14155550101", "+14155550102", "+14155550103")] == [1, 0, 1]
+
+
+times = st.integers(T0 - 100, T0 + 100)
+events_st = st.lists(st.one_of(
+    st.builds(lambda s, g, e: Consent(s, g, "form", e, T0, ""),
+              st.sampled_from(["*", "c1", "spring"]), times, st.one_of(st.just(0), times)),
+    st.builds(lambda a: Revocation(a, "call", T0, ""), times)), max_size=5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(events=events_st, camp=st.sampled_from(["c1", "spring"]), t=times)
+def test_the_grant_script_applies_the_ledgers_rule_exactly(
+        redis_server: LocalRedis, events: list[Consent | Revocation], camp: str, t: int) -> None:
+    async def run() -> str:
+        async with store_on(redis_server, "h" + uuid.uuid4().hex[:10]) as store:
+            await place(store, camp)
+            numbered = [replace(e, id=f"e{i}") for i, e in enumerate(events)]
+            await store.consent_record([(NUMBER, e) for e in numbered], add_dnc=False)
+            return await dial_at(store, t, camp)
+    want = "dialled" if covering(events, camp, t) else "blocked:no_consent"
+    assert asyncio.run(run()) == want
