@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -110,6 +111,34 @@ def _verdict(w: CallingWindow, text: str | None = None) -> Verdict:
 @lru_cache(maxsize=65536)
 def _number_zones(e164: str) -> tuple[str, ...]:
     return numbers.time_zones(e164)
+
+
+@dataclass(frozen=True)
+class RegistryState:
+    """A configured do-not-call registry's copy: how old (None: never imported), and whether
+    it holds the jobs it covers."""
+
+    name: str
+    age_days: float | None
+    max_age_days: int
+
+    @property
+    def stale(self) -> bool:
+        return self.age_days is None or self.age_days > self.max_age_days
+
+    def words(self) -> str:
+        if self.age_days is None:
+            return f"do-not-call registry {self.name} has never been imported"
+        return (f"do-not-call registry {self.name} is {int(self.age_days)} days old (at most "
+                f"{self.max_age_days})")
+
+
+def registry_states(policy: PolicyConfig, loaded: Mapping[str, int],
+                    now_ms: int) -> list[RegistryState]:
+    """Each configured registry against the as-of dates in Redis (``loaded``)."""
+    return [RegistryState(name, None if name not in loaded
+                          else (now_ms - loaded[name]) / 86_400_000, r.max_age_days)
+            for name, r in sorted(policy.registries.items())]
 
 
 class PolicyBook:

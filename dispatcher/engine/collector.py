@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from dispatcher.config.settings import Settings
 from dispatcher.core.model import Outcome, WaitReason
+from dispatcher.core.policies import registry_states
 from dispatcher.logs import get_logger
 from dispatcher.store import Store
 
@@ -97,12 +98,10 @@ class DeploymentCollector(Collector):
         stale = _gauge("dispatcher_registry_stale",
                        "1 while a registry's copy is missing or older than its max_age_days: "
                        "the jobs it covers wait (registry_stale)", labels=["registry"])
-        for name, cfg in self.settings.policy.registries.items():
-            as_of = loaded.get(name)
-            if as_of is not None:
-                age.add_metric([name], (now - as_of) / 86_400_000)
-            old = as_of is None or now - as_of > cfg.max_age_days * 86_400_000
-            stale.add_metric([name], 1 if old else 0)
+        for r in registry_states(self.settings.policy, loaded, now):
+            if r.age_days is not None:
+                age.add_metric([r.name], r.age_days)
+            stale.add_metric([r.name], 1 if r.stale else 0)
         return [age, stale]
 
     async def _jobs(self, now: int) -> list[Metric]:

@@ -7,13 +7,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
+from dispatcher.config.console import ConsoleConfig
 from dispatcher.dev.localredis import LocalRedis
+from dispatcher.engine.collector import DeploymentCollector
 from dispatcher.simulator import RunningSimulator
 from dispatcher.store import Store
 from dispatcher.store.keys import GROUP
 from tests.conftest import RunningWorker, make_settings, provider_cfg, start_worker, wait_results
 from tests.integration.helpers import push
 from tests.integration.test_cli import cli
+from tests.integration.test_console_http import running_console
 from tests.integration.test_scripts import grant_args, job_args, pushed
 
 T0 = 1_800_000_000_000
@@ -102,3 +107,28 @@ async def test_dnc_import_as_a_registry_and_its_jobs_held_by_a_worker(
     assert out.returncode == 0 and "registry us-dnc: as of 2026-01-01" in out.stdout
     assert await store.registries() == {"us-dnc": 1_767_225_600_000}
     assert await store.dnc_check(["+12125550199"]) == [True]
+
+
+async def test_the_console_and_the_metrics_say_which_registry_is_stale(
+        redis_server: LocalRedis, ns: str, store: Store) -> None:
+    policy = {"registries": {"us-dnc": {"applies_to": ["US"]},
+                             "tps": {"applies_to": ["GB"], "max_age_days": 10}}}
+    s = make_settings(redis_server.url, ns, {"default": provider_cfg("telecho",
+                                                                     "http://127.0.0.1:9")},
+                      policy=policy)
+    now = await store.server_ms()
+    await store.registry_record("tps", now - 2 * DAY, 10)
+    async with running_console(s, ConsoleConfig()) as url, aiohttp.ClientSession() as http, \
+            http.get(url + "/") as resp:
+        page = await resp.text()
+    assert "do-not-call registry us-dnc has never been imported: the jobs it covers wait" \
+        in page
+    assert "registry tps" not in page
+    collector = DeploymentCollector(s, store)
+    await collector.refresh()
+    samples = {(m.name, x.labels.get("registry")): x.value
+               for m in collector.collect() for x in m.samples if "registry" in m.name}
+    assert samples[("dispatcher_registry_stale", "us-dnc")] == 1
+    assert samples[("dispatcher_registry_stale", "tps")] == 0
+    assert 2 <= samples[("dispatcher_registry_age_days", "tps")] < 2.01
+    assert ("dispatcher_registry_age_days", "us-dnc") not in samples
