@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 
 from dispatcher import __version__
 from dispatcher.cli import campaign as campaign_cmd
+from dispatcher.cli import consent as consent_cmd
 from dispatcher.cli import console as console_cmd
 from dispatcher.cli import data as data_cmd
 from dispatcher.cli import dnc as dnc_cmd
@@ -28,6 +29,7 @@ COMMANDS = (
     campaign_cmd,
     ops_cmd,
     dnc_cmd,
+    consent_cmd,
     redrive_cmd,
     data_cmd,
     sim_cmd,

@@ -25,6 +25,11 @@ def render(e: dict[str, Any], fence_s: int) -> list[str]:
                      f"goes on; no result is written for it): {_names(e['fenced'])}")
     if e["unknown"]:
         lines.append(f"nothing held for: {_names(e['unknown'])}")
+    if e["consents_erased"]:
+        lines.append(f"erased {e['consents_erased']} consent records")
+    if e["revocations_kept"]:
+        lines.append(f"kept the revocations of consent, under the number's SHA-256 only (the "
+                     f"proof that the person objected): {_names(e['revocations_kept'])}")
     if e["dnc_kept"]:
         lines.append(f"kept on the do-not-call list (never erased, so they are not called "
                      f"again): {_names(e['dnc_kept'])}")
@@ -58,8 +63,9 @@ def register(sub: Any) -> None:
         "forget", help="erase a person's jobs, results and call records (right to erasure)",
         description="Erase what the dispatcher holds about these job ids and numbers: job "
                     "state and payloads, timelines, call records, results entries, payloads "
-                    "still queued, per-number call logs. Do-not-call entries are kept. Safe "
-                    "to run again. Copies a results consumer already read are not touched.")
+                    "still queued, per-number call logs, consent records. Do-not-call entries "
+                    "and revocations of consent (hashed) are kept. Safe to run again. Copies "
+                    "a results consumer already read are not touched.")
     add_redis_options(sp)
     sp.add_argument("--id", nargs="+", metavar="ID", help="job ids")
     sp.add_argument("--number", nargs="+", metavar="NUMBER",

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from dispatcher.cli.common import Fail, add_redis_options, open_store, run, settings_from
+from dispatcher.core.model import iso
 
 BATCH = 10_000
 
@@ -31,7 +33,9 @@ def cmd_dnc(args: argparse.Namespace) -> int:
         path = Path(args.numbers[0])
         if not path.is_file():
             raise Fail(f"dnc import: no such file: {path}")
-        return run(_import(settings, path, hashed))
+        return run(_import(settings, path, hashed, _registry(args, settings)))
+    if args.registry or args.as_of:
+        raise Fail("dnc: --registry and --as-of go with import only")
     keys = _keys(args.numbers, hashed)
 
     async def main() -> int:
@@ -53,10 +57,28 @@ def cmd_dnc(args: argparse.Namespace) -> int:
     return run(main())
 
 
-async def _import(settings: Any, path: Path, hashed: bool) -> int:
+def _registry(args: argparse.Namespace, settings: Any) -> tuple[str, int] | None:
+    """(name, as-of ms) of a registry import, checked before anything is read."""
+    if not args.registry and not args.as_of:
+        return None
+    if not (args.registry and args.as_of):
+        raise Fail("dnc import: --registry NAME and --as-of DATE go together")
+    known = settings.policy.registries
+    if args.registry not in known:
+        raise Fail(f"--registry: {args.registry!r} is not configured; expected one of "
+                   f"{sorted(known) or 'none'} ([policy.registries.NAME])")
+    try:
+        from dispatcher.ops.dnc import as_of_ms
+        return args.registry, as_of_ms(args.as_of, datetime.now(UTC).date())
+    except ValueError as exc:
+        raise Fail(str(exc)) from None
+
+
+async def _import(settings: Any, path: Path, hashed: bool,
+                  registry: tuple[str, int] | None = None) -> int:
     from dispatcher.ops.dnc import read_file
     store = open_store(settings)
-    added = seen = bad = 0
+    added = seen = bad = kept = 0
     batch: list[str] = []
     started = time.monotonic()
     tty = sys.stderr.isatty()
@@ -74,6 +96,8 @@ async def _import(settings: Any, path: Path, hashed: bool) -> int:
                 if tty:
                     print(f"\r{seen:,} numbers", end="", file=sys.stderr, flush=True)
         added += await store.dnc_add(batch)
+        if registry is not None:  # the whole file is in: now the copy counts as fresh
+            kept = await store.registry_record(registry[0], registry[1], seen)
     except ValueError as exc:
         raise Fail(str(exc)) from None
     finally:
@@ -82,7 +106,14 @@ async def _import(settings: Any, path: Path, hashed: bool) -> int:
         print(file=sys.stderr)
     print(f"imported {seen:,} numbers ({added:,} new) in {time.monotonic() - started:.1f} s; "
           f"{bad} lines refused")
+    if registry is not None:
+        note = "" if kept == registry[1] else f" (a newer copy, as of {iso(kept)}, stays)"
+        print(f"registry {registry[0]}: as of {_day(registry[1])}{note}")
     return 0 if bad == 0 else 1
+
+
+def _day(ms: int) -> str:
+    return (iso(ms) or "")[:10]
 
 
 def register(sub: Any) -> None:
@@ -95,4 +126,8 @@ def register(sub: Any) -> None:
     sp.add_argument("numbers", nargs="+", metavar="NUMBER|FILE",
                     help="E.164 numbers; for import, a file with one number a line or a "
                          "CSV with a 'number' column")
+    sp.add_argument("--registry", metavar="NAME",
+                    help="import: the file is this national registry's copy "
+                         "([policy.registries.NAME]); its jobs wait while the copy is stale")
+    sp.add_argument("--as-of", metavar="DATE", help="import --registry: the copy's date")
     sp.set_defaults(fn=cmd_dnc)

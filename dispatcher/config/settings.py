@@ -213,6 +213,13 @@ class TrackingConfig(_Strict):
         return v
 
 
+class OptoutConfig(_Strict):
+    """``[optout]``: the workers' ``POST /v1/optout`` for a voice agent's opt-out tool call."""
+
+    token_file: str | None = Field(
+        default=None, description="a file holding the bearer token; none: the endpoint is off")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="DISPATCHER_", env_nested_delimiter="__", extra="forbid"
@@ -227,6 +234,7 @@ class Settings(BaseSettings):
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     campaigns: CampaignMap = Field(default_factory=dict)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    optout: OptoutConfig = Field(default_factory=OptoutConfig)
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)

@@ -6,6 +6,7 @@ from typing import Any
 
 from dispatcher.config.settings import Settings
 from dispatcher.console.tail import FAILURES, ResultsTail
+from dispatcher.core.policies import registry_states
 from dispatcher.ops import status
 from dispatcher.store import Store
 
@@ -19,7 +20,10 @@ async def overview(store: Store, settings: Settings, tail: ResultsTail) -> dict[
     await tail.refresh(now)
     hour = tail.totals(now)
     paused, _ = await store.campaign_flags()
+    loaded = await store.registries() if settings.policy.registries else {}
     return {
+        "stale_registries": [r.words() for r in registry_states(settings.policy, loaded, now)
+                             if r.stale],
         "status": s, "now": now, "results_hour": hour,
         "per_minute": tail.per_minute(now),
         "failures_hour": sum(v for k, v in hour.items() if k in FAILURES),

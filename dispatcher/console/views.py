@@ -132,6 +132,11 @@ def _alerts(d: dict[str, Any], ctx: Ctx) -> str:
         names = ", ".join(esc(c) for c in d["paused"][:10])
         out.append(f'<div class="alert warn" data-alert="paused">Paused campaigns: {names}. '
                    f'<a href="/campaigns">Campaigns</a></div>')
+    for words in d.get("stale_registries", ()):
+        out.append(f'<div class="alert bad" data-alert="registry">{esc(words)}: the jobs it '
+                   f'covers wait (registry_stale) until a fresh copy is imported '
+                   f'(<code>dispatcher dnc import FILE --registry NAME --as-of DATE</code>).'
+                   f'</div>')
     if s["orphans"]:
         out.append(f'<div class="alert bad">{num(s["orphans"])} jobs lost their payload and '
                    f'cannot be sent; enqueue them again.</div>')

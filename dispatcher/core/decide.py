@@ -273,7 +273,9 @@ def due_result(fin: str, calls: tuple[CallRecord, ...], wait_reason: str, last_s
                 "duration_seconds": last.duration_seconds, "calls": calls})
         return Finish(Outcome.CANCELLED)
     if kind == "blocked":
-        return Finish(Outcome.BLOCKED, {"reason": detail or BlockReason.DNC.value})
+        # a job blocked before a redial (a revocation mid-call) keeps the calls it made
+        return Finish(Outcome.BLOCKED, {"reason": detail or BlockReason.DNC.value,
+                                        **({"calls": calls} if calls else {})})
     if kind == "expired":
         return Finish(Outcome.EXPIRED)
     if kind == "max_age":

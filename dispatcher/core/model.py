@@ -48,6 +48,8 @@ class WaitReason(enum.StrEnum):
     RATE_LIMITED = "rate_limited"      # the provider answered 429
     CONCURRENCY = "concurrency_limit"  # the provider refused another live call
     NUMBER_CAP = "number_cap"          # policy.max_calls_per_number
+    SUBJECT_CAP = "subject_cap"        # policy.max_calls_per_subject (and the region's rule)
+    REGISTRY_STALE = "registry_stale"  # a do-not-call registry covering it is missing or old
     PREDIAL = "predial"                # the pre-dial hook could not answer
     RECONCILE = "reconcile"            # a call may exist: look it up first
     UNREACHABLE = "unreachable"        # the provider could not be reached (not an attempt)
@@ -64,6 +66,7 @@ class BlockReason(enum.StrEnum):
     PREDIAL = "predial"
     NO_TIMEZONE = "no_timezone"
     WINDOW_NEVER_OPEN = "window_never_open"
+    NO_CONSENT = "no_consent"          # policy.require_consent: no consent covers the campaign
 
 
 class Priority(enum.StrEnum):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -29,6 +30,7 @@ from dispatcher.core.policy import (
     redial_after,
 )
 from dispatcher.core.regional import RegionalPolicy, RegionView, region_text
+from dispatcher.core.regions import region_of_number
 
 ALWAYS_OPEN = Verdict(True, None, NO_LIMIT.description)
 
@@ -83,6 +85,14 @@ class JobPolicy:
         caps = rv.subject_caps if rv is not None else self.pol.subject_caps
         return tuple((w.limit, w.ms) for w in caps)
 
+    def own_subject_caps(self, job: Job, t_ms: int) -> tuple[tuple[int, int], ...] | None:
+        """The job's subject caps when its region makes them differ from its campaign's (kept
+        with the job for the grant script); None when the campaign's apply as configured."""
+        if job.subject is None or self.regional is None:
+            return None
+        caps = self.subject_caps(job, t_ms)
+        return None if caps == tuple((w.limit, w.ms) for w in self.pol.subject_caps) else caps
+
     def redial_after_s(self, answer_status: str, redials_done: int) -> float | None:
         return redial_after(self.pol, answer_status, redials_done)
 
@@ -101,6 +111,34 @@ def _verdict(w: CallingWindow, text: str | None = None) -> Verdict:
 @lru_cache(maxsize=65536)
 def _number_zones(e164: str) -> tuple[str, ...]:
     return numbers.time_zones(e164)
+
+
+@dataclass(frozen=True)
+class RegistryState:
+    """A configured do-not-call registry's copy: how old (None: never imported), and whether
+    it holds the jobs it covers."""
+
+    name: str
+    age_days: float | None
+    max_age_days: int
+
+    @property
+    def stale(self) -> bool:
+        return self.age_days is None or self.age_days > self.max_age_days
+
+    def words(self) -> str:
+        if self.age_days is None:
+            return f"do-not-call registry {self.name} has never been imported"
+        return (f"do-not-call registry {self.name} is {int(self.age_days)} days old (at most "
+                f"{self.max_age_days})")
+
+
+def registry_states(policy: PolicyConfig, loaded: Mapping[str, int],
+                    now_ms: int) -> list[RegistryState]:
+    """Each configured registry against the as-of dates in Redis (``loaded``)."""
+    return [RegistryState(name, None if name not in loaded
+                          else (now_ms - loaded[name]) / 86_400_000, r.max_age_days)
+            for name, r in sorted(policy.registries.items())]
 
 
 class PolicyBook:
@@ -143,6 +181,7 @@ class PolicyBook:
                 entry["cap"] = p.max_concurrent_calls
             entry["caps"] = [[w.limit, w.ms] for w in p.number_caps]
             entry["subject_caps"] = [[w.limit, w.ms] for w in p.subject_caps]
+            entry["consent"] = p.require_consent
             out[name] = entry
         return out
 
@@ -153,6 +192,20 @@ class PolicyBook:
         """``policy.max_calls_per_subject`` as (limit, window ms). A job's own list, with its
         region's caps added, is ``for_job(job).subject_caps(job, t_ms)``."""
         return tuple((w.limit, w.ms) for w in self.view(None).subject_caps)
+
+    def grant_registries(self) -> list[dict[str, Any]]:
+        """The do-not-call registries the grant script must find fresh: name, max age (ms)
+        and the region codes each covers."""
+        return [{"name": name, "max_age": r.max_age_days * 86_400_000,
+                 "applies": list(r.applies_to)}
+                for name, r in sorted(self.policy.registries.items())]
+
+    def registry_region(self, job: Job) -> str:
+        """Where a registry may cover the job ("" when no registry is configured): its
+        ``region``, else its number's."""
+        if not self.policy.registries:
+            return ""
+        return job.region or region_of_number(job.to) or ""
 
     @property
     def dnc_hashed(self) -> bool:

@@ -189,6 +189,35 @@ class RegionConfig(_Strict):
 
 RegionMap = Annotated[dict[str, RegionConfig], AfterValidator(_check_region_keys)]
 
+REGISTRY_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def _check_applies(v: list[str]) -> list[str]:
+    if not v:
+        _fail("expected at least one country or region code, e.g. [\"US\"]")
+    for code in v:
+        if not is_known_region(code):
+            _fail(f"{code!r}: not a known region; expected a country code such as \"US\" or "
+                  "an ISO 3166-2 code such as \"US-FL\"")
+    return v
+
+
+class RegistryConfig(_Strict):
+    """``[policy.registries.NAME]``: a national do-not-call list that must be kept fresh."""
+
+    max_age_days: int = Field(default=31, ge=1)
+    applies_to: Annotated[list[str], AfterValidator(_check_applies)]
+
+
+def _check_registry_names(v: dict[str, RegistryConfig]) -> dict[str, RegistryConfig]:
+    for name in v:
+        if not REGISTRY_NAME_RE.fullmatch(name):
+            _fail(f"{name!r}: a registry name is 1-64 of A-Z a-z 0-9 _ . -")
+    return v
+
+
+RegistryMap = Annotated[dict[str, RegistryConfig], AfterValidator(_check_registry_names)]
+
 
 class PolicyConfig(_Strict):
     """``[policy]``: the rules every job follows unless its campaign overrides them."""
@@ -205,6 +234,13 @@ class PolicyConfig(_Strict):
     max_calls_per_subject: CapList = Field(default_factory=list)
     jurisdiction: JurisdictionName = "none"
     regions: RegionMap = Field(default_factory=dict)
+    require_consent: bool = False
+    revoke_adds_dnc: bool = True
+    registries: RegistryMap = Field(default_factory=dict)
+
+
+GLOBAL_KEYS = frozenset({"revoke_adds_dnc", "registries"})
+"""``[policy]`` keys about the whole deployment, which a campaign cannot override."""
 
 
 class CampaignConfig(_Strict):
@@ -225,6 +261,7 @@ class CampaignConfig(_Strict):
     max_calls_per_subject: CapList | None = None
     jurisdiction: JurisdictionName | None = None
     regions: RegionMap | None = None
+    require_consent: bool | None = None
     max_concurrent_calls: int | None = Field(default=None, ge=1)
     share: float = Field(default=1.0, gt=0, allow_inf_nan=False)
 
@@ -252,6 +289,7 @@ class EffectivePolicy:
     region_rules: tuple[tuple[str, RegionConfig], ...]  # [policy.regions], as pairs
     max_concurrent_calls: int | None
     share: float
+    require_consent: bool = False
 
     @property
     def redial(self) -> dict[str, RedialRule]:
@@ -264,7 +302,7 @@ class EffectivePolicy:
 
 
 def _merge(policy: PolicyConfig, camp: CampaignConfig) -> PolicyConfig:
-    overrides = {k: getattr(camp, k) for k in PolicyConfig.model_fields}
+    overrides = {k: getattr(camp, k) for k in PolicyConfig.model_fields if k not in GLOBAL_KEYS}
     return policy.model_copy(update={k: v for k, v in overrides.items() if v is not None})
 
 
@@ -285,6 +323,7 @@ def _view(p: PolicyConfig, name: str | None, camp: CampaignConfig | None) -> Eff
         region_rules=tuple(sorted(p.regions.items())),
         max_concurrent_calls=camp.max_concurrent_calls if camp else None,
         share=camp.share if camp else 1.0,
+        require_consent=p.require_consent,
     )
 
 

@@ -6,7 +6,8 @@ pod reports the same values (a halt shows on every pod and drops to 0 on every p
 anyone resumes the provider). Aggregate these with ``max``, never ``sum``.
 
 Every label comes from a closed set: configured provider names, their configured windows, job
-states, wait reasons and outcomes. Never a job id, a number or a campaign name.
+states, wait reasons, outcomes and configured registry names. Never a job id, a number or a
+campaign name.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from redis.exceptions import RedisError
 
 from dispatcher.config.settings import Settings
 from dispatcher.core.model import Outcome, WaitReason
+from dispatcher.core.policies import registry_states
 from dispatcher.logs import get_logger
 from dispatcher.store import Store
 
@@ -83,7 +85,24 @@ class DeploymentCollector(Collector):
 
     async def _read(self) -> list[Metric]:
         now = await self.store.server_ms()
-        return [*await self._jobs(now), *await self._providers(now), *await self._upkeep(now)]
+        return [*await self._jobs(now), *await self._providers(now), *await self._upkeep(now),
+                *await self._registries(now)]
+
+    async def _registries(self, now: int) -> list[Metric]:
+        """Each configured do-not-call registry's age and whether it holds jobs (stale: older
+        than its max_age_days, or never imported)."""
+        loaded = await self.store.registries() if self.settings.policy.registries else {}
+        age = _gauge("dispatcher_registry_age_days",
+                     "Age of a do-not-call registry's loaded copy (absent: never imported)",
+                     labels=["registry"])
+        stale = _gauge("dispatcher_registry_stale",
+                       "1 while a registry's copy is missing or older than its max_age_days: "
+                       "the jobs it covers wait (registry_stale)", labels=["registry"])
+        for r in registry_states(self.settings.policy, loaded, now):
+            if r.age_days is not None:
+                age.add_metric([r.name], r.age_days)
+            stale.add_metric([r.name], 1 if r.stale else 0)
+        return [age, stale]
 
     async def _jobs(self, now: int) -> list[Metric]:
         counts = await self.store.counts()

@@ -101,7 +101,8 @@ class Intake:
                 _invalid(parsed, eid)
         job = parsed
         adapter = self.rt.adapters.get(job.provider)
-        step = decide.intake(job, self.rt.policies.for_job(job), now,
+        jp = self.rt.policies.for_job(job)
+        step = decide.intake(job, jp, now,
                              provider_known=adapter is not None,
                              problem=adapter.check(job) if adapter else None,
                              max_defer_ms=round(self.rt.timing.max_defer_s * 1000))
@@ -115,7 +116,9 @@ class Intake:
         p = Placement(eid, job.id, text, job.provider, job.priority, job.campaign or "", job.to,
                       dnc_key(job.to, self.rt.policies.dnc_hashed),
                       round(job.expires_at * 1000) if job.expires_at else 0, place,
-                      reason=reason, due_ms=due, deadline_ms=deadline, fin=due_fin, detail=detail)
+                      reason=reason, due_ms=due, deadline_ms=deadline, fin=due_fin, detail=detail,
+                      subject=job.subject or "", subject_caps=jp.own_subject_caps(job, now),
+                      region=self.rt.policies.registry_region(job))
         return p, step if isinstance(step, Finish) else None
 
     async def _after(self, done: list[tuple[str, Ingested, str]],

@@ -15,8 +15,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dispatcher.config.settings import Settings
 from dispatcher.core.limits import pace_windows
 from dispatcher.core.margins import SENDING, LagMeter, SendClock, horizon_s
+from dispatcher.core.policies import PolicyBook
 from dispatcher.metrics import PACING_WAIT
 from dispatcher.providers import CommonConfig
 from dispatcher.store import Store
@@ -35,6 +37,8 @@ class Gate:
 
 def grant_rules(name: str, cfg: CommonConfig, *, track_calls: bool, slot_lease_s: float,
                 caps: tuple[tuple[int, int], ...] = (),
+                subject_caps: tuple[tuple[int, int], ...] = (), consent: bool = False,
+                registries: tuple[dict[str, Any], ...] = (),
                 campaigns: Mapping[str, dict[str, Any]] | None = None,
                 dnc: bool = True) -> GrantRules:
     slot_cap = (cfg.max_concurrent_calls or 0) if track_calls else 0
@@ -45,6 +49,7 @@ def grant_rules(name: str, cfg: CommonConfig, *, track_calls: bool, slot_lease_s
         provider=name, windows=tuple((w.limit, w.ms) for w in cfg.windows),
         margin_ms=cfg.margin_ms, slot_cap=slot_cap,
         lease_ms=round(slot_lease_s * 1000), caps=caps, caps_keep_ms=keep,
+        subject_caps=subject_caps, consent=consent, registries=registries,
         campaigns=dict(campaigns or {}), dnc=dnc,
         pace=tuple(pace_windows(cfg.windows)) if cfg.pace_short_windows else ())
 
@@ -194,3 +199,14 @@ class Pacer:
             if late:
                 self._flush(provider)
         await asyncio.gather(*self._reports, return_exceptions=True)
+
+
+def all_grant_rules(settings: Settings, policies: PolicyBook) -> dict[str, GrantRules]:
+    """What every grant must respect, per configured provider."""
+    return {name: grant_rules(
+        name, cfg, track_calls=settings.tracking.track_calls,
+        slot_lease_s=settings.tracking.slot_lease_s, caps=policies.default_caps(),
+        subject_caps=policies.default_subject_caps(),
+        consent=settings.policy.require_consent,
+        registries=tuple(policies.grant_registries()),
+        campaigns=policies.grant_campaigns()) for name, cfg in settings.providers.items()}

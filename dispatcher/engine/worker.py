@@ -35,7 +35,8 @@ from dispatcher.engine.http import (
     webhook_secrets,
 )
 from dispatcher.engine.intake import Intake
-from dispatcher.engine.pacing import Pacer, grant_rules
+from dispatcher.engine.optout import optout_handler, optout_token
+from dispatcher.engine.pacing import Pacer, all_grant_rules
 from dispatcher.engine.tracker import Tracker
 from dispatcher.logs import safe_url
 from dispatcher.metrics import GROUP_RECREATED, INFLIGHT, set_known_providers
@@ -73,12 +74,9 @@ class Worker:
         self.adapters = adapters if adapters is not None else build_adapters(settings)
         set_known_providers(settings.providers)
         self.secrets = webhook_secrets(settings)
+        self.optout_token = optout_token(settings)
         policies = PolicyBook(settings.policy, settings.campaigns)
-        rules = {name: grant_rules(
-            name, cfg, track_calls=settings.tracking.track_calls,
-            slot_lease_s=settings.tracking.slot_lease_s, caps=policies.default_caps(),
-            campaigns=policies.grant_campaigns()) for name, cfg in settings.providers.items()}
-        self.pacer = Pacer(self.store, rules, self.consumer)
+        self.pacer = Pacer(self.store, all_grant_rules(settings, policies), self.consumer)
         self.rt = Runtime(settings, self.store, self.adapters, self.pacer, policies,
                           self.consumer)
         self.dialer = Dialer(self.rt)
@@ -481,6 +479,10 @@ class Worker:
             app, w.http_host, self.http_port, share=w.http_share_port, key="worker.http_port",
             hint="give each worker its own port, or set worker.http_share_port = true to "
                  "share it")
+        app.router.add_post("/v1/optout", optout_handler(self.settings, self.store,
+                                                         self.optout_token))
+        self._runner, self.http_port = await serve(app, self.settings.worker.http_host,
+                                                   self.http_port)
 
     def _listening(self) -> str | None:
         """Where the HTTP side listens, for the start-up line (None: it does not)."""

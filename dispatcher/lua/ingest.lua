@@ -6,7 +6,9 @@
 -- due later than this sleeps, see lib/dormant.lua; default 60 s)
 -- A.entries[i] = {e = entry id, id, raw, prov, prio, camp, to, dk, exp (ms, 0 = none),
 --                 place = 'queued' | 'delayed' | 'parked' | 'finish', reason, due (ms), detail,
---                 deadline (ms, 0 = none), fin (why a result is due, for place = 'finish')}
+--                 deadline (ms, 0 = none), fin (why a result is due, for place = 'finish'),
+--                 subj (the job's subject), sc (its own per-subject caps, JSON), rg (its region,
+--                 when a registry may cover it); the last three only when the job has them}
 -- A.grants = list of grant requests (see lib/grant.lua), run after the entries are placed.
 -- Returns {entries = [{id, r, fin}], grants = [grant results]} where r is
 --   'ok' placed | 'dup' another entry owns this id | 'done' the id already has a result |
@@ -26,6 +28,12 @@ local function claim(x, f)
   local kv = {'owner', x.e, 'raw', x.raw, 'prov', x.prov, 'prio', x.prio, 'camp', x.camp or '',
               'to', x.to or '', 'dk', x.dk or '', 'exp', x.exp or 0, 'first_seen', NOW,
               'ready_since', math.max(NOW, x.ready_since or 0), 'attempts', 0, 'rd', 0}
+  for _, n in ipairs({'subj', 'sc', 'rg'}) do
+    if x[n] and x[n] ~= '' then
+      kv[#kv + 1] = n
+      kv[#kv + 1] = x[n]
+    end
+  end
   if not f.cn then
     kv[#kv + 1] = 'cn'
     kv[#kv + 1] = 0

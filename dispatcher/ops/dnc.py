@@ -9,6 +9,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from dispatcher.core.numbers import dnc_key, normalise
@@ -29,6 +30,18 @@ def key_of(text: str, hashed: bool) -> str:
         return dnc_key(normalise(text.strip(), "possible"), hashed)
     except ValueError as exc:
         raise ValueError(str(exc).replace("to: ", "number: ", 1)) from None
+
+
+def as_of_ms(text: str, today: date) -> int:
+    """A registry copy's as-of date (``YYYY-MM-DD``, not in the future) as epoch ms (midnight
+    UTC); ValueError naming --as-of."""
+    try:
+        d = date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"--as-of: expected the list's date as YYYY-MM-DD, got {text!r}") from None
+    if d > today:
+        raise ValueError(f"--as-of: {d} is in the future")
+    return round(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp() * 1000)
 
 
 def read_file(path: Path, hashed: bool) -> Iterator[Line]:

@@ -29,6 +29,8 @@ REASONS = {
     "rate_limited": "a retry after the provider answered 429",
     "concurrency_limit": "a retry after the provider refused another live call",
     "number_cap": "the per-number call cap",
+    "subject_cap": "the per-subject call cap",
+    "registry_stale": "a fresh copy of a do-not-call registry",
     "predial": "a retry of the pre-dial check, which did not answer",
     "reconcile": "a lookup: a call may already exist",
     "crash": "a retry after the worker failed on it",
@@ -182,16 +184,27 @@ def _campaign_flags(f: Facts) -> list[Why]:
 
 
 # -- why it waits now, by state -------------------------------------------------------------
+def _blocked_by(f: Facts) -> str | None:
+    """The rule that blocked the job, in words, as the grant wrote it in the timeline."""
+    for e in reversed(f.timeline):
+        if e.get("e") == "blocked" and e.get("d"):
+            return scrub_text(str(e["d"]))
+    return None
+
+
 def _done(f: Facts) -> list[Why]:
     out = f.job.get("outcome") or "unknown"
     at = _int(f.job.get("done_ms")) or None
     tail = f" at {when(at, f.now_ms)}" if at else ""
-    return [Why("done", f"done: its result is '{out}'{tail}", at)]
+    rule = _blocked_by(f) if out == "blocked" else None
+    return [Why("done", f"done: its result is '{out}'{tail}" + (f": {rule}" if rule else ""),
+                at)]
 
 
 def _finishing(f: Facts) -> list[Why]:
     fin = f.job.get("fin") or "a result is due"
-    return [Why("finishing", f"its result is being written ({fin.replace(':', ': ')})")]
+    rule = _blocked_by(f) if fin.startswith("blocked:") else None
+    return [Why("finishing", f"its result is being written ({rule or fin.replace(':', ': ')})")]
 
 
 def _tracking(f: Facts) -> list[Why]:
@@ -229,6 +242,11 @@ def _delayed_text(f: Facts, wr: str, at: str) -> str:
         "redial": f"next call of its redial rule at {at}" + (f" ({detail})" if detail else ""),
         "number_cap": f"per-number cap until {at}: this number has had as many calls as "
                       "policy.max_calls_per_number allows" + (f" ({detail})" if detail else ""),
+        "subject_cap": (f"{detail}, next allowed {at}" if detail else
+                        f"per-subject cap until {at}: this subject has had as many calls as "
+                        "policy.max_calls_per_subject allows"),
+        "registry_stale": (f"{detail or 'a do-not-call registry covering this number is stale'}:"
+                           f" held until a fresh copy is imported (looked at again {at})"),
         "reconcile": f"a call may already exist (its worker stopped mid-request): looked up "
                      f"at {at}",
     }
@@ -340,6 +358,7 @@ def event_words(e: dict[str, Any]) -> str:
         "claimed": f"read from the stream (entry {e.get('entry')})",
         "waiting": f"waits for {REASONS.get(r, r or 'no reason')}{until}{detail}",
         "parked": f"parked: {PARKED.get(r, r or 'no reason')}{detail}",
+        "blocked": f"blocked ({r}){detail}",
         "granted": f"granted call #{e.get('call')} to worker {e.get('w')}"
                    + (" as the halt probe" if e.get("canary") else ""),
         "dialled": f"call #{e.get('call')} started: {e.get('call_id')}",

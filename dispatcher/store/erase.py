@@ -5,7 +5,8 @@ number: every job, sleeping job, queued payload, result and cached reply that na
 anywhere — its ``to``, ``from``, metadata, an error message — in any spelling, see
 ``mentions``), their results entries, and erases them with one FORGET script per batch. The
 do-not-call set is never erased: keeping a number there is how the objection to calls is
-honoured. ``trim_results`` drops results older
+honoured; nor are the number's revocations in the consent ledger (kept under its SHA-256),
+while its consents are erased. ``trim_results`` drops results older
 than ``results.max_age_s``.
 """
 
@@ -43,6 +44,8 @@ class Erased:
     entries: int = 0  # payloads still queued in the jobs stream
     number_logs: int = 0
     dnc_kept: list[str] = field(default_factory=list)
+    revocations_kept: list[str] = field(default_factory=list)  # numbers, hashed in the ledger
+    consents_erased: int = 0
 
     def add(self, res: dict[str, Any]) -> None:
         for name in ("jobs", "fenced", "unknown"):
@@ -116,6 +119,12 @@ class Retention:
                 for jid, eids in more_results.items():
                     results.setdefault(jid, []).extend(eids)
         out.dnc_kept = await self._dnc_kept(nums)
+        for n in sorted(nums):
+            res = await self.s.call("unconsent", plain=dnc_key(n, False),
+                                    hashed=dnc_key(n, True))
+            out.consents_erased += int(res["erased"])
+            if int(res["kept"]):
+                out.revocations_kept.append(n)
         return out
 
     async def _forget_batch(self, batch: Sequence[str], needles: Sequence[Needle],

@@ -154,6 +154,20 @@ class Keys:
     def number_log(self, number_key: str) -> str:
         return self._k("num", number_key)
 
+    def consent(self, number_key: str) -> str:
+        """A number's consent ledger: consents and revocations, oldest first (CONSENT); after
+        ``forget`` only its revocations, under the SHA-256 (UNCONSENT)."""
+        return self._k("consent", number_key)
+
+    @property
+    def registries(self) -> str:
+        """Do-not-call registries: name -> as-of (epoch ms), name:count, name:loaded."""
+        return self._k("registries")
+
+    def subject_log(self, subject: str) -> str:
+        """Call starts on one subject (per-subject caps), like ``number_log``."""
+        return self._k("subj", subject)
+
     @property
     def counts(self) -> str:
         return self._k("counts")

@@ -19,7 +19,8 @@ from dispatcher.core import codec
 
 NAMES = ("admit", "campaign", "cancel", "claimfin", "cooldown", "defer", "finish", "grant",
          "forget", "halt", "heartbeat", "ingest", "observe", "peek", "promote", "push", "redrive",
-         "regrant", "resume", "revisit", "shrink", "sweep", "track", "visit", "webhook")
+         "consent", "registry", "regrant", "resume", "revisit", "shrink", "sweep", "track",
+         "unconsent", "visit", "webhook")
 
 
 class Ingested(enum.StrEnum):

@@ -139,6 +139,9 @@ class GrantRules:
     lease_ms: int
     caps: tuple[tuple[int, int], ...] = () # per-number (limit, window ms), default policy
     caps_keep_ms: int = 0
+    subject_caps: tuple[tuple[int, int], ...] = ()  # per-subject, default policy
+    consent: bool = False                  # policy.require_consent (default policy)
+    registries: tuple[dict[str, Any], ...] = ()  # do-not-call registries that must be fresh
     campaigns: dict[str, dict[str, Any]] = field(default_factory=dict)
     dnc: bool = False
     pace: tuple[tuple[int, int], ...] = ()  # (limit, ms) without the margin (limits.py)
@@ -151,6 +154,8 @@ class GrantRules:
     def args(self, k: int, consumer: str, tok: str) -> dict[str, Any]:
         return {**self.rate_args(), "slot_cap": self.slot_cap, "lease": self.lease_ms,
                 "caps": [list(c) for c in self.caps], "caps_keep": self.caps_keep_ms,
+                "subject_caps": [list(c) for c in self.subject_caps], "consent": self.consent,
+                "regs": list(self.registries),
                 "camps": self.campaigns or {"~": {}}, "dnc": self.dnc, "k": k,
                 "consumer": consumer, "tok": tok}
 
@@ -174,13 +179,23 @@ class Placement:
     deadline_ms: int = 0
     fin: str = ""
     detail: str = ""
+    subject: str = ""          # per-subject caps count this job's calls under it
+    subject_caps: tuple[tuple[int, int], ...] | None = None  # its own (region); None: config's
+    region: str = ""           # where a do-not-call registry may cover it ("" when none can)
 
     def args(self) -> dict[str, Any]:
-        return {"e": self.entry_id, "id": self.job_id, "raw": self.raw, "prov": self.provider,
-                "prio": self.priority, "camp": self.campaign, "to": self.to,
-                "dk": self.dnc_key, "exp": self.expires_ms, "place": self.place,
-                "reason": self.reason, "due": self.due_ms, "deadline": self.deadline_ms,
-                "fin": self.fin, "detail": self.detail}
+        d = {"e": self.entry_id, "id": self.job_id, "raw": self.raw, "prov": self.provider,
+             "prio": self.priority, "camp": self.campaign, "to": self.to,
+             "dk": self.dnc_key, "exp": self.expires_ms, "place": self.place,
+             "reason": self.reason, "due": self.due_ms, "deadline": self.deadline_ms,
+             "fin": self.fin, "detail": self.detail}
+        if self.subject:
+            d["subj"] = self.subject
+            if self.subject_caps is not None:
+                d["sc"] = codec.dumps([list(c) for c in self.subject_caps])
+        if self.region:
+            d["rg"] = self.region
+        return d
 
 
 @dataclass(slots=True)  # built per job: a frozen __init__ costs 5x

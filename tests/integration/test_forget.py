@@ -8,6 +8,8 @@ import re
 import time
 from typing import Any
 
+from dispatcher.core.consent import Consent, Revocation
+from dispatcher.core.numbers import dnc_key
 from dispatcher.dev.localredis import LocalRedis
 from dispatcher.simulator import RunningSimulator
 from dispatcher.simulator.config import CallSpec
@@ -64,6 +66,9 @@ async def test_forget_by_number_erases_every_trace_but_the_do_not_call_entry(
     workers.remove(w)
     await push(store, {"id": "alice-3", "to": ALICE}, {"id": "bob-2", "to": "+14155550122"})
     await store.r.sadd(store.k.dnc, ALICE)
+    revoked = Revocation(1_700_000_000_000, "said stop", 1_700_000_000_000, "r1")
+    await store.consent_record([(ALICE, Consent("*", 1, "Alice's web form", 0, 1, "c1")),
+                                (ALICE, revoked)], add_dnc=True)
     before = await everything(store)
     assert any("alice" in k or "alice" in v for k, v in before.items())
 
@@ -73,6 +78,10 @@ async def test_forget_by_number_erases_every_trace_but_the_do_not_call_entry(
     assert "1 results entries, 1 queued payloads, 1 number logs" in out.stdout
     assert f"kept on the do-not-call list (never erased, so they are not called again): " \
            f"{ALICE}" in out.stdout
+    assert "erased 1 consent records" in out.stdout
+    assert f"kept the revocations of consent, under the number's SHA-256 only (the proof " \
+           f"that the person objected): {ALICE}" in out.stdout
+    assert await store.consent_history(dnc_key(ALICE, True)) == [revoked]
 
     after = await everything(store)
     left = {k: v for k, v in after.items() if any(n in k or n in v for n in ALICE_NEEDLES)}

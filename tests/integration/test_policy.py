@@ -45,6 +45,18 @@ def settings(redis: LocalRedis, ns: str, sim: RunningSimulator, dialect: str = "
                          **sections)
 
 
+def procs_config(redis: LocalRedis, ns: str, sim: RunningSimulator,
+                 policy: dict[str, Any]) -> dict[str, Any]:
+    """Worker processes' configuration: always open, no tracking, the given policy."""
+    return {"log_format": "json", "log_level": "warning",
+            "redis": {"url": redis.url, "namespace": ns, "block_ms": 200},
+            "worker": {"concurrency": 10, "http_port": 0, "claim_idle_s": 4, "heartbeat_s": 0.5,
+                       "dead_after_s": 2},
+            "tracking": {"track_calls": False},
+            "policy": {"calling_hours": ["always"], **policy},
+            "providers": {"default": provider_cfg("telecho", sim.url, limits=["50/second"])}}
+
+
 async def test_a_number_on_the_do_not_call_list_is_blocked_without_a_request(
         redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
         workers: list[RunningWorker]) -> None:
@@ -92,13 +104,7 @@ async def test_per_number_caps_hold_across_worker_processes(
         redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
         tmp_path: Path) -> None:
     sim.sim.cfg.calls = FAST
-    cfg = {"log_format": "json", "log_level": "warning",
-           "redis": {"url": redis_server.url, "namespace": ns, "block_ms": 200},
-           "worker": {"concurrency": 10, "http_port": 0, "claim_idle_s": 4, "heartbeat_s": 0.5,
-                      "dead_after_s": 2},
-           "tracking": {"track_calls": False},
-           "policy": {"calling_hours": ["always"], "max_calls_per_number": ["2/day"]},
-           "providers": {"default": provider_cfg("telecho", sim.url, limits=["50/second"])}}
+    cfg = procs_config(redis_server, ns, sim, {"max_calls_per_number": ["2/day"]})
     procs = spawn_workers(cfg, 2, tmp_path)
     try:
         # six jobs, different ids, one person; and one job for someone else
@@ -116,6 +122,31 @@ async def test_per_number_caps_hold_across_worker_processes(
     capped = [w for w in waiting if w.get("wr") == "number_cap"]
     assert len(capped) == 4 and all(int(w["wu"]) > time.time() * 1000 + 3600_000
                                     for w in capped)
+
+
+async def test_per_subject_caps_hold_across_numbers_jobs_and_worker_processes(
+        redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
+        tmp_path: Path) -> None:
+    sim.sim.cfg.calls = FAST
+    cfg = procs_config(redis_server, ns, sim, {"max_calls_per_subject": ["3/24h"]})
+    procs = spawn_workers(cfg, 3, tmp_path)
+    numbers = [f"+1212555016{i}" for i in range(5)]
+    try:
+        # fifty jobs, fifty ids, five numbers, one person; and one job on another subject
+        await push(store, *({"id": f"s{i}", "to": numbers[i % 5], "subject": "lead-77"}
+                            for i in range(50)),
+                   {"id": "other", "to": numbers[0], "subject": "lead-78"})
+        results = await wait_results(store, 4, timeout=30)
+        await asyncio.sleep(1.0)
+    finally:
+        await asyncio.to_thread(stop_all, procs)
+    dialled = [e for e in creates(sim) if e.get("correlation", "").startswith("s")]
+    assert len(dialled) == 3  # the cap, however many numbers, jobs and workers
+    assert {r["job_id"] for r in results} == {e["correlation"] for e in dialled} | {"other"}
+    waiting = [await store.job_info(f"s{i}") for i in range(50)]
+    capped = [w for w in waiting if w.get("wr") == "subject_cap"]
+    assert len(capped) == 47 and all("3 calls to subject lead-77 in the last 24 h" in w["wd"]
+                                     for w in capped)
 
 
 async def test_busy_lines_are_redialled_with_a_new_correlation_id_each_time(

@@ -237,6 +237,27 @@ async def setup_forget(store: Store) -> dict[str, Any]:
             "after_results": "0-0", "after_jobs": "0-0", "tail": 100, "fence": 600}
 
 
+async def setup_consent(store: Store) -> dict[str, Any]:
+    await ingested(store, 1)
+    ev = [{"dk": "+14155550100", "ev": {"k": "c", "id": "c1", "scope": "*", "given": NOW - 1,
+                                         "src": "web form", "exp": 0, "rec": NOW}},
+          {"dk": "+14155550100", "ev": {"k": "r", "id": "r1", "at": NOW, "via": "call",
+                                         "rec": NOW}}]
+    return {"events": ev, "dnc": True}
+
+
+async def setup_registry(store: Store) -> dict[str, Any]:
+    await store.s.call("registry", NOW, reg="tps", as_of=NOW - 86_400_000, count=3)
+    return {"reg": "us-dnc", "as_of": NOW - 3_600_000, "count": 2}
+
+
+async def setup_unconsent(store: Store) -> dict[str, Any]:
+    await store.s.call("consent", NOW, **await setup_consent(store))
+    await store.s.call("consent", NOW, dnc=False, events=[{"dk": "h1", "ev": {
+        "k": "r", "id": "r0", "at": NOW - 5, "via": "letter", "rec": NOW}}])
+    return {"plain": "+14155550100", "hashed": "h1"}
+
+
 SETUPS: dict[str, Setup] = {
     "admit": setup_admit, "campaign": setup_campaign, "cancel": setup_cancel,
     "claimfin": setup_claimfin, "cooldown": setup_cooldown, "defer": setup_defer,
@@ -246,6 +267,7 @@ SETUPS: dict[str, Setup] = {
     "shrink": setup_shrink, "sweep": setup_sweep, "track": setup_track,
     "redrive": setup_redrive, "regrant": setup_regrant, "visit": setup_visit,
     "webhook": setup_webhook, "forget": setup_forget, "peek": setup_peek,
+    "consent": setup_consent, "registry": setup_registry, "unconsent": setup_unconsent,
 }
 READ_ONLY = {"peek"}  # changes nothing even the first time
 

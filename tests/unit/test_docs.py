@@ -35,7 +35,8 @@ def _named(text: str, key: str) -> bool:
     return re.search(rf"`[^`]*(?<![A-Za-z_]){re.escape(key)}(?![A-Za-z_])[^`]*`", text) is not None
 
 
-@pytest.mark.parametrize("section", ["redis", "worker", "retry", "tracking", "results", "jobs"])
+@pytest.mark.parametrize("section", ["redis", "worker", "retry", "tracking", "results", "jobs",
+                                     "optout"])
 def test_the_configuration_docs_name_every_key_of_each_section(section: str) -> None:
     missing = [k for k in _models(section).model_fields if not _named(CONFIG_DOCS, k)]
     assert missing == [], f"[{section}] keys missing from docs/configuration.md: {missing}"

@@ -136,6 +136,34 @@ def test_each_delay_in_words(wr: str, words: str) -> None:
     assert words in why_now(f)[0].text
 
 
+def test_a_subject_cap_says_how_many_calls_and_when_the_next_is_allowed() -> None:
+    f = facts("delayed", wr="subject_cap", wu=str(NOW + MIN),
+              wd="3 calls to subject lead-77 in the last 24 h")
+    [why] = why_now(f)[:1]
+    assert why.code == "subject_cap"
+    assert why.text == ("3 calls to subject lead-77 in the last 24 h, next allowed "
+                        "2023-11-14 22:14:20 UTC (in 1 min)")
+
+
+def test_a_job_blocked_for_want_of_consent_names_its_campaign() -> None:
+    blocked = [{"t": NOW - MIN, "e": "blocked", "r": "no_consent",
+                "d": "no consent on record for campaign spring"}]
+    f = replace(facts("finishing", fin="blocked:no_consent", camp="spring"), timeline=blocked)
+    assert why_now(f)[0].text == ("its result is being written (no consent on record for "
+                                  "campaign spring)")
+    done = replace(facts("done", outcome="blocked", done_ms=str(NOW)), timeline=blocked)
+    assert why_now(done)[0].text.endswith(": no consent on record for campaign spring")
+    assert event_words(blocked[0]) == ("blocked (no_consent) — no consent on record for "
+                                       "campaign spring")
+
+
+def test_a_stale_registry_says_which_and_how_old() -> None:
+    f = facts("delayed", wr="registry_stale", wu=str(NOW + MIN),
+              wd="do-not-call registry us-dnc is 40 days old (at most 31)")
+    assert why_now(f)[0].text.startswith("do-not-call registry us-dnc is 40 days old (at most "
+                                         "31): held until a fresh copy is imported")
+
+
 def test_a_retry_quotes_the_last_answer() -> None:
     f = facts("delayed", wr="rate_limited", wu=str(NOW + MIN), last_status="429",
               last_code="rate_limit_exceeded")

@@ -16,6 +16,7 @@ from dispatcher.core.model import BlockReason
 from dispatcher.core.numbers import time_zones
 from dispatcher.core.policies import JobPolicy
 from dispatcher.core.policy import (
+    GLOBAL_KEYS,
     CampaignConfig,
     CampaignMap,
     EffectivePolicy,
@@ -87,12 +88,14 @@ def test_defaults_are_the_documented_ones() -> None:
     assert (p.default_timezone, p.number_check, p.max_calls_per_number) == ("", "valid", [])
     assert (p.predial_url, p.predial_timeout_s, p.dnc_hashed, p.redial) == ("", 2.0, False, {})
     c = CampaignConfig()
-    assert all(getattr(c, k) is None for k in PolicyConfig.model_fields)
+    assert all(getattr(c, k) is None for k in PolicyConfig.model_fields if k not in GLOBAL_KEYS)
+    assert (p.require_consent, p.revoke_adds_dnc) == (False, True)
     assert (c.max_concurrent_calls, c.share) == (None, 1.0)
 
 
 def test_a_campaign_can_override_every_policy_key() -> None:
-    assert set(PolicyConfig.model_fields) < set(CampaignConfig.model_fields)
+    assert set(PolicyConfig.model_fields) - GLOBAL_KEYS < set(CampaignConfig.model_fields)
+    assert not GLOBAL_KEYS & set(CampaignConfig.model_fields)
 
 
 def test_a_full_configuration_loads_and_parses() -> None:
@@ -140,6 +143,15 @@ BAD = [
     ('redial.user_busy = { after = "10m" }', "policy.redial.user_busy.max: Field required"),
     ('redial.user_busy = { after = "10m", max = 1, tries = 3 }',
      "policy.redial.user_busy.tries: Extra inputs are not permitted"),
+    ("registries.us = { applies_to = [] }",
+     "policy.registries.us.applies_to: expected at least one country or region code"),
+    ('registries.us = { applies_to = ["US-ZZ"] }',
+     "policy.registries.us.applies_to: 'US-ZZ': not a known region"),
+    ('registries.us = { applies_to = ["US"], max_age_days = 0 }',
+     "policy.registries.us.max_age_days: Input should be greater than or equal to 1"),
+    ('registries."u s" = { applies_to = ["US"] }',
+     "policy.registries: 'u s': a registry name is 1-64 of"),
+    ('require_consent = "yes please"', "policy.require_consent: Input should be a valid boolean"),
 ]
 
 

@@ -10,7 +10,8 @@
 local DORMANT = P .. 'dormant'
 local ASLEEP  -- whether any job sleeps: nil until looked up (once per script)
 local SLEEP = {'owner', 'raw', 'prov', 'prio', 'camp', 'to', 'dk', 'exp', 'first_seen',
-               'ready_since', 'wr', 'wu', 'wd', 'pause_base'}
+               'ready_since', 'wr', 'wu', 'wd', 'pause_base', 'subj', 'sc', 'rg'}
+-- (new fields go at the end: a job packed before they existed unpacks without them)
 local SLEEP_CONST = {attempts = '0', rd = '0', cn = '0', state = 'delayed'}
 local SLEEP_AFTER_MS = 60000  -- due sooner than this: not worth packing (timing.py)
 

@@ -1,7 +1,10 @@
 -- Granting dials: the provider's budget is given to the best ready job, across every worker.
 -- G: R fields (prov, wins, margin, slot_cap, lease) plus k (most grants wanted), consumer,
 --    tok (unique per call), caps = {{limit, ms}} per-number caps (default policy),
---    caps_keep (ms a number's log is kept), camps = {name = {share, cap, caps}}, dnc (bool).
+--    caps_keep (ms a number's log is kept), camps = {name = {share, cap, caps, subject_caps}},
+--    dnc (bool), subject_caps = {{limit, ms}} per-subject caps (default policy),
+--    consent (bool: policy.require_consent; a campaign's `consent` overrides it),
+--    regs = {{name, max_age, applies}} do-not-call registries that must be fresh.
 
 local SKIP_LIMIT = 500  -- stale, cancelled, blocked or capped ids skipped in one call, at most
 
@@ -94,9 +97,56 @@ local function caps_for(G, camp)
   return G.caps
 end
 
+-- Per-subject caps: one log of call starts per subject (the person or lead, whatever number
+-- or job id), like per-number caps. A job's own list (`sc`, written at intake when its region
+-- adds caps) wins over its campaign's and the default.
+local function subject_caps(G, f)
+  if not f.subj or f.subj == '' then return nil end
+  if f.sc and f.sc ~= '' then return cjson.decode(f.sc) end
+  local cfg = G.camps[camp_tag(f.camp)]
+  if cfg and cfg.subject_caps then return cfg.subject_caps end
+  return G.subject_caps
+end
+
+local function span_words(ms)
+  if ms % 86400000 == 0 and ms > 86400000 then return I(ms / 86400000) .. ' days' end
+  if ms % 3600000 == 0 then return I(ms / 3600000) .. ' h' end
+  if ms % 60000 == 0 then return I(ms / 60000) .. ' min' end
+  return I(math.floor(ms / 1000)) .. ' s'
+end
+
+-- How long the subject must wait (0: not capped), and the rule that holds it, in words.
+local function subject_wait(subj, caps)
+  if not caps or #caps == 0 then return 0 end
+  local k = P .. 'subj:' .. subj
+  local wait, why = 0, nil
+  for _, c in ipairs(caps) do
+    local lo = '(' .. I(NOW - c[2])
+    local n = redis.call('ZCOUNT', k, lo, '+inf')
+    if n >= c[1] then
+      local e = redis.call('ZRANGEBYSCORE', k, lo, '+inf', 'WITHSCORES', 'LIMIT', n - c[1], 1)
+      local w = tonumber(e[2]) + c[2] - NOW
+      if w > wait then
+        wait = w
+        why = I(n) .. ' calls to subject ' .. subj .. ' in the last ' .. span_words(c[2])
+      end
+    end
+  end
+  return wait, why
+end
+
+local function subject_take(subj, caps, tok)
+  local keep = 0
+  for _, c in ipairs(caps) do keep = math.max(keep, c[2]) end
+  local k = P .. 'subj:' .. subj
+  redis.call('ZREMRANGEBYSCORE', k, '-inf', NOW - keep)
+  redis.call('ZADD', k, NOW, tok)
+  redis.call('PEXPIRE', k, keep + 1000)
+end
+
 local GRANT_FIELDS = {'state', 'wr', 'prov', 'prio', 'camp', 'dialer', 'dtok', 'raw',
                       'attempts', 'cn', 'unsure', 'cancelled', 'to', 'dk', 'first_seen',
-                      'ready_since', 'rd', 'calls', 'dial_ms', 'pf'}
+                      'ready_since', 'rd', 'calls', 'dial_ms', 'pf', 'subj', 'sc', 'rg'}
 
 local function take(id, f, G, tok, canary)
   unput(id, f)
@@ -122,6 +172,8 @@ local function take(id, f, G, tok, canary)
     redis.call('ZADD', nk, NOW, tok)
     redis.call('PEXPIRE', nk, G.caps_keep + 1000)
   end
+  local scaps = subject_caps(G, f)
+  if scaps and #scaps > 0 then subject_take(f.subj, scaps, tok) end
   enter(f.camp, 'dialing')
   local bucket = I(math.floor(NOW / 10000))
   bump(P .. 'pace:*', bucket, 1, 180)
@@ -139,6 +191,86 @@ local DNC_EMPTY
 local function dnc_listed(dk)
   if DNC_EMPTY == nil then DNC_EMPTY = redis.call('EXISTS', P .. 'dnc') == 0 end
   return not DNC_EMPTY and redis.call('SISMEMBER', P .. 'dnc', dk) == 1
+end
+
+-- Consent (policy.require_consent, or the campaign's own): the number's ledger must hold a
+-- consent whose scope is '*' or the campaign, given by now, not expired, and not revoked at or
+-- after it (the same rule as dispatcher/core/consent.py).
+local function consent_needed(G, camp)
+  local cfg = G.camps[camp_tag(camp)]
+  if cfg and cfg.consent ~= nil then return cfg.consent end
+  return G.consent
+end
+
+local function consented(dk, camp)
+  if not dk or dk == '' then return false end
+  local evs, revoked = {}, {}
+  for _, raw in ipairs(redis.call('LRANGE', P .. 'consent:' .. dk, 0, -1)) do
+    local e = cjson.decode(raw)
+    if e.k == 'r' then
+      if e.at <= NOW then revoked[#revoked + 1] = e.at end
+    else
+      evs[#evs + 1] = e
+    end
+  end
+  local c = camp_tag(camp)
+  for _, e in ipairs(evs) do
+    if (e.scope == '*' or e.scope == c) and e.given <= NOW and (e.exp == 0 or e.exp > NOW) then
+      local ok = true
+      for _, r in ipairs(revoked) do if r >= e.given then ok = false; break end end
+      if ok then return true end
+    end
+  end
+  return false
+end
+
+-- Registry freshness: G.regs = {{name, max_age (ms), applies = {codes}}}. A registry whose
+-- loaded copy (registries: name -> as-of ms) is missing or older than max_age holds the jobs
+-- of the regions it covers (the job's `rg`, or its country), fail closed. Read once per call.
+local REG_RECHECK_MS = 60000  -- a held job looks again this often (timing.py)
+local STALE
+local function stale_regions(G)
+  if STALE then return STALE end
+  STALE = {}
+  for _, r in ipairs(G.regs or {}) do
+    local asof = tonumber(redis.call('HGET', P .. 'registries', r.name) or '')
+    if not asof or NOW - asof > r.max_age then
+      local why = asof and ('do-not-call registry ' .. r.name .. ' is ' ..
+                            I(math.floor((NOW - asof) / 86400000)) .. ' days old (at most ' ..
+                            I(r.max_age / 86400000) .. ')')
+                      or ('do-not-call registry ' .. r.name .. ' has never been imported')
+      for _, code in ipairs(r.applies) do STALE[code] = STALE[code] or why end
+    end
+  end
+  return STALE
+end
+
+local function registry_hold(G, rg)
+  if not G.regs or #G.regs == 0 or not rg or rg == '' then return nil end
+  local s = stale_regions(G)
+  return s[rg] or s[string.match(rg, '^[^-]+')]
+end
+
+-- Whether the job may be called at all (consent, registry freshness, per-subject caps): true
+-- when it was routed instead (blocked, or waiting).
+local function whether_routed(id, f, G, out)
+  if consent_needed(G, f.camp) and not consented(f.dk, f.camp) then
+    tl(id, 'blocked', {r = 'no_consent', d = 'no consent on record for ' ..
+                       ((f.camp and f.camp ~= '') and ('campaign ' .. f.camp) or 'this number')})
+    to_finish(id, f, 'blocked:no_consent')
+    table.insert(out.fin, id)
+    return true
+  end
+  local held = registry_hold(G, f.rg)
+  local sw, swhy = 0, nil
+  if not held then sw, swhy = subject_wait(f.subj, subject_caps(G, f)) end
+  if held or sw > 0 then
+    unput(id, f)
+    if held then put(id, f, 'delayed', 'registry_stale', NOW + REG_RECHECK_MS, held)
+    else put(id, f, 'delayed', 'subject_cap', NOW + sw, swhy) end
+    return true
+  end
+  return false
 end
 
 -- One job popped from the queue: grant it, or route it (cancelled, alone or with its whole
@@ -159,6 +291,7 @@ local function consider(id, G, out, toks, canary)
     table.insert(out.fin, id)
     return false
   end
+  if whether_routed(id, f, G, out) then return false end
   local nw = number_wait(f.to, caps_for(G, f.camp))
   if nw > 0 then
     unput(id, f)
