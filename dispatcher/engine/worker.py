@@ -474,15 +474,13 @@ class Worker:
         app.router.add_get("/metrics", metrics_handler(self.settings, self.store))
         app.router.add_post("/webhooks/{provider}", webhook_handler(
             self.settings, self.store, self.secrets, self.rt.timing))
+        app.router.add_post("/v1/optout", optout_handler(self.settings, self.store,
+                                                         self.optout_token))
         w = self.settings.worker
         self._runner, self.http_port = await serve(
             app, w.http_host, self.http_port, share=w.http_share_port, key="worker.http_port",
             hint="give each worker its own port, or set worker.http_share_port = true to "
                  "share it")
-        app.router.add_post("/v1/optout", optout_handler(self.settings, self.store,
-                                                         self.optout_token))
-        self._runner, self.http_port = await serve(app, self.settings.worker.http_host,
-                                                   self.http_port)
 
     def _listening(self) -> str | None:
         """Where the HTTP side listens, for the start-up line (None: it does not)."""
