@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from dispatcher.core.backoff import backoff_delay
+from dispatcher.core.backoff import backoff_delay, nominal_delay
 
 COOLDOWN_JITTER_S = 0.25
 CONCURRENCY_WAIT_S = 2.0
@@ -20,6 +20,16 @@ CALL_RECORD_EXTRA_S = 86400.0  # call ids and webhook ends outlive tracking by a
 CANARY_LEASE_S = 60.0
 SETTLE_EXTRA_S = 1.0
 DORMANT_AFTER_S = 60.0  # a job due later than this after it arrives sleeps packed till then
+
+
+RESTART_BASE_S = 0.5
+RESTART_MAX_S = 10.0
+
+
+def restart_delay(failures: int) -> float:
+    """A worker loop that failed (or Redis not there at start) ``failures`` times in a row
+    tries again after 0.5, 1, 2 ... up to 10 s (no jitter: one process, one loop)."""
+    return nominal_delay(failures, RESTART_BASE_S, RESTART_MAX_S)
 
 
 @dataclass(frozen=True)

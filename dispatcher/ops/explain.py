@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dispatcher.config.settings import Settings
-from dispatcher.core.model import iso
+from dispatcher.core.model import JobState, WaitReason, iso
 from dispatcher.logs import clean_field, mask_number, scrub_text
 from dispatcher.store import Store
+from dispatcher.store.protocol import JobField
 
 REASONS = {
     "not_before": "the time the job asked for (not_before)",
@@ -110,7 +111,7 @@ async def gather(store: Store, settings: Settings, job_id: str) -> Facts | None:
     cap = ccfg.max_concurrent_calls if ccfg else None
     live = (await store.campaign_stats([camp], now))[camp]["cap_live"] if cap else 0
     position = None
-    if job.get("state") == "queued" and cfg is not None:
+    if job.get(JobField.STATE) == JobState.QUEUED and cfg is not None:
         position = await store.queue_position(prov, job.get("prio") or "normal", camp, job_id)
     return Facts(job_id, job, await store.timeline(job_id), now, cfg is not None, pstate,
                  await store.halt_info(prov) if prov else {}, camp in paused, camp in cancelled,
@@ -207,7 +208,7 @@ def _dialing(f: Facts) -> list[Why]:
 
 def _parked(f: Facts) -> list[Why]:
     prov = f.job.get("prov") or "?"
-    if f.job.get("wr") == "unknown_provider" or not f.configured:
+    if f.job.get(JobField.WAIT_REASON) == WaitReason.UNKNOWN_PROVIDER or not f.configured:
         return [Why("unknown_provider", f"provider {prov!r} is not configured: the job is "
                     "parked", fix=f"configure provider {prov}, then: dispatcher resume {prov}")]
     if f.halt:
@@ -237,11 +238,11 @@ def _delayed_text(f: Facts, wr: str, at: str) -> str:
 
 
 def _delayed(f: Facts) -> list[Why]:
-    wr, until = f.job.get("wr") or "", _until(f)
+    wr, until = f.job.get(JobField.WAIT_REASON) or "", _until(f)
     if until is None:
         return [Why("delayed", f"waiting ({wr or 'no reason recorded'})")]
-    code = {"rate_limited": "retry", "concurrency_limit": "retry", "predial": "retry",
-            "crash": "retry"}.get(wr, wr or "delayed")
+    code = {str(WaitReason.RATE_LIMITED): "retry", WaitReason.CONCURRENCY: "retry",
+            WaitReason.PREDIAL: "retry", WaitReason.CRASH: "retry"}.get(wr, wr or "delayed")
     text = _delayed_text(f, wr, when(until, f.now_ms))
     if until <= f.now_ms:
         text += "; due now, back in line at the next promotion"
@@ -309,18 +310,19 @@ def _queued(f: Facts) -> list[Why]:
 
 
 STATES: dict[str, Callable[[Facts], list[Why]]] = {
-    "done": _done, "finishing": _finishing, "tracking": _tracking, "dialing": _dialing,
-    "parked": _parked, "delayed": _delayed, "queued": _queued,
+    JobState.DONE: _done, JobState.FINISHING: _finishing, JobState.TRACKING: _tracking,
+    JobState.DIALING: _dialing, JobState.PARKED: _parked, JobState.DELAYED: _delayed,
+    JobState.QUEUED: _queued,
 }
 
 
 def why_now(f: Facts) -> list[Why]:
     """The reasons, the one that matters most first."""
-    state = f.job.get("state") or "new"
+    state = f.job.get(JobField.STATE) or JobState.NEW
     fn = STATES.get(state)
     if fn is not None:
         return fn(f)
-    if state == "orphaned":
+    if state == JobState.ORPHANED:
         return [Why("orphaned", "its payload was lost: it cannot be sent",
                     fix="enqueue the job again")]
     return [Why(state, "just read from the stream: being placed")]

@@ -19,17 +19,40 @@ from dispatcher.store.batch import Batcher
 from dispatcher.store.client import bytes_twin, connect
 from dispatcher.store.erase import Retention
 from dispatcher.store.producing import Producing
-from dispatcher.store.reads import Reads
-from dispatcher.store.scripts import CancelResult, Ingested, Scripts, as_list
-from dispatcher.store.sessions import ConsoleSessions
-from dispatcher.store.types import (
+from dispatcher.store.protocol import (
     Admit,
+    CampaignOp,
+    CampaignReply,
+    CancelReply,
+    CancelResult,
+    DeferArgs,
+    DeferTo,
+    FinishReply,
+    GrantArgs,
     GrantReply,
+    GrantReplyWire,
     GrantRules,
+    HaltReply,
+    HeartbeatReply,
+    Ingested,
+    IngestReply,
+    JobField,
     JobView,
     Placement,
+    PromoteReply,
+    Redriven,
+    RedriveReply,
     ResultItem,
+    ResumeReply,
+    RevisitItem,
+    SweepReply,
+    TrackConflict,
+    TrackItem,
+    TrackReply,
 )
+from dispatcher.store.reads import Reads
+from dispatcher.store.scripts import Scripts, as_list
+from dispatcher.store.sessions import ConsoleSessions
 
 __all__ = ["Store", "connect"]
 
@@ -87,7 +110,7 @@ class Store(Reads, Retention, Producing):
 
     async def cancel_job(self, job_id: str, ttl_s: int, *, ahead: bool) -> CancelResult:
         """Cancel a job that has not been dialled (``ahead``: also one not pushed yet)."""
-        res = await self.s.call("cancel", id=job_id, ttl=ttl_s, ahead=ahead)
+        res: CancelReply = await self.s.call("cancel", id=job_id, ttl=ttl_s, ahead=ahead)
         return CancelResult(res["r"])
 
     async def cancel(self, job_id: str, ttl_s: int) -> bool:
@@ -116,10 +139,10 @@ class Store(Reads, Retention, Producing):
         return [(eid.decode(), (fields or {}).get(b"job")) for eid, fields in entries
                 if fields is not None]
 
-    async def ingest(self, entries: Sequence[Placement], grants: Sequence[dict[str, Any]] = ()
+    async def ingest(self, entries: Sequence[Placement], grants: Sequence[GrantArgs] = ()
                      ) -> tuple[list[tuple[str, Ingested, str]], list[GrantReply]]:
         """Claim and place entries; (id, what happened, why a result is due) for each."""
-        res = await self.s.call("ingest", group=K.GROUP, rid=self.rid(),
+        res: IngestReply = await self.s.call("ingest", group=K.GROUP, rid=self.rid(),
                                 sleep_after=round(timing.DORMANT_AFTER_S * 1000),
                                 entries=[e.args() for e in entries], grants=list(grants))
         done = [(str(x["id"]), Ingested(x["r"]), str(x.get("fin") or ""))
@@ -127,18 +150,17 @@ class Store(Reads, Retention, Producing):
         return done, [GrantReply.decode(g) for g in as_list(res["grants"])]
 
     # -- grants --------------------------------------------------------------------------------
-    async def grant(self, grants: Sequence[dict[str, Any]]) -> list[GrantReply]:
-        res = await self.s.call("grant", rid=self.rid(), grants=list(grants))
+    async def grant(self, grants: Sequence[GrantArgs]) -> list[GrantReply]:
+        res: GrantReplyWire = await self.s.call("grant", rid=self.rid(), grants=list(grants))
         return [GrantReply.decode(g) for g in as_list(res["grants"])]
 
     async def admit(self, rules: GrantRules, tok: str, *, now_ms: int | None = None) -> Admit:
-        res = await self.s.call("admit", now_ms, **rules.rate_args(), tok=tok)
-        return Admit(bool(res["ok"]), int(res["wait"]), str(res["why"]))
+        return Admit.decode(await self.s.call("admit", now_ms, **rules.rate_args(), tok=tok))
 
     async def regrant(self, rules: GrantRules, job_id: str, dtok: str, tok: str) -> Admit:
         """Move a late dial's place in the provider's log to now (see lua/regrant.lua)."""
-        res = await self.s.call("regrant", id=job_id, dtok=dtok, tok=tok, **rules.rate_args())
-        return Admit(bool(res["ok"]), int(res["wait"]), str(res["why"]))
+        return Admit.decode(await self.s.call("regrant", id=job_id, dtok=dtok, tok=tok,
+                                              **rules.rate_args()))
 
     async def move_later(self, provider: str, moves: Sequence[tuple[str, int]]) -> list[bool]:
         """Requests answered ``late_ms`` after their grants (``(tok, late_ms)``): each place
@@ -157,8 +179,9 @@ class Store(Reads, Retention, Producing):
     async def _finish_many(self, items: Sequence[ResultItem], ttl_s: int) -> list[bool]:
         if not items:
             return []
-        res = await self.s.call("finish", group=K.GROUP, ttl=ttl_s, maxlen=self.results_maxlen,
-                                items=[i.args() for i in items])
+        res: FinishReply = await self.s.call("finish", group=K.GROUP, ttl=ttl_s,
+                                             maxlen=self.results_maxlen,
+                                             items=[i.args() for i in items])
         return [bool(x) for x in as_list(res["done"])]
 
     async def finish_one(self, item: ResultItem, ttl_s: int) -> bool:
@@ -170,28 +193,30 @@ class Store(Reads, Retention, Producing):
             batcher = self._finishers[ttl_s] = Batcher(send)
         return await batcher.submit(item)
 
-    async def defer(self, job_id: str, *, to: str, reason: str, until_ms: int,
-                    dtok: str | None = None, fields: dict[str, Any] | None = None,
+    async def defer(self, job_id: str, *, to: DeferTo, reason: str, until_ms: int,
+                    dtok: str | None = None, fields: dict[JobField, Any] | None = None,
                     deadline_ms: int = 0, refund_rate: bool = False,
                     refund_number: bool = False, detail: str = "") -> bool:
-        args: dict[str, Any] = {"id": job_id, "to": to, "reason": reason, "until": until_ms,
-                                "detail": detail, "set": fields or {}, "deadline": deadline_ms,
-                                "refund_rate": refund_rate, "refund_number": refund_number}
+        """``reason``: a WaitReason's value ("" when handed back to its ready list)."""
+        args: DeferArgs = {"id": job_id, "to": to, "reason": reason, "until": until_ms,
+                           "detail": detail, "set": {f.value: v for f, v in (fields or {}).items()},
+                           "deadline": deadline_ms, "refund_rate": refund_rate,
+                           "refund_number": refund_number}
         if dtok:
             args["dtok"] = dtok
         return bool(await self.s.call("defer", **args))
 
-    async def track(self, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        res: dict[str, Any] = await self.s.call("track", items=list(items))
+    async def track(self, items: Sequence[TrackItem]) -> TrackReply:
+        res: TrackReply = await self.s.call("track", items=list(items))
         return res
 
-    async def _track_many(self, items: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+    async def _track_many(self, items: list[TrackItem]) -> list[TrackConflict | None]:
         res = await self.track(items)
-        conflicts: dict[str, dict[str, Any]] = {
+        conflicts: dict[str, TrackConflict] = {
             str(c["id"]): c for c in as_list(res.get("conflicts"))}
         return [conflicts.get(str(i["id"])) for i in items]
 
-    async def track_one(self, item: dict[str, Any]) -> dict[str, Any] | None:
+    async def track_one(self, item: TrackItem) -> TrackConflict | None:
         """One started call into tracking, batched with the others; a conflict or None."""
         return await self._trackers.submit(item)
 
@@ -204,7 +229,7 @@ class Store(Reads, Retention, Producing):
         return [JobView(str(j["id"]), {k: str(v) for k, v in j.items()})
                 for j in as_list(res["jobs"])]
 
-    async def bump(self, job_id: str, field: str) -> int:
+    async def bump(self, job_id: str, field: JobField) -> int:
         """Count something about a job (crashes) in its hash."""
         return int(await self.r.hincrby(self.k.job(job_id), field, 1))
 
@@ -221,7 +246,7 @@ class Store(Reads, Retention, Producing):
             out.append(JobView(str(v["id"]), fields))
         return out
 
-    async def revisit(self, items: Sequence[dict[str, Any]]) -> None:
+    async def revisit(self, items: Sequence[RevisitItem]) -> None:
         if items:
             await self.s.call("revisit", items=list(items))
 
@@ -232,28 +257,29 @@ class Store(Reads, Retention, Producing):
 
     # -- upkeep --------------------------------------------------------------------------------
     async def promote(self, max_defer_ms: int, limit: int = 500) -> int:
-        res = await self.s.call("promote", src="delayed", top="now", limit=limit,
+        res: PromoteReply = await self.s.call("promote", src="delayed", top="now", limit=limit,
                                 max_defer=max_defer_ms)
         return int(res["moved"])
 
     async def sweep(self, limit: int = 200) -> list[str]:
-        res = await self.s.call("sweep", limit=limit)
+        res: SweepReply = await self.s.call("sweep", limit=limit)
         return [str(x) for x in as_list(res["due"])]
 
     async def heartbeat(self, consumer: str, held: Sequence[str], dead_ms: int, stale_ms: int,
                         settle_ms: dict[str, int], margins_ms: dict[str, int] | None = None,
-                        visiting: Sequence[str] = ()) -> dict[str, Any]:
-        res: dict[str, Any] = await self.s.call(
+                        visiting: Sequence[str] = ()) -> HeartbeatReply:
+        res: HeartbeatReply = await self.s.call(
             "heartbeat", group=K.GROUP, consumer=consumer, held=list(held), dead=dead_ms,
             stale=stale_ms, settle=settle_ms or {"~": 0}, margins=margins_ms or {},
             visiting=list(visiting))
         return res
 
     async def redrive(self, job_ids: Sequence[str], outcomes: Sequence[str], *, dry: bool
-                      ) -> list[tuple[str, str]]:
+                      ) -> list[tuple[str, Redriven]]:
         """Put finished jobs back as new work; (id, what happened) for each."""
-        res = await self.s.call("redrive", ids=list(job_ids), outcomes=list(outcomes), dry=dry)
-        return [(str(j["id"]), str(j["r"])) for j in as_list(res["jobs"])]
+        res: RedriveReply = await self.s.call("redrive", ids=list(job_ids),
+                                              outcomes=list(outcomes), dry=dry)
+        return [(str(j["id"]), Redriven(j["r"])) for j in as_list(res["jobs"])]
 
     async def maxmemory_policy(self) -> str | None:
         """Redis's eviction policy, or None when the server does not say (managed Redis)."""
@@ -296,7 +322,7 @@ class Store(Reads, Retention, Producing):
                    max_probe_ms: int) -> int:
         """Halt a provider and park its ready jobs; returns the backoff until its probe."""
         while True:
-            res = await self.s.call("halt", prov=provider, reason=reason, code=code,
+            res: HaltReply = await self.s.call("halt", prov=provider, reason=reason, code=code,
                                     first=first_probe_ms, max=max_probe_ms, batch=2000)
             if int(res["left"]) == 0 or int(res["parked"]) == 0:
                 return int(res["backoff"])
@@ -305,17 +331,18 @@ class Store(Reads, Retention, Producing):
         """Resume a provider: clear its halt and put its parked jobs back in line."""
         total = 0
         while True:
-            res = await self.s.call("resume", prov=provider, batch=1000, max_defer=max_defer_ms)
+            res: ResumeReply = await self.s.call("resume", prov=provider, batch=1000,
+                                                 max_defer=max_defer_ms)
             total += int(res["moved"])
             if int(res["left"]) == 0 or int(res["moved"]) == 0:
                 return total
 
-    async def campaign(self, op: str, name: str, providers: Sequence[str]) -> int:
+    async def campaign(self, op: CampaignOp, name: str, providers: Sequence[str]) -> int:
         """Pause, resume or cancel a campaign; returns the jobs cancelled (for ``cancel``)."""
         total = 0
         while True:
-            res = await self.s.call("campaign", op=op, camp=name, provs=list(providers),
-                                    batch=1000)
+            res: CampaignReply = await self.s.call("campaign", op=op, camp=name,
+                                                   provs=list(providers), batch=1000)
             total += int(res["cancelled"])
             if op != "cancel" or int(res["left"]) == 0 or int(res["cancelled"]) == 0:
                 return total

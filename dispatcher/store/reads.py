@@ -8,7 +8,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from dispatcher.core.model import JobState
 from dispatcher.store import keys as K
+from dispatcher.store.protocol import JobField
 from dispatcher.store.scripts import Scripts, as_list
 
 
@@ -180,8 +182,10 @@ class Reads:
         heads = [str(x) for ids in await pipe.execute() for x in ids]
         pipe = self.r.pipeline(transaction=False)
         for job_id in heads:
-            pipe.hmget(self.k.job(job_id), ["state", "ready_since", "first_seen"])
-        since = [int(rs or fs or 0) for st, rs, fs in await pipe.execute() if st == "queued"]
+            pipe.hmget(self.k.job(job_id), [JobField.STATE, JobField.READY_SINCE,
+                                            JobField.FIRST_SEEN])
+        since = [int(rs or fs or 0) for st, rs, fs in await pipe.execute()
+                 if st == JobState.QUEUED]
         return min(since) if since else None
 
     async def queue_position(self, provider: str, priority: str, campaign: str,

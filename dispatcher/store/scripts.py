@@ -7,7 +7,6 @@ named arguments as one JSON object and answers JSON, so nothing is addressed by 
 
 from __future__ import annotations
 
-import enum
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -20,35 +19,6 @@ from dispatcher.core import codec
 NAMES = ("admit", "campaign", "cancel", "claimfin", "cooldown", "defer", "finish", "grant",
          "forget", "halt", "heartbeat", "ingest", "observe", "peek", "promote", "push", "redrive",
          "regrant", "resume", "revisit", "shrink", "sweep", "track", "visit", "webhook")
-
-
-class Ingested(enum.StrEnum):
-    """What INGEST did with one stream entry."""
-
-    OK = "ok"              # placed: ready, delayed or parked
-    DUPLICATE = "dup"      # another entry carries this id
-    DONE = "done"          # the id already has a result
-    AGAIN = "again"        # this very entry was ingested before
-    FINISH = "fin"         # a result must be written now (cancelled, invalid, expired, ...)
-
-
-class Why(enum.StrEnum):
-    """Why a grant call gave fewer jobs than asked."""
-
-    OK = "ok"
-    EMPTY = "empty"
-    RATE = "rate"
-    COOLDOWN = "cooldown"
-    SLOT = "slot"
-    HALTED = "halted"
-
-
-class CancelResult(enum.StrEnum):
-    CANCELLED = "cancelled"
-    AHEAD = "ahead"
-    UNKNOWN = "unknown"
-    DONE = "done"
-    TOO_LATE = "too_late"
 
 
 def _read(name: str) -> str:
