@@ -22,20 +22,15 @@ from typing import Any
 
 from dispatcher.store.ports import EngineStore
 from dispatcher.store.protocol import (
-    Admit,
     DeferTo,
     GrantArgs,
-    GrantReply,
-    GrantRules,
     Ingested,
     JobField,
-    JobView,
-    Placement,
-    ResultItem,
     RevisitItem,
     TrackConflict,
     TrackItem,
 )
+from dispatcher.store.types import Admit, GrantReply, GrantRules, JobView, Placement, ResultItem
 
 __all__ = ["Call", "RecordingStore"]
 

@@ -25,7 +25,8 @@ from dispatcher.logs import get_logger, info_on
 from dispatcher.metrics import DEFERRALS, REQUESTS, count, provider_label, status_label
 from dispatcher.providers.base import ProviderFailure
 from dispatcher.store.ports import DialerStore
-from dispatcher.store.protocol import Granted, JobField, Why
+from dispatcher.store.protocol import JobField, Why
+from dispatcher.store.types import Granted
 
 
 @dataclass

@@ -11,7 +11,8 @@ from dispatcher.core.jobs import InvalidJob, Job
 from dispatcher.core.model import DueReason, Outcome
 from dispatcher.engine.context import Runtime, now_ms
 from dispatcher.logs import get_logger
-from dispatcher.store.protocol import JobField, JobView
+from dispatcher.store.protocol import JobField
+from dispatcher.store.types import JobView
 
 LEASE_MS = 30_000
 

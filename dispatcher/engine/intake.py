@@ -22,14 +22,8 @@ from dispatcher.engine.finisher import Finisher
 from dispatcher.engine.results import build, item
 from dispatcher.logs import get_logger
 from dispatcher.store.ports import IntakeStore
-from dispatcher.store.protocol import (
-    GrantArgs,
-    GrantReply,
-    Ingested,
-    Place,
-    Placement,
-    ResultItem,
-)
+from dispatcher.store.protocol import GrantArgs, Ingested, Place
+from dispatcher.store.types import GrantReply, Placement, ResultItem
 
 Entry = tuple[str, bytes | None]
 YIELD_EVERY = 25

@@ -20,7 +20,8 @@ from dispatcher.core.margins import SENDING, LagMeter, SendClock, horizon_s
 from dispatcher.metrics import PACING_WAIT
 from dispatcher.providers import CommonConfig
 from dispatcher.store.ports import PacerStore
-from dispatcher.store.protocol import Admit, GrantArgs, GrantRules, Why
+from dispatcher.store.protocol import GrantArgs, Why
+from dispatcher.store.types import Admit, GrantRules
 
 FINAL = (Why.HALTED,)  # refusals that waiting inside the process cannot change
 LATE_CAP_S = 5.0  # a dial this long after its grant is granted again, whatever the windows

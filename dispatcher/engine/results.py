@@ -7,7 +7,7 @@ from typing import Any
 from dispatcher.core.decide import Finish
 from dispatcher.core.jobs import InvalidJob, Job
 from dispatcher.core.model import CallRecord, Outcome, Result
-from dispatcher.store.protocol import ResultItem
+from dispatcher.store.types import ResultItem
 
 
 def build(job: Job | InvalidJob, fin: Finish, *, attempts: int, first_seen_ms: int | None,

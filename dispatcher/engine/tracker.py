@@ -29,7 +29,8 @@ from dispatcher.metrics import (
 from dispatcher.providers import dialect
 from dispatcher.providers.base import ProviderFailure
 from dispatcher.store.ports import TrackerStore
-from dispatcher.store.protocol import JobField, JobView, RevisitItem, calls_to
+from dispatcher.store.protocol import JobField, RevisitItem
+from dispatcher.store.types import JobView, calls_to
 
 
 class Tracker:

@@ -22,7 +22,7 @@ from aiohttp import web
 from redis.exceptions import RedisError, ResponseError
 
 from dispatcher.config.settings import Settings, read_secret
-from dispatcher.core.model import WaitReason
+from dispatcher.core.model import JobState, WaitReason
 from dispatcher.core.policies import PolicyBook
 from dispatcher.core.timing import restart_delay
 from dispatcher.engine.context import Runtime
@@ -37,7 +37,8 @@ from dispatcher.logs import safe_url
 from dispatcher.metrics import GROUP_RECREATED, INFLIGHT, set_known_providers
 from dispatcher.providers import Adapter, build_adapter
 from dispatcher.store import Store, connect
-from dispatcher.store.protocol import GrantReply, Why
+from dispatcher.store.protocol import Why
+from dispatcher.store.types import GrantReply
 
 log = structlog.get_logger("dispatcher")
 LISTPACK_VALUE = 512  # hash-max-listpack-value that keeps a job hash compact
@@ -355,7 +356,7 @@ class Worker:
                 self.read_own = len(own) == READ_BATCH
                 self._wake_all()
                 return 0.0
-        queued = (await self.store.counts()).get("queued", 0)
+        queued = (await self.store.counts()).get(JobState.QUEUED, 0)
         if queued >= self.settings.worker.intake_max_ready:
             return 0.5
         entries = await self.store.read(self.consumer, READ_BATCH, self.settings.redis.block_ms)

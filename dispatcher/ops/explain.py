@@ -20,22 +20,23 @@ from dispatcher.logs import clean_field, mask_number, scrub_text
 from dispatcher.store import Store
 from dispatcher.store.protocol import JobField
 
-REASONS = {
-    "not_before": "the time the job asked for (not_before)",
-    "window": "the recipient's calling hours",
-    "redial": "the next call of its redial rule",
-    "halted": "its provider, which is halted",
-    "unknown_provider": "its provider, which is not configured",
-    "retry": "a retry after a failed attempt",
-    "rate_limited": "a retry after the provider answered 429",
-    "concurrency_limit": "a retry after the provider refused another live call",
-    "number_cap": "the per-number call cap",
-    "predial": "a retry of the pre-dial check, which did not answer",
-    "reconcile": "a lookup: a call may already exist",
-    "crash": "a retry after the worker failed on it",
+REASONS: dict[str, str] = {
+    WaitReason.NOT_BEFORE: "the time the job asked for (not_before)",
+    WaitReason.WINDOW: "the recipient's calling hours",
+    WaitReason.REDIAL: "the next call of its redial rule",
+    WaitReason.HALTED: "its provider, which is halted",
+    WaitReason.UNKNOWN_PROVIDER: "its provider, which is not configured",
+    WaitReason.RETRY: "a retry after a failed attempt",
+    WaitReason.RATE_LIMITED: "a retry after the provider answered 429",
+    WaitReason.CONCURRENCY: "a retry after the provider refused another live call",
+    WaitReason.NUMBER_CAP: "the per-number call cap",
+    WaitReason.PREDIAL: "a retry of the pre-dial check, which did not answer",
+    WaitReason.RECONCILE: "a lookup: a call may already exist",
+    WaitReason.CRASH: "a retry after the worker failed on it",
 }
 """Why a job waits, as what it waits *for* ("waits for the recipient's calling hours")."""
-PARKED = {"halted": "its provider is halted", "unknown_provider": "its provider is not configured"}
+PARKED: dict[str, str] = {WaitReason.HALTED: "its provider is halted",
+                          WaitReason.UNKNOWN_PROVIDER: "its provider is not configured"}
 
 
 @dataclass(frozen=True)
@@ -222,14 +223,17 @@ def _delayed_text(f: Facts, wr: str, at: str) -> str:
     detail = scrub_text(f.job.get("wd") or "")
     last = " ".join(x for x in (f.job.get("last_status"), f.job.get("last_code")) if x)
     after = f" (last answer: {last})" if last else ""
-    texts = {
-        "window": f"calling window closed until {detail or at}" + (f", {at}" if detail else ""),
-        "not_before": f"not before {at}, as the job asked",
-        "redial": f"next call of its redial rule at {at}" + (f" ({detail})" if detail else ""),
-        "number_cap": f"per-number cap until {at}: this number has had as many calls as "
-                      "policy.max_calls_per_number allows" + (f" ({detail})" if detail else ""),
-        "reconcile": f"a call may already exist (its worker stopped mid-request): looked up "
-                     f"at {at}",
+    texts: dict[str, str] = {
+        WaitReason.WINDOW: f"calling window closed until {detail or at}"
+                           + (f", {at}" if detail else ""),
+        WaitReason.NOT_BEFORE: f"not before {at}, as the job asked",
+        WaitReason.REDIAL: f"next call of its redial rule at {at}"
+                           + (f" ({detail})" if detail else ""),
+        WaitReason.NUMBER_CAP: f"per-number cap until {at}: this number has had as many calls "
+                               "as policy.max_calls_per_number allows"
+                               + (f" ({detail})" if detail else ""),
+        WaitReason.RECONCILE: "a call may already exist (its worker stopped mid-request): "
+                              f"looked up at {at}",
     }
     if wr in texts:
         return texts[wr]

@@ -20,39 +20,57 @@ from dispatcher.store.client import bytes_twin, connect
 from dispatcher.store.erase import Retention
 from dispatcher.store.producing import Producing
 from dispatcher.store.protocol import (
-    Admit,
+    AdmitArgs,
+    CampaignArgs,
     CampaignOp,
     CampaignReply,
+    CancelArgs,
     CancelReply,
     CancelResult,
+    ClaimfinArgs,
+    ClaimfinReply,
+    CooldownArgs,
     DeferArgs,
     DeferTo,
+    FinishArgs,
     FinishReply,
     GrantArgs,
-    GrantReply,
+    GrantCallArgs,
     GrantReplyWire,
-    GrantRules,
+    HaltArgs,
     HaltReply,
+    HeartbeatArgs,
     HeartbeatReply,
+    IngestArgs,
     Ingested,
     IngestReply,
     JobField,
-    JobView,
-    Placement,
+    ObserveArgs,
+    PromoteArgs,
     PromoteReply,
+    RedriveArgs,
     Redriven,
     RedriveReply,
-    ResultItem,
+    RegrantArgs,
+    ResumeArgs,
     ResumeReply,
+    RevisitArgs,
     RevisitItem,
+    ShrinkArgs,
+    SweepArgs,
     SweepReply,
+    TrackArgs,
     TrackConflict,
     TrackItem,
     TrackReply,
+    VisitArgs,
+    VisitReply,
+    WebhookArgs,
 )
 from dispatcher.store.reads import Reads
 from dispatcher.store.scripts import Scripts, as_list
 from dispatcher.store.sessions import ConsoleSessions
+from dispatcher.store.types import Admit, GrantReply, GrantRules, JobView, Placement, ResultItem
 
 __all__ = ["Store", "connect"]
 
@@ -110,7 +128,8 @@ class Store(Reads, Retention, Producing):
 
     async def cancel_job(self, job_id: str, ttl_s: int, *, ahead: bool) -> CancelResult:
         """Cancel a job that has not been dialled (``ahead``: also one not pushed yet)."""
-        res: CancelReply = await self.s.call("cancel", id=job_id, ttl=ttl_s, ahead=ahead)
+        res: CancelReply = await self.s.call("cancel", **CancelArgs(id=job_id, ttl=ttl_s,
+                                                                    ahead=ahead))
         return CancelResult(res["r"])
 
     async def cancel(self, job_id: str, ttl_s: int) -> bool:
@@ -142,25 +161,27 @@ class Store(Reads, Retention, Producing):
     async def ingest(self, entries: Sequence[Placement], grants: Sequence[GrantArgs] = ()
                      ) -> tuple[list[tuple[str, Ingested, str]], list[GrantReply]]:
         """Claim and place entries; (id, what happened, why a result is due) for each."""
-        res: IngestReply = await self.s.call("ingest", group=K.GROUP, rid=self.rid(),
-                                sleep_after=round(timing.DORMANT_AFTER_S * 1000),
-                                entries=[e.args() for e in entries], grants=list(grants))
+        res: IngestReply = await self.s.call("ingest", **IngestArgs(
+            group=K.GROUP, rid=self.rid(), sleep_after=round(timing.DORMANT_AFTER_S * 1000),
+            entries=[e.args() for e in entries], grants=list(grants)))
         done = [(str(x["id"]), Ingested(x["r"]), str(x.get("fin") or ""))
                 for x in as_list(res["entries"])]
         return done, [GrantReply.decode(g) for g in as_list(res["grants"])]
 
     # -- grants --------------------------------------------------------------------------------
     async def grant(self, grants: Sequence[GrantArgs]) -> list[GrantReply]:
-        res: GrantReplyWire = await self.s.call("grant", rid=self.rid(), grants=list(grants))
+        res: GrantReplyWire = await self.s.call("grant", **GrantCallArgs(rid=self.rid(),
+                                                                         grants=list(grants)))
         return [GrantReply.decode(g) for g in as_list(res["grants"])]
 
     async def admit(self, rules: GrantRules, tok: str, *, now_ms: int | None = None) -> Admit:
-        return Admit.decode(await self.s.call("admit", now_ms, **rules.rate_args(), tok=tok))
+        args: AdmitArgs = {**rules.rate_args(), "tok": tok}
+        return Admit.decode(await self.s.call("admit", now_ms, **args))
 
     async def regrant(self, rules: GrantRules, job_id: str, dtok: str, tok: str) -> Admit:
         """Move a late dial's place in the provider's log to now (see lua/regrant.lua)."""
-        return Admit.decode(await self.s.call("regrant", id=job_id, dtok=dtok, tok=tok,
-                                              **rules.rate_args()))
+        args: RegrantArgs = {**rules.rate_args(), "id": job_id, "dtok": dtok, "tok": tok}
+        return Admit.decode(await self.s.call("regrant", **args))
 
     async def move_later(self, provider: str, moves: Sequence[tuple[str, int]]) -> list[bool]:
         """Requests answered ``late_ms`` after their grants (``(tok, late_ms)``): each place
@@ -179,9 +200,9 @@ class Store(Reads, Retention, Producing):
     async def _finish_many(self, items: Sequence[ResultItem], ttl_s: int) -> list[bool]:
         if not items:
             return []
-        res: FinishReply = await self.s.call("finish", group=K.GROUP, ttl=ttl_s,
-                                             maxlen=self.results_maxlen,
-                                             items=[i.args() for i in items])
+        res: FinishReply = await self.s.call("finish", **FinishArgs(
+            group=K.GROUP, ttl=ttl_s, maxlen=self.results_maxlen,
+            items=[i.args() for i in items]))
         return [bool(x) for x in as_list(res["done"])]
 
     async def finish_one(self, item: ResultItem, ttl_s: int) -> bool:
@@ -207,7 +228,7 @@ class Store(Reads, Retention, Producing):
         return bool(await self.s.call("defer", **args))
 
     async def track(self, items: Sequence[TrackItem]) -> TrackReply:
-        res: TrackReply = await self.s.call("track", items=list(items))
+        res: TrackReply = await self.s.call("track", **TrackArgs(items=list(items)))
         return res
 
     async def _track_many(self, items: list[TrackItem]) -> list[TrackConflict | None]:
@@ -222,10 +243,10 @@ class Store(Reads, Retention, Producing):
 
     async def claim_finishing(self, lease_ms: int, limit: int,
                               ids: Sequence[str] | None = None) -> list[JobView]:
-        args: dict[str, Any] = {"lease": lease_ms, "limit": limit}
+        args = ClaimfinArgs(lease=lease_ms, limit=limit)
         if ids is not None:
             args["ids"] = list(ids)
-        res = await self.s.call("claimfin", **args)
+        res: ClaimfinReply = await self.s.call("claimfin", **args)
         return [JobView(str(j["id"]), {k: str(v) for k, v in j.items()})
                 for j in as_list(res["jobs"])]
 
@@ -236,7 +257,8 @@ class Store(Reads, Retention, Producing):
     # -- tracking ------------------------------------------------------------------------------
     async def visit(self, providers: Sequence[str], lease_ms: int, limit: int
                     ) -> list[JobView]:
-        res = await self.s.call("visit", provs=list(providers), lease=lease_ms, limit=limit)
+        res: VisitReply = await self.s.call("visit", **VisitArgs(
+            provs=list(providers), lease=lease_ms, limit=limit))
         out = []
         for v in as_list(res["visits"]):
             hook = v.pop("hook", None)
@@ -248,37 +270,36 @@ class Store(Reads, Retention, Producing):
 
     async def revisit(self, items: Sequence[RevisitItem]) -> None:
         if items:
-            await self.s.call("revisit", items=list(items))
+            await self.s.call("revisit", **RevisitArgs(items=list(items)))
 
     async def webhook(self, event_id: str, call_id: str, fields: dict[str, str],
                       ttl_s: int) -> int:
-        return int(await self.s.call("webhook", event_id=event_id, call_id=call_id, ttl=ttl_s,
-                                     fields=fields))
+        return int(await self.s.call("webhook", **WebhookArgs(
+            event_id=event_id, call_id=call_id, ttl=ttl_s, fields=fields)))
 
     # -- upkeep --------------------------------------------------------------------------------
     async def promote(self, max_defer_ms: int, limit: int = 500) -> int:
-        res: PromoteReply = await self.s.call("promote", src="delayed", top="now", limit=limit,
-                                max_defer=max_defer_ms)
+        res: PromoteReply = await self.s.call("promote", **PromoteArgs(
+            src="delayed", top="now", limit=limit, max_defer=max_defer_ms))
         return int(res["moved"])
 
     async def sweep(self, limit: int = 200) -> list[str]:
-        res: SweepReply = await self.s.call("sweep", limit=limit)
+        res: SweepReply = await self.s.call("sweep", **SweepArgs(limit=limit))
         return [str(x) for x in as_list(res["due"])]
 
     async def heartbeat(self, consumer: str, held: Sequence[str], dead_ms: int, stale_ms: int,
                         settle_ms: dict[str, int], margins_ms: dict[str, int] | None = None,
                         visiting: Sequence[str] = ()) -> HeartbeatReply:
-        res: HeartbeatReply = await self.s.call(
-            "heartbeat", group=K.GROUP, consumer=consumer, held=list(held), dead=dead_ms,
-            stale=stale_ms, settle=settle_ms or {"~": 0}, margins=margins_ms or {},
-            visiting=list(visiting))
+        res: HeartbeatReply = await self.s.call("heartbeat", **HeartbeatArgs(
+            group=K.GROUP, consumer=consumer, held=list(held), dead=dead_ms, stale=stale_ms,
+            settle=settle_ms or {"~": 0}, margins=margins_ms or {}, visiting=list(visiting)))
         return res
 
     async def redrive(self, job_ids: Sequence[str], outcomes: Sequence[str], *, dry: bool
                       ) -> list[tuple[str, Redriven]]:
         """Put finished jobs back as new work; (id, what happened) for each."""
-        res: RedriveReply = await self.s.call("redrive", ids=list(job_ids),
-                                              outcomes=list(outcomes), dry=dry)
+        res: RedriveReply = await self.s.call("redrive", **RedriveArgs(
+            ids=list(job_ids), outcomes=list(outcomes), dry=dry))
         return [(str(j["id"]), Redriven(j["r"])) for j in as_list(res["jobs"])]
 
     async def maxmemory_policy(self) -> str | None:
@@ -308,22 +329,24 @@ class Store(Reads, Retention, Producing):
 
     # -- provider-wide state ----------------------------------------------------------------------
     async def set_cooldown(self, provider: str, ms: int) -> None:
-        await self.s.call("cooldown", prov=provider, ms=max(1, ms))
+        await self.s.call("cooldown", **CooldownArgs(prov=provider, ms=max(1, ms)))
 
     async def observe(self, provider: str, limit: int, window_ms: int, remaining: int,
                       reset_ms: int, margin_ms: int = 0) -> bool:
-        return bool(await self.s.call("observe", prov=provider, limit=limit, ms=window_ms,
-                                      remaining=remaining, reset=reset_ms, margin=margin_ms))
+        return bool(await self.s.call("observe", **ObserveArgs(
+            prov=provider, limit=limit, ms=window_ms, remaining=remaining, reset=reset_ms,
+            margin=margin_ms)))
 
     async def shrink_slots(self, provider: str, ttl_ms: int) -> int:
-        return int(await self.s.call("shrink", prov=provider, ttl=ttl_ms))
+        return int(await self.s.call("shrink", **ShrinkArgs(prov=provider, ttl=ttl_ms)))
 
     async def halt(self, provider: str, reason: str, code: str, first_probe_ms: int,
                    max_probe_ms: int) -> int:
         """Halt a provider and park its ready jobs; returns the backoff until its probe."""
         while True:
-            res: HaltReply = await self.s.call("halt", prov=provider, reason=reason, code=code,
-                                    first=first_probe_ms, max=max_probe_ms, batch=2000)
+            res: HaltReply = await self.s.call("halt", **HaltArgs(
+                prov=provider, reason=reason, code=code, first=first_probe_ms,
+                max=max_probe_ms, batch=2000))
             if int(res["left"]) == 0 or int(res["parked"]) == 0:
                 return int(res["backoff"])
 
@@ -331,8 +354,8 @@ class Store(Reads, Retention, Producing):
         """Resume a provider: clear its halt and put its parked jobs back in line."""
         total = 0
         while True:
-            res: ResumeReply = await self.s.call("resume", prov=provider, batch=1000,
-                                                 max_defer=max_defer_ms)
+            res: ResumeReply = await self.s.call("resume", **ResumeArgs(
+                prov=provider, batch=1000, max_defer=max_defer_ms))
             total += int(res["moved"])
             if int(res["left"]) == 0 or int(res["moved"]) == 0:
                 return total
@@ -341,8 +364,8 @@ class Store(Reads, Retention, Producing):
         """Pause, resume or cancel a campaign; returns the jobs cancelled (for ``cancel``)."""
         total = 0
         while True:
-            res: CampaignReply = await self.s.call("campaign", op=op, camp=name,
-                                                   provs=list(providers), batch=1000)
+            res: CampaignReply = await self.s.call("campaign", **CampaignArgs(
+                op=op, camp=name, provs=list(providers), batch=1000))
             total += int(res["cancelled"])
             if op != "cancel" or int(res["left"]) == 0 or int(res["cancelled"]) == 0:
                 return total

@@ -9,20 +9,15 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from dispatcher.store.protocol import (
-    Admit,
     DeferTo,
     GrantArgs,
-    GrantReply,
-    GrantRules,
     Ingested,
     JobField,
-    JobView,
-    Placement,
-    ResultItem,
     RevisitItem,
     TrackConflict,
     TrackItem,
 )
+from dispatcher.store.types import Admit, GrantReply, GrantRules, JobView, Placement, ResultItem
 
 
 class ResultStore(Protocol):

@@ -11,6 +11,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from dispatcher.store import keys as K
+from dispatcher.store.protocol import PushArgs, PushReply
 from dispatcher.store.scripts import Scripts
 
 PUSHED_TTL_S = 86400  # how long a batch token is remembered
@@ -40,8 +41,8 @@ class Producing:
                          ttl_s: int = PUSHED_TTL_S) -> int:
         """Push a batch of job payloads in one script call, once per ``batch`` token (made up
         when not given): a retry after a lost reply adds nothing. Returns entries added."""
-        res = await self.s.call("push", batch=batch or uuid.uuid4().hex, jobs=list(payloads),
-                                ttl=ttl_s)
+        res: PushReply = await self.s.call("push", **PushArgs(
+            batch=batch or uuid.uuid4().hex, jobs=list(payloads), ttl=ttl_s))
         return int(res["n"])
 
     async def newest_result_id(self) -> str:

@@ -1,9 +1,10 @@
 """The script protocol: what each Lua script takes and answers, as typed Python values.
 
 One module names every part of the wire between the engine and Redis: the answer codes
-(enums), each script's arguments and reply (TypedDicts, keyed exactly as the JSON is), the
-job hash's fields, and the small values the store decodes replies into (dataclasses). mypy
-then rejects a misspelled state, reason or field wherever it is written.
+(enums), each script's arguments and reply (TypedDicts, keyed exactly as the JSON is) and
+the job hash's fields; ``store/types.py`` next to it holds the values the store decodes
+replies into. mypy then rejects a misspelled state, reason or field wherever it is
+written.
 
 The job hash keeps short field names (``cn``, ``pf``, ``rd``, ``dk``, ``sl``, ``wr``, ``dtok``
 ...): every job carries them, and short names keep a hash small in Redis's listpack encoding
@@ -14,12 +15,9 @@ same strings.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict
 
-from dispatcher.core import codec
-from dispatcher.core.model import CallRecord, JobState
-from dispatcher.store.scripts import as_list
+from dispatcher.core.model import JobState
 
 
 # -- the job hash -----------------------------------------------------------------------------
@@ -111,6 +109,10 @@ class Place(enum.StrEnum):
     FINISH = "finish"
 
 
+ScriptName = Literal[
+    "admit", "campaign", "cancel", "claimfin", "cooldown", "defer", "finish", "grant", "forget",
+    "halt", "heartbeat", "ingest", "observe", "peek", "promote", "push", "redrive", "regrant",
+    "resume", "revisit", "shrink", "sweep", "track", "visit", "webhook"]
 CampaignOp = Literal["pause", "resume", "cancel"]
 DeferTo = Literal[JobState.QUEUED, JobState.DELAYED, JobState.PARKED]
 
@@ -284,188 +286,152 @@ class PushReply(TypedDict):
     again: NotRequired[bool]
 
 
-def calls_from(raw: str | None) -> tuple[CallRecord, ...]:
-    """The ``calls`` history a job hash keeps (JSON written by the scripts)."""
-    if not raw or raw == "[]":
-        return ()
-    try:
-        items = codec.loads(raw)
-    except ValueError:
-        return ()
-    out = []
-    for c in as_list(items):
-        if isinstance(c, dict) and c.get("call_id"):
-            started = c.get("started_ms")
-            out.append(CallRecord(
-                call_id=str(c["call_id"]),
-                started_ms=int(started) if isinstance(started, int | float) else None,
-                call_status=c.get("call_status"), answer_status=c.get("answer_status"),
-                disconnection_reason=c.get("disconnection_reason"),
-                duration_seconds=c.get("duration_seconds")))
-    return tuple(out)
+# -- the other scripts' arguments (each call site builds one, so mypy checks its keys) --------
+class GrantCallArgs(TypedDict):
+    rid: str                 # a request id: a replay answers the first reply
+    grants: list[GrantArgs]
 
+class IngestArgs(GrantCallArgs):
+    group: str
+    sleep_after: int
+    entries: list[PlacementWire]
 
-def calls_to(calls: tuple[CallRecord, ...]) -> str:
-    return codec.dumps([c.stored() for c in calls])
+class FinishArgs(TypedDict):
+    group: str
+    ttl: int
+    maxlen: int
+    items: list[ResultWire]
 
-
-@dataclass(slots=True)  # built per job: a frozen __init__ costs 5x
-class Granted:
-    """A job this worker may dial now (its grant is taken)."""
-
+class CancelArgs(TypedDict):
     id: str
-    raw: str
-    attempts: int
-    call_n: int
-    unsure: bool
-    tok: str
-    campaign: str
-    priority: str
-    first_seen_ms: int
-    ready_since_ms: int
-    redials: int
-    calls: tuple[CallRecord, ...]
-    canary: bool
-    provider: str
-    dial_ms: int
-    hook_failures: int = 0  # pre-dial hook failures in a row
+    ttl: int
+    ahead: bool              # not pushed yet: cancel it when it is
 
-    @classmethod
-    def decode(cls, d: GrantedWire, provider: str) -> Granted:
-        return cls(id=str(d["id"]), raw=str(d.get("raw") or ""),
-                   attempts=int(d.get("attempts") or 0), call_n=int(d.get("cn") or 1),
-                   unsure=bool(d.get("unsure")), tok=str(d["tok"]),
-                   campaign=str(d.get("camp") or ""), priority=str(d.get("prio") or "normal"),
-                   first_seen_ms=int(d.get("first_seen") or 0),
-                   ready_since_ms=int(d.get("ready_since") or 0),
-                   redials=int(d.get("rd") or 0), calls=calls_from(d.get("calls")),
-                   canary=bool(d.get("canary")), provider=provider,
-                   dial_ms=int(d.get("dial_ms") or 0),
-                   hook_failures=int(d.get("pf") or 0))
+class TrackArgs(TypedDict):
+    items: list[TrackItem]
+
+class RevisitArgs(TypedDict):
+    items: list[RevisitItem]
+
+class ClaimfinArgs(TypedDict):
+    lease: int
+    limit: int
+    ids: NotRequired[list[str]]
+
+class VisitArgs(TypedDict):
+    provs: list[str]
+    lease: int
+    limit: int
+
+class WebhookArgs(TypedDict):
+    event_id: str
+    call_id: str
+    ttl: int
+    fields: dict[str, str]
+
+class PromoteArgs(TypedDict):
+    src: str                 # "delayed" or "parked:<prov>"
+    top: str                 # "now" or "+inf"
+    limit: int
+    max_defer: int
+
+class SweepArgs(TypedDict):
+    limit: int
+
+class HeartbeatArgs(TypedDict):
+    group: str
+    consumer: str
+    held: list[str]
+    dead: int
+    stale: int
+    settle: dict[str, int]
+    margins: dict[str, int]
+    visiting: list[str]
+
+class RedriveArgs(TypedDict):
+    ids: list[str]
+    outcomes: list[str]
+    dry: bool
+
+class CooldownArgs(TypedDict):
+    prov: str
+    ms: int
+
+class ObserveArgs(TypedDict):
+    prov: str
+    limit: int
+    ms: int
+    remaining: int
+    reset: int
+    margin: int
+
+class ShrinkArgs(TypedDict):
+    prov: str
+    ttl: int
+
+class HaltArgs(TypedDict):
+    prov: str
+    reason: str
+    code: str
+    first: int
+    max: int
+    batch: int
+
+class ResumeArgs(TypedDict):
+    prov: str
+    batch: int
+    max_defer: int
+
+class CampaignArgs(TypedDict):
+    op: CampaignOp
+    camp: str
+    provs: list[str]
+    batch: int
+
+class PushArgs(TypedDict):
+    batch: str               # the producer's token for this batch
+    jobs: list[str]
+    ttl: int
+
+class PeekArgs(TypedDict):
+    ids: list[str]
+
+class ForgetArgs(TypedDict):
+    group: str
+    ids: list[str]
+    numbers: list[str]
+    patterns: list[str]
+    results: list[str]
+    entries: list[dict[str, str]]
+    replies: list[str]
+    after_results: str
+    after_jobs: str
+    tail: int
+    fence: int
 
 
-@dataclass(frozen=True)
-class GrantReply:
-    provider: str
-    jobs: tuple[Granted, ...]
-    finish: tuple[str, ...]  # ids routed to the finish queue (cancelled, do-not-call)
-    wait_ms: int
-    why: Why
+# -- the other scripts' replies ------------------------------------------------------------------
+class ClaimfinReply(TypedDict):
+    jobs: list[dict[str, Any]]   # JobField values of each job, and its id
 
-    @classmethod
-    def decode(cls, d: GrantWire) -> GrantReply:
-        prov = str(d["prov"])
-        return cls(prov, tuple(Granted.decode(j, prov) for j in as_list(d.get("jobs"))),
-                   tuple(str(x) for x in as_list(d.get("fin"))), int(d.get("wait") or 0),
-                   Why(str(d.get("why") or "ok")))
+class VisitReply(TypedDict):
+    visits: list[dict[str, Any]]  # JobField values, its id, and "hook": a webhook's end
 
-
-@dataclass(frozen=True)
-class Admit:
-    granted: bool
-    wait_ms: int = 0
-    reason: Why = Why.OK  # ok | cooldown | rate | halted (REGRANT: lost)
-
-    @classmethod
-    def decode(cls, d: AdmitWire) -> Admit:
-        return cls(bool(d["ok"]), int(d["wait"]), Why(str(d["why"])))
-
-
-@dataclass(frozen=True)
-class JobView:
-    """A job's stored fields, as a visit or the finish queue reads them."""
-
+class PeekedJob(TypedDict):
     id: str
-    fields: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, str]
+    timeline: list[str]
 
-    def get(self, name: JobField, default: str = "") -> str:
-        value = self.fields.get(name)
-        return default if value is None else str(value)
+class PeekReply(TypedDict):
+    jobs: list[PeekedJob]
 
-    def int(self, name: JobField, default: int = 0) -> int:
-        try:
-            return int(float(self.get(name) or default))
-        except ValueError:
-            return default
-
-    @property
-    def calls(self) -> tuple[CallRecord, ...]:
-        return calls_from(self.fields.get(JobField.CALLS))
-
-
-@dataclass(frozen=True)
-class GrantRules:
-    """What a grant must respect for one provider (built from configuration)."""
-
-    provider: str
-    windows: tuple[tuple[int, int], ...]   # (limit, window ms)
-    margin_ms: int
-    slot_cap: int                          # 0: no call slots (tracking off or no cap)
-    lease_ms: int
-    caps: tuple[tuple[int, int], ...] = () # per-number (limit, window ms), default policy
-    caps_keep_ms: int = 0
-    campaigns: dict[str, dict[str, Any]] = field(default_factory=dict)
-    dnc: bool = False
-    pace: tuple[tuple[int, int], ...] = ()  # (limit, ms) without the margin (limits.py)
-
-    def rate_args(self) -> RateArgs:
-        """What every script that takes a place in the provider's log needs."""
-        return {"prov": self.provider, "wins": [list(w) for w in self.windows],
-                "pace": [list(p) for p in self.pace], "margin": self.margin_ms}
-
-    def args(self, k: int, consumer: str, tok: str) -> GrantArgs:
-        return {**self.rate_args(), "slot_cap": self.slot_cap, "lease": self.lease_ms,
-                "caps": [list(c) for c in self.caps], "caps_keep": self.caps_keep_ms,
-                "camps": self.campaigns or {"~": {}}, "dnc": self.dnc, "k": k,
-                "consumer": consumer, "tok": tok}
-
-
-@dataclass(slots=True, kw_only=True)  # built per job: a frozen __init__ costs 5x
-class Placement:
-    """Where INGEST puts one claimed entry (decided by the pure core)."""
-
-    entry_id: str
-    job_id: str
-    raw: str
-    provider: str
-    priority: str
-    campaign: str
-    to: str
-    dnc_key: str
-    expires_ms: int
-    place: Place
-    reason: str = ""           # a WaitReason when delayed or parked
-    due_ms: int = 0
-    deadline_ms: int = 0
-    fin: str = ""              # a DueReason when place is FINISH
-    detail: str = ""
-
-    def args(self) -> PlacementWire:
-        return {"e": self.entry_id, "id": self.job_id, "raw": self.raw, "prov": self.provider,
-                "prio": self.priority, "camp": self.campaign, "to": self.to,
-                "dk": self.dnc_key, "exp": self.expires_ms, "place": self.place,
-                "reason": self.reason, "due": self.due_ms, "deadline": self.deadline_ms,
-                "fin": self.fin, "detail": self.detail}
-
-
-@dataclass(slots=True)  # built per job: a frozen __init__ costs 5x
-class ResultItem:
-    """One result for FINISH."""
-
-    job_id: str | None
-    entry_id: str | None
-    result: dict[str, Any]
-    outcome: str
-    answer: str = ""
-    dtok: str | None = None
-
-    def args(self) -> ResultWire:
-        d: ResultWire = {"result": codec.dumps(self.result),
-                             "outcome": self.outcome, "answer": self.answer}
-        if self.job_id:
-            d["id"] = self.job_id
-        if self.entry_id:
-            d["e"] = self.entry_id
-        if self.dtok:
-            d["dtok"] = self.dtok
-        return d
+class ForgetReply(TypedDict):
+    jobs: list[str]
+    fenced: list[str]
+    unknown: list[str]
+    timelines: int
+    calls: int
+    results: int
+    entries: int
+    number_logs: int
+    more: bool

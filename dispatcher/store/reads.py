@@ -10,13 +10,13 @@ from redis.exceptions import ResponseError
 
 from dispatcher.core.model import JobState
 from dispatcher.store import keys as K
-from dispatcher.store.protocol import JobField
+from dispatcher.store.protocol import JobField, PeekArgs, PeekReply
 from dispatcher.store.scripts import Scripts, as_list
 
 
 async def peek(s: Scripts, job_ids: list[str]) -> list[dict[str, Any]]:
     """Of these ids, the jobs that sleep (lua/lib/dormant.lua), read without waking them."""
-    res = await s.call("peek", ids=job_ids)
+    res: PeekReply = await s.call("peek", **PeekArgs(ids=job_ids))
     return [dict(j) for j in as_list(res["jobs"])]
 
 

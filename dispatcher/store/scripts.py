@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, get_args
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from dispatcher.core import codec
+from dispatcher.store.protocol import ScriptName
 
-NAMES = ("admit", "campaign", "cancel", "claimfin", "cooldown", "defer", "finish", "grant",
-         "forget", "halt", "heartbeat", "ingest", "observe", "peek", "promote", "push", "redrive",
-         "regrant", "resume", "revisit", "shrink", "sweep", "track", "visit", "webhook")
+NAMES: tuple[ScriptName, ...] = get_args(ScriptName)
 
 
 def _read(name: str) -> str:
@@ -53,10 +52,10 @@ class Scripts:
         self.anchor = anchor
         self.prefix = prefix
         self.reply_ttl_ms = REPLY_TTL_MS
-        self._scripts: dict[str, AsyncScript] = {
+        self._scripts: dict[ScriptName, AsyncScript] = {
             n: client.register_script(source(n)) for n in NAMES}
 
-    async def call(self, name: str, now_ms: int | None = None, **args: Any) -> Any:
+    async def call(self, name: ScriptName, now_ms: int | None = None, **args: Any) -> Any:
         payload: dict[str, Any] = {"p": self.prefix, **args}
         if "rid" in args:
             payload["reply_ms"] = self.reply_ttl_ms

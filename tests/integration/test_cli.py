@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dispatcher.dev.localredis import LocalRedis
 from dispatcher.store import Store
-from dispatcher.store.protocol import ResultItem
+from dispatcher.store.types import ResultItem
 
 
 def cli(*args: str, env: dict[str, str] | None = None,

@@ -24,7 +24,7 @@ from dispatcher.core.jobs import InvalidJob, parse_job
 from dispatcher.dev.localredis import LocalRedis
 from dispatcher.simulator import RunningSimulator
 from dispatcher.store import Store
-from dispatcher.store.protocol import ResultItem
+from dispatcher.store.types import ResultItem
 from tests.conftest import RunningWorker, make_settings, provider_cfg, start_worker
 from tests.integration.test_campaigns_scripts import ingest
 

@@ -28,7 +28,8 @@ from dispatcher.console.auth import COOKIE
 from dispatcher.dev.localredis import LocalRedis, free_port
 from dispatcher.engine.http import serve
 from dispatcher.store import Store, connect
-from dispatcher.store.protocol import Place, Placement
+from dispatcher.store.protocol import Place
+from dispatcher.store.types import Placement
 from tests.conftest import make_settings, provider_cfg
 from tests.integration.helpers import push
 

@@ -12,7 +12,7 @@ from typing import Any
 from dispatcher.dev.localredis import LocalRedis
 from dispatcher.simulator import RunningSimulator
 from dispatcher.store import Store
-from dispatcher.store.protocol import ResultItem
+from dispatcher.store.types import ResultItem
 from tests.conftest import RunningWorker, make_settings, provider_cfg, start_worker, wait_results
 from tests.integration.helpers import creates, push, set_key
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dispatcher.dev.localredis import LocalRedis
 from dispatcher.store import Store
-from dispatcher.store.protocol import ResultItem
+from dispatcher.store.types import ResultItem
 from tests.integration.test_cli import cli, redis_env
 
 

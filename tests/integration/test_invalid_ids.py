@@ -6,7 +6,8 @@ from dispatcher.client import Client
 from dispatcher.dev.localredis import LocalRedis
 from dispatcher.simulator import RunningSimulator
 from dispatcher.store import Store
-from dispatcher.store.protocol import Place, Placement
+from dispatcher.store.protocol import Place
+from dispatcher.store.types import Placement
 from tests.conftest import RunningWorker, make_settings, provider_cfg, start_worker, wait_results
 
 GOOD = '"to": "+14155550100"'

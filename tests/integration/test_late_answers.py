@@ -12,7 +12,7 @@ from dispatcher.engine.http import serve
 from dispatcher.engine.pacing import Pacer
 from dispatcher.providers.base import ProviderFailure, Transport
 from dispatcher.store import Store
-from dispatcher.store.protocol import GrantRules
+from dispatcher.store.types import GrantRules
 
 RULES = GrantRules(provider="p", windows=((10, 1000),), margin_ms=20, slot_cap=0,
                    lease_ms=60_000)

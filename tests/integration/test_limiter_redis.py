@@ -5,7 +5,8 @@ import random
 
 from dispatcher.core.limits import SlidingLog, Window, pace_windows
 from dispatcher.store import Store
-from dispatcher.store.protocol import GrantRules, Place, Placement
+from dispatcher.store.protocol import Place
+from dispatcher.store.types import GrantRules, Placement
 
 
 def rules(windows: list[Window], provider: str = "p", margin_ms: int = 0,

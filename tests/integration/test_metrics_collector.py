@@ -20,7 +20,7 @@ from dispatcher.dev.localredis import LocalRedis, free_port
 from dispatcher.engine.http import metrics_handler, serve
 from dispatcher.engine.pacing import grant_rules
 from dispatcher.store import Store, connect
-from dispatcher.store.protocol import ResultItem
+from dispatcher.store.types import ResultItem
 from tests.conftest import RunningWorker, make_settings, provider_cfg, start_worker
 from tests.integration.test_console_http import place
 

@@ -22,7 +22,7 @@ from dispatcher.engine import context, dialer, finisher, intake, lookup, tracker
 from dispatcher.engine.context import Runtime
 from dispatcher.engine.pacing import Pacer, grant_rules
 from dispatcher.providers.base import ProviderFailure, StartResult
-from dispatcher.store.protocol import Granted, ResultItem
+from dispatcher.store.types import Granted, ResultItem
 from dispatcher.testing import RecordingStore
 
 # a Wednesday, 11:00 in California: inside every default calling window

@@ -10,7 +10,8 @@ from dispatcher.core.classify import ProviderError
 from dispatcher.core.model import CallState, JobState, Outcome, WaitReason
 from dispatcher.engine import predial
 from dispatcher.engine.dialer import Dialer, Flight
-from dispatcher.store.protocol import Admit, JobField, Why
+from dispatcher.store.protocol import JobField, Why
+from dispatcher.store.types import Admit
 from dispatcher.testing import RecordingStore
 from tests.unit.executors import (
     NOW_MS,
@@ -157,6 +158,7 @@ async def test_a_hook_that_denies_blocks_the_job(monkeypatch: pytest.MonkeyPatch
     _hook(monkeypatch, predial.HookAnswer(False, "opted out"))
     store, adapter, dialer = setup(**HOOK)
     await dialer.run(flight(attempts=2))
+    await dialer.rt.close()  # the hook's HTTP session
     item = result_of(store)
     assert item.outcome == Outcome.BLOCKED and item.result["attempts"] == 1
     assert adapter.dialled == []
@@ -167,6 +169,7 @@ async def test_a_hook_that_fails_waits_and_counts_its_failures(
     _hook(monkeypatch, predial.HookFailed("timed out"))
     store, adapter, dialer = setup(**HOOK)
     await dialer.run(flight(hook_failures=2))
+    await dialer.rt.close()
     [args] = store.args_of("defer")
     assert args["reason"] == WaitReason.PREDIAL and args["fields"][JobField.HOOK_FAILURES] == 3
     assert args["fields"][JobField.ATTEMPTS] == 0 and args["refund_rate"]

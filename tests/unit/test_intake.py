@@ -12,7 +12,8 @@ import pytest
 from dispatcher.core.model import DueReason, Outcome, WaitReason
 from dispatcher.engine.finisher import Finisher
 from dispatcher.engine.intake import Intake
-from dispatcher.store.protocol import GrantReply, Ingested, Place, Placement, Why
+from dispatcher.store.protocol import Ingested, Place, Why
+from dispatcher.store.types import GrantReply, Placement
 from dispatcher.testing import RecordingStore
 from tests.unit.executors import NOW_MS, FakeAdapter, make_runtime, payload, result_of
 

@@ -10,7 +10,8 @@ import pytest
 from dispatcher.core.classify import ProviderError
 from dispatcher.core.model import CallState, JobState, Outcome, WaitReason
 from dispatcher.engine.tracker import Tracker
-from dispatcher.store.protocol import Admit, JobField, JobView, Why
+from dispatcher.store.protocol import JobField, Why
+from dispatcher.store.types import Admit, JobView
 from dispatcher.testing import RecordingStore
 from tests.unit.executors import NOW_MS, FakeAdapter, make_runtime, payload, result_of
 

@@ -29,18 +29,28 @@ from dispatcher.store.protocol import TrackItem
 item: TrackItem = {"id": "j", "dtok": "t", "call_id": "c", "frist_ms": 0,  # wrong
                    "ttl": 1, "attempts": 1}
 """,
+    "a misspelled argument of a script call": """
+from dispatcher.store.protocol import CancelArgs
+args = CancelArgs(id="j", ttl=60, ahaed=True)  # wrong
+""",
+    "a misspelled script name": """
+from dispatcher.store.scripts import Scripts
+async def run(s: Scripts) -> None:
+    await s.call("regarnt", id="j")  # wrong
+""",
     "a misspelled script reply field": """
 from dispatcher.store.protocol import HeartbeatReply
 def claimed(res: HeartbeatReply) -> int:
     return res["claimd"]  # wrong
 """,
     "a misspelled job hash field": """
-from dispatcher.store.protocol import JobField, JobView
+from dispatcher.store.protocol import JobField
+from dispatcher.store.types import JobView
 def redials(v: JobView) -> int:
     return v.int(JobField.REDIAL)  # wrong
 """,
     "a raw string where a job field is expected": """
-from dispatcher.store.protocol import JobView
+from dispatcher.store.types import JobView
 def redials(v: JobView) -> int:
     return v.int("rd")  # wrong
 """,
@@ -50,7 +60,8 @@ async def back(store: Store) -> None:
     await store.defer("j", to="queud", reason="", until_ms=0)  # wrong
 """,
     "a positional Placement": """
-from dispatcher.store.protocol import Place, Placement
+from dispatcher.store.protocol import Place
+from dispatcher.store.types import Placement
 p = Placement("1-0", "j", "{}", "p", "normal", "", "+1", "", 0, Place.QUEUED)  # wrong
 """,
 }
@@ -80,7 +91,8 @@ def errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[int]]:
 
 RIGHT = """
 from dispatcher.core.model import JobState, WaitReason
-from dispatcher.store.protocol import JobField, JobView, Why
+from dispatcher.store.protocol import JobField, Why
+from dispatcher.store.types import JobView
 def redials(v: JobView) -> int:
     return v.int(JobField.REDIALS)
 names = (JobState.QUEUED, WaitReason.RATE_LIMITED, Why.LOST)

@@ -1,0 +1,210 @@
+"""What the store's calls return and take: small typed values decoded from, and encoded
+into, the scripts' JSON (the wire itself is in ``store/protocol.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dispatcher.core import codec
+from dispatcher.core.model import CallRecord
+from dispatcher.store.protocol import (
+    AdmitWire,
+    GrantArgs,
+    GrantedWire,
+    GrantWire,
+    JobField,
+    Place,
+    PlacementWire,
+    RateArgs,
+    ResultWire,
+    Why,
+)
+from dispatcher.store.scripts import as_list
+
+
+def calls_from(raw: str | None) -> tuple[CallRecord, ...]:
+    """The ``calls`` history a job hash keeps (JSON written by the scripts)."""
+    if not raw or raw == "[]":
+        return ()
+    try:
+        items = codec.loads(raw)
+    except ValueError:
+        return ()
+    out = []
+    for c in as_list(items):
+        if isinstance(c, dict) and c.get("call_id"):
+            started = c.get("started_ms")
+            out.append(CallRecord(
+                call_id=str(c["call_id"]),
+                started_ms=int(started) if isinstance(started, int | float) else None,
+                call_status=c.get("call_status"), answer_status=c.get("answer_status"),
+                disconnection_reason=c.get("disconnection_reason"),
+                duration_seconds=c.get("duration_seconds")))
+    return tuple(out)
+
+
+def calls_to(calls: tuple[CallRecord, ...]) -> str:
+    return codec.dumps([c.stored() for c in calls])
+
+
+@dataclass(slots=True)  # built per job: a frozen __init__ costs 5x
+class Granted:
+    """A job this worker may dial now (its grant is taken)."""
+
+    id: str
+    raw: str
+    attempts: int
+    call_n: int
+    unsure: bool
+    tok: str
+    campaign: str
+    priority: str
+    first_seen_ms: int
+    ready_since_ms: int
+    redials: int
+    calls: tuple[CallRecord, ...]
+    canary: bool
+    provider: str
+    dial_ms: int
+    hook_failures: int = 0  # pre-dial hook failures in a row
+
+    @classmethod
+    def decode(cls, d: GrantedWire, provider: str) -> Granted:
+        return cls(id=str(d["id"]), raw=str(d.get("raw") or ""),
+                   attempts=int(d.get("attempts") or 0), call_n=int(d.get("cn") or 1),
+                   unsure=bool(d.get("unsure")), tok=str(d["tok"]),
+                   campaign=str(d.get("camp") or ""), priority=str(d.get("prio") or "normal"),
+                   first_seen_ms=int(d.get("first_seen") or 0),
+                   ready_since_ms=int(d.get("ready_since") or 0),
+                   redials=int(d.get("rd") or 0), calls=calls_from(d.get("calls")),
+                   canary=bool(d.get("canary")), provider=provider,
+                   dial_ms=int(d.get("dial_ms") or 0),
+                   hook_failures=int(d.get("pf") or 0))
+
+
+@dataclass(frozen=True)
+class GrantReply:
+    provider: str
+    jobs: tuple[Granted, ...]
+    finish: tuple[str, ...]  # ids routed to the finish queue (cancelled, do-not-call)
+    wait_ms: int
+    why: Why
+
+    @classmethod
+    def decode(cls, d: GrantWire) -> GrantReply:
+        prov = str(d["prov"])
+        return cls(prov, tuple(Granted.decode(j, prov) for j in as_list(d.get("jobs"))),
+                   tuple(str(x) for x in as_list(d.get("fin"))), int(d.get("wait") or 0),
+                   Why(str(d.get("why") or "ok")))
+
+
+@dataclass(frozen=True)
+class Admit:
+    granted: bool
+    wait_ms: int = 0
+    reason: Why = Why.OK  # ok | cooldown | rate | halted (REGRANT: lost)
+
+    @classmethod
+    def decode(cls, d: AdmitWire) -> Admit:
+        return cls(bool(d["ok"]), int(d["wait"]), Why(str(d["why"])))
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job's stored fields, as a visit or the finish queue reads them."""
+
+    id: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def get(self, name: JobField, default: str = "") -> str:
+        value = self.fields.get(name)
+        return default if value is None else str(value)
+
+    def int(self, name: JobField, default: int = 0) -> int:
+        try:
+            return int(float(self.get(name) or default))
+        except ValueError:
+            return default
+
+    @property
+    def calls(self) -> tuple[CallRecord, ...]:
+        return calls_from(self.fields.get(JobField.CALLS))
+
+
+@dataclass(frozen=True)
+class GrantRules:
+    """What a grant must respect for one provider (built from configuration)."""
+
+    provider: str
+    windows: tuple[tuple[int, int], ...]   # (limit, window ms)
+    margin_ms: int
+    slot_cap: int                          # 0: no call slots (tracking off or no cap)
+    lease_ms: int
+    caps: tuple[tuple[int, int], ...] = () # per-number (limit, window ms), default policy
+    caps_keep_ms: int = 0
+    campaigns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dnc: bool = False
+    pace: tuple[tuple[int, int], ...] = ()  # (limit, ms) without the margin (limits.py)
+
+    def rate_args(self) -> RateArgs:
+        """What every script that takes a place in the provider's log needs."""
+        return {"prov": self.provider, "wins": [list(w) for w in self.windows],
+                "pace": [list(p) for p in self.pace], "margin": self.margin_ms}
+
+    def args(self, k: int, consumer: str, tok: str) -> GrantArgs:
+        return {**self.rate_args(), "slot_cap": self.slot_cap, "lease": self.lease_ms,
+                "caps": [list(c) for c in self.caps], "caps_keep": self.caps_keep_ms,
+                "camps": self.campaigns or {"~": {}}, "dnc": self.dnc, "k": k,
+                "consumer": consumer, "tok": tok}
+
+
+@dataclass(slots=True, kw_only=True)  # built per job: a frozen __init__ costs 5x
+class Placement:
+    """Where INGEST puts one claimed entry (decided by the pure core)."""
+
+    entry_id: str
+    job_id: str
+    raw: str
+    provider: str
+    priority: str
+    campaign: str
+    to: str
+    dnc_key: str
+    expires_ms: int
+    place: Place
+    reason: str = ""           # a WaitReason when delayed or parked
+    due_ms: int = 0
+    deadline_ms: int = 0
+    fin: str = ""              # a DueReason when place is FINISH
+    detail: str = ""
+
+    def args(self) -> PlacementWire:
+        return {"e": self.entry_id, "id": self.job_id, "raw": self.raw, "prov": self.provider,
+                "prio": self.priority, "camp": self.campaign, "to": self.to,
+                "dk": self.dnc_key, "exp": self.expires_ms, "place": self.place,
+                "reason": self.reason, "due": self.due_ms, "deadline": self.deadline_ms,
+                "fin": self.fin, "detail": self.detail}
+
+
+@dataclass(slots=True)  # built per job: a frozen __init__ costs 5x
+class ResultItem:
+    """One result for FINISH."""
+
+    job_id: str | None
+    entry_id: str | None
+    result: dict[str, Any]
+    outcome: str
+    answer: str = ""
+    dtok: str | None = None
+
+    def args(self) -> ResultWire:
+        d: ResultWire = {"result": codec.dumps(self.result),
+                             "outcome": self.outcome, "answer": self.answer}
+        if self.job_id:
+            d["id"] = self.job_id
+        if self.entry_id:
+            d["e"] = self.entry_id
+        if self.dtok:
+            d["dtok"] = self.dtok
+        return d
