@@ -7,12 +7,12 @@ from typing import Any
 from dispatcher.config.settings import Settings
 from dispatcher.core.limits import Window
 from dispatcher.core.model import JobState
-from dispatcher.store import Store
+from dispatcher.store.ports import OperatorReads
 
 WAIT_PREFIX = "w:"
 
 
-async def collect(store: Store, settings: Settings) -> dict[str, Any]:
+async def collect(store: OperatorReads, settings: Settings) -> dict[str, Any]:
     """Every number is an int (0 before the first worker has created anything)."""
     now = await store.server_ms()
     counts = await store.counts()
@@ -51,7 +51,7 @@ def waiting_by_reason(counts: dict[str, int]) -> dict[str, int]:
             if k.startswith(WAIT_PREFIX) and v}
 
 
-async def consumers(store: Store, now: int) -> list[dict[str, Any]]:
+async def consumers(store: OperatorReads, now: int) -> list[dict[str, Any]]:
     """Workers by their last heartbeat (the heartbeat registry), with what the stream's
     consumer group says of each: entries read and not yet ingested, idle time."""
     group = {c["name"]: c for c in (await store.group_info()).get("consumers", [])}
