@@ -186,12 +186,12 @@ def _done(f: Facts) -> list[Why]:
     out = f.job.get("outcome") or "unknown"
     at = _int(f.job.get("done_ms")) or None
     tail = f" at {when(at, f.now_ms)}" if at else ""
-    return [Why("done", f"done: its result is '{out}'{tail}", at)]
+    return [Why(JobState.DONE, f"done: its result is '{out}'{tail}", at)]
 
 
 def _finishing(f: Facts) -> list[Why]:
     fin = f.job.get("fin") or "a result is due"
-    return [Why("finishing", f"its result is being written ({fin.replace(':', ': ')})")]
+    return [Why(JobState.FINISHING, f"its result is being written ({fin.replace(':', ': ')})")]
 
 
 def _tracking(f: Facts) -> list[Why]:
@@ -214,8 +214,8 @@ def _parked(f: Facts) -> list[Why]:
                     "parked", fix=f"configure provider {prov}, then: dispatcher resume {prov}")]
     if f.halt:
         return [_halted(prov, f.halt, f.now_ms), *_campaign_flags(f)]
-    return [Why("parked", f"parked while provider {prov} was halted; the halt is over but the "
-                "job was not sent back", fix=f"dispatcher resume {prov}",
+    return [Why(JobState.PARKED, f"parked while provider {prov} was halted; the halt is over "
+                "but the job was not sent back", fix=f"dispatcher resume {prov}",
                 action={"kind": "provider", "name": prov}), *_campaign_flags(f)]
 
 
@@ -244,7 +244,7 @@ def _delayed_text(f: Facts, wr: str, at: str) -> str:
 def _delayed(f: Facts) -> list[Why]:
     wr, until = f.job.get(JobField.WAIT_REASON) or "", _until(f)
     if until is None:
-        return [Why("delayed", f"waiting ({wr or 'no reason recorded'})")]
+        return [Why(JobState.DELAYED, f"waiting ({wr or 'no reason recorded'})")]
     code = {str(WaitReason.RATE_LIMITED): "retry", WaitReason.CONCURRENCY: "retry",
             WaitReason.PREDIAL: "retry", WaitReason.CRASH: "retry"}.get(wr, wr or "delayed")
     text = _delayed_text(f, wr, when(until, f.now_ms))
@@ -294,7 +294,7 @@ def _position(f: Facts) -> Why:
     if others:
         parts.append(f"taking turns with {others} other campaign(s) at priority "
                      f"{f.job.get('prio') or 'normal'} ({pos.get('other_ready', 0)} ready)")
-    return Why("queued", f"queued behind {total} others ({'; '.join(parts)})")
+    return Why(JobState.QUEUED, f"queued behind {total} others ({'; '.join(parts)})")
 
 
 def _queued(f: Facts) -> list[Why]:
@@ -327,7 +327,7 @@ def why_now(f: Facts) -> list[Why]:
     if fn is not None:
         return fn(f)
     if state == JobState.ORPHANED:
-        return [Why("orphaned", "its payload was lost: it cannot be sent",
+        return [Why(JobState.ORPHANED, "its payload was lost: it cannot be sent",
                     fix="enqueue the job again")]
     return [Why(state, "just read from the stream: being placed")]
 
@@ -364,7 +364,7 @@ def explain(f: Facts, *, show_numbers: bool = False) -> Explanation:
     reasons = why_now(f)
     to = f.job.get("to") or ""
     return Explanation(
-        f.job_id, f.job.get("state") or "new", f.job.get("prov") or "",
+        f.job_id, f.job.get(JobField.STATE) or JobState.NEW, f.job.get("prov") or "",
         f.job.get("camp") or "", f.job.get("prio") or "normal",
         _int(f.job.get("attempts")) or 0, to if show_numbers else mask_number(to),
         reasons[0], reasons[1:],
