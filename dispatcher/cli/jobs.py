@@ -295,7 +295,7 @@ def cmd_results(args: argparse.Namespace) -> int:
 # -- cancel -------------------------------------------------------------------------------------
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from dispatcher.store.scripts import CancelResult
+    from dispatcher.store.protocol import CancelResult
     settings = settings_from(args)
 
     async def main() -> CancelResult:

@@ -26,10 +26,11 @@ from dispatcher.console.tail import ResultsTail
 from dispatcher.logs import get_logger
 from dispatcher.ops import explain
 from dispatcher.store import Store
+from dispatcher.store.protocol import CampaignOp
 
 STATIC = Path(__file__).parent / "static"
 FRAGMENT = "X-Console-Fragment"
-CAMPAIGN_OPS = ("pause", "resume", "cancel")
+CAMPAIGN_OPS: dict[str, CampaignOp] = {"pause": "pause", "resume": "resume", "cancel": "cancel"}
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
                                "img-src 'self' data:; frame-ancestors 'none'; "
@@ -232,7 +233,7 @@ class Console:
             raise web.HTTPNotFound(text=f"unknown campaign action {op!r}")
         if not await data.known_campaign(self.store, self.settings, name):
             raise web.HTTPNotFound(text=f"no campaign named {name!r}")
-        n = await self.store.campaign(op, name, list(self.settings.providers))
+        n = await self.store.campaign(CAMPAIGN_OPS[op], name, list(self.settings.providers))
         self.log.info("console.campaign", op=op, campaign=name, cancelled=n, token=who.label)
         notice = {"pause": Notice.CAMPAIGN_PAUSED, "resume": Notice.CAMPAIGN_RESUMED,
                   "cancel": Notice.CAMPAIGN_CANCELLED}[op]

@@ -6,6 +6,7 @@ from typing import Any
 
 from dispatcher.config.settings import Settings
 from dispatcher.console.tail import FAILURES, ResultsTail
+from dispatcher.core.model import JobState
 from dispatcher.core.policies import registry_states
 from dispatcher.ops import status
 from dispatcher.store import Store
@@ -52,9 +53,10 @@ def _campaign_row(name: str, st: dict[str, Any], settings: Settings, paused: set
              else "done" if total and not remaining else "active")
     return {
         "name": name, "state": state, "total": total, "done": done, "remaining": remaining,
-        "outcomes": outcomes, "queued": c.get("queued", 0),
-        "waiting": c.get("delayed", 0) + c.get("parked", 0), "dialing": c.get("dialing", 0),
-        "live": c.get("live", 0), "finishing": c.get("finishing", 0),
+        "outcomes": outcomes, "queued": c.get(JobState.QUEUED, 0),
+        "waiting": c.get(JobState.DELAYED, 0) + c.get(JobState.PARKED, 0),
+        "dialing": c.get(JobState.DIALING, 0),
+        "live": c.get("live", 0), "finishing": c.get(JobState.FINISHING, 0),
         "pace_per_min": round(pace, 1),
         "eta_s": round(remaining / pace * 60) if pace > 0 and remaining else None,
         "cap": cfg.max_concurrent_calls if cfg else None, "cap_live": st["cap_live"],

@@ -11,13 +11,23 @@ import enum
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from dispatcher.core.classify import Action, ProviderError
 from dispatcher.core.jobs import Job
-from dispatcher.core.model import BlockReason, CallRecord, CallState, Outcome, WaitReason
+from dispatcher.core.model import (
+    BlockReason,
+    CallRecord,
+    CallState,
+    DueReason,
+    JobState,
+    Outcome,
+    WaitReason,
+)
 from dispatcher.core.timing import Timing
 
+MAX_CRASHES = 3  # a job the worker failed on this often gets a result (unless it was sending)
+CRASH_ERROR = ProviderError(None, "internal_error", "the worker failed on this job")
 RETRY_BEFORE_ANSWER = frozenset({"network_error", "provider_error"})
 SYSTEM_ERRORS = frozenset({"agent_error", "unknown"})
 ANSWERED = frozenset({"human", "machine"})
@@ -39,8 +49,10 @@ class Wait:
     park: bool = False
 
     @property
-    def place(self) -> str:
-        return "parked" if self.park else "delayed"
+    def place(self) -> Literal[JobState.DELAYED, JobState.PARKED]:
+        if self.park:
+            return JobState.PARKED
+        return JobState.DELAYED
 
 
 @dataclass(frozen=True)
@@ -143,6 +155,34 @@ def at_grant(job: Job, pol: Policy, now: int, *, unsure: bool) -> Dial | Reconci
     if v.open:
         return Dial()
     return Wait(WaitReason.WINDOW, int(v.until_ms or now), v.text)
+
+
+def refunded(attempts: int) -> int:
+    """The attempt count once a dial that never reached the provider is given back."""
+    return max(attempts - 1, 0)
+
+
+def predial_failed(failures: int, timing: Timing, now: int, rng: random.Random,
+                   detail: str) -> Wait:
+    """The pre-dial hook could not answer, ``failures`` times in a row: ask again later."""
+    delay = timing.retry(failures, "predial", None, rng)
+    return Wait(WaitReason.PREDIAL, now + round(delay * 1000), detail)
+
+
+@dataclass(frozen=True)
+class CrashStep:
+    next: Finish | Wait
+    attempts: int
+    unsure: bool  # the crash came while sending: the call may exist
+
+
+def crashed(crashes: int, sending: bool, attempts: int, timing: Timing, now: int) -> CrashStep:
+    """The worker failed on a job for the ``crashes``-th time: back off, or give it a result
+    after a few. One that was sending waits for a look-up (its call may exist)."""
+    if crashes >= MAX_CRASHES and not sending:
+        return CrashStep(Finish(Outcome.EXHAUSTED, error_fields(CRASH_ERROR)), attempts, False)
+    wait = Wait(WaitReason.CRASH, now + round(timing.max_delay_s * 1000))
+    return CrashStep(wait, attempts if sending else refunded(attempts), sending)
 
 
 # -- after a failed create ---------------------------------------------------------------------
@@ -263,7 +303,7 @@ def due_result(fin: str, calls: tuple[CallRecord, ...], wait_reason: str, last_s
                last_code: str | None, parse_error: Callable[[], str] | None = None) -> Finish:
     """The result of a job queued for one by a script (cancel, do-not-call, deadline, ...)."""
     kind, _, detail = fin.partition(":")
-    if kind == "cancelled":
+    if kind == DueReason.CANCELLED:
         if calls:  # it was dialled before (waiting for a redial): its calls are the result
             last = calls[-1]
             return Finish(Outcome.ENDED, {
@@ -272,18 +312,18 @@ def due_result(fin: str, calls: tuple[CallRecord, ...], wait_reason: str, last_s
                 "disconnection_reason": last.disconnection_reason,
                 "duration_seconds": last.duration_seconds, "calls": calls})
         return Finish(Outcome.CANCELLED)
-    if kind == "blocked":
+    if kind == DueReason.BLOCKED:
         # a job blocked before a redial (a revocation mid-call) keeps the calls it made
         return Finish(Outcome.BLOCKED, {"reason": detail or BlockReason.DNC.value,
                                         **({"calls": calls} if calls else {})})
-    if kind == "expired":
+    if kind == DueReason.EXPIRED:
         return Finish(Outcome.EXPIRED)
-    if kind == "max_age":
+    if kind == DueReason.MAX_AGE:
         return Finish(Outcome.EXHAUSTED, {
             "http_status": last_status, "error_code": last_code or None,
             "reason": f"max_defer_s exceeded while waiting ({wait_reason or 'queued'})",
             **({"calls": calls} if calls else {})})
-    if kind == "invalid" and parse_error is not None:
+    if kind == DueReason.INVALID and parse_error is not None:
         return Finish(Outcome.INVALID, {"error_message": parse_error()})
     return Finish(Outcome.EXHAUSTED, {"http_status": None, "error_code": "internal_error",
                                       "error_message": f"no result rule for {fin!r}"})

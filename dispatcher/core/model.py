@@ -61,6 +61,18 @@ EXCUSED = frozenset({WaitReason.NOT_BEFORE, WaitReason.WINDOW, WaitReason.REDIAL
                      WaitReason.HALTED, WaitReason.UNKNOWN_PROVIDER})
 
 
+class DueReason(enum.StrEnum):
+    """Why a job's result is due without a dial (a finishing job's ``fin``; ``blocked`` and
+    ``invalid`` may carry a detail after a colon)."""
+
+    INTAKE = "intake"        # decided at intake (expired, invalid for its provider, blocked)
+    INVALID = "invalid"
+    CANCELLED = "cancelled"
+    BLOCKED = "blocked"
+    EXPIRED = "expired"
+    MAX_AGE = "max_age"      # waited longer than max_defer_s
+
+
 class BlockReason(enum.StrEnum):
     DNC = "dnc"
     PREDIAL = "predial"

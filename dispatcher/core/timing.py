@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from dispatcher.core.backoff import backoff_delay
+from dispatcher.core.backoff import backoff_delay, nominal_delay
 
 COOLDOWN_JITTER_S = 0.25
 CONCURRENCY_WAIT_S = 2.0
@@ -25,6 +25,16 @@ SETTLE_EXTRA_S = 1.0
 OWNED_FOR_S = SETTLE_EXTRA_S
 REPLICA_RETRY_S = 1.0  # a grant too few replicas acknowledged: its jobs are granted again then
 DORMANT_AFTER_S = 60.0  # a job due later than this after it arrives sleeps packed till then
+
+
+RESTART_BASE_S = 0.5
+RESTART_MAX_S = 10.0
+
+
+def restart_delay(failures: int) -> float:
+    """A worker loop that failed (or Redis not there at start) ``failures`` times in a row
+    tries again after 0.5, 1, 2 ... up to 10 s (no jitter: one process, one loop)."""
+    return nominal_delay(failures, RESTART_BASE_S, RESTART_MAX_S)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dispatcher.engine.results import build, item
 from dispatcher.logs import get_logger, info_on
 from dispatcher.metrics import RESULTS, count, provider_label
 from dispatcher.providers import Adapter, build_adapter, dialect
-from dispatcher.store import Store
+from dispatcher.store.ports import EngineStore
 
 # payloads parsed recently: intake runs ahead of the dials (up to intake_max_ready jobs), and a
 # dial that finds its payload here is spared a second parse; bounded in entries and in text (a
@@ -62,7 +62,7 @@ class Parsed:
 @dataclass
 class Runtime:
     settings: Settings
-    store: Store
+    store: EngineStore
     adapters: dict[str, Adapter]
     pacer: Pacer
     policies: PolicyBook

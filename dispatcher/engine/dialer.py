@@ -16,7 +16,7 @@ from dispatcher.core.classify import Action, ProviderError, classify
 from dispatcher.core.decide import Effect, Finish, Reconcile, Wait
 from dispatcher.core.jobs import Job
 from dispatcher.core.margins import SENDING
-from dispatcher.core.model import BlockReason, CallRecord, CallState, Outcome, WaitReason
+from dispatcher.core.model import BlockReason, CallRecord, CallState, JobState, Outcome, WaitReason
 from dispatcher.core.timing import LOOKUP_SKEW_S, OWNED_FOR_S, REPLICA_RETRY_S, Timing
 from dispatcher.engine import predial
 from dispatcher.engine.context import Runtime, now_ms
@@ -25,9 +25,9 @@ from dispatcher.engine.tracker import Tracker
 from dispatcher.logs import get_logger, info_on
 from dispatcher.metrics import DEFERRALS, REQUESTS, count, provider_label, status_label
 from dispatcher.providers.base import ProviderFailure
+from dispatcher.store.ports import DialerStore
+from dispatcher.store.protocol import JobField, Why
 from dispatcher.store.types import Granted, JobView, calls_to
-
-MAX_CRASHES = 3
 
 
 def dial_fields(job: Job, g: Granted) -> dict[str, Any]:
@@ -68,7 +68,7 @@ class Flight:
 class Dialer:
     def __init__(self, rt: Runtime):
         self.rt = rt
-        self.store = rt.store
+        self.store: DialerStore = rt.store
 
     async def run(self, fl: Flight) -> None:
         g = fl.g
@@ -83,7 +83,7 @@ class Dialer:
         if isinstance(step, Finish):
             await self.finish(job, g, step)
         elif isinstance(step, Wait):
-            await self.defer(job, g, step, g.attempts - 1, refund=True)
+            await self.defer(job, g, step, decide.refunded(g.attempts), refund=True)
         elif isinstance(step, Reconcile):
             await self.reconcile(fl, job, settled=True)
         else:
@@ -97,15 +97,16 @@ class Dialer:
 
     async def defer(self, job: Job, g: Granted, w: Wait, attempts: int, *, refund: bool = False,
                     created_nothing: bool = False, err: ProviderError | None = None,
-                    unsure: bool = False, extra: dict[str, Any] | None = None) -> None:
+                    unsure: bool = False, extra: dict[JobField, Any] | None = None) -> None:
         DEFERRALS.labels(provider_label(job.provider), w.reason.value).inc()
-        fields: dict[str, Any] = {"attempts": max(attempts, 0), "unsure": "1" if unsure else ""}
+        fields: dict[JobField, Any] = {JobField.ATTEMPTS: max(attempts, 0),
+                                       JobField.UNSURE: "1" if unsure else ""}
         if refund:  # nothing was sent: the call number is free again
-            fields["cn"] = max(g.call_n - 1, 0)
+            fields[JobField.CALL_NUMBER] = max(g.call_n - 1, 0)
         fields.update(extra or {})
         if err is not None:
-            fields.update(last_status="" if err.status is None else err.status,
-                          last_code=err.code)
+            fields[JobField.LAST_STATUS] = "" if err.status is None else err.status
+            fields[JobField.LAST_CODE] = err.code
         await self.store.defer(job.id, to=w.place, reason=w.reason.value, until_ms=w.until_ms,
                                dtok=g.tok, fields=fields, refund_rate=refund,
                                refund_number=refund or created_nothing, detail=w.detail)
@@ -114,14 +115,14 @@ class Dialer:
             delay_s=round(max(0, w.until_ms - now_ms()) / 1000, 3), detail=w.detail or None,
             **({"http_status": err.status, "error_code": err.code} if err else {}))
 
-    async def hand_back(self, g: Granted) -> None:
+    async def not_replicated(self, g: Granted) -> None:
         """A grant that must not be dialled (too few replicas acknowledged it): the job waits
         a moment and is granted again; nothing is spent (an unsure job stays unsure)."""
         reason = WaitReason.REPLICAS.value
         DEFERRALS.labels(provider_label(g.provider), reason).inc()
-        fields = {} if g.unsure else {"attempts": max(g.attempts - 1, 0),
-                                      "cn": max(g.call_n - 1, 0)}
-        await self.store.defer(g.id, to="delayed", reason=reason, dtok=g.tok, fields=fields,
+        fields = {} if g.unsure else {JobField.ATTEMPTS: decide.refunded(g.attempts),
+                                      JobField.CALL_NUMBER: decide.refunded(g.call_n)}
+        await self.store.defer(g.id, to=JobState.DELAYED, reason=reason, dtok=g.tok, fields=fields,
                                until_ms=now_ms() + round(REPLICA_RETRY_S * 1000),
                                refund_rate=True, refund_number=True)
 
@@ -162,15 +163,15 @@ class Dialer:
         except predial.HookFailed as exc:
             get_logger(job_id=job.id, provider=job.provider).warning(
                 "predial.failed", error=str(exc))
-            delay = self.rt.timing.retry(g.hook_failures + 1, "predial", None, self.rt.rng)
-            wait = Wait(WaitReason.PREDIAL, now_ms() + round(delay * 1000), str(exc))
-            await self.defer(job, g, wait, g.attempts - 1, refund=True,
-                             extra={"pf": g.hook_failures + 1})
+            wait = decide.predial_failed(g.hook_failures + 1, self.rt.timing, now_ms(),
+                                         self.rt.rng, str(exc))
+            await self.defer(job, g, wait, decide.refunded(g.attempts), refund=True,
+                             extra={JobField.HOOK_FAILURES: g.hook_failures + 1})
             return False
         if not answer.allow:
             await self.finish(job, g, Finish(Outcome.BLOCKED, {
                 "reason": BlockReason.PREDIAL.value, "error_message": answer.reason}),
-                g.attempts - 1)
+                decide.refunded(g.attempts))
             return False
         return True
 
@@ -192,12 +193,12 @@ class Dialer:
             if res.granted:
                 fl.granted_at, fl.log_tok, fl.confirm, fl.place_spent = asked, tok, False, False
                 continue  # its answer may itself have been late
-            if res.reason == "lost":  # another worker owns it now
+            if res.reason is Why.LOST:  # another worker owns it now
                 get_logger(job_id=job.id).warning("job.grant_lost")
                 return False
-            if res.reason == "halted":
+            if res.reason is Why.HALTED:
                 await self.defer(job, g, Wait(WaitReason.HALTED, now_ms(), park=True),
-                                 g.attempts - 1, refund=True)
+                                 decide.refunded(g.attempts), refund=True)
                 return False
             await asyncio.sleep(res.wait_ms / 1000)
         return True
@@ -318,14 +319,22 @@ class Dialer:
         job = self.rt.parse_stored(g.raw)
         if not isinstance(job, Job):
             return
-        crashes = await self.store.bump(job.id, "crashes")
-        err = ProviderError(None, "internal_error", "the worker failed on this job")
-        if crashes >= MAX_CRASHES and not fl.sending:
-            await self.finish(job, g, Finish(Outcome.EXHAUSTED, decide.error_fields(err)))
+        crashes = await self.store.bump(job.id, JobField.CRASHES)
+        step = decide.crashed(crashes, fl.sending, g.attempts, self.rt.timing, now_ms())
+        if isinstance(step.next, Finish):
+            await self.finish(job, g, step.next, step.attempts)
             return
-        wait = Wait(WaitReason.CRASH, now_ms() + round(self.rt.timing.max_delay_s * 1000))
-        await self.defer(job, g, wait, g.attempts - (0 if fl.sending else 1), err=err,
-                         unsure=fl.sending, refund=not fl.sending)
+        await self.defer(job, g, step.next, step.attempts, err=decide.CRASH_ERROR,
+                         unsure=step.unsure, refund=not step.unsure)
+
+    async def hand_back(self, fl: Flight) -> None:
+        """Shutdown: a dial that never started goes back to its ready list, its attempt and
+        call number given back (one that was sending is left to be reconciled)."""
+        g = fl.g
+        await self.store.defer(g.id, to=JobState.QUEUED, reason="", until_ms=0, dtok=g.tok,
+                               refund_rate=True, refund_number=True,
+                               fields={JobField.ATTEMPTS: decide.refunded(g.attempts),
+                                       JobField.CALL_NUMBER: max(g.call_n - 1, 0)})
 
 
 def adopted(g: Granted, call_id: str) -> JobView:

@@ -8,9 +8,10 @@ from __future__ import annotations
 from dispatcher.core import decide
 from dispatcher.core.decide import Finish
 from dispatcher.core.jobs import InvalidJob, Job
-from dispatcher.core.model import Outcome
+from dispatcher.core.model import DueReason, Outcome
 from dispatcher.engine.context import Runtime, now_ms
 from dispatcher.logs import get_logger
+from dispatcher.store.protocol import JobField
 from dispatcher.store.types import JobView
 
 LEASE_MS = 30_000
@@ -30,25 +31,25 @@ class Finisher:
         return len(views)
 
     async def finish(self, v: JobView) -> None:
-        job = self.rt.parse(v.get("raw"))
+        job = self.rt.parse(v.get(JobField.RAW))
         fin = self._decide(job, v)
-        await self.rt.finish(job, fin, attempts=v.int("attempts"),
-                             first_seen_ms=v.int("first_seen") or None)
+        await self.rt.finish(job, fin, attempts=v.int(JobField.ATTEMPTS),
+                             first_seen_ms=v.int(JobField.FIRST_SEEN) or None)
 
     def _decide(self, job: Job | InvalidJob, v: JobView) -> Finish:
-        why = v.get("fin")
+        why = v.get(JobField.DUE_WHY)
         if isinstance(job, InvalidJob):
             return Finish(Outcome.INVALID, {"error_message": job.error,
-                                            "entry_id": v.get("owner") or None})
-        if why == "intake":  # decided when the job was read: decide the same way again
+                                            "entry_id": v.get(JobField.ENTRY) or None})
+        if why == DueReason.INTAKE:  # decided when the job was read: decide the same way again
             step = self._intake(job)
             if isinstance(step, Finish):
                 return step
             get_logger(job_id=job.id).warning("job.intake_changed", fin=why)
-        status = v.get("last_status")
-        return decide.due_result(why, v.calls, v.get("wr"),
+        status = v.get(JobField.LAST_STATUS)
+        return decide.due_result(why, v.calls, v.get(JobField.WAIT_REASON),
                                  int(status) if status.isdigit() else None,
-                                 v.get("last_code") or None)
+                                 v.get(JobField.LAST_CODE) or None)
 
     def _intake(self, job: Job) -> decide.Ready | decide.Wait | Finish:
         adapter = self.rt.adapters.get(job.provider)

@@ -15,13 +15,14 @@ from contextlib import AbstractContextManager
 from dispatcher.core import decide
 from dispatcher.core.decide import Finish, Ready, Wait
 from dispatcher.core.jobs import InvalidJob, Job
-from dispatcher.core.model import Outcome
+from dispatcher.core.model import DueReason, Outcome, Priority
 from dispatcher.core.numbers import dnc_key
 from dispatcher.engine.context import Runtime, now_ms
 from dispatcher.engine.finisher import Finisher
 from dispatcher.engine.results import build, item
 from dispatcher.logs import get_logger
-from dispatcher.store.scripts import Ingested
+from dispatcher.store.ports import IntakeStore
+from dispatcher.store.protocol import GrantArgs, Ingested, Place
 from dispatcher.store.types import GrantReply, Placement, ResultItem
 
 Entry = tuple[str, bytes | None]
@@ -38,6 +39,7 @@ class Intake:
                  asking: Callable[[int], AbstractContextManager[None]],
                  on_grants: Callable[[list[GrantReply], float], None]):
         self.rt = rt
+        self.store: IntakeStore = rt.store
         self.finisher = finisher
         self.room = room
         self.asking = asking
@@ -62,23 +64,23 @@ class Intake:
             placements.append(p)
             if known is not None:
                 decided[p.job_id] = (parsed, known)
-            if p.place == "queued":
+            if p.place is Place.QUEUED:
                 ready[p.provider] += 1
         if unreadable:
-            await self.rt.store.finish(unreadable, self.rt.ttl)
+            await self.store.finish(unreadable, self.rt.ttl)
         if not placements:
             return
         asked = time.monotonic()
         wanted, k = self._grants(ready)
         with self.asking(k):
-            done, grants = await self.rt.store.ingest(placements, wanted)
+            done, grants = await self.store.ingest(placements, wanted)
         if grants:
             self.on_grants(grants, asked)
         await self._after(done, decided, placements)
 
-    def _grants(self, ready: collections.Counter[str]) -> tuple[list[dict[str, object]], int]:
+    def _grants(self, ready: collections.Counter[str]) -> tuple[list[GrantArgs], int]:
         """The first grants to take with the batch, and how many that asks for at most."""
-        out = []
+        out: list[GrantArgs] = []
         room = total = self.room()
         for prov, n in ready.items():
             if room <= 0:
@@ -96,9 +98,10 @@ class Intake:
             # kept while its id lives: an oversized payload only as far as it is still
             # oversized, which is all a second reading (after a crash) needs
             text = text[:self.rt.rules.max_payload_bytes + 1]
-            return Placement(eid, parsed.job_id, text, parsed.provider, "normal",
-                             parsed.campaign or "", "", "", 0, "finish", fin="invalid"), \
-                _invalid(parsed, eid)
+            return Placement(entry_id=eid, job_id=parsed.job_id, raw=text,
+                             provider=parsed.provider, priority=Priority.NORMAL,
+                             campaign=parsed.campaign or "", to="", dnc_key="", expires_ms=0,
+                             place=Place.FINISH, fin=DueReason.INVALID), _invalid(parsed, eid)
         job = parsed
         adapter = self.rt.adapters.get(job.provider)
         jp = self.rt.policies.for_job(job)
@@ -106,18 +109,21 @@ class Intake:
                              provider_known=adapter is not None,
                              problem=adapter.check(job) if adapter else None,
                              max_defer_ms=round(self.rt.timing.max_defer_s * 1000))
-        place, due_fin, reason, due, deadline, detail = "finish", "intake", "", 0, 0, ""
+        due_fin: str = DueReason.INTAKE
+        place, reason, due, deadline, detail = Place.FINISH, "", 0, 0, ""
         if isinstance(step, Ready):
             self.rt.remember(text, job)
-            place, due_fin, deadline = "queued", "", step.deadline_ms
+            place, due_fin, deadline = Place.QUEUED, "", step.deadline_ms
         elif isinstance(step, Wait):
-            place, due_fin, reason, due = step.place, "", step.reason.value, step.until_ms
+            place, due_fin, reason, due = Place(step.place), "", step.reason.value, step.until_ms
             detail = step.detail
-        p = Placement(eid, job.id, text, job.provider, job.priority, job.campaign or "", job.to,
-                      dnc_key(job.to, self.rt.policies.dnc_hashed),
-                      round(job.expires_at * 1000) if job.expires_at else 0, place,
-                      reason=reason, due_ms=due, deadline_ms=deadline, fin=due_fin, detail=detail,
-                      subject=job.subject or "", subject_caps=jp.own_subject_caps(job, now),
+        p = Placement(entry_id=eid, job_id=job.id, raw=text, provider=job.provider,
+                      priority=job.priority, campaign=job.campaign or "", to=job.to,
+                      dnc_key=dnc_key(job.to, self.rt.policies.dnc_hashed),
+                      expires_ms=round(job.expires_at * 1000) if job.expires_at else 0,
+                      place=place, reason=reason, due_ms=due, deadline_ms=deadline, fin=due_fin,
+                      detail=detail, subject=job.subject or "",
+                      subject_caps=jp.own_subject_caps(job, now),
                       region=self.rt.policies.registry_region(job))
         return p, step if isinstance(step, Finish) else None
 
@@ -133,7 +139,7 @@ class Intake:
 
     async def _finish_now(self, job_id: str, why: str,
                           known: tuple[Job | InvalidJob, Finish] | None) -> None:
-        if known is None or why == "cancelled":
+        if known is None or why == DueReason.CANCELLED:
             await self.finisher.run_due(ids=[job_id])
             return
         job, fin = known

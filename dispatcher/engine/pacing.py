@@ -21,10 +21,11 @@ from dispatcher.core.margins import SENDING, LagMeter, SendClock, horizon_s
 from dispatcher.core.policies import PolicyBook
 from dispatcher.metrics import PACING_WAIT
 from dispatcher.providers import CommonConfig
-from dispatcher.store import Store
+from dispatcher.store.ports import PacerStore
+from dispatcher.store.protocol import GrantArgs, Why
 from dispatcher.store.types import Admit, GrantRules
 
-FINAL = ("halted",)  # refusals that waiting inside the process cannot change
+FINAL = (Why.HALTED,)  # refusals that waiting inside the process cannot change
 LATE_CAP_S = 5.0  # a dial this long after its grant is granted again, whatever the windows
 KEEP_EVERY_MAX_S = 1.0  # how often unanswered requests are looked at (a quarter window if less)
 
@@ -55,7 +56,7 @@ def grant_rules(name: str, cfg: CommonConfig, *, track_calls: bool, slot_lease_s
 
 
 class Pacer:
-    def __init__(self, store: Store, rules: dict[str, GrantRules], consumer: str):
+    def __init__(self, store: PacerStore, rules: dict[str, GrantRules], consumer: str):
         self.store = store
         self.rules = rules
         self.consumer = consumer
@@ -98,7 +99,7 @@ class Pacer:
         burst queued at the provider, a slow network) is placed where its answer came."""
         return self.rules[provider].margin_ms * 0.25 / 1000
 
-    def grant_args(self, provider: str, k: int) -> dict[str, Any]:
+    def grant_args(self, provider: str, k: int) -> GrantArgs:
         return self.rules[provider].args(k, self.consumer, self.token())
 
     async def request(self, provider: str, *, deadline: float,

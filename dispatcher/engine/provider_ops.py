@@ -12,13 +12,13 @@ from dispatcher.logs import get_logger
 from dispatcher.metrics import HALTS, RATE_LIMITED, code_label, provider_label
 from dispatcher.providers import CommonConfig
 from dispatcher.providers.base import RateObservation
-from dispatcher.store import Store
+from dispatcher.store.ports import ProviderStore
 
 CIRCUIT_FAILURES = 5  # requests in a row that never reached the provider open its circuit
 
 
 class ProviderOps:
-    def __init__(self, store: Store, providers: dict[str, CommonConfig], timing: Timing,
+    def __init__(self, store: ProviderStore, providers: dict[str, CommonConfig], timing: Timing,
                  rng: random.Random):
         self.store = store
         self.providers = providers

@@ -15,7 +15,7 @@ from dispatcher.core import decide
 from dispatcher.core.classify import Action, ProviderError, classify
 from dispatcher.core.decide import Finish, Wait
 from dispatcher.core.jobs import Job
-from dispatcher.core.model import CallRecord, CallState
+from dispatcher.core.model import CallRecord, CallState, JobState
 from dispatcher.engine.context import Runtime, now_ms
 from dispatcher.logs import get_logger
 from dispatcher.metrics import (
@@ -29,27 +29,30 @@ from dispatcher.metrics import (
 )
 from dispatcher.providers import dialect
 from dispatcher.providers.base import ProviderFailure
+from dispatcher.store.ports import TrackerStore
+from dispatcher.store.protocol import JobField, RevisitItem
 from dispatcher.store.types import JobView, calls_to
 
 
 class Tracker:
     def __init__(self, rt: Runtime):
         self.rt = rt
-        self.store = rt.store
+        self.store: TrackerStore = rt.store
 
     async def due(self, limit: int) -> list[JobView]:
         lease = round(self.rt.settings.tracking.visit_lease_s * 1000)
         return await self.store.visit(list(self.rt.adapters), lease, limit, self.rt.consumer)
 
     async def visit(self, v: JobView) -> None:
-        if v.get("state") != "tracking" or not v.get("raw"):
+        if v.get(JobField.STATE) != JobState.TRACKING or not v.get(JobField.RAW):
             return
-        job = self.rt.parse_stored(v.get("raw"))
+        job = self.rt.parse_stored(v.get(JobField.RAW))
         if not isinstance(job, Job) or job.provider not in self.rt.adapters:
-            get_logger(job_id=v.id, provider=v.get("prov")).error(
+            get_logger(job_id=v.id, provider=v.get(JobField.PROVIDER)).error(
                 "call.untrackable", reason="provider not configured",
                 hint="configure it again; its live calls wait in tracking")
-            await self.store.revisit([{"id": v.id, "prov": v.get("prov"), "delay": 60_000}])
+            await self.store.revisit([{"id": v.id, "prov": v.get(JobField.PROVIDER),
+                                       "delay": 60_000}])
             return
         hook = {k[5:]: x for k, x in v.fields.items() if k.startswith("hook.")}
         if hook:
@@ -57,14 +60,14 @@ class Tracker:
             if spec is not None:
                 await self.conclude(job, v, spec.normalise(hook))
                 return
-        tracked_s = time.time() - v.int("track_ms") / 1000
+        tracked_s = time.time() - v.int(JobField.TRACK_MS) / 1000
         if tracked_s > self.rt.settings.tracking.max_track_s:
-            get_logger(job_id=v.id, provider=job.provider, call_id=v.get("call_id")).error(
+            get_logger(job_id=v.id, provider=job.provider, call_id=v.get(JobField.CALL_ID)).error(
                 "call.tracking_gave_up", tracked_s=round(tracked_s))
             TRACKING_GAVE_UP.labels(provider_label(job.provider)).inc()
-            await self.rt.finish(job, decide.gave_up(v.get("call_id"), v.calls),
-                                 attempts=v.int("attempts", 1),
-                                 first_seen_ms=v.int("first_seen") or None)
+            await self.rt.finish(job, decide.gave_up(v.get(JobField.CALL_ID), v.calls),
+                                 attempts=v.int(JobField.ATTEMPTS, 1),
+                                 first_seen_ms=v.int(JobField.FIRST_SEEN) or None)
             return
         await self.poll(job, v)
 
@@ -76,7 +79,7 @@ class Tracker:
                                        "delay": max(adm.wait_ms, 1000)}])
             return
         try:
-            call = await adapter.get_call(v.get("call_id"))
+            call = await adapter.get_call(v.get(JobField.CALL_ID))
             count(REQUESTS, provider_label(job.provider), "poll", "200")
             self.rt.ops.reached(job.provider)
         except ProviderFailure as f:
@@ -86,10 +89,10 @@ class Tracker:
         if call.terminal:
             await self.conclude(job, v, call)
             return
-        delay = adapter.poll_interval(v.int("visits"), self.rt.timing)
+        delay = adapter.poll_interval(v.int(JobField.VISITS), self.rt.timing)
         await self.store.revisit([self._next(job, v, delay)])
 
-    def _next(self, job: Job, v: JobView, delay_s: float) -> dict[str, Any]:
+    def _next(self, job: Job, v: JobView, delay_s: float) -> RevisitItem:
         return {"id": v.id, "delay": round(delay_s * 1000), "prov": job.provider,
                 "camp": job.campaign or "",
                 "lease": round(self.rt.settings.tracking.slot_lease_s * 1000)}
@@ -99,7 +102,7 @@ class Tracker:
         action = classify(table, err, on_create=False)
         get_logger(job_id=job.id, provider=job.provider).warning(
             "call.poll_failed", http_status=err.status, error_code=err.code, action=action.value)
-        delay = self.rt.adapters[job.provider].poll_interval(v.int("visits"), self.rt.timing)
+        delay = self.rt.adapters[job.provider].poll_interval(v.int(JobField.VISITS), self.rt.timing)
         if action is Action.RATE_LIMITED:
             pause = self.rt.timing.cooldown(err.retry_after_s, 1, self.rt.rng)
             await self.rt.ops.cooldown(job.provider, err, pause)
@@ -114,8 +117,9 @@ class Tracker:
         """A terminal call: a result, a redial, or back to the queue."""
         calls = _with_end(v.calls, call)
         pol = self.rt.policies.for_job(job)
-        end = decide.after_call(job, call, calls, v.int("attempts", 1), v.int("rd"), pol,
-                                self.rt.timing, now_ms(), self.rt.rng)
+        end = decide.after_call(job, call, calls, v.int(JobField.ATTEMPTS, 1),
+                                v.int(JobField.REDIALS), pol, self.rt.timing, now_ms(),
+                                self.rt.rng)
         if end.system_error:
             CALL_ERRORS.labels(provider_label(job.provider),
                                call.disconnection_reason or "none").inc()
@@ -125,7 +129,7 @@ class Tracker:
             await self.rt.ops.shrink(job.provider)
         if isinstance(end.next, Finish):
             await self.rt.finish(job, end.next, attempts=end.attempts,
-                                 first_seen_ms=v.int("first_seen") or None)
+                                 first_seen_ms=v.int(JobField.FIRST_SEEN) or None)
             return
         await self._requeue(job, end.next, end.attempts, calls, end.redials)
 
@@ -133,9 +137,12 @@ class Tracker:
                        redials: int) -> None:
         DEFERRALS.labels(provider_label(job.provider), w.reason.value).inc()
         deadline = now_ms() + round(self.rt.timing.max_defer_s * 1000)
-        await self.store.defer(job.id, to="delayed", reason=w.reason.value, until_ms=w.until_ms,
-                               fields={"attempts": max(attempts, 0), "calls": calls_to(calls),
-                                       "rd": redials, "ready_since": now_ms()},
+        await self.store.defer(job.id, to=JobState.DELAYED, reason=w.reason.value,
+                               until_ms=w.until_ms,
+                               fields={JobField.ATTEMPTS: max(attempts, 0),
+                                       JobField.CALLS: calls_to(calls),
+                                       JobField.REDIALS: redials,
+                                       JobField.READY_SINCE: now_ms()},
                                deadline_ms=deadline, detail=w.detail)
         get_logger(job_id=job.id, provider=job.provider, attempt=attempts).info(
             "job.deferred", reason=w.reason.value, detail=w.detail or None,

@@ -19,9 +19,9 @@ from aiohttp import web
 from redis.exceptions import RedisError, ResponseError
 
 from dispatcher.config.settings import Settings
-from dispatcher.core.model import WaitReason
+from dispatcher.core.model import JobState, WaitReason
 from dispatcher.core.policies import PolicyBook
-from dispatcher.core.timing import REPLICA_RETRY_S
+from dispatcher.core.timing import REPLICA_RETRY_S, restart_delay
 from dispatcher.engine.context import Runtime, build_adapters, consumer_name
 from dispatcher.engine.dialer import Dialer, Flight
 from dispatcher.engine.finisher import Finisher
@@ -42,7 +42,7 @@ from dispatcher.logs import safe_url
 from dispatcher.metrics import GROUP_RECREATED, INFLIGHT, set_known_providers
 from dispatcher.providers import Adapter
 from dispatcher.store import Store, connect
-from dispatcher.store.scripts import Why
+from dispatcher.store.protocol import Why
 from dispatcher.store.types import GrantReply
 
 log = structlog.get_logger("dispatcher")
@@ -176,17 +176,18 @@ class Worker:
     async def _wait_for_redis(self) -> None:
         """Redis may be down or full at start: wait for it with backoff (what Kubernetes
         expects of a pod), saying so at each try."""
-        delay = 0.5
+        failures = 0
         while not self.stopping.is_set():
             try:
                 await self.store.ping()
                 await self._ensure_group()
                 return
             except (RedisError, OSError) as exc:
+                failures += 1
+                delay = restart_delay(failures)
                 log.error("redis.unreachable", url=safe_url(self.settings.redis.url),
                           error=str(exc), retry_in_s=delay)
                 await self._pause(delay)
-                delay = min(delay * 2, 10)
 
     async def _drain(self) -> None:
         grace = self.settings.worker.shutdown_grace_s
@@ -199,10 +200,7 @@ class Worker:
             task.cancel()
             if not fl.sending:
                 try:
-                    await self.store.defer(fl.g.id, to="queued", reason="", until_ms=0,
-                                           dtok=fl.g.tok, refund_rate=True, refund_number=True,
-                                           fields={"attempts": max(fl.g.attempts - 1, 0),
-                                                   "cn": max(fl.g.call_n - 1, 0)})
+                    await self.dialer.hand_back(fl)
                     log.info("job.handed_back", job_id=fl.g.id)
                 except RedisError:
                     pass  # another worker takes it over once this consumer is known dead
@@ -223,7 +221,7 @@ class Worker:
                     raise
                 except Exception as exc:  # a loop must never die: Redis may raise odd types
                     failures += 1
-                    pause = min(0.5 * 2 ** (failures - 1), 10.0)
+                    pause = restart_delay(failures)
                     self.health.failed(name, exc)
                 wait = every if pause is None else pause
                 if wait > 0:
@@ -279,7 +277,7 @@ class Worker:
                   timeout_ms=self.settings.redis.wait_timeout_ms,
                   hint="the grants are not dialled; check the replicas' link to the master")
         for g in reply.jobs:
-            task = asyncio.create_task(self.dialer.hand_back(g))
+            task = asyncio.create_task(self.dialer.not_replicated(g))
             self.visits.add(task)
             task.add_done_callback(self.visits.discard)
 
@@ -370,7 +368,7 @@ class Worker:
                 self.read_own = len(own) == READ_BATCH
                 self._wake_all()
                 return 0.0
-        queued = (await self.store.counts()).get("queued", 0)
+        queued = (await self.store.counts()).get(JobState.QUEUED, 0)
         if queued >= self.settings.worker.intake_max_ready:
             return 0.5
         entries = await self.store.read(self.consumer, READ_BATCH, self.settings.redis.block_ms)
@@ -421,7 +419,7 @@ class Worker:
         w = self.settings.worker
         visited, self.visited = self.visited, set()
         try:
-            res: dict[str, Any] = await self.store.heartbeat(
+            res = await self.store.heartbeat(
                 self.consumer, list(self.flights), round(w.dead_after_s * 1000),
                 round(max(w.dead_after_s, 5.0) * 1000), settle, self.pacer.margins_ms(),
                 visiting=list(self.visiting), visited=list(visited - self.visiting))

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from dispatcher.core.model import JobState
 from dispatcher.store import Store
 from dispatcher.store.keys import PRIORITIES
 
@@ -69,13 +70,13 @@ def status_from(name: str, counts: Mapping[str, int], *, paused: bool, cancelled
     """Build the status from a campaign's counter hash (pure)."""
     c = counts.get
     outcomes = _prefixed(counts, OUTCOME_PREFIX)
-    waiting = c("delayed", 0) + c("parked", 0)
-    remaining = c("queued", 0) + waiting + c("dialing", 0)
+    waiting = c(JobState.DELAYED, 0) + c(JobState.PARKED, 0)
+    remaining = c(JobState.QUEUED, 0) + waiting + c(JobState.DIALING, 0)
     return CampaignStatus(
         name=name, paused=paused, cancelled=cancelled, jobs=c("total", 0),
-        queued=c("queued", 0), waiting=waiting,
-        waiting_by_reason=_prefixed(counts, WAIT_PREFIX), dialing=c("dialing", 0),
-        live=c("live", 0), finishing=c("finishing", 0), done=sum(outcomes.values()),
+        queued=c(JobState.QUEUED, 0), waiting=waiting,
+        waiting_by_reason=_prefixed(counts, WAIT_PREFIX), dialing=c(JobState.DIALING, 0),
+        live=c("live", 0), finishing=c(JobState.FINISHING, 0), done=sum(outcomes.values()),
         outcomes=outcomes, answers=_prefixed(counts, ANSWER_PREFIX), calls=c("calls", 0),
         pace_per_min=pace_per_min,
         eta_s=eta_seconds(remaining, pace_per_min, paused))
@@ -123,7 +124,7 @@ async def control(store: Store, op: Op, name: str, providers: Iterable[str] = ()
         raise ValueError(f"campaign operation must be one of {OPS}, got {op!r}")
     provs = sorted(set(providers))
     total = await store.campaign(op, name, provs)
-    if op == "cancel" and (await store.counts(name)).get("queued", 0) > 0:
+    if op == "cancel" and (await store.counts(name)).get(JobState.QUEUED, 0) > 0:
         others = sorted(await ready_providers(store) - set(provs))
         if others:
             total += await store.campaign(op, name, others)

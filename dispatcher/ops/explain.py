@@ -15,30 +15,32 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dispatcher.config.settings import Settings
-from dispatcher.core.model import iso
+from dispatcher.core.model import JobState, WaitReason, iso
 from dispatcher.logs import clean_field, mask_number, scrub_text
 from dispatcher.store import Store
+from dispatcher.store.protocol import JobField
 
-REASONS = {
-    "not_before": "the time the job asked for (not_before)",
-    "window": "the recipient's calling hours",
-    "redial": "the next call of its redial rule",
-    "halted": "its provider, which is halted",
-    "unknown_provider": "its provider, which is not configured",
-    "retry": "a retry after a failed attempt",
-    "rate_limited": "a retry after the provider answered 429",
-    "concurrency_limit": "a retry after the provider refused another live call",
-    "number_cap": "the per-number call cap",
-    "subject_cap": "the per-subject call cap",
-    "registry_stale": "a fresh copy of a do-not-call registry",
-    "predial": "a retry of the pre-dial check, which did not answer",
-    "reconcile": "a lookup: a call may already exist",
-    "crash": "a retry after the worker failed on it",
-    "replica_wait": "a new grant: too few Redis replicas acknowledged the last one in time "
-                    "(redis.wait_replicas), so it was not dialled",
+REASONS: dict[str, str] = {
+    WaitReason.NOT_BEFORE: "the time the job asked for (not_before)",
+    WaitReason.WINDOW: "the recipient's calling hours",
+    WaitReason.REDIAL: "the next call of its redial rule",
+    WaitReason.HALTED: "its provider, which is halted",
+    WaitReason.UNKNOWN_PROVIDER: "its provider, which is not configured",
+    WaitReason.RETRY: "a retry after a failed attempt",
+    WaitReason.RATE_LIMITED: "a retry after the provider answered 429",
+    WaitReason.CONCURRENCY: "a retry after the provider refused another live call",
+    WaitReason.NUMBER_CAP: "the per-number call cap",
+    WaitReason.SUBJECT_CAP: "the per-subject call cap",
+    WaitReason.REGISTRY_STALE: "a fresh copy of a do-not-call registry",
+    WaitReason.PREDIAL: "a retry of the pre-dial check, which did not answer",
+    WaitReason.RECONCILE: "a lookup: a call may already exist",
+    WaitReason.CRASH: "a retry after the worker failed on it",
+    WaitReason.REPLICAS: "a new grant: too few Redis replicas acknowledged the last one in "
+                         "time (redis.wait_replicas), so it was not dialled",
 }
 """Why a job waits, as what it waits *for* ("waits for the recipient's calling hours")."""
-PARKED = {"halted": "its provider is halted", "unknown_provider": "its provider is not configured"}
+PARKED: dict[str, str] = {WaitReason.HALTED: "its provider is halted",
+                          WaitReason.UNKNOWN_PROVIDER: "its provider is not configured"}
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ async def gather(store: Store, settings: Settings, job_id: str) -> Facts | None:
     cap = ccfg.max_concurrent_calls if ccfg else None
     live = (await store.campaign_stats([camp], now))[camp]["cap_live"] if cap else 0
     position = None
-    if job.get("state") == "queued" and cfg is not None:
+    if job.get(JobField.STATE) == JobState.QUEUED and cfg is not None:
         position = await store.queue_position(prov, job.get("prio") or "normal", camp, job_id)
     return Facts(job_id, job, await store.timeline(job_id), now, cfg is not None, pstate,
                  await store.halt_info(prov) if prov else {}, camp in paused, camp in cancelled,
@@ -197,14 +199,15 @@ def _done(f: Facts) -> list[Why]:
     at = _int(f.job.get("done_ms")) or None
     tail = f" at {when(at, f.now_ms)}" if at else ""
     rule = _blocked_by(f) if out == "blocked" else None
-    return [Why("done", f"done: its result is '{out}'{tail}" + (f": {rule}" if rule else ""),
-                at)]
+    return [Why(JobState.DONE, f"done: its result is '{out}'{tail}"
+                + (f": {rule}" if rule else ""), at)]
 
 
 def _finishing(f: Facts) -> list[Why]:
     fin = f.job.get("fin") or "a result is due"
     rule = _blocked_by(f) if fin.startswith("blocked:") else None
-    return [Why("finishing", f"its result is being written ({rule or fin.replace(':', ': ')})")]
+    return [Why(JobState.FINISHING,
+                f"its result is being written ({rule or fin.replace(':', ': ')})")]
 
 
 def _tracking(f: Facts) -> list[Why]:
@@ -222,13 +225,13 @@ def _dialing(f: Facts) -> list[Why]:
 
 def _parked(f: Facts) -> list[Why]:
     prov = f.job.get("prov") or "?"
-    if f.job.get("wr") == "unknown_provider" or not f.configured:
+    if f.job.get(JobField.WAIT_REASON) == WaitReason.UNKNOWN_PROVIDER or not f.configured:
         return [Why("unknown_provider", f"provider {prov!r} is not configured: the job is "
                     "parked", fix=f"configure provider {prov}, then: dispatcher resume {prov}")]
     if f.halt:
         return [_halted(prov, f.halt, f.now_ms), *_campaign_flags(f)]
-    return [Why("parked", f"parked while provider {prov} was halted; the halt is over but the "
-                "job was not sent back", fix=f"dispatcher resume {prov}",
+    return [Why(JobState.PARKED, f"parked while provider {prov} was halted; the halt is over "
+                "but the job was not sent back", fix=f"dispatcher resume {prov}",
                 action={"kind": "provider", "name": prov}), *_campaign_flags(f)]
 
 
@@ -236,19 +239,23 @@ def _delayed_text(f: Facts, wr: str, at: str) -> str:
     detail = scrub_text(f.job.get("wd") or "")
     last = " ".join(x for x in (f.job.get("last_status"), f.job.get("last_code")) if x)
     after = f" (last answer: {last})" if last else ""
-    texts = {
-        "window": f"calling window closed until {detail or at}" + (f", {at}" if detail else ""),
-        "not_before": f"not before {at}, as the job asked",
-        "redial": f"next call of its redial rule at {at}" + (f" ({detail})" if detail else ""),
-        "number_cap": f"per-number cap until {at}: this number has had as many calls as "
-                      "policy.max_calls_per_number allows" + (f" ({detail})" if detail else ""),
-        "subject_cap": (f"{detail}, next allowed {at}" if detail else
-                        f"per-subject cap until {at}: this subject has had as many calls as "
-                        "policy.max_calls_per_subject allows"),
-        "registry_stale": (f"{detail or 'a do-not-call registry covering this number is stale'}:"
-                           f" held until a fresh copy is imported (looked at again {at})"),
-        "reconcile": f"a call may already exist (its worker stopped mid-request): looked up "
-                     f"at {at}",
+    texts: dict[str, str] = {
+        WaitReason.WINDOW: f"calling window closed until {detail or at}"
+                           + (f", {at}" if detail else ""),
+        WaitReason.NOT_BEFORE: f"not before {at}, as the job asked",
+        WaitReason.REDIAL: f"next call of its redial rule at {at}"
+                           + (f" ({detail})" if detail else ""),
+        WaitReason.NUMBER_CAP: f"per-number cap until {at}: this number has had as many calls "
+                               "as policy.max_calls_per_number allows"
+                               + (f" ({detail})" if detail else ""),
+        WaitReason.SUBJECT_CAP: (f"{detail}, next allowed {at}" if detail else
+                                 f"per-subject cap until {at}: this subject has had as many "
+                                 "calls as policy.max_calls_per_subject allows"),
+        WaitReason.REGISTRY_STALE: (
+            f"{detail or 'a do-not-call registry covering this number is stale'}:"
+            f" held until a fresh copy is imported (looked at again {at})"),
+        WaitReason.RECONCILE: "a call may already exist (its worker stopped mid-request): "
+                              f"looked up at {at}",
     }
     if wr in texts:
         return texts[wr]
@@ -257,11 +264,11 @@ def _delayed_text(f: Facts, wr: str, at: str) -> str:
 
 
 def _delayed(f: Facts) -> list[Why]:
-    wr, until = f.job.get("wr") or "", _until(f)
+    wr, until = f.job.get(JobField.WAIT_REASON) or "", _until(f)
     if until is None:
-        return [Why("delayed", f"waiting ({wr or 'no reason recorded'})")]
-    code = {"rate_limited": "retry", "concurrency_limit": "retry", "predial": "retry",
-            "crash": "retry"}.get(wr, wr or "delayed")
+        return [Why(JobState.DELAYED, f"waiting ({wr or 'no reason recorded'})")]
+    code = {str(WaitReason.RATE_LIMITED): "retry", WaitReason.CONCURRENCY: "retry",
+            WaitReason.PREDIAL: "retry", WaitReason.CRASH: "retry"}.get(wr, wr or "delayed")
     text = _delayed_text(f, wr, when(until, f.now_ms))
     if until <= f.now_ms:
         text += "; due now, back in line at the next promotion"
@@ -309,7 +316,7 @@ def _position(f: Facts) -> Why:
     if others:
         parts.append(f"taking turns with {others} other campaign(s) at priority "
                      f"{f.job.get('prio') or 'normal'} ({pos.get('other_ready', 0)} ready)")
-    return Why("queued", f"queued behind {total} others ({'; '.join(parts)})")
+    return Why(JobState.QUEUED, f"queued behind {total} others ({'; '.join(parts)})")
 
 
 def _queued(f: Facts) -> list[Why]:
@@ -329,19 +336,20 @@ def _queued(f: Facts) -> list[Why]:
 
 
 STATES: dict[str, Callable[[Facts], list[Why]]] = {
-    "done": _done, "finishing": _finishing, "tracking": _tracking, "dialing": _dialing,
-    "parked": _parked, "delayed": _delayed, "queued": _queued,
+    JobState.DONE: _done, JobState.FINISHING: _finishing, JobState.TRACKING: _tracking,
+    JobState.DIALING: _dialing, JobState.PARKED: _parked, JobState.DELAYED: _delayed,
+    JobState.QUEUED: _queued,
 }
 
 
 def why_now(f: Facts) -> list[Why]:
     """The reasons, the one that matters most first."""
-    state = f.job.get("state") or "new"
+    state = f.job.get(JobField.STATE) or JobState.NEW
     fn = STATES.get(state)
     if fn is not None:
         return fn(f)
-    if state == "orphaned":
-        return [Why("orphaned", "its payload was lost: it cannot be sent",
+    if state == JobState.ORPHANED:
+        return [Why(JobState.ORPHANED, "its payload was lost: it cannot be sent",
                     fix="enqueue the job again")]
     return [Why(state, "just read from the stream: being placed")]
 
@@ -379,7 +387,7 @@ def explain(f: Facts, *, show_numbers: bool = False) -> Explanation:
     reasons = why_now(f)
     to = f.job.get("to") or ""
     return Explanation(
-        f.job_id, f.job.get("state") or "new", f.job.get("prov") or "",
+        f.job_id, f.job.get(JobField.STATE) or JobState.NEW, f.job.get("prov") or "",
         f.job.get("camp") or "", f.job.get("prio") or "normal",
         _int(f.job.get("attempts")) or 0, to if show_numbers else mask_number(to),
         reasons[0], reasons[1:],

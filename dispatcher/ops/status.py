@@ -6,12 +6,13 @@ from typing import Any
 
 from dispatcher.config.settings import Settings
 from dispatcher.core.limits import Window
-from dispatcher.store import Store
+from dispatcher.core.model import JobState
+from dispatcher.store.ports import OperatorReads
 
 WAIT_PREFIX = "w:"
 
 
-async def collect(store: Store, settings: Settings) -> dict[str, Any]:
+async def collect(store: OperatorReads, settings: Settings) -> dict[str, Any]:
     """Every number is an int (0 before the first worker has created anything)."""
     now = await store.server_ms()
     counts = await store.counts()
@@ -20,18 +21,18 @@ async def collect(store: Store, settings: Settings) -> dict[str, Any]:
     out: dict[str, Any] = {
         "namespace": settings.redis.namespace,
         "unread": backlog["unread"],
-        "queued": counts.get("queued", 0),
-        "waiting": counts.get("delayed", 0) + counts.get("parked", 0),
+        "queued": counts.get(JobState.QUEUED, 0),
+        "waiting": counts.get(JobState.DELAYED, 0) + counts.get(JobState.PARKED, 0),
         "waiting_by_reason": waiting_by_reason(counts),
-        "delayed": counts.get("delayed", 0),
+        "delayed": counts.get(JobState.DELAYED, 0),
         "delayed_due": sizes["delayed_due"],
-        "parked": counts.get("parked", 0),
-        "dialing": counts.get("dialing", 0),
+        "parked": counts.get(JobState.PARKED, 0),
+        "dialing": counts.get(JobState.DIALING, 0),
         "tracking": counts.get("live", 0),
-        "finishing": counts.get("finishing", 0),
+        "finishing": counts.get(JobState.FINISHING, 0),
         "results": sizes["results"],
         "orphans": sizes["orphans"],
-        "in_flight": backlog["pending"] + counts.get("dialing", 0),
+        "in_flight": backlog["pending"] + counts.get(JobState.DIALING, 0),
         "consumers": await consumers(store, now),
     }
     provs = {}
@@ -50,7 +51,7 @@ def waiting_by_reason(counts: dict[str, int]) -> dict[str, int]:
             if k.startswith(WAIT_PREFIX) and v}
 
 
-async def consumers(store: Store, now: int) -> list[dict[str, Any]]:
+async def consumers(store: OperatorReads, now: int) -> list[dict[str, Any]]:
     """Workers by their last heartbeat (the heartbeat registry), with what the stream's
     consumer group says of each: entries read and not yet ingested, idle time."""
     group = {c["name"]: c for c in (await store.group_info()).get("consumers", [])}

@@ -20,8 +20,47 @@ from dispatcher.store.client import bytes_twin, connect
 from dispatcher.store.erase import Retention
 from dispatcher.store.ledger import Ledger
 from dispatcher.store.producing import Producing
+from dispatcher.store.protocol import (
+    AdmitArgs,
+    CampaignArgs,
+    CampaignOp,
+    CampaignReply,
+    CancelArgs,
+    CancelReply,
+    CancelResult,
+    ClaimfinArgs,
+    ClaimfinReply,
+    CooldownArgs,
+    DeferArgs,
+    DeferTo,
+    FinishArgs,
+    FinishReply,
+    GrantArgs,
+    Ingested,
+    JobField,
+    ObserveArgs,
+    PromoteArgs,
+    PromoteReply,
+    RedriveArgs,
+    Redriven,
+    RedriveReply,
+    RegrantArgs,
+    ResumeArgs,
+    ResumeReply,
+    RevisitArgs,
+    RevisitItem,
+    ScriptName,
+    ShrinkArgs,
+    SweepArgs,
+    SweepReply,
+    TrackArgs,
+    TrackConflict,
+    TrackItem,
+    TrackReply,
+    WebhookArgs,
+)
 from dispatcher.store.reads import Reads
-from dispatcher.store.scripts import CancelResult, Ingested, Scripts, as_list
+from dispatcher.store.scripts import Scripts, as_list
 from dispatcher.store.sessions import ConsoleSessions
 from dispatcher.store.types import (
     Admit,
@@ -92,7 +131,8 @@ class Store(Reads, Retention, Producing, Ledger):
 
     async def cancel_job(self, job_id: str, ttl_s: int, *, ahead: bool) -> CancelResult:
         """Cancel a job that has not been dialled (``ahead``: also one not pushed yet)."""
-        res = await self.s.call("cancel", id=job_id, ttl=ttl_s, ahead=ahead)
+        res: CancelReply = await self.s.call("cancel", **CancelArgs(id=job_id, ttl=ttl_s,
+                                                                    ahead=ahead))
         return CancelResult(res["r"])
 
     async def cancel(self, job_id: str, ttl_s: int) -> bool:
@@ -121,7 +161,7 @@ class Store(Reads, Retention, Producing, Ledger):
         return [(eid.decode(), (fields or {}).get(b"job")) for eid, fields in entries
                 if fields is not None]
 
-    async def ingest(self, entries: Sequence[Placement], grants: Sequence[dict[str, Any]] = ()
+    async def ingest(self, entries: Sequence[Placement], grants: Sequence[GrantArgs] = ()
                      ) -> tuple[list[tuple[str, Ingested, str]], list[GrantReply]]:
         """Claim and place entries; (id, what happened, why a result is due) for each."""
         res, replicated = await self._granting(
@@ -133,12 +173,12 @@ class Store(Reads, Retention, Producing, Ledger):
         return done, [GrantReply.decode(g, replicated) for g in as_list(res["grants"])]
 
     # -- grants --------------------------------------------------------------------------------
-    async def grant(self, grants: Sequence[dict[str, Any]]) -> list[GrantReply]:
+    async def grant(self, grants: Sequence[GrantArgs]) -> list[GrantReply]:
         res, replicated = await self._granting("grant", True, rid=self.rid(),
                                                grants=list(grants))
         return [GrantReply.decode(g, replicated) for g in as_list(res["grants"])]
 
-    async def _granting(self, name: str, granting: bool, **args: Any) -> tuple[Any, bool]:
+    async def _granting(self, name: ScriptName, granting: bool, **args: Any) -> tuple[Any, bool]:
         """A script that may grant dials; with ``wait_replicas``, the grant is acknowledged
         by that many replicas before any request leaves (a failover to a replica that lacks
         it would grant the same job again), in the same round trip. (reply, replicated)"""
@@ -149,16 +189,16 @@ class Store(Reads, Retention, Producing, Ledger):
         return res, acked >= self.wait_replicas
 
     async def admit(self, rules: GrantRules, tok: str, *, now_ms: int | None = None) -> Admit:
-        res = await self.s.call("admit", now_ms, **rules.rate_args(), tok=tok)
-        return Admit(bool(res["ok"]), int(res["wait"]), str(res["why"]))
+        args: AdmitArgs = {**rules.rate_args(), "tok": tok}
+        return Admit.decode(await self.s.call("admit", now_ms, **args))
 
     async def regrant(self, rules: GrantRules, job_id: str, dtok: str, tok: str, *,
                       keep: bool = False) -> Admit:
         """Move a late dial's place in the provider's log to now (see lua/regrant.lua);
         ``keep``: its old place was used by another request, so a new one is added."""
-        res = await self.s.call("regrant", id=job_id, dtok=dtok, tok=tok, keep=keep,
-                                **rules.rate_args())
-        return Admit(bool(res["ok"]), int(res["wait"]), str(res["why"]))
+        args: RegrantArgs = {**rules.rate_args(), "id": job_id, "dtok": dtok, "tok": tok,
+                             "keep": keep}
+        return Admit.decode(await self.s.call("regrant", **args))
 
     async def move_later(self, provider: str, moves: Sequence[tuple[str, int]]) -> list[bool]:
         """Requests answered ``late_ms`` after their grants (``(tok, late_ms)``): each place
@@ -177,8 +217,9 @@ class Store(Reads, Retention, Producing, Ledger):
     async def _finish_many(self, items: Sequence[ResultItem], ttl_s: int) -> list[bool]:
         if not items:
             return []
-        res = await self.s.call("finish", group=K.GROUP, ttl=ttl_s, maxlen=self.results_maxlen,
-                                items=[i.args() for i in items])
+        res: FinishReply = await self.s.call("finish", **FinishArgs(
+            group=K.GROUP, ttl=ttl_s, maxlen=self.results_maxlen,
+            items=[i.args() for i in items]))
         return [bool(x) for x in as_list(res["done"])]
 
     async def finish_one(self, item: ResultItem, ttl_s: int) -> bool:
@@ -190,41 +231,43 @@ class Store(Reads, Retention, Producing, Ledger):
             batcher = self._finishers[ttl_s] = Batcher(send)
         return await batcher.submit(item)
 
-    async def defer(self, job_id: str, *, to: str, reason: str, until_ms: int,
-                    dtok: str | None = None, fields: dict[str, Any] | None = None,
+    async def defer(self, job_id: str, *, to: DeferTo, reason: str, until_ms: int,
+                    dtok: str | None = None, fields: dict[JobField, Any] | None = None,
                     deadline_ms: int = 0, refund_rate: bool = False,
                     refund_number: bool = False, detail: str = "") -> bool:
-        args: dict[str, Any] = {"id": job_id, "to": to, "reason": reason, "until": until_ms,
-                                "detail": detail, "set": fields or {}, "deadline": deadline_ms,
-                                "refund_rate": refund_rate, "refund_number": refund_number}
+        """``reason``: a WaitReason's value ("" when handed back to its ready list)."""
+        args: DeferArgs = {"id": job_id, "to": to, "reason": reason, "until": until_ms,
+                           "detail": detail, "set": {f.value: v for f, v in (fields or {}).items()},
+                           "deadline": deadline_ms, "refund_rate": refund_rate,
+                           "refund_number": refund_number}
         if dtok:
             args["dtok"] = dtok
         return bool(await self.s.call("defer", **args))
 
-    async def track(self, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        res: dict[str, Any] = await self.s.call("track", items=list(items))
+    async def track(self, items: Sequence[TrackItem]) -> TrackReply:
+        res: TrackReply = await self.s.call("track", **TrackArgs(items=list(items)))
         return res
 
-    async def _track_many(self, items: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+    async def _track_many(self, items: list[TrackItem]) -> list[TrackConflict | None]:
         res = await self.track(items)
-        conflicts: dict[str, dict[str, Any]] = {
+        conflicts: dict[str, TrackConflict] = {
             str(c["id"]): c for c in as_list(res.get("conflicts"))}
         return [conflicts.get(str(i["id"])) for i in items]
 
-    async def track_one(self, item: dict[str, Any]) -> dict[str, Any] | None:
+    async def track_one(self, item: TrackItem) -> TrackConflict | None:
         """One started call into tracking, batched with the others; a conflict or None."""
         return await self._trackers.submit(item)
 
     async def claim_finishing(self, lease_ms: int, limit: int,
                               ids: Sequence[str] | None = None) -> list[JobView]:
-        args: dict[str, Any] = {"lease": lease_ms, "limit": limit}
+        args = ClaimfinArgs(lease=lease_ms, limit=limit)
         if ids is not None:
             args["ids"] = list(ids)
-        res = await self.s.call("claimfin", **args)
+        res: ClaimfinReply = await self.s.call("claimfin", **args)
         return [JobView(str(j["id"]), {k: str(v) for k, v in j.items()})
                 for j in as_list(res["jobs"])]
 
-    async def bump(self, job_id: str, field: str) -> int:
+    async def bump(self, job_id: str, field: JobField) -> int:
         """Count something about a job (crashes) in its hash."""
         return int(await self.r.hincrby(self.k.job(job_id), field, 1))
 
@@ -243,23 +286,23 @@ class Store(Reads, Retention, Producing, Ledger):
             out.append(JobView(str(v["id"]), fields))
         return out
 
-    async def revisit(self, items: Sequence[dict[str, Any]]) -> None:
+    async def revisit(self, items: Sequence[RevisitItem]) -> None:
         if items:
-            await self.s.call("revisit", items=list(items))
+            await self.s.call("revisit", **RevisitArgs(items=list(items)))
 
     async def webhook(self, event_id: str, call_id: str, fields: dict[str, str],
                       ttl_s: int) -> int:
-        return int(await self.s.call("webhook", event_id=event_id, call_id=call_id, ttl=ttl_s,
-                                     fields=fields))
+        return int(await self.s.call("webhook", **WebhookArgs(
+            event_id=event_id, call_id=call_id, ttl=ttl_s, fields=fields)))
 
     # -- upkeep --------------------------------------------------------------------------------
     async def promote(self, max_defer_ms: int, limit: int = 500) -> int:
-        res = await self.s.call("promote", src="delayed", top="now", limit=limit,
-                                max_defer=max_defer_ms)
+        res: PromoteReply = await self.s.call("promote", **PromoteArgs(
+            src="delayed", top="now", limit=limit, max_defer=max_defer_ms))
         return int(res["moved"])
 
     async def sweep(self, limit: int = 200) -> list[str]:
-        res = await self.s.call("sweep", limit=limit)
+        res: SweepReply = await self.s.call("sweep", **SweepArgs(limit=limit))
         return [str(x) for x in as_list(res["due"])]
 
     async def heartbeat(self, consumer: str, held: Sequence[str], dead_ms: int, stale_ms: int,
@@ -276,10 +319,11 @@ class Store(Reads, Retention, Producing, Ledger):
         return res
 
     async def redrive(self, job_ids: Sequence[str], outcomes: Sequence[str], *, dry: bool
-                      ) -> list[tuple[str, str]]:
+                      ) -> list[tuple[str, Redriven]]:
         """Put finished jobs back as new work; (id, what happened) for each."""
-        res = await self.s.call("redrive", ids=list(job_ids), outcomes=list(outcomes), dry=dry)
-        return [(str(j["id"]), str(j["r"])) for j in as_list(res["jobs"])]
+        res: RedriveReply = await self.s.call("redrive", **RedriveArgs(
+            ids=list(job_ids), outcomes=list(outcomes), dry=dry))
+        return [(str(j["id"]), Redriven(j["r"])) for j in as_list(res["jobs"])]
 
     async def maxmemory_policy(self) -> str | None:
         """Redis's eviction policy, or None when the server does not say (managed Redis)."""
@@ -308,15 +352,16 @@ class Store(Reads, Retention, Producing, Ledger):
 
     # -- provider-wide state ----------------------------------------------------------------------
     async def set_cooldown(self, provider: str, ms: int) -> None:
-        await self.s.call("cooldown", prov=provider, ms=max(1, ms))
+        await self.s.call("cooldown", **CooldownArgs(prov=provider, ms=max(1, ms)))
 
     async def observe(self, provider: str, limit: int, window_ms: int, remaining: int,
                       reset_ms: int, margin_ms: int = 0) -> bool:
-        return bool(await self.s.call("observe", prov=provider, limit=limit, ms=window_ms,
-                                      remaining=remaining, reset=reset_ms, margin=margin_ms))
+        return bool(await self.s.call("observe", **ObserveArgs(
+            prov=provider, limit=limit, ms=window_ms, remaining=remaining, reset=reset_ms,
+            margin=margin_ms)))
 
     async def shrink_slots(self, provider: str, ttl_ms: int) -> int:
-        return int(await self.s.call("shrink", prov=provider, ttl=ttl_ms))
+        return int(await self.s.call("shrink", **ShrinkArgs(prov=provider, ttl=ttl_ms)))
 
     async def halt(self, provider: str, reason: str, code: str, first_probe_ms: int,
                    max_probe_ms: int) -> Halt:
@@ -334,17 +379,18 @@ class Store(Reads, Retention, Producing, Ledger):
         """Resume a provider: clear its halt and put its parked jobs back in line."""
         total = 0
         while True:
-            res = await self.s.call("resume", prov=provider, batch=1000, max_defer=max_defer_ms)
+            res: ResumeReply = await self.s.call("resume", **ResumeArgs(
+                prov=provider, batch=1000, max_defer=max_defer_ms))
             total += int(res["moved"])
             if int(res["left"]) == 0 or int(res["moved"]) == 0:
                 return total
 
-    async def campaign(self, op: str, name: str, providers: Sequence[str]) -> int:
+    async def campaign(self, op: CampaignOp, name: str, providers: Sequence[str]) -> int:
         """Pause, resume or cancel a campaign; returns the jobs cancelled (for ``cancel``)."""
         total = 0
         while True:
-            res = await self.s.call("campaign", op=op, camp=name, provs=list(providers),
-                                    batch=1000)
+            res: CampaignReply = await self.s.call("campaign", **CampaignArgs(
+                op=op, camp=name, provs=list(providers), batch=1000))
             total += int(res["cancelled"])
             if op != "cancel" or int(res["left"]) == 0 or int(res["cancelled"]) == 0:
                 return total

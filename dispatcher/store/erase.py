@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from dispatcher.core.numbers import dnc_key, normalise
 from dispatcher.store import keys as K
 from dispatcher.store.mentions import Needle, mentions, needle
+from dispatcher.store.protocol import ForgetArgs
 from dispatcher.store.reads import peek
 from dispatcher.store.scripts import Scripts, as_list
 
@@ -133,13 +134,14 @@ class Retention:
         """``needles`` only in the first batch: it also erases what names the numbers but
         belongs to no job (a payload or a result without an id, the per-number logs)."""
         mine = set(batch) | ({""} if needles else set())
-        res: dict[str, Any] = await self.s.call(
-            "forget", group=K.GROUP, ids=list(batch), numbers=[n.e164 for n in needles],
+        args = ForgetArgs(
+            group=K.GROUP, ids=list(batch), numbers=[n.e164 for n in needles],
             patterns=[n.lua for n in needles],
             results=[e for i in sorted(mine) for e in results.get(i, [])],
             entries=[x for x in entries if x.get("id", "") in mine],
             replies=await self._replies(set(batch), needles),
             after_results=last_result, after_jobs=last_job, tail=TAIL, fence=fence_s)
+        res: dict[str, Any] = await self.s.call("forget", **args)
         return res
 
     async def _ids_of_numbers(self, needles: list[Needle]) -> set[str]:

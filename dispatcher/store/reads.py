@@ -8,13 +8,15 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from dispatcher.core.model import JobState
 from dispatcher.store import keys as K
+from dispatcher.store.protocol import JobField, PeekArgs, PeekReply
 from dispatcher.store.scripts import Scripts, as_list
 
 
 async def peek(s: Scripts, job_ids: list[str]) -> list[dict[str, Any]]:
     """Of these ids, the jobs that sleep (lua/lib/dormant.lua), read without waking them."""
-    res = await s.call("peek", ids=job_ids)
+    res: PeekReply = await s.call("peek", **PeekArgs(ids=job_ids))
     return [dict(j) for j in as_list(res["jobs"])]
 
 
@@ -180,8 +182,10 @@ class Reads:
         heads = [str(x) for ids in await pipe.execute() for x in ids]
         pipe = self.r.pipeline(transaction=False)
         for job_id in heads:
-            pipe.hmget(self.k.job(job_id), ["state", "ready_since", "first_seen"])
-        since = [int(rs or fs or 0) for st, rs, fs in await pipe.execute() if st == "queued"]
+            pipe.hmget(self.k.job(job_id), [JobField.STATE, JobField.READY_SINCE,
+                                            JobField.FIRST_SEEN])
+        since = [int(rs or fs or 0) for st, rs, fs in await pipe.execute()
+                 if st == JobState.QUEUED]
         return min(since) if since else None
 
     async def queue_position(self, provider: str, priority: str, campaign: str,

@@ -7,49 +7,17 @@ named arguments as one JSON object and answers JSON, so nothing is addressed by 
 
 from __future__ import annotations
 
-import enum
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, get_args
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from dispatcher.core import codec
+from dispatcher.store.protocol import ScriptName
 
-NAMES = ("admit", "campaign", "cancel", "claimfin", "cooldown", "defer", "finish", "grant",
-         "forget", "halt", "heartbeat", "ingest", "observe", "peek", "promote", "push", "redrive",
-         "consent", "registry", "regrant", "resume", "revisit", "shrink", "sweep", "track",
-         "unconsent", "visit", "webhook")
-
-
-class Ingested(enum.StrEnum):
-    """What INGEST did with one stream entry."""
-
-    OK = "ok"              # placed: ready, delayed or parked
-    DUPLICATE = "dup"      # another entry carries this id
-    DONE = "done"          # the id already has a result
-    AGAIN = "again"        # this very entry was ingested before
-    FINISH = "fin"         # a result must be written now (cancelled, invalid, expired, ...)
-
-
-class Why(enum.StrEnum):
-    """Why a grant call gave fewer jobs than asked."""
-
-    OK = "ok"
-    EMPTY = "empty"
-    RATE = "rate"
-    COOLDOWN = "cooldown"
-    SLOT = "slot"
-    HALTED = "halted"
-
-
-class CancelResult(enum.StrEnum):
-    CANCELLED = "cancelled"
-    AHEAD = "ahead"
-    UNKNOWN = "unknown"
-    DONE = "done"
-    TOO_LATE = "too_late"
+NAMES: tuple[ScriptName, ...] = get_args(ScriptName)
 
 
 def _read(name: str) -> str:
@@ -85,10 +53,10 @@ class Scripts:
         self.anchor = anchor
         self.prefix = prefix
         self.reply_ttl_ms = REPLY_TTL_MS
-        self._scripts: dict[str, AsyncScript] = {
+        self._scripts: dict[ScriptName, AsyncScript] = {
             n: client.register_script(source(n)) for n in NAMES}
 
-    async def call(self, name: str, now_ms: int | None = None, **args: Any) -> Any:
+    async def call(self, name: ScriptName, now_ms: int | None = None, **args: Any) -> Any:
         payload: dict[str, Any] = {"p": self.prefix, **args}
         if "rid" in args:
             payload["reply_ms"] = self.reply_ttl_ms
@@ -97,7 +65,7 @@ class Scripts:
         raw = await self._scripts[name](keys=[self.anchor], args=[codec.dumpb(payload)])
         return codec.loads(raw)
 
-    async def call_replicated(self, name: str, replicas: int, timeout_ms: int, **args: Any
+    async def call_replicated(self, name: ScriptName, replicas: int, timeout_ms: int, **args: Any
                               ) -> tuple[Any, int]:
         """``call``, then WAIT for ``replicas`` on the same connection (WAIT counts the
         replicas that have this connection's writes), in one round trip. Returns the reply

@@ -1,4 +1,5 @@
-"""What the store's calls return: small typed values decoded from the scripts' JSON."""
+"""What the store's calls return and take: small typed values decoded from, and encoded
+into, the scripts' JSON (the wire itself is in ``store/protocol.py``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,19 @@ from typing import Any
 
 from dispatcher.core import codec
 from dispatcher.core.model import CallRecord
-from dispatcher.store.scripts import Why, as_list
+from dispatcher.store.protocol import (
+    AdmitWire,
+    GrantArgs,
+    GrantedWire,
+    GrantWire,
+    JobField,
+    Place,
+    PlacementWire,
+    RateArgs,
+    ResultWire,
+    Why,
+)
+from dispatcher.store.scripts import as_list
 
 
 def calls_from(raw: str | None) -> tuple[CallRecord, ...]:
@@ -57,7 +70,7 @@ class Granted:
     hook_failures: int = 0  # pre-dial hook failures in a row
 
     @classmethod
-    def decode(cls, d: dict[str, Any], provider: str) -> Granted:
+    def decode(cls, d: GrantedWire, provider: str) -> Granted:
         return cls(id=str(d["id"]), raw=str(d.get("raw") or ""),
                    attempts=int(d.get("attempts") or 0), call_n=int(d.get("cn") or 1),
                    unsure=bool(d.get("unsure")), tok=str(d["tok"]),
@@ -92,7 +105,7 @@ class GrantReply:
     replicated: bool = True
 
     @classmethod
-    def decode(cls, d: dict[str, Any], replicated: bool = True) -> GrantReply:
+    def decode(cls, d: GrantWire, replicated: bool = True) -> GrantReply:
         prov = str(d["prov"])
         return cls(prov, tuple(Granted.decode(j, prov) for j in as_list(d.get("jobs"))),
                    tuple(str(x) for x in as_list(d.get("fin"))), int(d.get("wait") or 0),
@@ -103,7 +116,11 @@ class GrantReply:
 class Admit:
     granted: bool
     wait_ms: int = 0
-    reason: str = "ok"  # ok | cooldown | rate | halted
+    reason: Why = Why.OK  # ok | cooldown | rate | halted (REGRANT: lost)
+
+    @classmethod
+    def decode(cls, d: AdmitWire) -> Admit:
+        return cls(bool(d["ok"]), int(d["wait"]), Why(str(d["why"])))
 
 
 @dataclass(frozen=True)
@@ -113,11 +130,11 @@ class JobView:
     id: str
     fields: dict[str, str] = field(default_factory=dict)
 
-    def get(self, name: str, default: str = "") -> str:
+    def get(self, name: JobField, default: str = "") -> str:
         value = self.fields.get(name)
         return default if value is None else str(value)
 
-    def int(self, name: str, default: int = 0) -> int:
+    def int(self, name: JobField, default: int = 0) -> int:
         try:
             return int(float(self.get(name) or default))
         except ValueError:
@@ -125,7 +142,7 @@ class JobView:
 
     @property
     def calls(self) -> tuple[CallRecord, ...]:
-        return calls_from(self.fields.get("calls"))
+        return calls_from(self.fields.get(JobField.CALLS))
 
 
 @dataclass(frozen=True)
@@ -146,12 +163,12 @@ class GrantRules:
     dnc: bool = False
     pace: tuple[tuple[int, int], ...] = ()  # (limit, ms) without the margin (limits.py)
 
-    def rate_args(self) -> dict[str, Any]:
+    def rate_args(self) -> RateArgs:
         """What every script that takes a place in the provider's log needs."""
         return {"prov": self.provider, "wins": [list(w) for w in self.windows],
                 "pace": [list(p) for p in self.pace], "margin": self.margin_ms}
 
-    def args(self, k: int, consumer: str, tok: str) -> dict[str, Any]:
+    def args(self, k: int, consumer: str, tok: str) -> GrantArgs:
         return {**self.rate_args(), "slot_cap": self.slot_cap, "lease": self.lease_ms,
                 "caps": [list(c) for c in self.caps], "caps_keep": self.caps_keep_ms,
                 "subject_caps": [list(c) for c in self.subject_caps], "consent": self.consent,
@@ -160,7 +177,7 @@ class GrantRules:
                 "consumer": consumer, "tok": tok}
 
 
-@dataclass(slots=True)  # built per job: a frozen __init__ costs 5x
+@dataclass(slots=True, kw_only=True)  # built per job: a frozen __init__ costs 5x
 class Placement:
     """Where INGEST puts one claimed entry (decided by the pure core)."""
 
@@ -173,18 +190,19 @@ class Placement:
     to: str
     dnc_key: str
     expires_ms: int
-    place: str                 # queued | delayed | parked | finish
-    reason: str = ""
+    place: Place
+    reason: str = ""           # a WaitReason when delayed or parked
     due_ms: int = 0
     deadline_ms: int = 0
-    fin: str = ""
+    fin: str = ""              # a DueReason when place is FINISH
     detail: str = ""
     subject: str = ""          # per-subject caps count this job's calls under it
     subject_caps: tuple[tuple[int, int], ...] | None = None  # its own (region); None: config's
     region: str = ""           # where a do-not-call registry may cover it ("" when none can)
 
-    def args(self) -> dict[str, Any]:
-        d = {"e": self.entry_id, "id": self.job_id, "raw": self.raw, "prov": self.provider,
+    def args(self) -> PlacementWire:
+        d: PlacementWire = {
+             "e": self.entry_id, "id": self.job_id, "raw": self.raw, "prov": self.provider,
              "prio": self.priority, "camp": self.campaign, "to": self.to,
              "dk": self.dnc_key, "exp": self.expires_ms, "place": self.place,
              "reason": self.reason, "due": self.due_ms, "deadline": self.deadline_ms,
@@ -209,8 +227,8 @@ class ResultItem:
     answer: str = ""
     dtok: str | None = None
 
-    def args(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"result": codec.dumps(self.result),
+    def args(self) -> ResultWire:
+        d: ResultWire = {"result": codec.dumps(self.result),
                              "outcome": self.outcome, "answer": self.answer}
         if self.job_id:
             d["id"] = self.job_id

@@ -28,6 +28,7 @@ from dispatcher.console.auth import COOKIE
 from dispatcher.dev.localredis import LocalRedis, free_port
 from dispatcher.engine.http import serve
 from dispatcher.store import Store, connect
+from dispatcher.store.protocol import Place
 from dispatcher.store.types import Placement
 from tests.conftest import make_settings, provider_cfg
 from tests.integration.helpers import push
@@ -71,8 +72,10 @@ async def place(store: Store, job_id: str, where: str, reason: str = "", *,
     raw = json.dumps({"id": job_id, "to": to, "provider": provider, **payload,
                       **({"campaign": campaign} if campaign else {})})
     entry = f"1-{zlib.crc32(job_id.encode())}"
-    await store.ingest([Placement(entry, job_id, raw, provider, priority, campaign, to, "", 0,
-                                  where, reason, due_ms, 0, "", detail)])
+    await store.ingest([Placement(
+        entry_id=entry, job_id=job_id, raw=raw, provider=provider, priority=priority,
+        campaign=campaign, to=to, dnc_key="", expires_ms=0, place=Place(where), reason=reason,
+        due_ms=due_ms, detail=detail)])
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from dispatcher.store import Store
 from dispatcher.store.keys import GROUP
-from dispatcher.store.scripts import CancelResult
+from dispatcher.store.protocol import CancelResult
 
 NOW = 1_800_000_000_000
 HOUR = 3_600_000

@@ -6,6 +6,7 @@ from dispatcher.client import Client
 from dispatcher.dev.localredis import LocalRedis
 from dispatcher.simulator import RunningSimulator
 from dispatcher.store import Store
+from dispatcher.store.protocol import Place
 from dispatcher.store.types import Placement
 from tests.conftest import RunningWorker, make_settings, provider_cfg, start_worker, wait_results
 
@@ -48,8 +49,9 @@ async def test_an_invalid_job_finished_after_a_crash_still_names_its_entry(
     raw = BAD["nan"]
     entry = str(await store.r.xadd(store.k.jobs, {"job": raw}))
     await store.read("dead-worker", 10, 10)
-    await store.ingest([Placement(entry, "nan", raw, "default", "normal", "", "", "", 0,
-                                  "finish", fin="invalid")])
+    await store.ingest([Placement(
+        entry_id=entry, job_id="nan", raw=raw, provider="default", priority="normal",
+        campaign="", to="", dnc_key="", expires_ms=0, place=Place.FINISH, fin="invalid")])
     await store.r.zadd(store.k.finishq, {"nan": 0})  # the dead worker's lease is over
     start_worker(make_settings(redis_server.url, ns, {
         "default": provider_cfg("telecho", sim.url)}, tracking={"track_calls": False}), workers)

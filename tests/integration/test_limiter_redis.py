@@ -5,6 +5,7 @@ import random
 
 from dispatcher.core.limits import SlidingLog, Window, pace_windows
 from dispatcher.store import Store
+from dispatcher.store.protocol import Place
 from dispatcher.store.types import GrantRules, Placement
 
 
@@ -57,8 +58,10 @@ async def test_cooldown_and_halt_refuse_before_tokens(store: Store) -> None:
 async def _queue(store: Store, n: int) -> None:
     await store.enqueue([{"id": f"j{i}", "to": "+14155550100"} for i in range(n)])
     entries = await store.read("c", n, 10)
-    await store.ingest([Placement(e, f"j{i}", json.dumps({"id": f"j{i}"}), "p", "normal", "",
-                                  "+14155550100", "", 0, "queued")
+    await store.ingest([Placement(
+        entry_id=e, job_id=f"j{i}", raw=json.dumps({"id": f"j{i}"}), provider="p",
+        priority="normal", campaign="", to="+14155550100", dnc_key="", expires_ms=0,
+        place=Place.QUEUED)
                         for i, (e, _) in enumerate(entries)])
 
 

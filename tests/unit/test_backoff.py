@@ -4,6 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatcher.core.backoff import backoff_delay, nominal_delay
+from dispatcher.core.timing import restart_delay
 
 
 def test_nominal_doubles_and_caps() -> None:
@@ -19,3 +20,7 @@ def test_delay_within_half_and_full_nominal(attempt: int, base: float, cap: floa
     d = backoff_delay(attempt, base, cap, random.Random(seed))
     assert nominal / 2 <= d <= nominal
     assert d <= cap
+
+
+def test_a_failing_worker_loop_tries_again_after_doubling_pauses_up_to_ten_seconds() -> None:
+    assert [restart_delay(n) for n in range(1, 8)] == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]

@@ -217,3 +217,35 @@ def test_due_result(fin: str, calls: tuple[CallRecord, ...], outcome: Outcome) -
         assert "max_defer_s" in got.fields["reason"] and got.fields["http_status"] == 429
     if fin == "blocked:dnc":
         assert got.fields["reason"] == "dnc"
+
+
+# -- crashes, the pre-dial retry, refunds ------------------------------------------------------
+def test_a_refund_gives_one_attempt_back_and_never_goes_below_zero() -> None:
+    assert [decide.refunded(a) for a in (0, 1, 2, 9)] == [0, 0, 1, 8]
+
+
+@pytest.mark.parametrize("crashes", range(1, decide.MAX_CRASHES))
+def test_a_crash_below_the_cap_backs_off_with_the_attempt_refunded(crashes: int) -> None:
+    step = decide.crashed(crashes, False, 2, TIMING, NOW)
+    assert step.next == Wait(WaitReason.CRASH, NOW + 30 * S)
+    assert step.attempts == 1 and not step.unsure
+
+
+def test_the_crash_cap_gives_an_exhausted_result() -> None:
+    step = decide.crashed(decide.MAX_CRASHES, False, 2, TIMING, NOW)
+    assert isinstance(step.next, Finish) and step.next.outcome is Outcome.EXHAUSTED
+    assert step.next.fields["error_code"] == "internal_error" and step.attempts == 2
+
+
+def test_a_crash_while_sending_waits_for_a_look_up_whatever_the_count() -> None:
+    step = decide.crashed(decide.MAX_CRASHES + 5, True, 2, TIMING, NOW)
+    assert isinstance(step.next, Wait) and step.unsure and step.attempts == 2
+
+
+def test_a_pre_dial_hook_that_fails_again_waits_longer() -> None:
+    waits = [decide.predial_failed(n, TIMING, NOW, random.Random(1), "timeout").until_ms - NOW
+             for n in (1, 2, 3, 4)]
+    nominal = [1 * S, 2 * S, 4 * S, 8 * S]
+    assert all(n / 2 <= w <= n for w, n in zip(waits, nominal, strict=True))
+    assert decide.predial_failed(1, TIMING, NOW, random.Random(1), "timeout").reason \
+        is WaitReason.PREDIAL
