@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -74,8 +75,8 @@ async def _demo(n: int, processes: int, keep: bool = False) -> int:
     settings = load_settings(str(cfg_path))
     workers: list[subprocess.Popen[bytes]] = []
     store = Store(connect(redis_url), ns)
-    print(f"dispatcher demo: redis {redis_url} (namespace {ns}), simulator {sim.url}, "
-          f"{processes} worker processes; logs in {tmp}")
+    say(f"dispatcher demo: redis {redis_url} (namespace {ns}), simulator {sim.url}, "
+        f"{processes} worker processes; logs in {tmp}")
     try:
         workers += _spawn_workers(processes, cfg_path, env, tmp)
         await store.ensure_group()
@@ -113,13 +114,13 @@ async def _play(store: Store, settings: Any, n: int, workers: list[subprocess.Po
     jobs, expected, night = sample_jobs(n)
     await store.enqueue(jobs)
     distinct = expected + len(night)
-    print(f"enqueued {len(jobs)} entries, {distinct} distinct ids: a few invalid or "
-          f"faulty, one on the do-not-call list, one busy line that is redialled, "
-          f"{len(night)} for people whose calling window is closed now")
+    say(f"enqueued {len(jobs)} entries, {distinct} distinct ids: a few invalid or "
+        f"faulty, one on the do-not-call list, one busy line that is redialled, "
+        f"{len(night)} for people whose calling window is closed now")
     results = await _watch(store, settings, expected, workers, deadline=time.time() + 110)
     _summary(results, expected, tmp, sim.sim.audit)
     await _waiting(store, night)
-    print(_reconcile(len(jobs), distinct, len(results), len(night)))
+    say(_reconcile(len(jobs), distinct, len(results), len(night)))
     return results, expected, night
 
 
@@ -176,6 +177,15 @@ def _redraw(line: str, width: int) -> str:
     return "\r" + line[:width - 1] + "\x1b[K"
 
 
+def say(text: str, width: int | None = None) -> None:
+    """Prose for the screen: wrapped to the terminal (on a terminal), so no line wraps
+    mid-word at any width; commands are printed as they are, to be copied whole."""
+    if width is None and sys.stdout.isatty():
+        width = shutil.get_terminal_size().columns
+    print(textwrap.fill(text, width - 1, subsequent_indent="  ", break_on_hyphens=False)
+          if width else text)
+
+
 def _reconcile(entries: int, distinct: int, results: int, waiting: int) -> str:
     """How the entries pushed add up to what the end screen shows."""
     repeated = entries - distinct
@@ -213,8 +223,8 @@ async def _waiting(store: Store, night: list[str]) -> None:
     """The jobs that wait for their recipients' calling window: no result yet, by design."""
     infos = [await store.job_info(job_id) for job_id in night]
     for job_id, info in zip(night, infos, strict=True):
-        print(f"{'waiting':<12}{info.get('wr', '?'):<28}{job_id}: campaign {NIGHT_CAMPAIGN}, "
-              f"calling window opens {info.get('wd', '?')}")
+        say(f"{'waiting':<12}{info.get('wr', '?'):<28}{job_id}: campaign {NIGHT_CAMPAIGN}, "
+            f"calling window opens {info.get('wd', '?')}")
 
 
 def _cli() -> str:
@@ -246,10 +256,10 @@ async def _until_interrupted() -> None:
 
 def _closing(redis_url: str, ns: str, private: bool) -> None:
     if private:
-        print("the demo's private Redis stopped with it. To look around after the summary "
-              "(dispatcher explain, status, results), run it with --keep: it stays up until "
-              "Ctrl-C and prints the commands; or run it against a Redis that stays up:\n"
-              "  REDIS_URL=redis://127.0.0.1:6379/0 dispatcher demo")
+        say("the demo's private Redis stopped with it. To look around after the summary "
+            "(dispatcher explain, status, results), run it with --keep: it stays up until "
+            "Ctrl-C and prints the commands; or run it against a Redis that stays up:")
+        print("  REDIS_URL=redis://127.0.0.1:6379/0 dispatcher demo")
         return
     print("read the results stream with:")
     print(f"  DISPATCHER_REDIS__URL={redis_url} DISPATCHER_REDIS__NAMESPACE={ns} "

@@ -60,3 +60,14 @@ def test_zones_print_readably(name: str, label: str) -> None:
 
 def test_an_instant_in_a_fixed_offset_zone_names_the_offset() -> None:
     assert describe_instant(("Etc/GMT-7",), 1_800_000_000.0) == "15:00 UTC+07:00 (Fri 2027-01-15)"
+
+
+def test_prose_is_wrapped_to_the_terminal_so_no_line_is_wider(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    text = ("enqueued 312 entries, 310 distinct ids (2 repeated ids, each dialled once): 307 "
+            "results + 3 waiting (their calling window is closed)")
+    for width in (80, 120):
+        demo.say(text, width)
+        lines = capsys.readouterr().out.splitlines()
+        assert all(len(line) < width for line in lines)
+        assert " ".join(line.strip() for line in lines) == text
