@@ -15,6 +15,7 @@ from dispatcher.cli import console as console_cmd
 from dispatcher.cli import data as data_cmd
 from dispatcher.cli import dnc as dnc_cmd
 from dispatcher.cli import jobs as jobs_cmd
+from dispatcher.cli import limits as limits_cmd
 from dispatcher.cli import ops as ops_cmd
 from dispatcher.cli import redrive as redrive_cmd
 from dispatcher.cli import run as run_cmd
@@ -27,6 +28,7 @@ COMMANDS = (
     jobs_cmd,
     campaign_cmd,
     ops_cmd,
+    limits_cmd,
     dnc_cmd,
     redrive_cmd,
     data_cmd,

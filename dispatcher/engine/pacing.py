@@ -20,7 +20,7 @@ from dispatcher.core.margins import SENDING, LagMeter, SendClock, horizon_s
 from dispatcher.metrics import PACING_WAIT
 from dispatcher.providers import CommonConfig
 from dispatcher.store import Store
-from dispatcher.store.types import Admit, GrantRules
+from dispatcher.store.types import Admit, GrantRules, WindowsSet
 
 FINAL = ("halted",)  # refusals that waiting inside the process cannot change
 LATE_CAP_S = 5.0  # a dial this long after its grant is granted again, whatever the windows
@@ -46,7 +46,8 @@ def grant_rules(name: str, cfg: CommonConfig, *, track_calls: bool, slot_lease_s
         margin_ms=cfg.margin_ms, slot_cap=slot_cap,
         lease_ms=round(slot_lease_s * 1000), caps=caps, caps_keep_ms=keep,
         campaigns=dict(campaigns or {}), dnc=dnc,
-        pace=tuple(pace_windows(cfg.windows)) if cfg.pace_short_windows else ())
+        pace=tuple(pace_windows(cfg.windows)) if cfg.pace_short_windows else (),
+        tracked=track_calls)
 
 
 class Pacer:
@@ -64,6 +65,8 @@ class Pacer:
         self._flying: dict[str, set[SendClock]] = {name: set() for name in rules}
         self._shortest_s = {name: min((ms for _, ms in r.windows), default=0) / 1000
                             for name, r in rules.items()}  # 0: no window
+        self._file_shortest_s = dict(self._shortest_s)
+        self._margin_ms = {name: r.margin_ms for name, r in rules.items()}
         self._keep_every = min([KEEP_EVERY_MAX_S,
                                 *(s / 4 for s in self._shortest_s.values() if s)])
         self._keeper: asyncio.Task[None] | None = None
@@ -91,7 +94,19 @@ class Pacer:
         quarter of the margin. A quicker answer means the provider counted the request
         within that quarter, which the margin covers with room to spare; a later one (a
         burst queued at the provider, a slow network) is placed where its answer came."""
-        return self.rules[provider].margin_ms * 0.25 / 1000
+        return self._margin_ms[provider] * 0.25 / 1000
+
+    def follow(self, provider: str, ws: WindowsSet | None) -> None:
+        """Windows set at runtime (as the last grant applied them, or None: the file's):
+        late dials, moves and keeps are timed by the windows in force."""
+        if ws is None:
+            self._shortest_s[provider] = self._file_shortest_s[provider]
+            self._margin_ms[provider] = self.rules[provider].margin_ms
+        else:
+            self._shortest_s[provider] = ws.shortest_ms / 1000
+            self._margin_ms[provider] = ws.margin_ms
+            if ws.shortest_ms:
+                self._keep_every = min(self._keep_every, ws.shortest_ms / 4000)
 
     def grant_args(self, provider: str, k: int) -> dict[str, Any]:
         return self.rules[provider].args(k, self.consumer, self.token())
@@ -176,7 +191,7 @@ class Pacer:
         """Move places later; failing that, or when a place had already stayed put longer
         than its slot could wait (the shortest window plus the margin: it may have been
         given again), widen every worker's margin by the move."""
-        reuse_s = self._shortest_s[provider] + self.rules[provider].margin_ms / 1000
+        reuse_s = self._shortest_s[provider] + self._margin_ms[provider] / 1000
         try:
             moved = await self.store.move_later(
                 provider, [(tok, math.ceil(move_s * 1000) + 1) for tok, move_s in late])

@@ -266,6 +266,7 @@ class Worker:
     def _on_grants(self, replies: list[GrantReply], asked_at: float) -> None:
         """``asked_at``: when the grant call left (each job's lag is measured from there)."""
         for reply in replies:
+            self.pacer.follow(reply.provider, reply.windows_set)
             for g in reply.jobs:
                 self._spawn(Flight(g, asked_at))
             if reply.finish:

@@ -18,6 +18,7 @@ from dispatcher.store import keys as K
 from dispatcher.store.batch import Batcher
 from dispatcher.store.client import bytes_twin, connect
 from dispatcher.store.erase import Retention
+from dispatcher.store.limits import RuntimeLimits
 from dispatcher.store.producing import Producing
 from dispatcher.store.reads import Reads
 from dispatcher.store.scripts import CancelResult, Ingested, Scripts, as_list
@@ -36,7 +37,7 @@ __all__ = ["Store", "connect"]
 Entry = tuple[str, bytes | None]
 
 
-class Store(Reads, Retention, Producing):
+class Store(Reads, Retention, Producing, RuntimeLimits):
     def __init__(self, client: aioredis.Redis, namespace: str, results_maxlen: int = 1_000_000,
                  raw_client: aioredis.Redis | None = None):
         self.r = client

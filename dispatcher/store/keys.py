@@ -146,6 +146,10 @@ class Keys:
     def slot_cap(self, provider: str) -> str:
         return self._k("slotcap", provider)
 
+    def limits(self, provider: str) -> str:
+        """A provider's limits set at runtime (LIMITS), replacing the file's in every grant."""
+        return self._k("limits", provider)
+
     # policy and campaigns
     @property
     def dnc(self) -> str:

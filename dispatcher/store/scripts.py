@@ -18,8 +18,9 @@ from redis.commands.core import AsyncScript
 from dispatcher.core import codec
 
 NAMES = ("admit", "campaign", "cancel", "claimfin", "cooldown", "defer", "finish", "grant",
-         "forget", "halt", "heartbeat", "ingest", "observe", "peek", "promote", "push", "redrive",
-         "regrant", "resume", "revisit", "shrink", "sweep", "track", "visit", "webhook")
+         "forget", "halt", "heartbeat", "ingest", "limits", "observe", "peek", "promote", "push",
+         "redrive", "regrant", "resume", "revisit", "shrink", "sweep", "track", "visit",
+         "webhook")
 
 
 class Ingested(enum.StrEnum):

@@ -77,13 +77,25 @@ class GrantReply:
     finish: tuple[str, ...]  # ids routed to the finish queue (cancelled, do-not-call)
     wait_ms: int
     why: Why
+    windows_set: WindowsSet | None = None  # limits set at runtime, when there are
 
     @classmethod
     def decode(cls, d: dict[str, Any]) -> GrantReply:
         prov = str(d["prov"])
+        ov = d.get("ov")
         return cls(prov, tuple(Granted.decode(j, prov) for j in as_list(d.get("jobs"))),
                    tuple(str(x) for x in as_list(d.get("fin"))), int(d.get("wait") or 0),
-                   Why(str(d.get("why") or "ok")))
+                   Why(str(d.get("why") or "ok")),
+                   WindowsSet(int(ov["short"]), int(ov["margin"]))
+                   if isinstance(ov, dict) else None)
+
+
+@dataclass(frozen=True)
+class WindowsSet:
+    """What a worker's timing needs of windows set at runtime (the grant applies them)."""
+
+    shortest_ms: int
+    margin_ms: int
 
 
 @dataclass(frozen=True)
@@ -129,11 +141,13 @@ class GrantRules:
     campaigns: dict[str, dict[str, Any]] = field(default_factory=dict)
     dnc: bool = False
     pace: tuple[tuple[int, int], ...] = ()  # (limit, ms) without the margin (limits.py)
+    tracked: bool = False                   # calls are followed: a runtime slot cap holds
 
     def rate_args(self) -> dict[str, Any]:
         """What every script that takes a place in the provider's log needs."""
         return {"prov": self.provider, "wins": [list(w) for w in self.windows],
-                "pace": [list(p) for p in self.pace], "margin": self.margin_ms}
+                "pace": [list(p) for p in self.pace], "margin": self.margin_ms,
+                "tracked": self.tracked}
 
     def args(self, k: int, consumer: str, tok: str) -> dict[str, Any]:
         return {**self.rate_args(), "slot_cap": self.slot_cap, "lease": self.lease_ms,

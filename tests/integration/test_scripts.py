@@ -222,6 +222,11 @@ async def setup_regrant(store: Store) -> dict[str, Any]:
             "wins": [[10, 1000]], "margin": 0}
 
 
+async def setup_limits(store: Store) -> dict[str, Any]:
+    return {"prov": "p", "op": "set", "by": "cli@h", "wins": [[5, 1000]], "pace": [],
+            "margin": 10, "slots": 2}
+
+
 async def setup_peek(store: Store) -> dict[str, Any]:
     await ingested(store, 1, place="delayed", reason="not_before", due=NOW + 3_600_000,
                    detail="")  # due in an hour: it sleeps
@@ -246,6 +251,7 @@ SETUPS: dict[str, Setup] = {
     "shrink": setup_shrink, "sweep": setup_sweep, "track": setup_track,
     "redrive": setup_redrive, "regrant": setup_regrant, "visit": setup_visit,
     "webhook": setup_webhook, "forget": setup_forget, "peek": setup_peek,
+    "limits": setup_limits,
 }
 READ_ONLY = {"peek"}  # changes nothing even the first time
 

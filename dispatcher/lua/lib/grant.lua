@@ -171,7 +171,7 @@ end
 
 local function grant(G)
   use_margin(G)
-  local out = {prov = G.prov, jobs = {}, fin = {}, wait = 0, why = 'ok'}
+  local out = {prov = G.prov, jobs = {}, fin = {}, wait = 0, why = 'ok', ov = G.ov}
   local mode, hw = halt_mode(G.prov)
   if mode == 'halted' then out.wait, out.why = hw, 'halted'; return out end
   local cw = cooldown_wait(G.prov)

@@ -1,0 +1,66 @@
+"""Limits set at runtime: a provider's windows and call-slot cap kept in Redis, replacing the
+file's in every worker's next grant (lua/limits.lua; read by lua/lib/rate.lua)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dispatcher.store import keys as K
+from dispatcher.store.scripts import Scripts
+
+
+@dataclass(frozen=True)
+class Overridden:
+    """One value set at runtime: since when (epoch ms) and by whom (``cli@host``)."""
+
+    since_ms: int
+    by: str
+
+
+@dataclass(frozen=True)
+class LimitsOverride:
+    """What a provider's runtime limits hold (every part optional)."""
+
+    windows: tuple[tuple[int, int], ...] = ()   # (limit, window ms); () = the file's
+    windows_set: Overridden | None = None
+    slots: int | None = None                    # call-slot cap; None = the file's
+    slots_set: Overridden | None = None
+
+    @classmethod
+    def decode(cls, d: dict[str, str]) -> LimitsOverride:
+        from dispatcher.core import codec
+        wins: tuple[tuple[int, int], ...] = ()
+        wset = sset = None
+        if d.get("wins"):
+            wins = tuple((int(w[0]), int(w[1])) for w in codec.loads(d["wins"]))
+            wset = Overridden(int(d.get("wins_since") or 0), str(d.get("wins_by") or ""))
+        slots = int(d["slots"]) if d.get("slots") else None
+        if slots is not None:
+            sset = Overridden(int(d.get("slots_since") or 0), str(d.get("slots_by") or ""))
+        return cls(wins, wset, slots, sset)
+
+
+class RuntimeLimits:
+    k: K.Keys
+    s: Scripts
+
+    async def limits_get(self, provider: str) -> LimitsOverride:
+        return LimitsOverride.decode(await self.s.call("limits", prov=provider, op="get"))
+
+    async def limits_set(self, provider: str, by: str, *,
+                         windows: tuple[tuple[int, int], ...] = (),
+                         pace: tuple[tuple[int, int], ...] = (), margin_ms: int = 0,
+                         slots: int | None = None) -> LimitsOverride:
+        """Store the given parts (windows with their pace and margin; the slot cap)."""
+        args: dict[str, Any] = {"prov": provider, "op": "set", "by": by}
+        if windows:
+            args.update(wins=[list(w) for w in windows], pace=[list(p) for p in pace],
+                        margin=margin_ms)
+        if slots is not None:
+            args["slots"] = slots
+        return LimitsOverride.decode(await self.s.call("limits", **args))
+
+    async def limits_reset(self, provider: str) -> LimitsOverride:
+        """Back to the file's limits for every worker's next grant."""
+        return LimitsOverride.decode(await self.s.call("limits", prov=provider, op="reset"))
