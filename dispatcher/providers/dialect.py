@@ -32,6 +32,8 @@ class CommonConfig(BaseModel):
     request_timeout_s: float = Field(default=10.0, gt=0)
     send_margin_s: float = Field(default=0.01, ge=0, le=10)
     pace_short_windows: bool = False
+    # the share of every window only high-priority jobs may take (callbacks, urgent calls)
+    reserve_high: float = Field(default=0.0, ge=0, lt=1)
     agent_id: str | None = None
 
     @field_validator("base_url")

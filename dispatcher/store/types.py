@@ -142,6 +142,7 @@ class GrantRules:
     dnc: bool = False
     pace: tuple[tuple[int, int], ...] = ()  # (limit, ms) without the margin (limits.py)
     tracked: bool = False                   # calls are followed: a runtime slot cap holds
+    reserve: float = 0.0                    # share of each window kept for high priority
 
     def rate_args(self) -> dict[str, Any]:
         """What every script that takes a place in the provider's log needs."""
@@ -153,6 +154,7 @@ class GrantRules:
         return {**self.rate_args(), "slot_cap": self.slot_cap, "lease": self.lease_ms,
                 "caps": [list(c) for c in self.caps], "caps_keep": self.caps_keep_ms,
                 "camps": self.campaigns or {"~": {}}, "dnc": self.dnc, "k": k,
+                "reserve": self.reserve,
                 "consumer": consumer, "tok": tok}
 
 

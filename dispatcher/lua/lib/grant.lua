@@ -41,18 +41,44 @@ local function lift(rq, skipped, pass)
   for _, c in ipairs(skipped) do redis.call('ZADD', rq, 'XX', 'GT', pass, c) end
 end
 
+-- The reserve: a share of every window (G.reserve) only high-priority jobs may take. Normal
+-- and low jobs are granted only while the log holds less than (1 - reserve) of each limit.
+local function reserve_start(G, polls)
+  if not G.reserve or G.reserve <= 0 then return end
+  local room, wait = rate_room(G, 1 - G.reserve)
+  G.low_room, G.low_wait = room - polls, wait
+end
+
+local function reserve_room(G, prio)
+  if prio == 'high' or not G.low_room then return 1e9 end
+  return G.low_room
+end
+
+local function reserve_took(G, job)
+  if G.low_room and job.prio ~= 'high' then G.low_room = G.low_room - 1 end
+end
+
+-- Nothing picked while normal jobs wait behind the reserve: wait for the share to free.
+local function reserve_blocked(G, out)
+  if G.low_room and G.low_room <= 0 and out.why == 'empty' then
+    out.why, out.wait = 'rate', math.max(G.low_wait, 50)
+  end
+end
+
 -- The next ids to consider (at most n): the best ready job. A campaign alone at its priority
 -- and without a call cap of its own gives a run of them in one LPOP, since no other
 -- campaign's turn can come in between.
 local function pick(G, n)
   for _, prio in ipairs(PRIOS) do
+    local m = math.min(n, reserve_room(G, prio))
     local rq = rq_key(G.prov, prio)
-    local all, skipped = redis.call('ZRANGE', rq, 0, -1, 'WITHSCORES'), {}
+    local all, skipped = {}, {}
+    if m > 0 then all = redis.call('ZRANGE', rq, 0, -1, 'WITHSCORES') end
     for i = 1, #all, 2 do
       local c = all[i]
       if usable(c, G) then
         local cfg = G.camps[c]
-        local ids = pop_ready(G, prio, c, (#all == 2 and not (cfg and cfg.cap)) and n or 1)
+        local ids = pop_ready(G, prio, c, (#all == 2 and not (cfg and cfg.cap)) and m or 1)
         if #ids > 0 then
           lift(rq, skipped, all[i + 1])
           return ids
@@ -186,16 +212,21 @@ local function grant(G)
   local slots = slot_room(G)
   if slots <= 0 then out.wait, out.why = 250, 'slot'; return out end
   local want = math.min(G.k, room, slots)
-  if mode == 'canary' then want = 1 end
+  if mode == 'canary' then want = 1 else reserve_start(G, polls) end
   local toks, skips = {}, 0
   while #toks < want and skips < SKIP_LIMIT do
     local ids = mode == 'canary' and canary_pick(G) or pick(G, want - #toks)
     if #ids == 0 then out.why = 'empty'; break end
     for _, id in ipairs(ids) do  -- every id popped is taken or routed, none is dropped
-      if not consider(id, G, out, toks, mode == 'canary') then skips = skips + 1 end
+      if consider(id, G, out, toks, mode == 'canary') then
+        reserve_took(G, out.jobs[#out.jobs])
+      else
+        skips = skips + 1
+      end
     end
     if mode == 'canary' and #toks == 0 then break end
   end
+  reserve_blocked(G, out)
   if mode == 'canary' and #toks == 0 then
     redis.call('HDEL', P .. 'halt:' .. G.prov, 'canary_until', 'canary')
   end

@@ -71,13 +71,15 @@ local function span_room(log, limit, span)
 end
 
 -- How many grants fit now (every window and every provider-count hint), and if none, how
--- long until one does.
-local function rate_room(R)
+-- long until one does. share (default 1): the part of each window's limit that may be
+-- filled (the reserve: normal and low jobs fill only 1 - reserve_high of it).
+local function rate_room(R, share)
   local log = P .. 'rl:' .. R.prov
   redis.call('ZREMRANGEBYSCORE', log, '-inf', NOW - longest_ms(R))
   local room, wait = 1e9, 0
   for _, w in ipairs(R.wins) do
-    local r, wt = span_room(log, w[1], w[2] + R.margin)
+    local limit = share and math.floor(w[1] * share) or w[1]
+    local r, wt = span_room(log, limit, w[2] + R.margin)
     room, wait = math.min(room, r), math.max(wait, wt)
     local hv = redis.call('GET', P .. 'hint:' .. R.prov .. ':' .. I(w[2]))
     if hv then
