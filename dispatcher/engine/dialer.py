@@ -111,7 +111,8 @@ class Dialer:
         fl.sending = True
         SENDING.set(self.rt.pacer.clock(job.provider, fl.granted_at, fl.log_tok))
         try:
-            started = await self.rt.adapters[job.provider].start_call(job, g.call_n)
+            started = await self.rt.adapters[job.provider].start_call(job, g.call_n,
+                                                                      g.caller_id)
         except ProviderFailure as failure:
             fl.answer()
             count(REQUESTS, provider_label(job.provider), "start", status_label(failure.error))
@@ -184,9 +185,10 @@ class Dialer:
             await self.finish(job, g, Finish(Outcome.STARTED, {"call_id": call_id}))
             return
         first = round(self.rt.timing.poll(0) * 1000)
+        caller = self.rt.adapters[job.provider].caller(job, g.caller_id)
         c = await self.store.track_one({"id": job.id, "dtok": g.tok, "call_id": call_id,
                                         "first_ms": first, "ttl": self.rt.timing.call_ttl_s(),
-                                        "attempts": max(g.attempts, 1)})
+                                        "attempts": max(g.attempts, 1), "from": caller})
         if c is not None:
             get_logger(job_id=job.id, provider=job.provider).error(
                 "call.second_call_detected", call_id=c.get("call_id"), other=c.get("other"))

@@ -47,7 +47,8 @@ def grant_rules(name: str, cfg: CommonConfig, *, track_calls: bool, slot_lease_s
         lease_ms=round(slot_lease_s * 1000), caps=caps, caps_keep_ms=keep,
         campaigns=dict(campaigns or {}), dnc=dnc,
         pace=tuple(pace_windows(cfg.windows)) if cfg.pace_short_windows else (),
-        tracked=track_calls, reserve=cfg.reserve_high)
+        tracked=track_calls, reserve=cfg.reserve_high,
+        caller_ids=cfg.caller_ids.grant_args() if cfg.caller_ids else None)
 
 
 class Pacer:

@@ -148,7 +148,7 @@ def _with_end(calls: tuple[CallRecord, ...], call: CallState) -> tuple[CallRecor
     seen = False
     for c in calls:
         if c.call_id == call.call_id:
-            out.append(replace(ended, started_ms=c.started_ms))
+            out.append(replace(ended, started_ms=c.started_ms, from_=c.from_))
             seen = True
         else:
             out.append(c)

@@ -158,6 +158,10 @@ class Keys:
     def number_log(self, number_key: str) -> str:
         return self._k("num", number_key)
 
+    def caller_id_log(self, provider: str, caller_id: str) -> str:
+        """A caller ID's call starts (its caps and its use over the last day)."""
+        return self._k("cid", provider, caller_id)
+
     @property
     def counts(self) -> str:
         return self._k("counts")

@@ -27,7 +27,8 @@ def calls_from(raw: str | None) -> tuple[CallRecord, ...]:
                 started_ms=int(started) if isinstance(started, int | float) else None,
                 call_status=c.get("call_status"), answer_status=c.get("answer_status"),
                 disconnection_reason=c.get("disconnection_reason"),
-                duration_seconds=c.get("duration_seconds")))
+                duration_seconds=c.get("duration_seconds"),
+                from_=str(c["from"]) if c.get("from") else None))
     return tuple(out)
 
 
@@ -55,6 +56,7 @@ class Granted:
     provider: str
     dial_ms: int
     hook_failures: int = 0  # pre-dial hook failures in a row
+    caller_id: str | None = None  # chosen from the provider's caller-ID pool
 
     @classmethod
     def decode(cls, d: dict[str, Any], provider: str) -> Granted:
@@ -67,7 +69,8 @@ class Granted:
                    redials=int(d.get("rd") or 0), calls=calls_from(d.get("calls")),
                    canary=bool(d.get("canary")), provider=provider,
                    dial_ms=int(d.get("dial_ms") or 0),
-                   hook_failures=int(d.get("pf") or 0))
+                   hook_failures=int(d.get("pf") or 0),
+                   caller_id=str(d["cid"]) if d.get("cid") else None)
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,7 @@ class GrantRules:
     pace: tuple[tuple[int, int], ...] = ()  # (limit, ms) without the margin (limits.py)
     tracked: bool = False                   # calls are followed: a runtime slot cap holds
     reserve: float = 0.0                    # share of each window kept for high priority
+    caller_ids: dict[str, Any] | None = None  # the pool as the script takes it (callerids.py)
 
     def rate_args(self) -> dict[str, Any]:
         """What every script that takes a place in the provider's log needs."""
@@ -155,6 +159,7 @@ class GrantRules:
                 "caps": [list(c) for c in self.caps], "caps_keep": self.caps_keep_ms,
                 "camps": self.campaigns or {"~": {}}, "dnc": self.dnc, "k": k,
                 "reserve": self.reserve,
+                **({"cid": self.caller_ids} if self.caller_ids else {}),
                 "consumer": consumer, "tok": tok}
 
 

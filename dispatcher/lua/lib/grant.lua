@@ -1,5 +1,7 @@
 -- Granting dials: the provider's budget is given to the best ready job, across every worker.
 -- G: R fields (prov, wins, margin, slot_cap, lease) plus k (most grants wanted), consumer,
+--    reserve (share of each window kept for high priority), cid (caller-ID pool, see
+--    lib/callerid.lua),
 --    tok (unique per call), caps = {{limit, ms}} per-number caps (default policy),
 --    caps_keep (ms a number's log is kept), camps = {name = {share, cap, caps}}, dnc (bool).
 
@@ -189,9 +191,11 @@ local function consider(id, G, out, toks, canary)
     put(id, f, 'delayed', 'number_cap', NOW + nw)
     return false
   end
+  if caller_held(id, f, G) then return false end  -- lib/callerid.lua
   local tok = G.tok .. '.' .. (#toks + 1)
   toks[#toks + 1] = tok
   table.insert(out.jobs, take(id, f, G, tok, canary))
+  caller_took(G, tok, out.jobs[#out.jobs])
   return true
 end
 
