@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from dispatcher.cli import callerid as callerid_cmd
 from dispatcher.cli import campaign as campaign_cmd
 from dispatcher.cli import console as console_cmd
 from dispatcher.cli import data as data_cmd
@@ -29,6 +30,7 @@ COMMANDS = (
     campaign_cmd,
     ops_cmd,
     limits_cmd,
+    callerid_cmd,
     dnc_cmd,
     redrive_cmd,
     data_cmd,

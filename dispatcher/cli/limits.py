@@ -7,23 +7,21 @@ import argparse
 import json
 from typing import Any
 
-from dispatcher.cli.common import Fail, add_redis_options, open_store, run, settings_from
-from dispatcher.config.settings import Settings
+from dispatcher.cli.common import (
+    Fail,
+    add_redis_options,
+    open_store,
+    provider_config,
+    run,
+    settings_from,
+)
 from dispatcher.providers import CommonConfig
-
-
-def _provider(settings: Settings, name: str) -> CommonConfig:
-    cfg = settings.providers.get(name)
-    if cfg is None:
-        known = ", ".join(sorted(settings.providers)) or "none configured"
-        raise Fail(f"provider {name!r} is not configured (configured: {known})")
-    return cfg
 
 
 def cmd_limits(args: argparse.Namespace) -> int:
     from dispatcher.ops import limits as ops
     settings = settings_from(args)
-    cfg = _provider(settings, args.provider)
+    cfg: CommonConfig = provider_config(settings, args.provider)
     if args.op == "set":  # every check before Redis is touched
         try:
             ops.parse_windows(args.limits or [])

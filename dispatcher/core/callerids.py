@@ -69,6 +69,11 @@ class CallerIdPool(BaseModel):
     selection: Literal["local", "rotate"] = "local"
     caps: list[str] = Field(default_factory=list)  # for each number without its own
     numbers: list[CallerId] = Field(min_length=1)
+    # health: flagged when the share answered by a person over its last flag_min_calls
+    # calls falls below flag_answer_rate; rest_flagged takes it out of the pool then
+    flag_answer_rate: float | None = Field(default=None, gt=0, le=1)
+    flag_min_calls: int = Field(default=50, ge=1, le=10_000)
+    rest_flagged: bool = False
 
     @field_validator("caps")
     @classmethod
@@ -82,6 +87,9 @@ class CallerIdPool(BaseModel):
         if twice:
             raise ValueError(f"numbers: {', '.join(twice)} given twice")
         return self
+
+    def keys(self) -> list[str]:
+        return [n.key for n in self.numbers]
 
     def caps_of(self, n: CallerId) -> list[tuple[int, int]]:
         caps = self.caps if n.caps is None else n.caps

@@ -112,6 +112,7 @@ class Tracker:
     async def conclude(self, job: Job, v: JobView, call: CallState) -> None:
         """A terminal call: a result, a redial, or back to the queue."""
         calls = _with_end(v.calls, call)
+        await self._caller_health(job, call, calls)
         pol = self.rt.policies.for_job(job)
         end = decide.after_call(job, call, calls, v.int("attempts", 1), v.int("rd"), pol,
                                 self.rt.timing, now_ms(), self.rt.rng)
@@ -127,6 +128,25 @@ class Tracker:
                                  first_seen_ms=v.int("first_seen") or None)
             return
         await self._requeue(job, end.next, end.attempts, calls, end.redials)
+
+    async def _caller_health(self, job: Job, call: CallState,
+                             calls: tuple[CallRecord, ...]) -> None:
+        """A pool caller ID's answer rate, and its flag logged once when it changes."""
+        pool = self.rt.settings.providers[job.provider].caller_ids
+        caller = next((c.from_ for c in calls if c.call_id == call.call_id), None)
+        if pool is None or caller is None or caller not in pool.keys():
+            return
+        res = await self.store.caller_id_ended(
+            job.provider, caller, call.call_id, answered=call.answer_status == "human",
+            keep=pool.flag_min_calls, rate=pool.flag_answer_rate, rest=pool.rest_flagged)
+        if res.changed:
+            log = get_logger(provider=job.provider)
+            fields = {"from": caller, "answered": res.answered, "calls": res.recent,
+                      "threshold": pool.flag_answer_rate}
+            if res.flagged:
+                log.warning("caller_id.flagged", rested=res.rested, **fields)
+            else:
+                log.info("caller_id.unflagged", **fields)
 
     async def _requeue(self, job: Job, w: Wait, attempts: int, calls: tuple[CallRecord, ...],
                        redials: int) -> None:

@@ -16,6 +16,7 @@ from redis.exceptions import ResponseError
 from dispatcher.core import timing
 from dispatcher.store import keys as K
 from dispatcher.store.batch import Batcher
+from dispatcher.store.callerids import CallerIdStore
 from dispatcher.store.client import bytes_twin, connect
 from dispatcher.store.erase import Retention
 from dispatcher.store.limits import RuntimeLimits
@@ -37,7 +38,7 @@ __all__ = ["Store", "connect"]
 Entry = tuple[str, bytes | None]
 
 
-class Store(Reads, Retention, Producing, RuntimeLimits):
+class Store(Reads, Retention, Producing, RuntimeLimits, CallerIdStore):
     def __init__(self, client: aioredis.Redis, namespace: str, results_maxlen: int = 1_000_000,
                  raw_client: aioredis.Redis | None = None):
         self.r = client

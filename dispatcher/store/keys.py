@@ -162,6 +162,22 @@ class Keys:
         """A caller ID's call starts (its caps and its use over the last day)."""
         return self._k("cid", provider, caller_id)
 
+    def caller_id_recent(self, provider: str, caller_id: str) -> str:
+        """A caller ID's last calls, answered or not (its answer rate; CIDSTAT)."""
+        return self._k("cidans", provider, caller_id)
+
+    def caller_id_stats(self, provider: str) -> str:
+        """Calls and answers per caller ID of a provider's pool (``<id>:calls`` ...)."""
+        return self._k("cidstat", provider)
+
+    def caller_id_flags(self, provider: str) -> str:
+        """Caller IDs whose answer rate fell below flag_answer_rate, with since when."""
+        return self._k("cidflag", provider)
+
+    def caller_id_rested(self, provider: str) -> str:
+        """Caller IDs taken out of the pool until an operator restores them."""
+        return self._k("cidrest", provider)
+
     @property
     def counts(self) -> str:
         return self._k("counts")

@@ -17,9 +17,9 @@ from redis.commands.core import AsyncScript
 
 from dispatcher.core import codec
 
-NAMES = ("admit", "campaign", "cancel", "claimfin", "cooldown", "defer", "finish", "grant",
-         "forget", "halt", "heartbeat", "ingest", "limits", "observe", "peek", "promote", "push",
-         "redrive", "regrant", "resume", "revisit", "shrink", "sweep", "track", "visit",
+NAMES = ("admit", "campaign", "cancel", "cidstat", "claimfin", "cooldown", "defer", "finish",
+         "grant", "forget", "halt", "heartbeat", "ingest", "limits", "observe", "peek", "promote",
+         "push", "redrive", "regrant", "resume", "revisit", "shrink", "sweep", "track", "visit",
          "webhook")
 
 

@@ -10,6 +10,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dispatcher.core.callerids import CallerIdPool, choose
 from dispatcher.dev.localredis import LocalRedis
 from dispatcher.simulator import RunningSimulator
@@ -180,3 +182,65 @@ async def test_the_simulator_refuses_a_caller_id_the_account_does_not_own(
     status, _, body = await call(sim, "POST", "/v1/accounts/me/calls", IK,
                                  itl_body(from_number="+12125550100"))
     assert status == 422 and [e["field"] for e in body["errors"]] == ["from_number"]
+
+
+# -- health ---------------------------------------------------------------------------------
+async def test_a_low_answer_rate_flags_once_rests_and_recovers(store: Store) -> None:
+    """flag_min_calls = 4, flag_answer_rate = 0.5, rest_flagged: the flag changes once when
+    the rate falls (and the caller ID is rested), not again while it stays low, and once
+    more when it recovers."""
+    changes = []
+    outcomes = [True, False, False, False, False, False, True, True, True]
+    for i, answered in enumerate(outcomes):
+        res = await store.caller_id_ended("p", "tel_pn_a", f"c{i}", answered=answered,
+                                          keep=4, rate=0.5, rest=True)
+        if res.changed:
+            changes.append((i, res.flagged, res.rested))
+    assert changes == [(3, True, True), (7, False, False)]
+    again = await store.caller_id_ended("p", "tel_pn_a", "c8", answered=True, keep=4,
+                                        rate=0.5, rest=True)
+    assert not again.changed and again.recent == 4  # a call counted twice counts once
+    [h] = await store.caller_id_health("p", ["tel_pn_a"])
+    assert (h.calls, h.answered, h.rested, h.flagged_since_ms) == (9, 4, True, None)
+    assert h.answer_rate == 0.75
+
+
+async def test_a_rested_caller_id_is_skipped_until_restored(store: Store) -> None:
+    jobs = [{"id": f"j{i}", "to": "+12125551234"} for i in range(6)]
+    await ingest(store, jobs)
+    await store.caller_id_rest("p", "tel_pn_nyc", rest=True)
+    replies = await grant_all(store, pool().grant_args())
+    assert "tel_pn_nyc" not in {g.caller_id for r in replies for g in r.jobs}
+    await store.caller_id_rest("p", "tel_pn_nyc", rest=False)
+    await ingest(store, [{"id": "k0", "to": "+12125551234"}])
+    [first, *_] = await grant_all(store, pool().grant_args(), at=NOW + 1)
+    assert [g.caller_id for g in first.jobs] == ["tel_pn_nyc"]  # its area code again
+
+
+async def test_a_worker_logs_a_flag_once_and_a_rested_pool_makes_jobs_wait(
+        redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
+        workers: list[RunningWorker], capsys: pytest.CaptureFixture[str]) -> None:
+    number = "+12125550100"
+    own(sim, [(number, number)])
+    sim.sim.cfg.calls.ring_s = (0.05, 0.1)
+    sim.sim.cfg.calls.answer_mix = {"user_unavailable": 1.0}  # nobody answers
+    prov = provider_cfg("itellico", sim.url, agent_id=ITL_AGENT)
+    prov["caller_ids"] = {"numbers": [{"number": number}], "flag_answer_rate": 0.5,
+                          "flag_min_calls": 3, "rest_flagged": True}
+    start_worker(make_settings(redis_server.url, ns, {"default": prov}), workers)
+    capsys.readouterr()
+    await push(store, *({"id": f"j{i}", "to": f"+1212555{i:04d}"} for i in range(6)))
+    from tests.conftest import wait_results
+    assert len(await wait_results(store, 6)) == 6
+    await push(store, {"id": "later", "to": "+12125559999"})
+    for _ in range(200):
+        if await store.r.hget(store.k.job("later"), "wr") == "caller_id_cap":
+            break
+        await asyncio.sleep(0.05)
+    assert await store.r.hget(store.k.job("later"), "wr") == "caller_id_cap"
+    logged = capsys.readouterr().out.splitlines()
+    assert sum(1 for line in logged if "caller_id.flagged" in line) == 1
+    # under `from`, a phone key the configured logs mask (tests/unit/test_logs.py)
+    assert [line for line in logged if "caller_id.flagged" in line and "from=" in line]
+    [h] = await store.caller_id_health("default", [number])
+    assert h.rested and h.calls == 6 and h.answered == 0

@@ -5,6 +5,7 @@ file's; bad input changes nothing."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from pathlib import Path
@@ -100,3 +101,26 @@ def test_bad_input_is_refused_naming_the_option_and_nothing_is_stored(
     assert shown.returncode == 0, shown.stderr
     assert '"source": "override"' not in shown.stdout
     assert os.path.exists(path)
+
+
+def test_callerid_list_rest_restore_and_bad_input(redis_server: LocalRedis, ns: str,
+                                                  tmp_path: Path) -> None:
+    cfg = config(redis_server, ns, "http://127.0.0.1:9")
+    cfg["providers"]["default"]["caller_ids"] = {
+        "numbers": [{"id": "tel_pn_nyc", "number": "+12125550100"},
+                    {"id": "tel_pn_sfo", "number": "+14155550100"}]}
+    path = tmp_path / "operator.toml"
+    path.write_text(toml(cfg))
+    env = {"DISPATCHER_CONFIG": str(path)}
+    out = cli("callerid", "rest", "default", "tel_pn_sfo", env=env)
+    assert out.returncode == 0 and "rested" in out.stdout, out.stderr
+    listed = cli("callerid", "list", "default", "--json", env=env)
+    rows = {r["caller_id"]: r for r in json.loads(listed.stdout)}
+    assert rows["tel_pn_sfo"]["rested"] and not rows["tel_pn_nyc"]["rested"]
+    assert "rested" in cli("callerid", "list", "default", env=env).stdout
+    out = cli("callerid", "restore", "default", "tel_pn_sfo", env=env)
+    assert out.returncode == 0 and "back in the pool" in out.stdout
+    for argv, message in [(["rest", "default", "tel_pn_gone"], "not in the pool"),
+                          (["list", "nosuch"], "not configured")]:
+        out = cli("callerid", *argv, env=env)
+        assert out.returncode == 2 and message in out.stderr, (argv, out.stderr)

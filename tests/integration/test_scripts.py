@@ -227,6 +227,11 @@ async def setup_limits(store: Store) -> dict[str, Any]:
             "margin": 10, "slots": 2}
 
 
+async def setup_cidstat(store: Store) -> dict[str, Any]:
+    return {"prov": "p", "id": "tel_pn_a", "call_id": "c-1", "answered": False, "keep": 1,
+            "rate": 0.5, "rest": True}
+
+
 async def setup_peek(store: Store) -> dict[str, Any]:
     await ingested(store, 1, place="delayed", reason="not_before", due=NOW + 3_600_000,
                    detail="")  # due in an hour: it sleeps
@@ -251,7 +256,7 @@ SETUPS: dict[str, Setup] = {
     "shrink": setup_shrink, "sweep": setup_sweep, "track": setup_track,
     "redrive": setup_redrive, "regrant": setup_regrant, "visit": setup_visit,
     "webhook": setup_webhook, "forget": setup_forget, "peek": setup_peek,
-    "limits": setup_limits,
+    "limits": setup_limits, "cidstat": setup_cidstat,
 }
 READ_ONLY = {"peek"}  # changes nothing even the first time
 

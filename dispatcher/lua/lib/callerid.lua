@@ -60,21 +60,35 @@ local function cid_tier(G, m, to, rg)
   return 3
 end
 
+-- Caller IDs taken out of the pool (a flagged answer rate, `dispatcher callerid rest`),
+-- read once per call.
+local function cid_rested(G)
+  if not G.cid_rest then
+    G.cid_rest = {}
+    for _, id in ipairs(redis.call('SMEMBERS', P .. 'cidrest:' .. G.prov)) do
+      G.cid_rest[id] = true
+    end
+  end
+  return G.cid_rest
+end
+
 -- The best caller ID below its caps for a call to `to` (then the least used in the last
--- day, then pool order), or nil and how long until one is free.
+-- day, then pool order), or nil and how long until one is free. Rested ones are skipped.
 local function caller_pick(G, to)
   local rg = G.cid.sel == 'local' and cid_region(G, to) or nil
   local best, bt, bu, wait = nil, 0, 0, nil
+  local rested = cid_rested(G)
   for _, m in ipairs(G.cid.ids) do
-    local s = cid_state(G, m)
-    if s.wait > 0 then
+    local s = not rested[m.id] and cid_state(G, m)
+    if not s then  -- rested: as if it did not exist
+    elseif s.wait > 0 then
       wait = wait and math.min(wait, s.wait) or s.wait
     else
       local t = cid_tier(G, m, to, rg)
       if not best or t < bt or (t == bt and s.day < bu) then best, bt, bu = m, t, s.day end
     end
   end
-  return best, wait or 0
+  return best, wait or 60000  -- every one rested: look again in a minute
 end
 
 local function own_from(raw)
