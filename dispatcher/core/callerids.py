@@ -39,6 +39,8 @@ class CallerId(BaseModel):
     number: str
     id: str | None = Field(default=None, min_length=1, max_length=64)
     caps: list[str] | None = None  # None: the pool's caps
+    # its name in metrics (default: a TelEcho id, else the number's last four digits)
+    label: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,32}$")
 
     @field_validator("number")
     @classmethod
@@ -61,6 +63,15 @@ class CallerId(BaseModel):
     def key(self) -> str:
         """What the provider is sent (and results name as ``from``)."""
         return self.id or self.number
+
+    @property
+    def metric_label(self) -> str:
+        """Never a whole phone number: metrics are read more widely than the pool."""
+        if self.label:
+            return self.label
+        if self.id and self.id != self.number:
+            return self.id
+        return "…" + self.number[-4:]
 
 
 class CallerIdPool(BaseModel):
@@ -86,6 +97,11 @@ class CallerIdPool(BaseModel):
         twice = sorted({k for k in keys if keys.count(k) > 1})
         if twice:
             raise ValueError(f"numbers: {', '.join(twice)} given twice")
+        labels = [n.metric_label for n in self.numbers]
+        same = sorted({x for x in labels if labels.count(x) > 1})
+        if same:
+            raise ValueError(f"numbers: the metric label {', '.join(same)} would name two "
+                             "caller IDs; give them a label each")
         return self
 
     def keys(self) -> list[str]:

@@ -3,9 +3,11 @@ file's in every worker's next grant (lua/limits.lua; read by lua/lib/rate.lua)."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dispatcher.core.limits import Window
 from dispatcher.store import keys as K
 from dispatcher.store.scripts import Scripts
 
@@ -26,6 +28,15 @@ class LimitsOverride:
     windows_set: Overridden | None = None
     slots: int | None = None                    # call-slot cap; None = the file's
     slots_set: Overridden | None = None
+    margin_ms: int | None = None                # the windows' margin floor, when set
+
+    def in_force(self, windows: Sequence[Window], margin_ms: int, slots: int | None
+                 ) -> tuple[list[Window], int, int | None]:
+        """The windows, margin and slot cap in force, given the file's."""
+        if self.windows:
+            windows = [Window(seconds=ms / 1000, limit=n) for n, ms in self.windows]
+            margin_ms = self.margin_ms if self.margin_ms is not None else margin_ms
+        return list(windows), margin_ms, self.slots if self.slots is not None else slots
 
     @classmethod
     def decode(cls, d: dict[str, str]) -> LimitsOverride:
@@ -38,7 +49,8 @@ class LimitsOverride:
         slots = int(d["slots"]) if d.get("slots") else None
         if slots is not None:
             sset = Overridden(int(d.get("slots_since") or 0), str(d.get("slots_by") or ""))
-        return cls(wins, wset, slots, sset)
+        return cls(wins, wset, slots, sset,
+                   int(d["margin"]) if d.get("wins") and d.get("margin") else None)
 
 
 class RuntimeLimits:

@@ -152,7 +152,7 @@ async def test_every_call_names_its_caller_id_and_the_area_code_is_kept(
         workers: list[RunningWorker]) -> None:
     """itellicoAI: the pool's numbers are sent as from_number; each call in the result
     names the one it used."""
-    numbers = [("+12125550100", "+12125550100"), ("+14155550100", "+14155550100")]
+    numbers = [("+12125550100", "+12125550100"), ("+14155550101", "+14155550101")]
     own(sim, numbers)
     sim.sim.cfg.calls.ring_s = (0.05, 0.1)
     sim.sim.cfg.calls.talk_s = (0.05, 0.1)
@@ -163,9 +163,9 @@ async def test_every_call_names_its_caller_id_and_the_area_code_is_kept(
     from tests.conftest import wait_results
     results = {r["job_id"]: r for r in await wait_results(store, 2)}
     assert results["ny"]["calls"][0]["from"] == "+12125550100"
-    assert results["sf"]["calls"][0]["from"] == "+14155550100"
+    assert results["sf"]["calls"][0]["from"] == "+14155550101"
     sent = {e["to"]: e["caller"] for e in sim.sim.audit if e["method"] == "POST"}
-    assert sent == {"+12125559876": "+12125550100", "+14155559876": "+14155550100"}
+    assert sent == {"+12125559876": "+12125550100", "+14155559876": "+14155550101"}
 
 
 async def test_the_simulator_refuses_a_caller_id_the_account_does_not_own(

@@ -54,11 +54,11 @@ def test_prefixes_are_area_codes_and_regions() -> None:
 
 def test_rotate_takes_the_least_used_and_skips_capped_ones() -> None:
     pool = CallerIdPool.model_validate({"selection": "rotate", "numbers": [
-        {"number": "+12125550100"}, {"number": "+14155550100"}, {"number": "+13055550100"}]})
+        {"number": "+12125550100"}, {"number": "+14155550101"}, {"number": "+13055550102"}]})
     args = pool.grant_args()
-    used = {"+12125550100": 3, "+14155550100": 1, "+13055550100": 1}
-    assert choose(args, "+12125551234", used) == "+14155550100"
-    assert choose(args, "+12125551234", used, frozenset({"+14155550100"})) == "+13055550100"
+    used = {"+12125550100": 3, "+14155550101": 1, "+13055550102": 1}
+    assert choose(args, "+12125551234", used) == "+14155550101"
+    assert choose(args, "+12125551234", used, frozenset({"+14155550101"})) == "+13055550102"
     assert choose(args, "+1212", used, frozenset(used)) is None
 
 
@@ -67,3 +67,13 @@ def test_itellico_422_on_a_configured_caller_id_halts_and_on_a_jobs_own_rejects(
     assert classify_with(itellico_table, err, frozenset(), on_create=True) is Action.HALT
     assert classify_with(itellico_table, err, frozenset({"from"}),
                          on_create=True) is Action.REJECT
+
+
+def test_metric_labels_never_hold_a_whole_number_and_never_name_two_caller_ids() -> None:
+    pool = CallerIdPool.model_validate({"numbers": [
+        {"number": "+12125550100"}, {"number": "+14155550101", "label": "sfo"},
+        {"id": "tel_pn_mia", "number": "+13055550100"}]})
+    assert [n.metric_label for n in pool.numbers] == ["…0100", "sfo", "tel_pn_mia"]
+    with pytest.raises(ValidationError, match="give them a label each"):
+        CallerIdPool.model_validate({"numbers": [{"number": "+12125550100"},
+                                                 {"number": "+14155550100"}]})
