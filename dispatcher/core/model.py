@@ -49,6 +49,7 @@ class WaitReason(enum.StrEnum):
     CONCURRENCY = "concurrency_limit"  # the provider refused another live call
     NUMBER_CAP = "number_cap"          # policy.max_calls_per_number
     CALLER_ID_CAP = "caller_id_cap"    # every caller ID of the provider's pool is at a cap
+    BUDGET = "budget"                  # its campaign's spend is at its budget for the day
     PREDIAL = "predial"                # the pre-dial hook could not answer
     RECONCILE = "reconcile"            # a call may exist: look it up first
     UNREACHABLE = "unreachable"        # the provider could not be reached (not an attempt)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dispatcher.core.budgets import worst_micro
 from dispatcher.core.limits import pace_windows
 from dispatcher.core.margins import SENDING, LagMeter, SendClock, horizon_s
 from dispatcher.metrics import PACING_WAIT
@@ -48,7 +49,10 @@ def grant_rules(name: str, cfg: CommonConfig, *, track_calls: bool, slot_lease_s
         campaigns=dict(campaigns or {}), dnc=dnc,
         pace=tuple(pace_windows(cfg.windows)) if cfg.pace_short_windows else (),
         tracked=track_calls, reserve=cfg.reserve_high,
-        caller_ids=cfg.caller_ids.grant_args() if cfg.caller_ids else None)
+        caller_ids=cfg.caller_ids.grant_args() if cfg.caller_ids else None,
+        worst_micro=None if cfg.price_per_minute is None else worst_micro(
+            cfg.price_per_minute, cfg.max_call_s, cfg.billing_increment_s),
+        hold_ms=round(cfg.max_call_s * 1000) + 60_000)  # a minute for the end to be read
 
 
 class Pacer:

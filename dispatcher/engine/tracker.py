@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from dispatcher.core import decide
+from dispatcher.core.budgets import billed_micro, budget_day, worst_micro
 from dispatcher.core.classify import Action, ProviderError, classify
 from dispatcher.core.decide import Finish, Wait
 from dispatcher.core.jobs import Job
@@ -113,6 +114,7 @@ class Tracker:
         """A terminal call: a result, a redial, or back to the queue."""
         calls = _with_end(v.calls, call)
         await self._caller_health(job, call, calls)
+        await self._bill(job, call)
         pol = self.rt.policies.for_job(job)
         end = decide.after_call(job, call, calls, v.int("attempts", 1), v.int("rd"), pol,
                                 self.rt.timing, now_ms(), self.rt.rng)
@@ -147,6 +149,18 @@ class Tracker:
                 log.warning("caller_id.flagged", rested=res.rested, **fields)
             else:
                 log.info("caller_id.unflagged", **fields)
+
+    async def _bill(self, job: Job, call: CallState) -> None:
+        """A campaign with a budget: the call's billed cost replaces its worst case."""
+        cfg = self.rt.settings.providers[job.provider]
+        camp = self.rt.settings.campaigns.get(job.campaign or "")
+        if camp is None or camp.budget is None or cfg.price_per_minute is None:
+            return
+        worst = worst_micro(cfg.price_per_minute, cfg.max_call_s, cfg.billing_increment_s)
+        cost = billed_micro(call.duration_seconds, cfg.price_per_minute,
+                            cfg.billing_increment_s)
+        day, _ = budget_day(now_ms(), camp.budget_timezone)
+        await self.store.bill(job.campaign or "", day, job.id, worst, call.call_id, cost)
 
     async def _requeue(self, job: Job, w: Wait, attempts: int, calls: tuple[CallRecord, ...],
                        redials: int) -> None:

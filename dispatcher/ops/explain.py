@@ -30,6 +30,7 @@ REASONS = {
     "concurrency_limit": "a retry after the provider refused another live call",
     "number_cap": "the per-number call cap",
     "caller_id_cap": "a caller ID of its provider's pool below its cap",
+    "budget": "room in its campaign's budget",
     "predial": "a retry of the pre-dial check, which did not answer",
     "reconcile": "a lookup: a call may already exist",
     "crash": "a retry after the worker failed on it",
@@ -228,6 +229,8 @@ def _delayed_text(f: Facts, wr: str, at: str) -> str:
         "redial": f"next call of its redial rule at {at}" + (f" ({detail})" if detail else ""),
         "number_cap": f"per-number cap until {at}: this number has had as many calls as "
                       "policy.max_calls_per_number allows" + (f" ({detail})" if detail else ""),
+        "budget": f"its campaign's budget for the day is spent (calls billed and the worst "
+                  f"case of its live calls) until {at}",
         "caller_id_cap": f"every caller ID of its provider's pool is at its cap until {at}",
         "reconcile": f"a call may already exist (its worker stopped mid-request): looked up "
                      f"at {at}",

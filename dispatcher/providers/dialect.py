@@ -36,6 +36,11 @@ class CommonConfig(BaseModel):
     # the share of every window only high-priority jobs may take (callbacks, urgent calls)
     reserve_high: float = Field(default=0.0, ge=0, lt=1)
     caller_ids: CallerIdPool | None = None  # numbers to call from, chosen per call
+    # spend: what a minute costs, how calls are rounded, and how long a live call can last
+    # (counted whole until it ends, so a budget is never passed)
+    price_per_minute: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    billing_increment_s: int = Field(default=60, ge=1, le=3600)
+    max_call_s: float = Field(default=600.0, gt=0, le=86_400)
     agent_id: str | None = None
 
     @field_validator("base_url")

@@ -162,6 +162,18 @@ class Keys:
         """A caller ID's call starts (its caps and its use over the last day)."""
         return self._k("cid", provider, caller_id)
 
+    def spend(self, campaign: str) -> str:
+        """A campaign's billed spend per budget day (millionths; BILL)."""
+        return self._k("spend", campaign)
+
+    def budget_holds(self, campaign: str) -> str:
+        """A campaign's live calls' worst cases, held until billed (lua/lib/budget.lua)."""
+        return self._k("bhold", campaign)
+
+    def billed(self, call_id: str) -> str:
+        """A call already billed (BILL runs once per call)."""
+        return self._k("billed", call_id)
+
     def caller_id_recent(self, provider: str, caller_id: str) -> str:
         """A caller ID's last calls, answered or not (its answer rate; CIDSTAT)."""
         return self._k("cidans", provider, caller_id)

@@ -3,9 +3,12 @@ file's in every worker's next grant (lua/limits.lua; read by lua/lib/rate.lua)."
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import redis.asyncio as aioredis
 
 from dispatcher.core.limits import Window
 from dispatcher.store import keys as K
@@ -54,6 +57,9 @@ class LimitsOverride:
 
 
 class RuntimeLimits:
+    """Also the spend of campaigns with a budget: both are provider budgets kept in Redis."""
+
+    r: aioredis.Redis
     k: K.Keys
     s: Scripts
 
@@ -72,6 +78,20 @@ class RuntimeLimits:
         if slots is not None:
             args["slots"] = slots
         return LimitsOverride.decode(await self.s.call("limits", **args))
+
+    async def bill(self, campaign: str, day: str, job_id: str, worst: int, call_id: str,
+                   cost: int, keep_s: int = 3 * 86_400) -> bool:
+        """A campaign's ended call: its cost into the day's spend, its live hold released
+        (lua/bill.lua). False when the call was billed before."""
+        return bool(await self.s.call("bill", camp=campaign, day=day, id=job_id, worst=worst,
+                                      call_id=call_id, cost=cost, keep=keep_s))
+
+    async def spend(self, campaign: str, day: str) -> tuple[int, int]:
+        """(billed today, the worst case of its live calls), in millionths."""
+        billed = await self.r.hget(self.k.spend(campaign), day)
+        holds: Any = await self.r.zrangebyscore(
+            self.k.budget_holds(campaign), f"({round(time.time() * 1000)}", "+inf")
+        return int(billed or 0), sum(int(str(h).split("|", 1)[0]) for h in holds)
 
     async def limits_reset(self, provider: str) -> LimitsOverride:
         """Back to the file's limits for every worker's next grant."""

@@ -17,10 +17,10 @@ from redis.commands.core import AsyncScript
 
 from dispatcher.core import codec
 
-NAMES = ("admit", "campaign", "cancel", "cidstat", "claimfin", "cooldown", "defer", "finish",
-         "grant", "forget", "halt", "heartbeat", "ingest", "limits", "observe", "peek", "promote",
-         "push", "redrive", "regrant", "resume", "revisit", "shrink", "sweep", "track", "visit",
-         "webhook")
+NAMES = ("admit", "bill", "campaign", "cancel", "cidstat", "claimfin", "cooldown", "defer",
+         "finish", "grant", "forget", "halt", "heartbeat", "ingest", "limits", "observe", "peek",
+         "promote", "push", "redrive", "regrant", "resume", "revisit", "shrink", "sweep", "track",
+         "visit", "webhook")
 
 
 class Ingested(enum.StrEnum):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from dispatcher.core import codec
+from dispatcher.core.budgets import budget_day
 from dispatcher.core.model import CallRecord
 from dispatcher.store.scripts import Why, as_list
 
@@ -147,6 +149,8 @@ class GrantRules:
     tracked: bool = False                   # calls are followed: a runtime slot cap holds
     reserve: float = 0.0                    # share of each window kept for high priority
     caller_ids: dict[str, Any] | None = None  # the pool as the script takes it (callerids.py)
+    worst_micro: int | None = None          # a live call's worst cost (None: no price)
+    hold_ms: int = 0                        # how long a live call's worst case is held
 
     def rate_args(self) -> dict[str, Any]:
         """What every script that takes a place in the provider's log needs."""
@@ -154,10 +158,24 @@ class GrantRules:
                 "pace": [list(p) for p in self.pace], "margin": self.margin_ms,
                 "tracked": self.tracked}
 
+    def _camps(self) -> dict[str, Any]:
+        """Campaigns with a budget learn their budget day now (it turns at their midnight)."""
+        if self.worst_micro is None or not any("budget" in c for c in self.campaigns.values()):
+            return self.campaigns or {"~": {}}
+        now = round(time.time() * 1000)
+        out = dict(self.campaigns)
+        for name, c in self.campaigns.items():
+            if "budget" in c:
+                day, nxt = budget_day(now, c["budget_tz"])
+                out[name] = {**c, "bday": day, "bnext": nxt}
+        return out
+
     def args(self, k: int, consumer: str, tok: str) -> dict[str, Any]:
         return {**self.rate_args(), "slot_cap": self.slot_cap, "lease": self.lease_ms,
                 "caps": [list(c) for c in self.caps], "caps_keep": self.caps_keep_ms,
-                "camps": self.campaigns or {"~": {}}, "dnc": self.dnc, "k": k,
+                "camps": self._camps(), "dnc": self.dnc, "k": k,
+                **({"worst": self.worst_micro, "hold_ms": self.hold_ms}
+                   if self.worst_micro is not None else {}),
                 "reserve": self.reserve,
                 **({"cid": self.caller_ids} if self.caller_ids else {}),
                 "consumer": consumer, "tok": tok}

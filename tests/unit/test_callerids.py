@@ -77,3 +77,4 @@ def test_metric_labels_never_hold_a_whole_number_and_never_name_two_caller_ids()
     with pytest.raises(ValidationError, match="give them a label each"):
         CallerIdPool.model_validate({"numbers": [{"number": "+12125550100"},
                                                  {"number": "+14155550100"}]})
+

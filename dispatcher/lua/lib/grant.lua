@@ -192,10 +192,12 @@ local function consider(id, G, out, toks, canary)
     return false
   end
   if caller_held(id, f, G) then return false end  -- lib/callerid.lua
+  if budget_held(id, f, G) then return false end  -- lib/budget.lua
   local tok = G.tok .. '.' .. (#toks + 1)
   toks[#toks + 1] = tok
   table.insert(out.jobs, take(id, f, G, tok, canary))
   caller_took(G, tok, out.jobs[#out.jobs])
+  budget_took(G, out.jobs[#out.jobs])
   return true
 end
 
