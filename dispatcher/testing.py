@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dispatcher.store.callerids import CallerIdEnded
 from dispatcher.store.ports import EngineStore
 from dispatcher.store.protocol import (
     DeferTo,
@@ -65,6 +66,8 @@ DEFAULTS: dict[str, Callable[..., Any]] = {
     "bump": lambda **_: 1,
     "visit": lambda **_: [],
     "revisit": lambda **_: None,
+    "caller_id_ended": lambda **_: CallerIdEnded(0, 0, False, False, False),
+    "bill": lambda **_: True,
     "claim_finishing": lambda **_: [],
     "admit": lambda **_: Admit(True),
     "move_later": lambda moves, **_: [True] * len(moves),
@@ -166,6 +169,19 @@ class RecordingStore:
 
     async def revisit(self, items: Sequence[RevisitItem]) -> None:
         await self._reply("revisit", items=list(items))
+
+    async def caller_id_ended(self, provider: str, caller_id: str, call_id: str, *,
+                              answered: bool, keep: int, rate: float | None,
+                              rest: bool) -> CallerIdEnded:
+        res: CallerIdEnded = await self._reply(
+            "caller_id_ended", provider=provider, caller_id=caller_id, call_id=call_id,
+            answered=answered, keep=keep, rate=rate, rest=rest)
+        return res
+
+    async def bill(self, campaign: str, day: str, job_id: str, worst: int, call_id: str,
+                   cost: int, keep_s: int = 3 * 86_400) -> bool:
+        return bool(await self._reply("bill", campaign=campaign, day=day, job_id=job_id,
+                                      worst=worst, call_id=call_id, cost=cost, keep_s=keep_s))
 
     async def claim_finishing(self, lease_ms: int, limit: int,
                               ids: Sequence[str] | None = None) -> list[JobView]:

@@ -9,12 +9,14 @@ import sys
 from typing import Any, NoReturn
 
 from dispatcher import __version__
+from dispatcher.cli import callerid as callerid_cmd
 from dispatcher.cli import campaign as campaign_cmd
 from dispatcher.cli import consent as consent_cmd
 from dispatcher.cli import console as console_cmd
 from dispatcher.cli import data as data_cmd
 from dispatcher.cli import dnc as dnc_cmd
 from dispatcher.cli import jobs as jobs_cmd
+from dispatcher.cli import limits as limits_cmd
 from dispatcher.cli import ops as ops_cmd
 from dispatcher.cli import redrive as redrive_cmd
 from dispatcher.cli import run as run_cmd
@@ -28,6 +30,8 @@ COMMANDS = (
     jobs_cmd,
     campaign_cmd,
     ops_cmd,
+    limits_cmd,
+    callerid_cmd,
     dnc_cmd,
     consent_cmd,
     redrive_cmd,

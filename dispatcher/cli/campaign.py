@@ -43,17 +43,26 @@ def cmd_status(args: argparse.Namespace) -> int:
     from dispatcher.ops import campaigns
     settings = settings_from(args)
 
-    async def main() -> campaigns.CampaignStatus | None:
+    cfg = settings.campaigns.get(args.name)
+
+    async def main() -> tuple[campaigns.CampaignStatus | None, dict[str, Any] | None]:
         store = open_store(settings)
         try:
-            return await campaigns.status(store, args.name)
+            spend = None
+            if cfg is not None and cfg.budget is not None:
+                spend = await campaigns.spend(store, args.name, cfg.budget,
+                                              cfg.budget_timezone)
+            return await campaigns.status(store, args.name), spend
         finally:
             await store.close()
 
-    s = run(main())
+    s, spend = run(main())
     if s is None:
         raise Fail(f"campaign {args.name}: never seen (no job of it was read yet)", code=1)
-    print(json.dumps(s.to_json(), indent=2) if args.json else campaigns.render_status(s))
+    if args.json:
+        print(json.dumps({**s.to_json(), **({"spend": spend} if spend else {})}, indent=2))
+    else:
+        print(campaigns.render_status(s) + (campaigns.render_spend(spend) if spend else ""))
     return 0
 
 

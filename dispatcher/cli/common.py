@@ -57,6 +57,15 @@ def config_in_use(args: argparse.Namespace) -> str | None:
     return str(Path(path).resolve()) if path else None
 
 
+def provider_config(settings: Settings, name: str) -> Any:
+    """A configured provider's settings, or a one-line error naming the configured ones."""
+    cfg = settings.providers.get(name)
+    if cfg is None:
+        known = ", ".join(sorted(settings.providers)) or "none configured"
+        raise Fail(f"provider {name!r} is not configured (configured: {known})")
+    return cfg
+
+
 def open_store(settings: Settings) -> Any:
     from dispatcher.store import Store, connect
     return Store(connect(settings.redis), settings.redis.namespace, settings.results.maxlen)

@@ -6,12 +6,12 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dispatcher.cli.common import Fail, add_redis_options, open_store, run, settings_from
-from dispatcher.core.consent import Event
-from dispatcher.ops.consent import consent, history_lines, read_csv, revocation
-from dispatcher.ops.dnc import key_of
+
+if TYPE_CHECKING:  # --help and --version import nothing heavy (phone numbers, Redis)
+    from dispatcher.core.consent import Event
 
 BATCH = 500
 
@@ -28,6 +28,8 @@ def _checked(fn: Any, *a: Any, **kw: Any) -> Any:
 
 
 def cmd_consent(args: argparse.Namespace) -> int:
+    from dispatcher.ops.consent import consent, history_lines, revocation
+    from dispatcher.ops.dnc import key_of
     settings = settings_from(args)
     pol = settings.policy
     if args.action == "import":
@@ -69,6 +71,7 @@ def cmd_consent(args: argparse.Namespace) -> int:
 
 
 async def _import(settings: Any, path: Path, hashed: bool) -> int:
+    from dispatcher.ops.consent import read_csv
     store = open_store(settings)
     added = seen = bad = 0
     batch: list[tuple[str, Event]] = []

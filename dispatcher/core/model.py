@@ -50,6 +50,8 @@ class WaitReason(enum.StrEnum):
     NUMBER_CAP = "number_cap"          # policy.max_calls_per_number
     SUBJECT_CAP = "subject_cap"        # policy.max_calls_per_subject (and the region's rule)
     REGISTRY_STALE = "registry_stale"  # a do-not-call registry covering it is missing or old
+    CALLER_ID_CAP = "caller_id_cap"    # every caller ID of the provider's pool is at a cap
+    BUDGET = "budget"                  # its campaign's spend is at its budget for the day
     PREDIAL = "predial"                # the pre-dial hook could not answer
     RECONCILE = "reconcile"            # a call may exist: look it up first
     UNREACHABLE = "unreachable"        # the provider could not be reached (not an attempt)
@@ -117,16 +119,18 @@ class CallRecord:
     answer_status: str | None = None
     disconnection_reason: str | None = None
     duration_seconds: float | None = None
+    from_: str | None = None  # the caller ID the call went out from
 
     def to_json(self) -> dict[str, Any]:
         return {"call_id": self.call_id, "started_at": iso(self.started_ms),
-                "call_status": self.call_status, "answer_status": self.answer_status,
+                "from": self.from_, "call_status": self.call_status,
+                "answer_status": self.answer_status,
                 "disconnection_reason": self.disconnection_reason,
                 "duration_seconds": self.duration_seconds}
 
     def stored(self) -> dict[str, Any]:
         """The form kept in the job's hash (times in epoch ms)."""
-        return {"call_id": self.call_id, "started_ms": self.started_ms,
+        return {"call_id": self.call_id, "started_ms": self.started_ms, "from": self.from_,
                 "call_status": self.call_status, "answer_status": self.answer_status,
                 "disconnection_reason": self.disconnection_reason,
                 "duration_seconds": self.duration_seconds}

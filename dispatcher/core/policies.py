@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from dispatcher.core import numbers
+from dispatcher.core.budgets import parse_budget
 from dispatcher.core.decide import Verdict
 from dispatcher.core.jobs import Job
 from dispatcher.core.jurisdiction import Jurisdiction, rule_set
@@ -182,6 +183,10 @@ class PolicyBook:
             entry["caps"] = [[w.limit, w.ms] for w in p.number_caps]
             entry["subject_caps"] = [[w.limit, w.ms] for w in p.subject_caps]
             entry["consent"] = p.require_consent
+            budget = self.campaigns[name].budget
+            if budget is not None:
+                entry["budget"] = parse_budget(budget)
+                entry["budget_tz"] = self.campaigns[name].budget_timezone
             out[name] = entry
         return out
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from dispatcher.core.budgets import BudgetText
 from dispatcher.core.hours import (
     DEFAULT_HORIZON_S,
     Hours,
@@ -264,6 +265,8 @@ class CampaignConfig(_Strict):
     require_consent: bool | None = None
     max_concurrent_calls: int | None = Field(default=None, ge=1)
     share: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    budget: BudgetText | None = None   # "500/day": spend per day in budget_timezone
+    budget_timezone: ZoneName = "UTC"
 
 
 CampaignMap = Annotated[dict[str, CampaignConfig], AfterValidator(_check_campaign_names)]

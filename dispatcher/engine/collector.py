@@ -26,6 +26,7 @@ from dispatcher.core.model import Outcome, WaitReason
 from dispatcher.core.policies import registry_states
 from dispatcher.logs import get_logger
 from dispatcher.store import Store
+from dispatcher.store.callerids import CallerIdHealth
 
 STATES = {"queued": "queued", "delayed": "delayed", "parked": "parked", "dialing": "dialing",
           "live": "tracking", "finishing": "finishing"}
@@ -152,23 +153,31 @@ class DeploymentCollector(Collector):
                              "How long the longest-waiting ready job has been ready (0: none)",
                              labels=["provider"]),
         }
+        cids = CallerIdFamilies()
         wins = WindowFamilies()
         for name, cfg in self.settings.providers.items():
+            ov = await self.store.limits_get(name)  # limits set at runtime replace the file's
+            windows, margin, configured_cap = ov.in_force(cfg.windows, cfg.margin_ms,
+                                                          cfg.max_concurrent_calls)
             st = await self.store.provider_state(
-                name, [(w.limit, w.ms) for w in cfg.windows],
-                cfg.margin_ms, now)
+                name, [(w.limit, w.ms) for w in windows], margin, now)
             fams["halted"].add_metric([name], 1 if st["halt"] else 0)
             fams["cooldown"].add_metric([name], st["cooldown_ms"] / 1000)
             fams["parked"].add_metric([name], st["parked"])
             fams["slots"].add_metric([name], st["slots_in_use"])
-            cap = _slot_cap(cfg.max_concurrent_calls, st["slot_cap_shrunk_to"])
+            cap = _slot_cap(configured_cap, st["slot_cap_shrunk_to"])
             if cap:
                 fams["slot_cap"].add_metric([name], cap)
             since = await self.store.oldest_ready_ms(name)
             fams["oldest"].add_metric([name], _age_s(now, since))
-            for w, s in zip(cfg.windows, st["windows"], strict=True):
+            for w, s in zip(windows, st["windows"], strict=True):
                 wins.add(name, w.label(), s)
-        return [*fams.values(), *wins.families()]
+            if cfg.caller_ids:
+                pool = cfg.caller_ids
+                labels = {n.key: n.metric_label for n in pool.numbers}
+                for h in await self.store.caller_id_health(name, pool.keys()):
+                    cids.add(name, labels[h.caller_id], h)
+        return [*fams.values(), *wins.families(), *cids.families()]
 
     async def _upkeep(self, now: int) -> list[Metric]:
         beats = await self.store.consumer_beats()
@@ -189,6 +198,31 @@ class DeploymentCollector(Collector):
                    "How long the longest-followed live call has been followed (0: none)",
                    _age_s(now, oldest_track)),
         ]
+
+
+class CallerIdFamilies:
+    """Per caller ID of a configured pool (a bounded label set): calls, answer rate, flag."""
+
+    def __init__(self) -> None:
+        labels = ["provider", "caller_id"]
+        self.calls = _gauge("dispatcher_caller_id_calls", "Calls ended per caller ID",
+                            labels=labels)
+        self.rate = _gauge("dispatcher_caller_id_answer_rate",
+                           "Share of a caller ID's recent calls answered by a person",
+                           labels=labels)
+        self.flagged = _gauge("dispatcher_caller_id_flagged",
+                              "1 while a caller ID's answer rate is flagged (2: and rested, "
+                              "or rested by an operator)", labels=labels)
+
+    def add(self, provider: str, label: str, h: CallerIdHealth) -> None:
+        self.calls.add_metric([provider, label], h.calls)
+        if h.answer_rate is not None:
+            self.rate.add_metric([provider, label], h.answer_rate)
+        flag = 2 if h.rested else (1 if h.flagged_since_ms is not None else 0)
+        self.flagged.add_metric([provider, label], flag)
+
+    def families(self) -> list[Metric]:
+        return [self.calls, self.rate, self.flagged]
 
 
 def _slot_cap(configured: int | None, shrunk: int | None) -> int | None:

@@ -26,7 +26,7 @@ from dispatcher.logs import get_logger, info_on
 from dispatcher.metrics import DEFERRALS, REQUESTS, count, provider_label, status_label
 from dispatcher.providers.base import ProviderFailure
 from dispatcher.store.ports import DialerStore
-from dispatcher.store.protocol import JobField, Why
+from dispatcher.store.protocol import JobField, TrackItem, Why
 from dispatcher.store.types import Granted, JobView, calls_to
 
 
@@ -136,7 +136,8 @@ class Dialer:
         fl.sending = True
         SENDING.set(self.rt.pacer.clock(job.provider, fl.granted_at, fl.log_tok))
         try:
-            started = await self.rt.adapters[job.provider].start_call(job, g.call_n)
+            started = await self.rt.adapters[job.provider].start_call(job, g.call_n,
+                                                                      g.caller_id)
         except ProviderFailure as failure:
             fl.answer()
             count(REQUESTS, provider_label(job.provider), "start", status_label(failure.error))
@@ -216,9 +217,12 @@ class Dialer:
             await self.finish(job, g, Finish(Outcome.STARTED, {"call_id": call_id}))
             return
         first = round((self.rt.timing.poll(0) if first_s is None else first_s) * 1000)
-        c = await self.store.track_one({"id": job.id, "dtok": g.tok, "call_id": call_id,
-                                        "first_ms": first, "ttl": self.rt.timing.call_ttl_s(),
-                                        "attempts": max(g.attempts, 1)})
+        caller = self.rt.adapters[job.provider].caller(job, g.caller_id)
+        item: TrackItem = {"id": job.id, "dtok": g.tok, "call_id": call_id, "first_ms": first,
+                           "ttl": self.rt.timing.call_ttl_s(), "attempts": max(g.attempts, 1)}
+        if caller:
+            item["from"] = caller
+        c = await self.store.track_one(item)
         if c is not None:
             get_logger(job_id=job.id, provider=job.provider).error(
                 "call.second_call_detected", call_id=c.get("call_id"), other=c.get("other"))

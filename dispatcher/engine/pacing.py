@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dispatcher.config.settings import Settings
+from dispatcher.core.budgets import worst_micro
 from dispatcher.core.limits import pace_windows
 from dispatcher.core.margins import SENDING, LagMeter, SendClock, horizon_s
 from dispatcher.core.policies import PolicyBook
@@ -23,7 +24,7 @@ from dispatcher.metrics import PACING_WAIT
 from dispatcher.providers import CommonConfig
 from dispatcher.store.ports import PacerStore
 from dispatcher.store.protocol import GrantArgs, Why
-from dispatcher.store.types import Admit, GrantRules
+from dispatcher.store.types import Admit, GrantRules, WindowsSet
 
 FINAL = (Why.HALTED,)  # refusals that waiting inside the process cannot change
 LATE_CAP_S = 5.0  # a dial this long after its grant is granted again, whatever the windows
@@ -52,7 +53,12 @@ def grant_rules(name: str, cfg: CommonConfig, *, track_calls: bool, slot_lease_s
         lease_ms=round(slot_lease_s * 1000), caps=caps, caps_keep_ms=keep,
         subject_caps=subject_caps, consent=consent, registries=registries,
         campaigns=dict(campaigns or {}), dnc=dnc,
-        pace=tuple(pace_windows(cfg.windows)) if cfg.pace_short_windows else ())
+        pace=tuple(pace_windows(cfg.windows)) if cfg.pace_short_windows else (),
+        tracked=track_calls, reserve=cfg.reserve_high,
+        caller_ids=cfg.caller_ids.grant_args() if cfg.caller_ids else None,
+        worst_micro=None if cfg.price_per_minute is None else worst_micro(
+            cfg.price_per_minute, cfg.max_call_s, cfg.billing_increment_s),
+        hold_ms=round(cfg.max_call_s * 1000) + 60_000)  # a minute for the end to be read
 
 
 class Pacer:
@@ -70,6 +76,8 @@ class Pacer:
         self._flying: dict[str, set[SendClock]] = {name: set() for name in rules}
         self._shortest_s = {name: min((ms for _, ms in r.windows), default=0) / 1000
                             for name, r in rules.items()}  # 0: no window
+        self._file_shortest_s = dict(self._shortest_s)
+        self._margin_ms = {name: r.margin_ms for name, r in rules.items()}
         self._keep_every = min([KEEP_EVERY_MAX_S,
                                 *(s / 4 for s in self._shortest_s.values() if s)])
         self._keeper: asyncio.Task[None] | None = None
@@ -97,7 +105,19 @@ class Pacer:
         quarter of the margin. A quicker answer means the provider counted the request
         within that quarter, which the margin covers with room to spare; a later one (a
         burst queued at the provider, a slow network) is placed where its answer came."""
-        return self.rules[provider].margin_ms * 0.25 / 1000
+        return self._margin_ms[provider] * 0.25 / 1000
+
+    def follow(self, provider: str, ws: WindowsSet | None) -> None:
+        """Windows set at runtime (as the last grant applied them, or None: the file's):
+        late dials, moves and keeps are timed by the windows in force."""
+        if ws is None:
+            self._shortest_s[provider] = self._file_shortest_s[provider]
+            self._margin_ms[provider] = self.rules[provider].margin_ms
+        else:
+            self._shortest_s[provider] = ws.shortest_ms / 1000
+            self._margin_ms[provider] = ws.margin_ms
+            if ws.shortest_ms:
+                self._keep_every = min(self._keep_every, ws.shortest_ms / 4000)
 
     def grant_args(self, provider: str, k: int) -> GrantArgs:
         return self.rules[provider].args(k, self.consumer, self.token())
@@ -182,7 +202,7 @@ class Pacer:
         """Move places later; failing that, or when a place had already stayed put longer
         than its slot could wait (the shortest window plus the margin: it may have been
         given again), widen every worker's margin by the move."""
-        reuse_s = self._shortest_s[provider] + self.rules[provider].margin_ms / 1000
+        reuse_s = self._shortest_s[provider] + self._margin_ms[provider] / 1000
         try:
             moved = await self.store.move_later(
                 provider, [(tok, math.ceil(move_s * 1000) + 1) for tok, move_s in late])

@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from dispatcher.core import decide
+from dispatcher.core.budgets import billed_micro, budget_day, worst_micro
 from dispatcher.core.classify import Action, ProviderError, classify
 from dispatcher.core.decide import Finish, Wait
 from dispatcher.core.jobs import Job
@@ -116,6 +117,8 @@ class Tracker:
     async def conclude(self, job: Job, v: JobView, call: CallState) -> None:
         """A terminal call: a result, a redial, or back to the queue."""
         calls = _with_end(v.calls, call)
+        await self._caller_health(job, call, calls)
+        await self._bill(job, call)
         pol = self.rt.policies.for_job(job)
         end = decide.after_call(job, call, calls, v.int(JobField.ATTEMPTS, 1),
                                 v.int(JobField.REDIALS), pol, self.rt.timing, now_ms(),
@@ -132,6 +135,37 @@ class Tracker:
                                  first_seen_ms=v.int(JobField.FIRST_SEEN) or None)
             return
         await self._requeue(job, end.next, end.attempts, calls, end.redials)
+
+    async def _caller_health(self, job: Job, call: CallState,
+                             calls: tuple[CallRecord, ...]) -> None:
+        """A pool caller ID's answer rate, and its flag logged once when it changes."""
+        pool = self.rt.settings.providers[job.provider].caller_ids
+        caller = next((c.from_ for c in calls if c.call_id == call.call_id), None)
+        if pool is None or caller is None or caller not in pool.keys():
+            return
+        res = await self.store.caller_id_ended(
+            job.provider, caller, call.call_id, answered=call.answer_status == "human",
+            keep=pool.flag_min_calls, rate=pool.flag_answer_rate, rest=pool.rest_flagged)
+        if res.changed:
+            log = get_logger(provider=job.provider)
+            fields = {"from": caller, "answered": res.answered, "calls": res.recent,
+                      "threshold": pool.flag_answer_rate}
+            if res.flagged:
+                log.warning("caller_id.flagged", rested=res.rested, **fields)
+            else:
+                log.info("caller_id.unflagged", **fields)
+
+    async def _bill(self, job: Job, call: CallState) -> None:
+        """A campaign with a budget: the call's billed cost replaces its worst case."""
+        cfg = self.rt.settings.providers[job.provider]
+        camp = self.rt.settings.campaigns.get(job.campaign or "")
+        if camp is None or camp.budget is None or cfg.price_per_minute is None:
+            return
+        worst = worst_micro(cfg.price_per_minute, cfg.max_call_s, cfg.billing_increment_s)
+        cost = billed_micro(call.duration_seconds, cfg.price_per_minute,
+                            cfg.billing_increment_s)
+        day, _ = budget_day(now_ms(), camp.budget_timezone)
+        await self.store.bill(job.campaign or "", day, job.id, worst, call.call_id, cost)
 
     async def _requeue(self, job: Job, w: Wait, attempts: int, calls: tuple[CallRecord, ...],
                        redials: int) -> None:
@@ -156,7 +190,7 @@ def _with_end(calls: tuple[CallRecord, ...], call: CallState) -> tuple[CallRecor
     seen = False
     for c in calls:
         if c.call_id == call.call_id:
-            out.append(replace(ended, started_ms=c.started_ms))
+            out.append(replace(ended, started_ms=c.started_ms, from_=c.from_))
             seen = True
         else:
             out.append(c)

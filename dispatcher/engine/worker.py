@@ -259,6 +259,7 @@ class Worker:
     def _on_grants(self, replies: list[GrantReply], asked_at: float) -> None:
         """``asked_at``: when the grant call left (each job's lag is measured from there)."""
         for reply in replies:
+            self.pacer.follow(reply.provider, reply.windows_set)
             if not reply.replicated and reply.jobs:
                 self._hand_back(reply)
                 continue

@@ -1,4 +1,4 @@
---! include core place rate grant
+--! include core place rate callerid budget reserve grant
 -- GRANT: give a provider's free budget to the best ready jobs (see lib/grant.lua), marking
 -- each as dialling by this consumer. A = {rid, grants = [G, ...]}.
 -- Returns {grants = [{prov, jobs = [...], fin = [ids], wait (ms), why}]} where why is

@@ -1,4 +1,4 @@
---! include core place rate grant dormant
+--! include core place rate callerid budget reserve grant dormant
 -- INGEST: stream entries become jobs, then (optionally) the first grants are taken in the
 -- same call: a new job that is plainly ready costs one round trip to claim and grant.
 --

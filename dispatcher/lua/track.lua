@@ -1,6 +1,6 @@
 --! include core place
 -- TRACK: started calls enter tracking.
--- A = {items = [{id, dtok, call_id, first_ms, ttl, attempts}]}.
+-- A = {items = [{id, dtok, call_id, first_ms, ttl, attempts, from (the caller ID used)}]}.
 -- The call exists whatever else happened, so it is adopted unless the job is done; a job
 -- already tracking this call is left as it is (safe to run twice). A job tracking another
 -- call is reported as a conflict and left alone.
@@ -20,7 +20,7 @@ local function track_one(it, out)
   end
   unput(it.id, f)
   local calls = cjson.decode(f.calls or '[]')
-  table.insert(calls, {call_id = it.call_id, started_ms = NOW})
+  table.insert(calls, {call_id = it.call_id, started_ms = NOW, from = it.from})
   redis.call('HSET', h, 'state', 'tracking', 'call_id', it.call_id, 'track_ms', NOW,
              'calls', cjson.encode(calls), 'unsure', '', 'attempts', it.attempts or 1)
   redis.call('HDEL', h, 'dialer', 'wr', 'wu', 'gt')

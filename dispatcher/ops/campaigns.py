@@ -7,10 +7,12 @@ module only reads them (one hash per campaign), it never scans jobs.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from dispatcher.core.budgets import MICRO, budget_day, parse_budget
 from dispatcher.core.model import JobState
 from dispatcher.store import Store
 from dispatcher.store.keys import PRIORITIES
@@ -166,6 +168,20 @@ def render_list(items: Sequence[CampaignStatus]) -> str:
             f"{s.done:>7} {s.calls:>7} {s.pace_per_min:>8}  {_duration(s.eta_s)}"
             for s in items]
     return "\n".join([head, *rows])
+
+
+async def spend(store: Store, name: str, budget: str, tz: str) -> dict[str, Any]:
+    """Today's spend of a campaign with a budget: billed, its live calls' worst case, left."""
+    day, _ = budget_day(round(time.time() * 1000), tz)
+    billed, live = await store.spend(name, day)
+    total = parse_budget(budget)
+    return {"day": day, "budget": total / MICRO, "billed": billed / MICRO,
+            "live_worst_case": live / MICRO, "left": max(0, total - billed - live) / MICRO}
+
+
+def render_spend(sp: dict[str, Any]) -> str:
+    return (f"\n  spend {sp['day']}: {sp['billed']:g} billed + {sp['live_worst_case']:g} live "
+            f"(worst case) of {sp['budget']:g}; {sp['left']:g} left")
 
 
 def render_status(s: CampaignStatus) -> str:

@@ -32,6 +32,8 @@ REASONS: dict[str, str] = {
     WaitReason.NUMBER_CAP: "the per-number call cap",
     WaitReason.SUBJECT_CAP: "the per-subject call cap",
     WaitReason.REGISTRY_STALE: "a fresh copy of a do-not-call registry",
+    WaitReason.CALLER_ID_CAP: "a caller ID of its provider's pool below its cap",
+    WaitReason.BUDGET: "room in its campaign's budget",
     WaitReason.PREDIAL: "a retry of the pre-dial check, which did not answer",
     WaitReason.RECONCILE: "a lookup: a call may already exist",
     WaitReason.CRASH: "a retry after the worker failed on it",
@@ -254,6 +256,10 @@ def _delayed_text(f: Facts, wr: str, at: str) -> str:
         WaitReason.REGISTRY_STALE: (
             f"{detail or 'a do-not-call registry covering this number is stale'}:"
             f" held until a fresh copy is imported (looked at again {at})"),
+        WaitReason.BUDGET: "its campaign's budget for the day is spent (calls billed and the "
+                           f"worst case of its live calls) until {at}",
+        WaitReason.CALLER_ID_CAP: f"every caller ID of its provider's pool is at its cap until "
+                                  f"{at}",
         WaitReason.RECONCILE: "a call may already exist (its worker stopped mid-request): "
                               f"looked up at {at}",
     }

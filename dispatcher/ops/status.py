@@ -7,6 +7,7 @@ from typing import Any
 from dispatcher.config.settings import Settings
 from dispatcher.core.limits import Window
 from dispatcher.core.model import JobState
+from dispatcher.store.callerids import CallerIdHealth
 from dispatcher.store.ports import OperatorReads
 
 WAIT_PREFIX = "w:"
@@ -37,10 +38,14 @@ async def collect(store: OperatorReads, settings: Settings) -> dict[str, Any]:
     }
     provs = {}
     for name, p in settings.providers.items():
-        windows = p.windows
-        margin = p.margin_ms
+        ov = await store.limits_get(name)  # `dispatcher limits set` replaces the file's
+        windows, margin, cap = ov.in_force(p.windows, p.margin_ms, p.max_concurrent_calls)
         st = await store.provider_state(name, [(w.limit, w.ms) for w in windows], margin, now)
-        provs[name] = _provider(p.kind, p.max_concurrent_calls, windows, st, now)
+        provs[name] = _provider(p.kind, cap, windows, st, now)
+        provs[name]["limits_set_at_runtime"] = bool(ov.windows or ov.slots is not None)
+        if p.caller_ids:
+            provs[name]["caller_ids"] = pool_summary(
+                await store.caller_id_health(name, p.caller_ids.keys()))
     out["providers"] = provs
     out["unconfigured"] = await store.unconfigured_parked(set(settings.providers))
     return out
@@ -112,8 +117,17 @@ def _consumer(c: dict[str, Any]) -> str:
     return f"{c['name']} ({beat}, pending {c['pending']})"
 
 
+def pool_summary(items: list[CallerIdHealth]) -> dict[str, Any]:
+    calls, answered = sum(h.calls for h in items), sum(h.answered for h in items)
+    return {"size": len(items), "calls": calls, "answered": answered,
+            "flagged": [h.caller_id for h in items if h.flagged_since_ms is not None],
+            "rested": [h.caller_id for h in items if h.rested]}
+
+
 def _render_provider(name: str, p: dict[str, Any]) -> list[str]:
-    lines = [f"provider {name} ({p['kind']}): {'HALTED' if p['halted'] else 'running'}"]
+    lines = [f"provider {name} ({p['kind']}): {'HALTED' if p['halted'] else 'running'}"
+             + (" — limits set at runtime (dispatcher limits show "
+                f"{name})" if p.get("limits_set_at_runtime") else "")]
     if p["halt"]:
         h = p["halt"]
         lines.append(f"  halted {h['since_s']} s ago: {h['code']} — {h['reason']}; "
@@ -130,4 +144,11 @@ def _render_provider(name: str, p: dict[str, Any]) -> list[str]:
                  f"{p['slot_cap'] or '∞'}"
                  + (f" (shrunk to {p['slot_cap_shrunk_to']})" if p["slot_cap_shrunk_to"]
                     else ""))
+    c = p.get("caller_ids")
+    if c:
+        rate = f", {c['answered'] / c['calls']:.0%} answered" if c["calls"] else ""
+        lines.append(f"  caller IDs {c['size']}: {c['calls']} calls{rate}"
+                     + (f"; flagged {', '.join(c['flagged'])}" if c["flagged"] else "")
+                     + (f"; rested {', '.join(c['rested'])}" if c["rested"] else "")
+                     + f" (dispatcher callerid list {name})")
     return lines

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from dispatcher.core.callerids import CallerIdPool
 from dispatcher.core.classify import DialectTable
 from dispatcher.core.jobs import Job
 from dispatcher.core.limits import LimitList, Window, margin_ms, parse_limit
@@ -32,6 +33,14 @@ class CommonConfig(BaseModel):
     request_timeout_s: float = Field(default=10.0, gt=0)
     send_margin_s: float = Field(default=0.01, ge=0, le=10)
     pace_short_windows: bool = False
+    # the share of every window only high-priority jobs may take (callbacks, urgent calls)
+    reserve_high: float = Field(default=0.0, ge=0, lt=1)
+    caller_ids: CallerIdPool | None = None  # numbers to call from, chosen per call
+    # spend: what a minute costs, how calls are rounded, and how long a live call can last
+    # (counted whole until it ends, so a budget is never passed)
+    price_per_minute: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    billing_increment_s: int = Field(default=60, ge=1, le=3600)
+    max_call_s: float = Field(default=600.0, gt=0, le=86_400)
     agent_id: str | None = None
 
     @field_validator("base_url")
@@ -60,8 +69,10 @@ class Adapter(Protocol):
     name: str
 
     def check(self, job: Job) -> str | None: ...
+    def caller(self, job: Job, chosen: str | None) -> str | None: ...
     def job_fields(self, job: Job) -> frozenset[str]: ...
-    async def start_call(self, job: Job, call_n: int) -> StartResult: ...
+    async def start_call(self, job: Job, call_n: int, chosen: str | None = None
+                         ) -> StartResult: ...
     async def get_call(self, call_id: str) -> CallState: ...
     async def find_calls(self, job_id: str, call_n: int, since: float, cursor: str | None
                          ) -> tuple[list[CallState], str | None]: ...

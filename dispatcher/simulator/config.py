@@ -21,6 +21,17 @@ replaces that whole default table)::
     webhook_secret = "whsec_demo" # HMAC-SHA256 secret of those webhooks
     uuid = "00000000-0000-4000-8000-000000000001"  # itellicoAI account id (``me`` also works)
 
+    [accounts.acme.caller_ids]    # the numbers the account calls from: TelEcho
+                                  # phone_number_id -> number (one not listed: 404
+                                  # phone_number_not_found; listed and not in [resources]:
+                                  # active), itellicoAI number -> itself (one not listed:
+                                  # 422 naming from_number)
+    "tel_pn_main" = "+14155550199"
+    "tel_pn_inactive" = "+14155550198"
+    "tel_pn_notrunk" = "+14155550197"
+    "tel_pn_notarget" = "+14155550196"
+    "+43720123456" = "+43720123456"
+
     [resources]                   # id -> active | inactive | no_trunk | other_org | no_target;
     "tel_pn_main" = "active"      # an absent id is missing (404); the defaults name one id
                                   # per state (tel_pn_*, tel_agt_*, tel_wf_*, agent UUIDs)
@@ -116,6 +127,12 @@ class AccountSpec(_M):
     webhook_url: str | None = None
     webhook_secret: str = "whsec_demo"
     uuid: str = "00000000-0000-4000-8000-000000000001"
+    # the caller IDs the account owns: TelEcho phone_number_id -> its number, itellicoAI
+    # number -> itself; a create from any other is refused as the real API refuses it
+    caller_ids: dict[str, str] = Field(default_factory=lambda: {
+        "tel_pn_main": "+14155550199", "tel_pn_inactive": "+14155550198",
+        "tel_pn_notrunk": "+14155550197", "tel_pn_notarget": "+14155550196",
+        "+43720123456": "+43720123456"})
 
 
 class CallSpec(_M):

@@ -184,7 +184,8 @@ async def tel_create(req: web.Request) -> web.StreamResponse:
     to, pn = d.get("destination_number"), d.get("phone_number_id")
     meta: dict[str, Any] = d["metadata"] if isinstance(d.get("metadata"), dict) else {}
     correlation = meta.get("dispatcher_job_id")
-    req[AUDIT].update(to=to, correlation=None if correlation is None else str(correlation),
+    req[AUDIT].update(to=to, caller=pn,
+                      correlation=None if correlation is None else str(correlation),
                       call_n=telecho_call_n(meta))
     if not isinstance(to, str) or not 3 <= len(to) <= 20 or not E164.match(to):
         return fastapi_422("destination_number", "must be an E.164 number")
@@ -193,9 +194,12 @@ async def tel_create(req: web.Request) -> web.StreamResponse:
     agent, wf = d.get("agent_id"), d.get("workflow_id")
     if agent and wf:
         return tel_error(400, "invalid_target", "agent_id and workflow_id are exclusive")
+    owned = sim.cfg.account(_account(req)).caller_ids  # owned and not in resources: active
+    if pn.startswith("tel_pn_") and pn not in owned:
+        return tel_error(404, "phone_number_not_found", f"phone_number {pn} not found")
     for rid, kind, prefix in ((pn, "phone_number", "tel_pn_"), (agent, "agent", "tel_agt_"),
                               (wf, "workflow", "tel_wf_")):
-        if rid:
+        if rid and not (rid == pn and pn in owned and pn not in sim.cfg.resources):
             err = _resource_error(sim.cfg, str(rid), kind, prefix)
             if err is not None:
                 return err
@@ -212,7 +216,8 @@ async def itl_create(req: web.Request) -> web.StreamResponse:
     if d is None:
         return itl_error(400, "Body must be a JSON object")
     ext = d.get("external_id")
-    req[AUDIT].update(to=d.get("to_number"), correlation=None if ext is None else str(ext),
+    req[AUDIT].update(to=d.get("to_number"), caller=d.get("from_number"),
+                      correlation=None if ext is None else str(ext),
                       call_n=itellico_call_n(None if ext is None else str(ext)))
     errors = []
     if ext is not None and not isinstance(ext, str):
@@ -226,6 +231,9 @@ async def itl_create(req: web.Request) -> web.StreamResponse:
                            "type": "value_error"})
     if not isinstance(d.get("agent_id"), str):
         errors.append({"field": "agent_id", "message": "field required", "type": "missing"})
+    if not errors and d["from_number"] not in sim.cfg.account(_account(req)).caller_ids:
+        errors.append({"field": "from_number", "message": "not a number of this account",
+                       "type": "value_error"})
     if errors:
         return itl_error(422, "Validation failed", errors=errors)
     if sim.cfg.resources.get(d["agent_id"]) not in ("active",):
@@ -303,7 +311,8 @@ async def _created(req: web.Request, call: Call, kind: str | None,
         body["success"] = True
     else:
         body = {k: body[k] for k in ("call_id", "status", "destination_number")}
-        body.update(room_name="room_" + call.id[9:], phone_number=call.from_)
+        body.update(room_name="room_" + call.id[9:],
+                    phone_number=sim.cfg.account(call.account).caller_ids.get(call.from_))
     if kind == "timeout_after_create":
         await asyncio.sleep(sim.cfg.faults.hang_s)
     elif kind == "reset_after_create":

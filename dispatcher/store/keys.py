@@ -146,6 +146,10 @@ class Keys:
     def slot_cap(self, provider: str) -> str:
         return self._k("slotcap", provider)
 
+    def limits(self, provider: str) -> str:
+        """A provider's limits set at runtime (LIMITS), replacing the file's in every grant."""
+        return self._k("limits", provider)
+
     # policy and campaigns
     @property
     def dnc(self) -> str:
@@ -167,6 +171,38 @@ class Keys:
     def subject_log(self, subject: str) -> str:
         """Call starts on one subject (per-subject caps), like ``number_log``."""
         return self._k("subj", subject)
+
+    def caller_id_log(self, provider: str, caller_id: str) -> str:
+        """A caller ID's call starts (its caps and its use over the last day)."""
+        return self._k("cid", provider, caller_id)
+
+    def spend(self, campaign: str) -> str:
+        """A campaign's billed spend per budget day (millionths; BILL)."""
+        return self._k("spend", campaign)
+
+    def budget_holds(self, campaign: str) -> str:
+        """A campaign's live calls' worst cases, held until billed (lua/lib/budget.lua)."""
+        return self._k("bhold", campaign)
+
+    def billed(self, call_id: str) -> str:
+        """A call already billed (BILL runs once per call)."""
+        return self._k("billed", call_id)
+
+    def caller_id_recent(self, provider: str, caller_id: str) -> str:
+        """A caller ID's last calls, answered or not (its answer rate; CIDSTAT)."""
+        return self._k("cidans", provider, caller_id)
+
+    def caller_id_stats(self, provider: str) -> str:
+        """Calls and answers per caller ID of a provider's pool (``<id>:calls`` ...)."""
+        return self._k("cidstat", provider)
+
+    def caller_id_flags(self, provider: str) -> str:
+        """Caller IDs whose answer rate fell below flag_answer_rate, with since when."""
+        return self._k("cidflag", provider)
+
+    def caller_id_rested(self, provider: str) -> str:
+        """Caller IDs taken out of the pool until an operator restores them."""
+        return self._k("cidrest", provider)
 
     @property
     def counts(self) -> str:

@@ -113,7 +113,7 @@ ScriptName = Literal[
     "admit", "campaign", "cancel", "claimfin", "cooldown", "defer", "finish", "grant", "forget",
     "halt", "heartbeat", "ingest", "observe", "peek", "promote", "push", "redrive", "regrant",
     "resume", "revisit", "shrink", "sweep", "track", "visit", "webhook", "consent", "registry",
-    "unconsent"]
+    "unconsent", "limits", "cidstat", "bill"]
 CampaignOp = Literal["pause", "resume", "cancel"]
 DeferTo = Literal[JobState.QUEUED, JobState.DELAYED, JobState.PARKED]
 
@@ -126,6 +126,7 @@ class RateArgs(TypedDict):
     wins: list[list[int]]   # (limit, window ms)
     pace: list[list[int]]
     margin: int
+    tracked: NotRequired[bool]  # calls are followed: a runtime slot cap holds
 
 class GrantArgs(RateArgs):
     slot_cap: int
@@ -140,6 +141,10 @@ class GrantArgs(RateArgs):
     subject_caps: NotRequired[list[list[int]]]  # per-subject caps (default policy)
     consent: NotRequired[bool]                   # policy.require_consent
     regs: NotRequired[list[Any]]                 # do-not-call registries and their state
+    reserve: NotRequired[float]                  # the share of each window kept for high
+    worst: NotRequired[int]                      # a live call's worst cost (millionths)
+    hold_ms: NotRequired[int]                    # how long a live call's worst case is held
+    cid: NotRequired[Any]                        # the provider's caller-ID pool
 
 class AdmitArgs(RateArgs):
     tok: str
@@ -175,6 +180,8 @@ class GrantedWire(TypedDict):
     canary: bool
     dial_ms: int
     pf: int
+    cid: NotRequired[str]  # the caller ID chosen from the pool
+
 
 class GrantWire(TypedDict):
     prov: str
@@ -237,13 +244,10 @@ class DeferArgs(TypedDict):
     refund_number: bool
     dtok: NotRequired[str]
 
-class TrackItem(TypedDict):
-    id: str
-    dtok: str
-    call_id: str
-    first_ms: int
-    ttl: int
-    attempts: int
+# "from" (the caller ID a call used) is a keyword in Python: the functional form names it
+TrackItem = TypedDict("TrackItem", {
+    "id": str, "dtok": str, "call_id": str, "first_ms": int, "ttl": int, "attempts": int,
+    "from": NotRequired[str]})
 
 class TrackConflict(TypedDict):
     id: str

@@ -3,10 +3,12 @@ into, the scripts' JSON (the wire itself is in ``store/protocol.py``)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from dispatcher.core import codec
+from dispatcher.core.budgets import budget_day
 from dispatcher.core.model import CallRecord
 from dispatcher.store.protocol import (
     AdmitWire,
@@ -40,7 +42,8 @@ def calls_from(raw: str | None) -> tuple[CallRecord, ...]:
                 started_ms=int(started) if isinstance(started, int | float) else None,
                 call_status=c.get("call_status"), answer_status=c.get("answer_status"),
                 disconnection_reason=c.get("disconnection_reason"),
-                duration_seconds=c.get("duration_seconds")))
+                duration_seconds=c.get("duration_seconds"),
+                from_=str(c["from"]) if c.get("from") else None))
     return tuple(out)
 
 
@@ -68,6 +71,7 @@ class Granted:
     provider: str
     dial_ms: int
     hook_failures: int = 0  # pre-dial hook failures in a row
+    caller_id: str | None = None  # chosen from the provider's caller-ID pool
 
     @classmethod
     def decode(cls, d: GrantedWire, provider: str) -> Granted:
@@ -80,7 +84,8 @@ class Granted:
                    redials=int(d.get("rd") or 0), calls=calls_from(d.get("calls")),
                    canary=bool(d.get("canary")), provider=provider,
                    dial_ms=int(d.get("dial_ms") or 0),
-                   hook_failures=int(d.get("pf") or 0))
+                   hook_failures=int(d.get("pf") or 0),
+                   caller_id=str(d["cid"]) if d.get("cid") else None)
 
 
 @dataclass(frozen=True)
@@ -103,13 +108,25 @@ class GrantReply:
     # False: fewer Redis replicas than redis.wait_replicas acknowledged the grant in time, so
     # a failover could forget it: its jobs must not be dialled
     replicated: bool = True
+    windows_set: WindowsSet | None = None  # limits set at runtime, when there are
 
     @classmethod
     def decode(cls, d: GrantWire, replicated: bool = True) -> GrantReply:
         prov = str(d["prov"])
+        ov = d.get("ov")
         return cls(prov, tuple(Granted.decode(j, prov) for j in as_list(d.get("jobs"))),
                    tuple(str(x) for x in as_list(d.get("fin"))), int(d.get("wait") or 0),
-                   Why(str(d.get("why") or "ok")), replicated)
+                   Why(str(d.get("why") or "ok")), replicated,
+                   WindowsSet(int(ov["short"]), int(ov["margin"]))
+                   if isinstance(ov, dict) else None)
+
+
+@dataclass(frozen=True)
+class WindowsSet:
+    """What a worker's timing needs of windows set at runtime (the grant applies them)."""
+
+    shortest_ms: int
+    margin_ms: int
 
 
 @dataclass(frozen=True)
@@ -162,19 +179,45 @@ class GrantRules:
     campaigns: dict[str, dict[str, Any]] = field(default_factory=dict)
     dnc: bool = False
     pace: tuple[tuple[int, int], ...] = ()  # (limit, ms) without the margin (limits.py)
+    tracked: bool = False                   # calls are followed: a runtime slot cap holds
+    reserve: float = 0.0                    # share of each window kept for high priority
+    caller_ids: dict[str, Any] | None = None  # the pool as the script takes it (callerids.py)
+    worst_micro: int | None = None          # a live call's worst cost (None: no price)
+    hold_ms: int = 0                        # how long a live call's worst case is held
 
     def rate_args(self) -> RateArgs:
         """What every script that takes a place in the provider's log needs."""
         return {"prov": self.provider, "wins": [list(w) for w in self.windows],
-                "pace": [list(p) for p in self.pace], "margin": self.margin_ms}
+                "pace": [list(p) for p in self.pace], "margin": self.margin_ms,
+                "tracked": self.tracked}
+
+    def _camps(self) -> dict[str, Any]:
+        """Campaigns with a budget learn their budget day now (it turns at their midnight)."""
+        if self.worst_micro is None or not any("budget" in c for c in self.campaigns.values()):
+            return self.campaigns or {"~": {}}
+        now = round(time.time() * 1000)
+        out = dict(self.campaigns)
+        for name, c in self.campaigns.items():
+            if "budget" in c:
+                day, nxt = budget_day(now, c["budget_tz"])
+                out[name] = {**c, "bday": day, "bnext": nxt}
+        return out
 
     def args(self, k: int, consumer: str, tok: str) -> GrantArgs:
-        return {**self.rate_args(), "slot_cap": self.slot_cap, "lease": self.lease_ms,
-                "caps": [list(c) for c in self.caps], "caps_keep": self.caps_keep_ms,
-                "subject_caps": [list(c) for c in self.subject_caps], "consent": self.consent,
-                "regs": list(self.registries),
-                "camps": self.campaigns or {"~": {}}, "dnc": self.dnc, "k": k,
-                "consumer": consumer, "tok": tok}
+        rate = self.rate_args()
+        out: GrantArgs = {
+            "prov": rate["prov"], "wins": rate["wins"], "pace": rate["pace"],
+            "margin": rate["margin"], "tracked": self.tracked,
+            "slot_cap": self.slot_cap, "lease": self.lease_ms,
+            "caps": [list(c) for c in self.caps], "caps_keep": self.caps_keep_ms,
+            "subject_caps": [list(c) for c in self.subject_caps], "consent": self.consent,
+            "regs": list(self.registries), "camps": self._camps(), "dnc": self.dnc, "k": k,
+            "reserve": self.reserve, "consumer": consumer, "tok": tok}
+        if self.worst_micro is not None:
+            out["worst"], out["hold_ms"] = self.worst_micro, self.hold_ms
+        if self.caller_ids:
+            out["cid"] = self.caller_ids
+        return out
 
 
 @dataclass(slots=True, kw_only=True)  # built per job: a frozen __init__ costs 5x

@@ -30,6 +30,8 @@ def _val(v: Any) -> str:
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, list):
         return "[" + ", ".join(_val(x) for x in v) + "]"
+    if isinstance(v, dict):  # inside a list: an inline table
+        return "{" + ", ".join(f"{k} = {_val(x)}" for k, x in v.items()) + "}"
     return str(v)
 
 

@@ -185,3 +185,29 @@ async def test_an_unreachable_redis_is_a_metric_not_an_error(ns: str) -> None:
         body, m = await scrape(url)
     assert value(m, "dispatcher_redis_up") == 0
     assert "process_resident_memory_bytes" in body and "dispatcher_build_info{" in body
+
+
+async def test_limits_set_at_runtime_and_caller_id_health_show_on_metrics(
+        redis_server: LocalRedis, ns: str, store: Store) -> None:
+    prov = provider_cfg("itellico", "http://127.0.0.1:9", limits=["60/minute"])
+    prov["caller_ids"] = {"numbers": [{"number": "+12125550100"},
+                                      {"number": "+14155550101", "label": "sfo"}]}
+    settings = make_settings(redis_server.url, ns, {"default": prov})
+    await store.limits_set("default", "cli@h", windows=((10, 1000),), margin_ms=10)
+    for i, answered in enumerate((True, False, False, False)):
+        await store.caller_id_ended("default", "+14155550101", f"c{i}", answered=answered,
+                                    keep=4, rate=0.5, rest=False)
+    async with pod(settings) as url:
+        body, samples = await scrape(url)
+    assert value(samples, "dispatcher_rate_window_limit", provider="default",
+                 window="10/second") == 10
+    assert "60/minute" not in body
+    assert value(samples, "dispatcher_caller_id_calls", provider="default",
+                 caller_id="sfo") == 4
+    assert value(samples, "dispatcher_caller_id_answer_rate", provider="default",
+                 caller_id="sfo") == 0.25
+    assert value(samples, "dispatcher_caller_id_flagged", provider="default",
+                 caller_id="sfo") == 1
+    assert value(samples, "dispatcher_caller_id_calls", provider="default",
+                 caller_id="…0100") == 0
+    assert "2125550100" not in body  # never a whole number

@@ -222,6 +222,22 @@ async def setup_regrant(store: Store) -> dict[str, Any]:
             "wins": [[10, 1000]], "margin": 0}
 
 
+async def setup_limits(store: Store) -> dict[str, Any]:
+    return {"prov": "p", "op": "set", "by": "cli@h", "wins": [[5, 1000]], "pace": [],
+            "margin": 10, "slots": 2}
+
+
+async def setup_cidstat(store: Store) -> dict[str, Any]:
+    return {"prov": "p", "id": "tel_pn_a", "call_id": "c-1", "answered": False, "keep": 1,
+            "rate": 0.5, "rest": True}
+
+
+async def setup_bill(store: Store) -> dict[str, Any]:
+    await store.r.zadd(store.k.budget_holds("c1"), {"2000000|j0": NOW + 60_000})
+    return {"camp": "c1", "day": "2027-01-15", "id": "j0", "worst": 2_000_000,
+            "call_id": "c-1", "cost": 1_000_000, "keep": 600}
+
+
 async def setup_peek(store: Store) -> dict[str, Any]:
     await ingested(store, 1, place="delayed", reason="not_before", due=NOW + 3_600_000,
                    detail="")  # due in an hour: it sleeps
@@ -268,6 +284,7 @@ SETUPS: dict[str, Setup] = {
     "redrive": setup_redrive, "regrant": setup_regrant, "visit": setup_visit,
     "webhook": setup_webhook, "forget": setup_forget, "peek": setup_peek,
     "consent": setup_consent, "registry": setup_registry, "unconsent": setup_unconsent,
+    "limits": setup_limits, "cidstat": setup_cidstat, "bill": setup_bill,
 }
 READ_ONLY = {"peek"}  # changes nothing even the first time
 

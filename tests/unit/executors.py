@@ -60,7 +60,11 @@ class FakeAdapter:
     def job_fields(self, job: Job) -> frozenset[str]:
         return frozenset()
 
-    async def start_call(self, job: Job, call_n: int) -> StartResult:
+    def caller(self, job: Job, chosen: str | None) -> str | None:
+        return chosen or job.from_
+
+    async def start_call(self, job: Job, call_n: int, chosen: str | None = None
+                         ) -> StartResult:
         self.dialled.append((job.id, call_n))
         answer = self.starts.popleft()
         if isinstance(answer, ProviderError):

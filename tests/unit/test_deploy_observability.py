@@ -90,7 +90,7 @@ def test_no_dashboard_or_alert_groups_by_an_unbounded_label() -> None:
         for group in re.findall(r"by \(([^)]*)\)", e):
             assert set(map(str.strip, group.split(","))) <= {
                 "provider", "window", "state", "reason", "outcome", "code", "op", "status",
-                "version", "registry"}, e
+                "version", "registry", "caller_id"}, e  # caller_id: the configured pool's labels
 
 
 def test_alert_rules_and_the_console_component_lint_clean() -> None:

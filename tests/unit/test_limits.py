@@ -135,3 +135,23 @@ def test_short_windows_are_paced_only_when_the_account_asks() -> None:
     on = grant_rules("a", TelEchoConfig(**base, pace_short_windows=True), track_calls=False,
                      slot_lease_s=60)
     assert (off.pace, on.pace) == ((), ((10, 100),))
+
+
+def test_a_worker_times_late_dials_by_the_windows_set_at_runtime() -> None:
+    """A grant that applied windows set at runtime tells the worker their shortest window and
+    margin: a late dial is granted again after a quarter of that window, not of the file's."""
+    from typing import Any, cast
+
+    from dispatcher.engine.pacing import Pacer, grant_rules
+    from dispatcher.providers.telecho.config import TelEchoConfig
+    from dispatcher.store.types import WindowsSet
+
+    cfg = TelEchoConfig(kind="telecho", base_url="http://x", phone_number_id="p",
+                        limits=["60/minute"])
+    rules = {"a": grant_rules("a", cfg, track_calls=False, slot_lease_s=60)}
+    pacer = Pacer(cast(Any, None), rules, "w1")
+    assert (pacer.late_s("a"), pacer.report_s("a")) == (5.0, 0.075)
+    pacer.follow("a", WindowsSet(shortest_ms=1000, margin_ms=10))
+    assert (pacer.late_s("a"), pacer.report_s("a")) == (0.25, 0.0025)
+    pacer.follow("a", None)
+    assert (pacer.late_s("a"), pacer.report_s("a")) == (5.0, 0.075)

@@ -1,5 +1,7 @@
 -- Granting dials: the provider's budget is given to the best ready job, across every worker.
 -- G: R fields (prov, wins, margin, slot_cap, lease) plus k (most grants wanted), consumer,
+--    reserve (share of each window kept for high priority), cid (caller-ID pool, see
+--    lib/callerid.lua),
 --    tok (unique per call), caps = {{limit, ms}} per-number caps (default policy),
 --    caps_keep (ms a number's log is kept), camps = {name = {share, cap, caps, subject_caps}},
 --    dnc (bool), subject_caps = {{limit, ms}} per-subject caps (default policy),
@@ -49,13 +51,15 @@ end
 -- campaign's turn can come in between.
 local function pick(G, n)
   for _, prio in ipairs(PRIOS) do
+    local m = math.min(n, reserve_room(G, prio))
     local rq = rq_key(G.prov, prio)
-    local all, skipped = redis.call('ZRANGE', rq, 0, -1, 'WITHSCORES'), {}
+    local all, skipped = {}, {}
+    if m > 0 then all = redis.call('ZRANGE', rq, 0, -1, 'WITHSCORES') end
     for i = 1, #all, 2 do
       local c = all[i]
       if usable(c, G) then
         local cfg = G.camps[c]
-        local ids = pop_ready(G, prio, c, (#all == 2 and not (cfg and cfg.cap)) and n or 1)
+        local ids = pop_ready(G, prio, c, (#all == 2 and not (cfg and cfg.cap)) and m or 1)
         if #ids > 0 then
           lift(rq, skipped, all[i + 1])
           return ids
@@ -298,15 +302,19 @@ local function consider(id, G, out, toks, canary)
     put(id, f, 'delayed', 'number_cap', NOW + nw)
     return false
   end
+  if caller_held(id, f, G) then return false end  -- lib/callerid.lua
+  if budget_held(id, f, G) then return false end  -- lib/budget.lua
   local tok = G.tok .. '.' .. (#toks + 1)
   toks[#toks + 1] = tok
   table.insert(out.jobs, take(id, f, G, tok, canary))
+  caller_took(G, tok, out.jobs[#out.jobs])
+  budget_took(G, out.jobs[#out.jobs])
   return true
 end
 
 local function grant(G)
   use_margin(G)
-  local out = {prov = G.prov, jobs = {}, fin = {}, wait = 0, why = 'ok'}
+  local out = {prov = G.prov, jobs = {}, fin = {}, wait = 0, why = 'ok', ov = G.ov}
   local mode, hw = halt_mode(G.prov)
   if mode == 'halted' then out.wait, out.why = hw, 'halted'; return out end
   local cw = cooldown_wait(G.prov)
@@ -321,16 +329,21 @@ local function grant(G)
   local slots = slot_room(G)
   if slots <= 0 then out.wait, out.why = 250, 'slot'; return out end
   local want = math.min(G.k, room, slots)
-  if mode == 'canary' then want = 1 end
+  if mode == 'canary' then want = 1 else reserve_start(G, polls) end
   local toks, skips = {}, 0
   while #toks < want and skips < SKIP_LIMIT do
     local ids = mode == 'canary' and canary_pick(G) or pick(G, want - #toks)
     if #ids == 0 then out.why = 'empty'; break end
     for _, id in ipairs(ids) do  -- every id popped is taken or routed, none is dropped
-      if not consider(id, G, out, toks, mode == 'canary') then skips = skips + 1 end
+      if consider(id, G, out, toks, mode == 'canary') then
+        reserve_took(G, out.jobs[#out.jobs])
+      else
+        skips = skips + 1
+      end
     end
     if mode == 'canary' and #toks == 0 then break end
   end
+  reserve_blocked(G, out)
   if mode == 'canary' and #toks == 0 then
     redis.call('HDEL', P .. 'halt:' .. G.prov, 'canary_until', 'canary')
   end

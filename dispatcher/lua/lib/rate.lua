@@ -3,7 +3,7 @@
 -- window of length W + margin holds fewer than L grants, so any W-second stretch of arrivals
 -- at the provider holds at most L even when a request takes up to `margin` to get there.
 -- R (the provider's rules): prov, wins = {{limit, ms}, ...}, pace = {{limit, ms}, ...},
--- margin, slot_cap, lease.
+-- margin, slot_cap, lease, tracked (calls are followed, so a slot cap can hold).
 
 -- 'run', or 'canary' (halted, probe due: one job may go as the probe), or 'halted' + wait.
 local function halt_mode(prov)
@@ -21,11 +21,33 @@ local function cooldown_wait(prov)
   return 0
 end
 
+-- Limits set at runtime (LIMITS, `dispatcher limits set`) replace the ones the worker read
+-- from its file: windows with their pace and margin floor (worked out by the setter), and
+-- the call-slot cap. R.file_wins keeps the file's windows so the log keeps their history
+-- (a reset must find the grants of the file's longest window still counted). R.ov tells
+-- the worker the windows its timing must follow.
+local function use_override(R)
+  local o = hget(P .. 'limits:' .. R.prov, {'wins', 'pace', 'margin', 'slots'})
+  if o.wins then
+    R.file_wins = R.wins
+    R.wins = cjson.decode(o.wins)
+    R.pace = o.pace and cjson.decode(o.pace) or {}
+    R.margin = tonumber(o.margin)
+    local short = 0
+    for _, w in ipairs(R.wins) do
+      if short == 0 or w[2] < short then short = w[2] end
+    end
+    R.ov = {short = short, margin = R.margin}
+  end
+  if o.slots and R.tracked then R.slot_cap = tonumber(o.slots) end
+end
+
 -- The margin in use: the configured floor, or more when a live worker has measured that its
 -- requests leave later than that after their grant (see margins.py). Capped at 10 s, which
 -- the log always keeps in history.
 local MAX_MARGIN = 10000
 local function use_margin(R)
+  use_override(R)
   local top = redis.call('ZREVRANGE', P .. 'margin:' .. R.prov, 0, 0, 'WITHSCORES')
   if top[2] then R.margin = math.max(R.margin, math.min(tonumber(top[2]), MAX_MARGIN)) end
   return R.margin
@@ -34,6 +56,7 @@ end
 local function longest_ms(R)
   local longest = 0
   for _, w in ipairs(R.wins) do if w[2] > longest then longest = w[2] end end
+  for _, w in ipairs(R.file_wins or {}) do if w[2] > longest then longest = w[2] end end
   return longest + MAX_MARGIN
 end
 
@@ -48,13 +71,15 @@ local function span_room(log, limit, span)
 end
 
 -- How many grants fit now (every window and every provider-count hint), and if none, how
--- long until one does.
-local function rate_room(R)
+-- long until one does. share (default 1): the part of each window's limit that may be
+-- filled (the reserve: normal and low jobs fill only 1 - reserve_high of it).
+local function rate_room(R, share)
   local log = P .. 'rl:' .. R.prov
   redis.call('ZREMRANGEBYSCORE', log, '-inf', NOW - longest_ms(R))
   local room, wait = 1e9, 0
   for _, w in ipairs(R.wins) do
-    local r, wt = span_room(log, w[1], w[2] + R.margin)
+    local limit = share and math.floor(w[1] * share) or w[1]
+    local r, wt = span_room(log, limit, w[2] + R.margin)
     room, wait = math.min(room, r), math.max(wait, wt)
     local hv = redis.call('GET', P .. 'hint:' .. R.prov .. ':' .. I(w[2]))
     if hv then

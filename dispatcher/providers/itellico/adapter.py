@@ -34,9 +34,15 @@ def split_external_id(value: str) -> tuple[str, int]:
     return value, 1
 
 
-def build_start(job: Job, cfg: ItellicoConfig, call_n: int) -> dict[str, Any]:
+def caller(job: Job, cfg: ItellicoConfig, chosen: str | None) -> str | None:
+    """The job's own ``from``, else the pool's choice for this call, else the default."""
+    return job.from_ or chosen or cfg.from_number
+
+
+def build_start(job: Job, cfg: ItellicoConfig, call_n: int,
+                chosen: str | None = None) -> dict[str, Any]:
     return {"type": "phone", "agent_id": job.agent_id or cfg.agent_id,
-            "from_number": job.from_ or cfg.from_number, "to_number": job.to,
+            "from_number": caller(job, cfg, chosen), "to_number": job.to,
             "external_id": external_id(job.id, call_n)}
 
 
@@ -73,17 +79,21 @@ class Itellico:
             return "workflow_id: not supported by itellicoAI providers (use agent_id)"
         if not (job.agent_id or self.cfg.agent_id):
             return f"agent_id: required, provider '{self.name}' has no agent_id configured"
-        if not (job.from_ or self.cfg.from_number):
+        if not (job.from_ or self.cfg.from_number or self.cfg.caller_ids):
             return f"from: required, provider '{self.name}' has no from_number configured"
         return None
+
+    def caller(self, job: Job, chosen: str | None) -> str | None:
+        return caller(job, self.cfg, chosen)
 
     def job_fields(self, job: Job) -> frozenset[str]:
         names = {"agent_id": job.agent_id, "from": job.from_}
         return frozenset(k for k, v in names.items() if v)
 
-    async def start_call(self, job: Job, call_n: int) -> StartResult:
+    async def start_call(self, job: Job, call_n: int, chosen: str | None = None
+                         ) -> StartResult:
         return started(await self.http.request("POST", self.prefix,
-                                               body=build_start(job, self.cfg, call_n)))
+                                               body=build_start(job, self.cfg, call_n, chosen)))
 
     async def get_call(self, call_id: str) -> CallState:
         return normalise(check(await self.http.request("GET", f"{self.prefix}/{call_id}")))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import model_validator
+
 from dispatcher.providers.dialect import CommonConfig
 
 
@@ -15,6 +17,14 @@ class ItellicoConfig(CommonConfig):
     webhook_secret_file: str | None = None
     signature_header: str = "X-Itellico-Signature"
     timestamp_header: str = "X-Itellico-Timestamp"
+
+    @model_validator(mode="after")
+    def _pool_ids(self) -> ItellicoConfig:
+        for n in self.caller_ids.numbers if self.caller_ids else ():
+            if n.id and n.id != n.number:
+                raise ValueError(f"caller_ids.numbers: {n.number}: itellicoAI calls from the "
+                                 "number itself; leave id out")
+        return self
 
     @property
     def webhooks_on(self) -> bool:

@@ -11,6 +11,8 @@ def classify(err: ProviderError, job_fields: frozenset[str], on_create: bool) ->
         return Action.HALT
     if s == 404:
         return resource("agent_id", job_fields) if on_create else Action.REJECT
+    if s == 422 and "from_number" in err.fields:  # a caller ID the account does not own
+        return resource("from", job_fields) if on_create else Action.REJECT
     if s == 409:
         return Action.RECONCILE if on_create else Action.REJECT
     if s == 503:

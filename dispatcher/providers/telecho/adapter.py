@@ -26,9 +26,15 @@ JOB_KEY = "dispatcher_job_id"
 CALL_KEY = "dispatcher_call"
 
 
-def build_start(job: Job, cfg: TelEchoConfig, call_n: int) -> dict[str, Any]:
+def caller(job: Job, cfg: TelEchoConfig, chosen: str | None) -> str | None:
+    """The job's own ``from``, else the pool's choice for this call, else the default."""
+    return job.from_ or chosen or cfg.phone_number_id
+
+
+def build_start(job: Job, cfg: TelEchoConfig, call_n: int,
+                chosen: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "phone_number_id": job.from_ or cfg.phone_number_id,
+        "phone_number_id": caller(job, cfg, chosen),
         "destination_number": job.to,
         "metadata": {**job.metadata, JOB_KEY: job.id, CALL_KEY: call_n},
     }
@@ -70,17 +76,21 @@ class TelEcho:
                               cfg.request_timeout_s, concurrency)
 
     def check(self, job: Job) -> str | None:
-        if not (job.from_ or self.cfg.phone_number_id):
+        if not (job.from_ or self.cfg.phone_number_id or self.cfg.caller_ids):
             return f"from: required, provider '{self.name}' has no phone_number_id configured"
         return None
+
+    def caller(self, job: Job, chosen: str | None) -> str | None:
+        return caller(job, self.cfg, chosen)
 
     def job_fields(self, job: Job) -> frozenset[str]:
         names = {"agent_id": job.agent_id, "workflow_id": job.workflow_id, "from": job.from_}
         return frozenset(k for k, v in names.items() if v)
 
-    async def start_call(self, job: Job, call_n: int) -> StartResult:
+    async def start_call(self, job: Job, call_n: int, chosen: str | None = None
+                         ) -> StartResult:
         return started(await self.http.request("POST", "/calls/outbound",
-                                               body=build_start(job, self.cfg, call_n)))
+                                               body=build_start(job, self.cfg, call_n, chosen)))
 
     async def get_call(self, call_id: str) -> CallState:
         return normalise(check(await self.http.request("GET", f"/calls/{call_id}")))

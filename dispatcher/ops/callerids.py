@@ -1,0 +1,45 @@
+"""Caller-ID pools as an operator sees them (``dispatcher callerid list|rest|restore``): each
+caller ID's calls, answer rate over its recent calls, flag and rest."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from dispatcher.core.callerids import CallerIdPool
+from dispatcher.store import Store
+from dispatcher.store.callerids import CallerIdHealth
+
+
+async def health(store: Store, provider: str, pool: CallerIdPool) -> list[CallerIdHealth]:
+    return await store.caller_id_health(provider, pool.keys())
+
+
+def to_json(pool: CallerIdPool, items: Sequence[CallerIdHealth]) -> list[dict[str, Any]]:
+    numbers = {n.key: n.number for n in pool.numbers}
+    return [{"caller_id": h.caller_id, "number": numbers.get(h.caller_id), "calls": h.calls,
+             "answered": h.answered, "recent_calls": h.recent,
+             "answer_rate": h.answer_rate, "flagged_since_ms": h.flagged_since_ms,
+             "rested": h.rested} for h in items]
+
+
+def render(provider: str, pool: CallerIdPool, items: Sequence[CallerIdHealth]) -> str:
+    numbers = {n.key: n.number for n in pool.numbers}
+    flag = (f"flagged below {pool.flag_answer_rate:.0%} answered over the last "
+            f"{pool.flag_min_calls} calls" if pool.flag_answer_rate else "no flagging")
+    lines = [f"provider {provider}: {len(items)} caller IDs, selection {pool.selection}, "
+             f"{flag}{', flagged ones rested' if pool.rest_flagged else ''}",
+             f"  {'caller id':<22} {'number':<16} {'calls':>7} {'answered':>8} "
+             f"{'rate (recent)':>14}  state"]
+    for h in items:
+        rate = "-" if h.answer_rate is None else f"{h.answer_rate:.0%} of {h.recent}"
+        state = []
+        if h.flagged_since_ms is not None:
+            stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(h.flagged_since_ms / 1000))
+            state.append(f"flagged since {stamp}")
+        if h.rested:
+            state.append("rested")
+        lines.append(f"  {h.caller_id:<22} {numbers.get(h.caller_id, ''):<16} {h.calls:>7} "
+                     f"{h.answered:>8} {rate:>14}  {', '.join(state) or 'in use'}")
+    return "\n".join(lines)
