@@ -173,8 +173,10 @@ async def audit(sim: RunningSimulator) -> list[dict[str, Any]]:
 # once while the rest of the suite spreads over the other workers.
 PROCESS_LANES = {
     "test_topology_sentinel": "lane-a", "test_campaigns": "lane-a", "test_cli": "lane-a",
+    "test_limits_cli": "lane-a", "test_caller_ids": "lane-a", "test_takeover": "lane-a",
     "test_pacing": "lane-b", "test_recovery": "lane-b", "test_campaigns_controls": "lane-b",
-    "test_topology": "lane-b", "test_redis_faults": "lane-b",
+    "test_topology": "lane-b", "test_redis_faults": "lane-b", "test_policy": "lane-b",
+    "test_worker_logs": "lane-b",
 }
 
 
