@@ -324,7 +324,10 @@ class Dialer:
         if not isinstance(job, Job):
             return
         crashes = await self.store.bump(job.id, JobField.CRASHES)
-        step = decide.crashed(crashes, fl.sending, g.attempts, self.rt.timing, now_ms())
+        # a job granted unsure may have a call already (it is being looked up): like one that
+        # was sending, it waits for a look-up, never a fresh dial
+        step = decide.crashed(crashes, fl.sending or g.unsure, g.attempts, self.rt.timing,
+                              now_ms())
         if isinstance(step.next, Finish):
             await self.finish(job, g, step.next, step.attempts)
             return
@@ -335,10 +338,11 @@ class Dialer:
         """Shutdown: a dial that never started goes back to its ready list, its attempt and
         call number given back (one that was sending is left to be reconciled)."""
         g = fl.g
+        # an unsure job's grant counted no attempt and no call number: nothing to give back
+        fields = {} if g.unsure else {JobField.ATTEMPTS: decide.refunded(g.attempts),
+                                      JobField.CALL_NUMBER: decide.refunded(g.call_n)}
         await self.store.defer(g.id, to=JobState.QUEUED, reason="", until_ms=0, dtok=g.tok,
-                               refund_rate=True, refund_number=True,
-                               fields={JobField.ATTEMPTS: decide.refunded(g.attempts),
-                                       JobField.CALL_NUMBER: max(g.call_n - 1, 0)})
+                               refund_rate=True, refund_number=True, fields=fields)
 
 
 def adopted(g: Granted, call_id: str) -> JobView:

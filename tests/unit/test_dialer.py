@@ -226,3 +226,21 @@ async def test_shutdown_hands_a_dial_that_never_started_back() -> None:
     assert args["to"] is JobState.QUEUED and args["dtok"] == "tok1"
     assert args["fields"] == {JobField.ATTEMPTS: 2, JobField.CALL_NUMBER: 2}
     assert args["refund_rate"] and args["refund_number"]
+
+
+async def test_a_crash_while_an_unsure_job_is_looked_up_keeps_it_unsure() -> None:
+    """Its call may exist (a takeover, a failover): the next grant looks it up again, never
+    dials it as a fresh attempt (a second call to the person)."""
+    store, _, dialer = setup()
+    store.answer("bump", 1)
+    await dialer.crashed(flight(unsure=True, attempts=1, call_n=1))
+    [args] = store.args_of("defer")
+    assert args["fields"][JobField.UNSURE] == "1" and args["fields"][JobField.ATTEMPTS] == 1
+    assert not args["refund_rate"] and not args["refund_number"]
+
+
+async def test_shutdown_hands_an_unsure_job_back_without_refunding_its_call_number() -> None:
+    store, _, dialer = setup()
+    await dialer.hand_back(flight(unsure=True, attempts=1, call_n=2))
+    [args] = store.args_of("defer")
+    assert JobField.CALL_NUMBER not in args["fields"] and JobField.ATTEMPTS not in args["fields"]
