@@ -138,17 +138,18 @@ class RecordingStore:
 
     # -- dials ---------------------------------------------------------------------------------
     async def defer(self, job_id: str, *, to: DeferTo, reason: str, until_ms: int,
-                    dtok: str | None = None, fields: dict[JobField, Any] | None = None,
+                    grant_token: str | None = None, fields: dict[JobField, Any] | None = None,
                     deadline_ms: int = 0, refund_rate: bool = False,
                     refund_number: bool = False, detail: str = "") -> bool:
         return bool(await self._reply(
-            "defer", job_id=job_id, to=to, reason=reason, until_ms=until_ms, dtok=dtok,
-            fields=dict(fields or {}), deadline_ms=deadline_ms, refund_rate=refund_rate,
-            refund_number=refund_number, detail=detail))
+            "defer", job_id=job_id, to=to, reason=reason, until_ms=until_ms,
+            grant_token=grant_token, fields=dict(fields or {}), deadline_ms=deadline_ms,
+            refund_rate=refund_rate, refund_number=refund_number, detail=detail))
 
-    async def regrant(self, rules: GrantRules, job_id: str, dtok: str, tok: str, *,
+    async def regrant(self, rules: GrantRules, job_id: str, grant_token: str, tok: str, *,
                       keep: bool = False) -> Admit:
-        res: Admit = await self._reply("regrant", rules=rules, job_id=job_id, dtok=dtok,
+        res: Admit = await self._reply("regrant", rules=rules, job_id=job_id,
+                                       grant_token=grant_token,
                                        tok=tok, keep=keep)
         return res
 

@@ -170,8 +170,8 @@ class DeploymentCollector(Collector):
                 fams["slot_cap"].add_metric([name], cap)
             since = await self.store.oldest_ready_ms(name)
             fams["oldest"].add_metric([name], _age_s(now, since))
-            for w, s in zip(windows, st["windows"], strict=True):
-                wins.add(name, w.label(), s)
+            for window, state in zip(windows, st["windows"], strict=True):
+                wins.add(name, window.label(), state)
             if cfg.caller_ids:
                 pool = cfg.caller_ids
                 labels = {n.key: n.metric_label for n in pool.numbers}

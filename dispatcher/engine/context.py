@@ -115,11 +115,11 @@ class Runtime:
 
     async def finish(self, job: Job | InvalidJob, fin: Finish, *, attempts: int,
                      first_seen_ms: int | None, entry_id: str | None = None,
-                     dtok: str | None = None) -> bool:
+                     grant_token: str | None = None) -> bool:
         """Write the job's one result; False when another worker already did (or owns it)."""
         res = build(job, fin, attempts=attempts, first_seen_ms=first_seen_ms, now_ms=now_ms())
         wire = res.to_json()
-        written = await self.store.finish_one(item(res, entry_id=entry_id, dtok=dtok,
+        written = await self.store.finish_one(item(res, entry_id=entry_id, grant_token=grant_token,
                                                    wire=wire), self.ttl)
         if written:
             count(RESULTS, provider_label(job.provider), res.outcome.value)

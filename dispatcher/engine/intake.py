@@ -35,14 +35,14 @@ def _invalid(job: InvalidJob, entry_id: str) -> Finish:
 
 
 class Intake:
-    def __init__(self, rt: Runtime, finisher: Finisher, *, room: Callable[[], int],
-                 asking: Callable[[int], AbstractContextManager[None]],
+    def __init__(self, runtime: Runtime, finisher: Finisher, *, free_slots: Callable[[], int],
+                 promise: Callable[[int], AbstractContextManager[None]],
                  on_grants: Callable[[list[GrantReply], float], None]):
-        self.rt = rt
-        self.store: IntakeStore = rt.store
+        self.runtime = runtime
+        self.store: IntakeStore = runtime.store
         self.finisher = finisher
-        self.room = room
-        self.asking = asking
+        self.free_slots = free_slots
+        self.promise = promise
         self.on_grants = on_grants
 
     async def process(self, entries: Sequence[Entry]) -> None:
@@ -54,7 +54,7 @@ class Intake:
         for n, (eid, raw) in enumerate(entries, 1):
             if n % YIELD_EVERY == 0:  # parsing a batch must not hold up dials already granted
                 await asyncio.sleep(0)
-            parsed = self.rt.parse(raw)
+            parsed = self.runtime.parse(raw)
             if isinstance(parsed, InvalidJob) and parsed.job_id is None:
                 res = build(parsed, _invalid(parsed, eid), attempts=0, first_seen_ms=None,
                             now_ms=now)
@@ -67,12 +67,12 @@ class Intake:
             if p.place is Place.QUEUED:
                 ready[p.provider] += 1
         if unreadable:
-            await self.store.finish(unreadable, self.rt.ttl)
+            await self.store.finish(unreadable, self.runtime.ttl)
         if not placements:
             return
         asked = time.monotonic()
         wanted, k = self._grants(ready)
-        with self.asking(k):
+        with self.promise(k):
             done, grants = await self.store.ingest(placements, wanted)
         if grants:
             self.on_grants(grants, asked)
@@ -81,14 +81,14 @@ class Intake:
     def _grants(self, ready: collections.Counter[str]) -> tuple[list[GrantArgs], int]:
         """The first grants to take with the batch, and how many that asks for at most."""
         out: list[GrantArgs] = []
-        room = total = self.room()
+        free_slots = total = self.free_slots()
         for prov, n in ready.items():
-            if room <= 0:
+            if free_slots <= 0:
                 break
-            k = min(n, room)
-            out.append(self.rt.pacer.grant_args(prov, k))
-            room -= k
-        return out, total - room
+            k = min(n, free_slots)
+            out.append(self.runtime.pacer.grant_args(prov, k))
+            free_slots -= k
+        return out, total - free_slots
 
     def _place(self, eid: str, raw: bytes | None, parsed: Job | InvalidJob, now: int
                ) -> tuple[Placement, Finish | None]:
@@ -97,34 +97,34 @@ class Intake:
             assert parsed.job_id is not None
             # kept while its id lives: an oversized payload only as far as it is still
             # oversized, which is all a second reading (after a crash) needs
-            text = text[:self.rt.rules.max_payload_bytes + 1]
+            text = text[:self.runtime.rules.max_payload_bytes + 1]
             return Placement(entry_id=eid, job_id=parsed.job_id, raw=text,
                              provider=parsed.provider, priority=Priority.NORMAL,
                              campaign=parsed.campaign or "", to="", dnc_key="", expires_ms=0,
                              place=Place.FINISH, fin=DueReason.INVALID), _invalid(parsed, eid)
         job = parsed
-        adapter = self.rt.adapters.get(job.provider)
-        jp = self.rt.policies.for_job(job)
+        adapter = self.runtime.adapters.get(job.provider)
+        jp = self.runtime.policies.for_job(job)
         step = decide.intake(job, jp, now,
                              provider_known=adapter is not None,
                              problem=adapter.check(job) if adapter else None,
-                             max_defer_ms=round(self.rt.timing.max_defer_s * 1000))
+                             max_defer_ms=round(self.runtime.timing.max_defer_s * 1000))
         due_fin: str = DueReason.INTAKE
         place, reason, due, deadline, detail = Place.FINISH, "", 0, 0, ""
         if isinstance(step, Ready):
-            self.rt.remember(text, job)
+            self.runtime.remember(text, job)
             place, due_fin, deadline = Place.QUEUED, "", step.deadline_ms
         elif isinstance(step, Wait):
             place, due_fin, reason, due = Place(step.place), "", step.reason.value, step.until_ms
             detail = step.detail
         p = Placement(entry_id=eid, job_id=job.id, raw=text, provider=job.provider,
                       priority=job.priority, campaign=job.campaign or "", to=job.to,
-                      dnc_key=dnc_key(job.to, self.rt.policies.dnc_hashed),
+                      dnc_key=dnc_key(job.to, self.runtime.policies.dnc_hashed),
                       expires_ms=round(job.expires_at * 1000) if job.expires_at else 0,
                       place=place, reason=reason, due_ms=due, deadline_ms=deadline, fin=due_fin,
                       detail=detail, subject=job.subject or "",
                       subject_caps=jp.own_subject_caps(job, now),
-                      region=self.rt.policies.registry_region(job))
+                      region=self.runtime.policies.registry_region(job))
         return p, step if isinstance(step, Finish) else None
 
     async def _after(self, done: list[tuple[str, Ingested, str]],
@@ -143,4 +143,4 @@ class Intake:
             await self.finisher.run_due(ids=[job_id])
             return
         job, fin = known
-        await self.rt.finish(job, fin, attempts=0, first_seen_ms=now_ms())
+        await self.runtime.finish(job, fin, attempts=0, first_seen_ms=now_ms())

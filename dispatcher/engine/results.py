@@ -22,12 +22,13 @@ def build(job: Job | InvalidJob, fin: Finish, *, attempts: int, first_seen_ms: i
                   calls=tuple(calls) if calls is not None else None, **f)
 
 
-def item(res: Result, *, entry_id: str | None = None, dtok: str | None = None,
+def item(res: Result, *, entry_id: str | None = None, grant_token: str | None = None,
          wire: dict[str, Any] | None = None) -> ResultItem:
     """``wire``: the result's JSON form, when the caller has it already."""
     return ResultItem(job_id=res.job_id, entry_id=entry_id,
                       result=res.to_json() if wire is None else wire,
-                      outcome=res.outcome.value, answer=res.answer_status or "", dtok=dtok)
+                      outcome=res.outcome.value, answer=res.answer_status or "",
+                      grant_token=grant_token)
 
 
 def last_call_fields(calls: tuple[CallRecord, ...]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from dispatcher.core.model import JobState, WaitReason
 from dispatcher.core.policies import PolicyBook
 from dispatcher.core.timing import REPLICA_RETRY_S, restart_delay
 from dispatcher.engine.context import Runtime, build_adapters, consumer_name
-from dispatcher.engine.dialer import Dialer, Flight
+from dispatcher.engine.dialer import Dialer, InFlight
 from dispatcher.engine.finisher import Finisher
 from dispatcher.engine.health import UNREACHABLE, Health
 from dispatcher.engine.http import (
@@ -65,9 +65,9 @@ class Worker:
                  adapters: dict[str, Adapter] | None = None, http_port: int | None = None):
         self.settings = settings
         self.consumer = consumer or consumer_name()
-        w = settings.worker
+        conf = settings.worker
         client = connect(settings.redis, idempotent=True,
-                         max_connections=w.concurrency * 2 + 20)
+                         max_connections=conf.concurrency * 2 + 20)
         self.store = Store(client, settings.redis.namespace, settings.results.maxlen,
                            wait_replicas=settings.redis.wait_replicas,
                            wait_timeout_ms=settings.redis.wait_timeout_ms)
@@ -77,17 +77,18 @@ class Worker:
         self.optout_token = optout_token(settings)
         policies = PolicyBook(settings.policy, settings.campaigns)
         self.pacer = Pacer(self.store, all_grant_rules(settings, policies), self.consumer)
-        self.rt = Runtime(settings, self.store, self.adapters, self.pacer, policies,
-                          self.consumer)
-        self.dialer = Dialer(self.rt)
-        self.tracker = Tracker(self.rt)
-        self.finisher = Finisher(self.rt)
-        self.intake = Intake(self.rt, self.finisher, room=self._room, asking=self._asking,
+        self.runtime = Runtime(settings, self.store, self.adapters, self.pacer, policies,
+                               self.consumer)
+        self.dialer = Dialer(self.runtime)
+        self.tracker = Tracker(self.runtime)
+        self.finisher = Finisher(self.runtime)
+        self.intake = Intake(self.runtime, self.finisher, free_slots=self._free_slots,
+                             promise=self._promise,
                              on_grants=self._on_grants)
-        self.flights: dict[str, tuple[Flight, asyncio.Task[None]]] = {}
+        self.flights: dict[str, tuple[InFlight, asyncio.Task[None]]] = {}
         self.dialing = 0  # flights whose create has not been answered yet
-        self.asking = 0  # room promised to grant calls on their way
-        self.grant_batch = min(GRANT_BATCH, -(-w.concurrency // GRANT_LOOPS))
+        self.promised = 0  # slots promised to grant calls on their way
+        self.grant_batch = min(GRANT_BATCH, -(-conf.concurrency // GRANT_LOOPS))
         self.visits: set[asyncio.Task[Any]] = set()
         self.visiting: set[str] = set()  # ids of the calls being visited (the heartbeat says)
         self.visited: set[str] = set()  # visits ended since the last heartbeat
@@ -100,7 +101,7 @@ class Worker:
         self.health = Health({"read": 3 * settings.redis.block_ms / 1000 + 10,
                               "upkeep": 30.0, "heartbeat": 30.0, "track": 30.0},
                              redis_url=safe_url(settings.redis.url))
-        self.http_port = w.http_port if http_port is None else http_port
+        self.http_port = conf.http_port if http_port is None else http_port
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -144,7 +145,7 @@ class Worker:
         for a in self.adapters.values():
             await a.close()
         await self.pacer.drain()
-        await self.rt.close()
+        await self.runtime.close()
         if self._runner:
             await self._runner.cleanup()
         await self.store.close()
@@ -194,14 +195,14 @@ class Worker:
         tasks = [t for _, t in self.flights.values()] + list(self.visits)
         if tasks:
             await asyncio.wait(tasks, timeout=grace)
-        for fl, task in list(self.flights.values()):
+        for flight, task in list(self.flights.values()):
             if task.done():
                 continue
             task.cancel()
-            if not fl.sending:
+            if not flight.sending:
                 try:
-                    await self.dialer.hand_back(fl)
-                    log.info("job.handed_back", job_id=fl.g.id)
+                    await self.dialer.hand_back(flight)
+                    log.info("job.handed_back", job_id=flight.grant.id)
                 except RedisError:
                     pass  # another worker takes it over once this consumer is known dead
         for t in self.visits:
@@ -238,22 +239,22 @@ class Worker:
             async with asyncio.timeout(seconds):
                 await (event or self.stopping).wait()
 
-    def _room(self) -> int:
+    def _free_slots(self) -> int:
         """Dials this process may start now. ``concurrency`` bounds the creates in flight; a
         job whose answer is in only has its outcome to write, and does not hold up the next
         dial (at full load that was two thirds of the flights). Twice ``concurrency`` bounds
         the jobs held, and so the Redis writes they can want at once."""
         limit = self.settings.worker.concurrency
-        return min(limit - self.dialing, 2 * limit - len(self.flights)) - self.asking
+        return min(limit - self.dialing, 2 * limit - len(self.flights)) - self.promised
 
     @contextlib.contextmanager
-    def _asking(self, n: int) -> Iterator[None]:
+    def _promise(self, n: int) -> Iterator[None]:
         """Room promised to a grant call on its way: no other call asks for it meanwhile."""
-        self.asking += n
+        self.promised += n
         try:
             yield
         finally:
-            self.asking -= n
+            self.promised -= n
 
     # -- dialling -----------------------------------------------------------------------------
     def _on_grants(self, replies: list[GrantReply], asked_at: float) -> None:
@@ -263,8 +264,8 @@ class Worker:
             if not reply.replicated and reply.jobs:
                 self._hand_back(reply)
                 continue
-            for g in reply.jobs:
-                self._spawn(Flight(g, asked_at))
+            for grant in reply.jobs:
+                self._spawn(InFlight(grant, asked_at))
             if reply.finish:
                 task = asyncio.create_task(self.finisher.run_due(ids=list(reply.finish)))
                 self.visits.add(task)
@@ -277,53 +278,53 @@ class Worker:
                   wanted=self.settings.redis.wait_replicas,
                   timeout_ms=self.settings.redis.wait_timeout_ms,
                   hint="the grants are not dialled; check the replicas' link to the master")
-        for g in reply.jobs:
-            task = asyncio.create_task(self.dialer.not_replicated(g))
+        for grant in reply.jobs:
+            task = asyncio.create_task(self.dialer.not_replicated(grant))
             self.visits.add(task)
             task.add_done_callback(self.visits.discard)
 
-    def _spawn(self, fl: Flight) -> None:
-        if fl.g.id in self.flights:
+    def _spawn(self, flight: InFlight) -> None:
+        if flight.grant.id in self.flights:
             return
-        fl.on_answer = self._answered
+        flight.on_answer = self._answered
         self.dialing += 1
-        task = asyncio.create_task(self._fly(fl))
-        self.flights[fl.g.id] = (fl, task)
-        task.add_done_callback(lambda _t: self._landed(fl))
+        task = asyncio.create_task(self._dial(flight))
+        self.flights[flight.grant.id] = (flight, task)
+        task.add_done_callback(lambda _t: self._dial_done(flight))
         INFLIGHT.set(len(self.flights))
 
-    def _answered(self, fl: Flight) -> None:
+    def _answered(self, flight: InFlight) -> None:
         self.dialing -= 1
         self.room_freed.set()
 
-    def _landed(self, fl: Flight) -> None:
-        fl.answer()  # a flight that ended without a create (deferred, blocked, lost) too
-        self.flights.pop(fl.g.id, None)
+    def _dial_done(self, flight: InFlight) -> None:
+        flight.answer()  # a flight that ended without a create (deferred, blocked, lost) too
+        self.flights.pop(flight.grant.id, None)
         INFLIGHT.set(len(self.flights))
         self.room_freed.set()
 
-    async def _fly(self, fl: Flight) -> None:
+    async def _dial(self, flight: InFlight) -> None:
         try:
-            await self.dialer.run(fl)
+            await self.dialer.run(flight)
             self.health.progressed("dial")
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self.health.failed("dial", exc)
             try:
-                await self.dialer.crashed(fl)
+                await self.dialer.crashed(flight)
             except Exception as again:  # Redis gone too: a heartbeat or the reaper takes it over
                 self.health.failed("dial", again)
 
     def _grant_fn(self, provider: str, *, lead: bool) -> Callable[[], Awaitable[float | None]]:
         async def once() -> float | None:
-            room = self._room()
-            if room <= 0:
+            free = self._free_slots()
+            if free <= 0:
                 self.room_freed.clear()
                 await self._pause(1.0, self.room_freed)
                 return 0.0
-            asked, ask = time.monotonic(), min(room, self.grant_batch)
-            with self._asking(ask):
+            asked, ask = time.monotonic(), min(free, self.grant_batch)
+            with self._promise(ask):
                 [reply] = await self.store.grant([self.pacer.grant_args(provider, ask)])
             self._on_grants([reply], asked)
             if not reply.replicated:  # the replicas are behind or away: ask again later
@@ -398,7 +399,7 @@ class Worker:
 
     # -- upkeep -------------------------------------------------------------------------------
     async def _upkeep_once(self) -> float | None:
-        moved = await self.store.promote(round(self.rt.timing.max_defer_s * 1000))
+        moved = await self.store.promote(round(self.runtime.timing.max_defer_s * 1000))
         if moved:
             self._wake_all()
         now = time.monotonic()
@@ -415,14 +416,14 @@ class Worker:
         return None
 
     async def _heartbeat_once(self) -> float | None:
-        settle = {name: round(self.rt.timing.settle(cfg.request_timeout_s) * 1000)
+        settle = {name: round(self.runtime.timing.settle(cfg.request_timeout_s) * 1000)
                   for name, cfg in self.settings.providers.items()}
-        w = self.settings.worker
+        conf = self.settings.worker
         visited, self.visited = self.visited, set()
         try:
             res = await self.store.heartbeat(
-                self.consumer, list(self.flights), round(w.dead_after_s * 1000),
-                round(max(w.dead_after_s, 5.0) * 1000), settle, self.pacer.margins_ms(),
+                self.consumer, list(self.flights), round(conf.dead_after_s * 1000),
+                round(max(conf.dead_after_s, 5.0) * 1000), settle, self.pacer.margins_ms(),
                 visiting=list(self.visiting), visited=list(visited - self.visiting))
         except BaseException:
             self.visited |= visited  # told next time
@@ -438,28 +439,28 @@ class Worker:
 
     # -- tracking -----------------------------------------------------------------------------
     async def _track_once(self) -> float | None:
-        room = self.settings.worker.concurrency - len(self.visits)
-        if room <= 0:
+        free = self.settings.worker.concurrency - len(self.visits)
+        if free <= 0:
             return None
-        for v in await self.tracker.due(room):
-            task = asyncio.create_task(self._visit(v))
+        for view in await self.tracker.due(free):
+            task = asyncio.create_task(self._visit(view))
             self.visits.add(task)
             task.add_done_callback(self.visits.discard)
         return None
 
-    async def _visit(self, v: Any) -> None:
-        self.visiting.add(v.id)
+    async def _visit(self, view: Any) -> None:
+        self.visiting.add(view.id)
         try:
-            await self.tracker.visit(v)
+            await self.tracker.visit(view)
         except asyncio.CancelledError:
             raise
         except UNREACHABLE as exc:  # said once per interval, with the loops' failures
             self.health.failed("track", exc)
         except Exception:
-            log.error("call.visit_failed", job_id=v.id, exc_info=True)
+            log.error("call.visit_failed", job_id=view.id, exc_info=True)
         finally:
-            self.visiting.discard(v.id)
-            self.visited.add(v.id)
+            self.visiting.discard(view.id)
+            self.visited.add(view.id)
         self._wake_all()  # a call that ended frees a slot
 
     # -- HTTP ---------------------------------------------------------------------------------
@@ -472,12 +473,12 @@ class Worker:
             self.store, self.health, lambda: (self.ready, len(self.flights))))
         app.router.add_get("/metrics", metrics_handler(self.settings, self.store))
         app.router.add_post("/webhooks/{provider}", webhook_handler(
-            self.settings, self.store, self.secrets, self.rt.timing))
+            self.settings, self.store, self.secrets, self.runtime.timing))
         app.router.add_post("/v1/optout", optout_handler(self.settings, self.store,
                                                          self.optout_token))
-        w = self.settings.worker
+        conf = self.settings.worker
         self._runner, self.http_port = await serve(
-            app, w.http_host, self.http_port, share=w.http_share_port, key="worker.http_port",
+            app, conf.http_host, self.http_port, share=conf.http_share_port, key="worker.http_port",
             hint="give each worker its own port, or set worker.http_share_port = true to "
                  "share it")
 

@@ -194,11 +194,11 @@ class Store(Reads, Retention, Producing, Ledger, RuntimeLimits, CallerIdStore):
         args: AdmitArgs = {**rules.rate_args(), "tok": tok}
         return Admit.decode(await self.s.call("admit", now_ms, **args))
 
-    async def regrant(self, rules: GrantRules, job_id: str, dtok: str, tok: str, *,
+    async def regrant(self, rules: GrantRules, job_id: str, grant_token: str, tok: str, *,
                       keep: bool = False) -> Admit:
         """Move a late dial's place in the provider's log to now (see lua/regrant.lua);
         ``keep``: its old place was used by another request, so a new one is added."""
-        args: RegrantArgs = {**rules.rate_args(), "id": job_id, "dtok": dtok, "tok": tok,
+        args: RegrantArgs = {**rules.rate_args(), "id": job_id, "dtok": grant_token, "tok": tok,
                              "keep": keep}
         return Admit.decode(await self.s.call("regrant", **args))
 
@@ -234,7 +234,7 @@ class Store(Reads, Retention, Producing, Ledger, RuntimeLimits, CallerIdStore):
         return await batcher.submit(item)
 
     async def defer(self, job_id: str, *, to: DeferTo, reason: str, until_ms: int,
-                    dtok: str | None = None, fields: dict[JobField, Any] | None = None,
+                    grant_token: str | None = None, fields: dict[JobField, Any] | None = None,
                     deadline_ms: int = 0, refund_rate: bool = False,
                     refund_number: bool = False, detail: str = "") -> bool:
         """``reason``: a WaitReason's value ("" when handed back to its ready list)."""
@@ -242,8 +242,8 @@ class Store(Reads, Retention, Producing, Ledger, RuntimeLimits, CallerIdStore):
                            "detail": detail, "set": {f.value: v for f, v in (fields or {}).items()},
                            "deadline": deadline_ms, "refund_rate": refund_rate,
                            "refund_number": refund_number}
-        if dtok:
-            args["dtok"] = dtok
+        if grant_token:
+            args["dtok"] = grant_token
         return bool(await self.s.call("defer", **args))
 
     async def track(self, items: Sequence[TrackItem]) -> TrackReply:

@@ -38,7 +38,7 @@ class ResultStore(Protocol):
 
 class Deferring(Protocol):
     async def defer(self, job_id: str, *, to: DeferTo, reason: str, until_ms: int,
-                    dtok: str | None = None, fields: dict[JobField, Any] | None = None,
+                    grant_token: str | None = None, fields: dict[JobField, Any] | None = None,
                     deadline_ms: int = 0, refund_rate: bool = False,
                     refund_number: bool = False, detail: str = "") -> bool: ...
 
@@ -54,7 +54,7 @@ class IntakeStore(ResultStore, Protocol):
 class DialerStore(ResultStore, Deferring, Protocol):
     """A granted job's exits: defer, track, finish; a late grant moved; a crash counted."""
 
-    async def regrant(self, rules: GrantRules, job_id: str, dtok: str, tok: str, *,
+    async def regrant(self, rules: GrantRules, job_id: str, grant_token: str, tok: str, *,
                       keep: bool = False) -> Admit: ...
     async def track_one(self, item: TrackItem) -> TrackConflict | None: ...
     async def bump(self, job_id: str, field: JobField) -> int: ...

@@ -9,7 +9,8 @@ written.
 The job hash keeps short field names (``cn``, ``pf``, ``rd``, ``dk``, ``sl``, ``wr``, ``dtok``
 ...): every job carries them, and short names keep a hash small in Redis's listpack encoding
 (docs/redis.md). ``JobField`` gives each a readable name here; the Lua scripts spell the
-same strings.
+same strings. Script arguments and replies keep their wire names too (``dtok`` is the grant
+token, ``canary`` marks the halt probe); Python code past the store uses the readable ones.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ class Granted:
     ready_since_ms: int
     redials: int
     calls: tuple[CallRecord, ...]
-    canary: bool
+    probe: bool
     provider: str
     dial_ms: int
     hook_failures: int = 0  # pre-dial hook failures in a row
@@ -82,7 +82,7 @@ class Granted:
                    first_seen_ms=int(d.get("first_seen") or 0),
                    ready_since_ms=int(d.get("ready_since") or 0),
                    redials=int(d.get("rd") or 0), calls=calls_from(d.get("calls")),
-                   canary=bool(d.get("canary")), provider=provider,
+                   probe=bool(d.get("canary")), provider=provider,
                    dial_ms=int(d.get("dial_ms") or 0),
                    hook_failures=int(d.get("pf") or 0),
                    caller_id=str(d["cid"]) if d.get("cid") else None)
@@ -268,7 +268,7 @@ class ResultItem:
     result: dict[str, Any]
     outcome: str
     answer: str = ""
-    dtok: str | None = None
+    grant_token: str | None = None
 
     def args(self) -> ResultWire:
         d: ResultWire = {"result": codec.dumps(self.result),
@@ -277,6 +277,6 @@ class ResultItem:
             d["id"] = self.job_id
         if self.entry_id:
             d["e"] = self.entry_id
-        if self.dtok:
-            d["dtok"] = self.dtok
+        if self.grant_token:
+            d["dtok"] = self.grant_token
         return d

@@ -75,7 +75,7 @@ async def test_call_slots_cap_live_calls(store: Store) -> None:
     assert third.why == "slot"
     # the first call ends: its slot is free again
     await store.defer(first.jobs[0].id, to="delayed", reason="retry", until_ms=10**13,
-                      dtok=first.jobs[0].tok)
+                      grant_token=first.jobs[0].tok)
     [again] = await store.grant([r.args(1, "c", "d")])
     assert [j.id for j in again.jobs] == ["j2"]
 

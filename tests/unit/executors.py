@@ -131,11 +131,11 @@ def payload(job_id: str = "j1", **over: Any) -> str:
 
 
 def granted(job_id: str = "j1", *, attempts: int = 1, call_n: int = 1, unsure: bool = False,
-            canary: bool = False, hook_failures: int = 0, raw: str | None = None) -> Granted:
+            probe: bool = False, hook_failures: int = 0, raw: str | None = None) -> Granted:
     return Granted(id=job_id, raw=raw or payload(job_id), attempts=attempts, call_n=call_n,
                    unsure=unsure, tok="tok1", campaign="", priority="normal",
                    first_seen_ms=NOW_MS - 1000, ready_since_ms=NOW_MS - 1000, redials=0,
-                   calls=(), canary=canary, provider=PROV, dial_ms=NOW_MS - 100,
+                   calls=(), probe=probe, provider=PROV, dial_ms=NOW_MS - 100,
                    hook_failures=hook_failures)
 
 

@@ -9,7 +9,7 @@ import pytest
 from dispatcher.core.classify import ProviderError
 from dispatcher.core.model import CallState, JobState, Outcome, WaitReason
 from dispatcher.engine import predial
-from dispatcher.engine.dialer import Dialer, Flight
+from dispatcher.engine.dialer import Dialer, InFlight
 from dispatcher.store.protocol import JobField, Why
 from dispatcher.store.types import Admit
 from dispatcher.testing import RecordingStore
@@ -32,9 +32,9 @@ def setup(*starts: str | ProviderError, **sections: dict[str, Any]
     return store, adapter, Dialer(make_runtime(store, adapter, **sections))
 
 
-def flight(**kw: Any) -> Flight:
+def flight(**kw: Any) -> InFlight:
     """A flight granted just now (the fixed clock's monotonic time)."""
-    return Flight(granted(**kw), NOW_MS / 1000)
+    return InFlight(granted(**kw), NOW_MS / 1000)
 
 
 async def test_a_created_call_goes_into_tracking() -> None:
@@ -50,7 +50,7 @@ async def test_a_rejected_create_is_the_result() -> None:
     store, _, dialer = setup(ProviderError(400, "invalid_request", "bad"))
     await dialer.run(flight())
     item = result_of(store)
-    assert item.outcome == Outcome.REJECTED and item.dtok == "tok1"
+    assert item.outcome == Outcome.REJECTED and item.grant_token == "tok1"
     assert item.result["http_status"] == 400
 
 
@@ -158,7 +158,7 @@ async def test_a_hook_that_denies_blocks_the_job(monkeypatch: pytest.MonkeyPatch
     _hook(monkeypatch, predial.HookAnswer(False, "opted out"))
     store, adapter, dialer = setup(**HOOK)
     await dialer.run(flight(attempts=2))
-    await dialer.rt.close()  # the hook's HTTP session
+    await dialer.runtime.close()  # the hook's HTTP session
     item = result_of(store)
     assert item.outcome == Outcome.BLOCKED and item.result["attempts"] == 1
     assert adapter.dialled == []
@@ -169,7 +169,7 @@ async def test_a_hook_that_fails_waits_and_counts_its_failures(
     _hook(monkeypatch, predial.HookFailed("timed out"))
     store, adapter, dialer = setup(**HOOK)
     await dialer.run(flight(hook_failures=2))
-    await dialer.rt.close()
+    await dialer.runtime.close()
     [args] = store.args_of("defer")
     assert args["reason"] == WaitReason.PREDIAL and args["fields"][JobField.HOOK_FAILURES] == 3
     assert args["fields"][JobField.ATTEMPTS] == 0 and args["refund_rate"]
@@ -179,14 +179,14 @@ async def test_a_hook_that_fails_waits_and_counts_its_failures(
 async def test_a_late_grant_that_was_lost_sends_nothing(clock: FixedClock) -> None:
     store, adapter, dialer = setup("call_1")
     store.answer("regrant", Admit(False, 0, Why.LOST))
-    await dialer.run(Flight(granted(), clock.monotonic() - 60))
+    await dialer.run(InFlight(granted(), clock.monotonic() - 60))
     assert store.methods() == ["regrant"] and adapter.dialled == []
 
 
 async def test_a_late_grant_of_a_halted_provider_is_parked(clock: FixedClock) -> None:
     store, adapter, dialer = setup("call_1")
     store.answer("regrant", Admit(False, 0, Why.HALTED))
-    await dialer.run(Flight(granted(attempts=2), clock.monotonic() - 60))
+    await dialer.run(InFlight(granted(attempts=2), clock.monotonic() - 60))
     [args] = store.args_of("defer")
     assert args["to"] is JobState.PARKED and args["fields"][JobField.ATTEMPTS] == 1
     assert adapter.dialled == []
@@ -194,7 +194,7 @@ async def test_a_late_grant_of_a_halted_provider_is_parked(clock: FixedClock) ->
 
 async def test_a_late_grant_granted_again_is_sent(clock: FixedClock) -> None:
     store, adapter, dialer = setup("call_1")
-    await dialer.run(Flight(granted(), clock.monotonic() - 60))
+    await dialer.run(InFlight(granted(), clock.monotonic() - 60))
     assert store.methods() == ["regrant", "track_one"] and adapter.dialled == [("j1", 1)]
 
 
@@ -223,7 +223,7 @@ async def test_shutdown_hands_a_dial_that_never_started_back() -> None:
     store, _, dialer = setup()
     await dialer.hand_back(flight(attempts=3, call_n=3))
     [args] = store.args_of("defer")
-    assert args["to"] is JobState.QUEUED and args["dtok"] == "tok1"
+    assert args["to"] is JobState.QUEUED and args["grant_token"] == "tok1"
     assert args["fields"] == {JobField.ATTEMPTS: 2, JobField.CALL_NUMBER: 2}
     assert args["refund_rate"] and args["refund_number"]
 

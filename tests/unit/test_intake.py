@@ -23,12 +23,12 @@ pytestmark = pytest.mark.usefixtures("clock")
 class Harness:
     def __init__(self, room: int = 10):
         self.store = RecordingStore()
-        self.rt = make_runtime(self.store, FakeAdapter())
+        self.runtime = make_runtime(self.store, FakeAdapter())
         self.room = room
         self.asked: list[int] = []
         self.granted: list[list[GrantReply]] = []
-        self.intake = Intake(self.rt, Finisher(self.rt), room=lambda: self.room,
-                             asking=self._asking, on_grants=self._on_grants)
+        self.intake = Intake(self.runtime, Finisher(self.runtime), free_slots=lambda: self.room,
+                             promise=self._asking, on_grants=self._on_grants)
 
     @contextlib.contextmanager
     def _asking(self, n: int) -> Iterator[None]:

@@ -29,7 +29,7 @@ async def test_a_scripted_exception_is_raised_and_the_call_still_recorded() -> N
         await store.regrant(rules, "j", "t1", "t2")
     assert (await store.regrant(rules, "j", "t1", "t3")).reason is Why.LOST
     assert store.methods() == ["regrant", "regrant"]
-    assert store.calls[0] == Call("regrant", {"rules": rules, "job_id": "j", "dtok": "t1",
+    assert store.calls[0] == Call("regrant", {"rules": rules, "job_id": "j", "grant_token": "t1",
                                               "tok": "t2", "keep": False})
 
 
