@@ -41,6 +41,8 @@ def _value_row(v: Value, now: int) -> str:
                  f'<br><small>the file says {esc(v.file_value)}</small>')
     else:
         where = '<span class="muted">from the configuration file</span>'
+    if v.not_applied:
+        where += f'<div class="alert warn" data-not-applied="1">{esc(v.not_applied)}</div>'
     return (f'<tr data-limit="{esc(v.name)}" data-source="{esc(v.source)}">'
             f'<td>{esc(v.name)}</td><td><b>{esc(v.value)}</b></td>'
             f'<td><span class="badge {esc(v.source)}">{esc(v.source)}</span></td>'

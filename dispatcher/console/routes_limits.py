@@ -63,7 +63,8 @@ class LimitPages:
                                ) -> list[html.ProviderLimits]:
         out = []
         for name, cfg in self.c.settings.providers.items():
-            values = ops_limits.in_force(cfg, await self.c.store.limits_get(name))
+            values = ops_limits.in_force(cfg, await self.c.store.limits_get(name),
+                                         self.c.settings.tracking.track_calls)
             if refused is not None and refused.name == name:
                 out.append(html.ProviderLimits(name, values, refused.error,
                                                refused.limits_text, refused.slots_text))
@@ -114,7 +115,8 @@ class LimitPages:
         wins = [t.strip() for t in text.split(",") if t.strip()]
         try:
             await ops_limits.set_limits(self.c.store, name, cfg, by_label(who.label),
-                                        limits=wins, max_concurrent=_slots(slots_text))
+                                        limits=wins, max_concurrent=_slots(slots_text),
+                                        tracked=self.c.settings.tracking.track_calls)
         except ops_limits.BadLimits as exc:
             refused = html.ProviderLimits(name, [], _console_words(exc), text[:200],
                                           slots_text[:20])

@@ -31,13 +31,13 @@ POOL = [{"id": "tel_pn_nyc", "number": "+12125550100"},
         {"id": "tel_pn_sf", "number": "+14155550101"}]
 
 
-def settings(redis: LocalRedis, ns: str) -> Settings:
+def settings(redis: LocalRedis, ns: str, **sections: dict[str, object]) -> Settings:
     prov = provider_cfg("telecho", "http://127.0.0.1:9", limits=["50/second"],
                         max_concurrent_calls=3, price_per_minute=1.0, max_call_s=120,
                         caller_ids={"numbers": POOL, "flag_answer_rate": 0.5,
                                     "flag_min_calls": 2})
     return make_settings(redis.url, ns, {"default": prov},
-                         campaigns={"spring": {"budget": "5/day"}})
+                         campaigns={"spring": {"budget": "5/day"}}, **sections)
 
 
 @pytest.fixture
@@ -152,3 +152,20 @@ async def test_budgets_show_todays_spend_and_what_is_left(
     spring = row(body, "data-campaign", "spring")
     assert "1.5 billed + 2 live (worst case) of 5" in spring
     assert 'data-left="1.5"' in spring and day in spring
+
+
+async def test_without_call_tracking_a_slot_cap_is_shown_unapplied_and_not_stored(
+        redis_server: LocalRedis, ns: str, store: Store, tmp_path: Path) -> None:
+    """A slot is freed when a worker sees its call end: with tracking.track_calls = false no
+    worker does, so neither the file's max_concurrent_calls nor one set at runtime holds."""
+    cfg = ConsoleConfig(token_file=str(token_file(tmp_path)))
+    s = settings(redis_server, ns, tracking={"track_calls": False})
+    async with running_console(s, cfg) as url:
+        _, body, _ = await fetch(url + "/limits")
+        assert "data-not-applied" in row(body, "data-limit", "max_concurrent")
+        assert "data-not-applied" not in row(body, "data-limit", "limits")
+        status, body, _ = await fetch(url + "/actions/limits/default/set", "POST",
+                                      headers={"Authorization": f"Bearer {ACT}"},
+                                      data={"limits": "10/second", "max_concurrent": "2"})
+    assert status == 400 and "calls are not followed" in body
+    assert await store.limits_get("default") == await store.limits_get("never-set")
