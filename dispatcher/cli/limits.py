@@ -27,7 +27,7 @@ def cmd_limits(args: argparse.Namespace) -> int:
     if args.op == "set":  # every check before Redis is touched
         try:
             ops.parse_windows(args.limits or [])
-            ops.check_slots(args.max_concurrent)
+            ops.check_slots(args.max_concurrent, settings.tracking.track_calls)
         except ops.BadLimits as exc:
             raise Fail(str(exc)) from None
     elif args.limits or args.max_concurrent is not None:
@@ -39,12 +39,13 @@ def cmd_limits(args: argparse.Namespace) -> int:
             if args.op == "set":
                 ov = await ops.set_limits(store, args.provider, cfg, ops.cli_label(),
                                           limits=args.limits or [],
-                                          max_concurrent=args.max_concurrent)
+                                          max_concurrent=args.max_concurrent,
+                                          tracked=settings.tracking.track_calls)
             elif args.op == "reset":
                 ov = await store.limits_reset(args.provider)
             else:
                 ov = await store.limits_get(args.provider)
-            return ops.in_force(cfg, ov)
+            return ops.in_force(cfg, ov, settings.tracking.track_calls)
         finally:
             await store.close()
 

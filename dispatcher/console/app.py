@@ -22,6 +22,7 @@ from dispatcher.console import data, pages, views
 from dispatcher.console.auth import COOKIE, Grant, Tokens, csrf_of
 from dispatcher.console.edge import Handler, forwarded, host_check, same_origin
 from dispatcher.console.notices import Notice, notice_text, with_notice
+from dispatcher.console.routes_limits import LimitPages
 from dispatcher.console.tail import ResultsTail
 from dispatcher.logs import get_logger
 from dispatcher.ops import explain
@@ -259,5 +260,6 @@ def build_app(settings: Settings, cfg: ConsoleConfig, store: Store) -> web.Appli
     r.add_post("/logout", c.logout)
     r.add_post("/actions/provider/{name}/resume", c.resume_provider)
     r.add_post("/actions/campaign/{name}/{op}", c.campaign_action)
+    LimitPages(c).add_routes(r)
     r.add_static("/static", STATIC)
     return app

@@ -17,6 +17,10 @@ class Notice(StrEnum):
     CAMPAIGN_PAUSED = "campaign_paused"
     CAMPAIGN_RESUMED = "campaign_resumed"
     CAMPAIGN_CANCELLED = "campaign_cancelled"
+    PROVIDER_LIMITS_SET = "provider_limits_set"
+    PROVIDER_LIMITS_RESET = "provider_limits_reset"
+    PROVIDER_CALLER_ID_RESTED = "provider_caller_id_rested"
+    PROVIDER_CALLER_ID_RESTORED = "provider_caller_id_restored"
 
     @property
     def about(self) -> str:
@@ -30,6 +34,11 @@ TEXTS = {
     Notice.CAMPAIGN_PAUSED: "campaign {name} paused",
     Notice.CAMPAIGN_RESUMED: "campaign {name} resumed",
     Notice.CAMPAIGN_CANCELLED: "campaign {name} cancelled: {n} jobs get the result 'cancelled'",
+    Notice.PROVIDER_LIMITS_SET: "provider {name}: new limits stored, applied at every "
+                                "worker's next grant",
+    Notice.PROVIDER_LIMITS_RESET: "provider {name}: back to the configuration file's limits",
+    Notice.PROVIDER_CALLER_ID_RESTED: "provider {name}: caller ID rested, no new call from it",
+    Notice.PROVIDER_CALLER_ID_RESTORED: "provider {name}: caller ID back in the pool",
 }
 
 

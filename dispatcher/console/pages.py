@@ -150,5 +150,5 @@ def login(next_path: str, error: str = "") -> str:
             '<label>Console token <input type="password" name="token" required '
             'autocomplete="current-password"></label>'
             '<button class="btn" type="submit">Log in</button></form>'
-            '<p class="muted">A token from console.token_file lets you resume providers and '
-            'pause, resume or cancel campaigns.</p>')
+            '<p class="muted">A token from console.token_file lets you resume providers, '
+            'pause, resume or cancel campaigns and change limits and caller IDs.</p>')

@@ -43,6 +43,16 @@ def billed_micro(duration_s: float | None, price_per_minute: float, increment_s:
     return round(billed_s / 60 * price_per_minute * MICRO)
 
 
+def call_cost_micro(duration_s: float | None, reported_billed_s: float | None,
+                    price_per_minute: float, increment_s: int) -> int:
+    """An ended call's cost: the billed seconds the provider reported when it did (a usable
+    number), else the duration rounded up to the configured increment."""
+    if reported_billed_s is not None and math.isfinite(reported_billed_s) \
+            and reported_billed_s >= 0:
+        return round(reported_billed_s / 60 * price_per_minute * MICRO)
+    return billed_micro(duration_s, price_per_minute, increment_s)
+
+
 def worst_micro(price_per_minute: float, max_call_s: float, increment_s: int) -> int:
     """A live call's worst case: as long as a call can last, billed."""
     return billed_micro(max_call_s, price_per_minute, increment_s)

@@ -149,6 +149,7 @@ class CallState:
     correlation: str | None
     created_at: float | None
     call_n: int = 1  # the call's number within its job
+    billed_seconds: float | None = None  # only when the provider reports it
 
 
 # Fields each outcome always carries (None when unknown), then those it carries when known.

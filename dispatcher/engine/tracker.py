@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from dispatcher.core import decide
-from dispatcher.core.budgets import billed_micro, budget_day, worst_micro
+from dispatcher.core.budgets import budget_day, call_cost_micro, worst_micro
 from dispatcher.core.classify import Action, ProviderError, classify
 from dispatcher.core.decide import Finish, Wait
 from dispatcher.core.jobs import Job
@@ -159,14 +159,15 @@ class Tracker:
                 log.info("caller_id.unflagged", **fields)
 
     async def _bill(self, job: Job, call: CallState) -> None:
-        """A campaign with a budget: the call's billed cost replaces its worst case."""
+        """A campaign with a budget: the call's billed cost (as the provider reported it, when
+        it did) replaces its worst case."""
         cfg = self.runtime.settings.providers[job.provider]
         camp = self.runtime.settings.campaigns.get(job.campaign or "")
         if camp is None or camp.budget is None or cfg.price_per_minute is None:
             return
         worst = worst_micro(cfg.price_per_minute, cfg.max_call_s, cfg.billing_increment_s)
-        cost = billed_micro(call.duration_seconds, cfg.price_per_minute,
-                            cfg.billing_increment_s)
+        cost = call_cost_micro(call.duration_seconds, call.billed_seconds,
+                               cfg.price_per_minute, cfg.billing_increment_s)
         day, _ = budget_day(now_ms(), camp.budget_timezone)
         await self.store.bill(job.campaign or "", day, job.id, worst, call.call_id, cost)
 

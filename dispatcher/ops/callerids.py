@@ -24,12 +24,17 @@ def to_json(pool: CallerIdPool, items: Sequence[CallerIdHealth]) -> list[dict[st
              "rested": h.rested} for h in items]
 
 
-def render(provider: str, pool: CallerIdPool, items: Sequence[CallerIdHealth]) -> str:
-    numbers = {n.key: n.number for n in pool.numbers}
+def setup_words(pool: CallerIdPool) -> str:
+    """How the pool is set up: selection, flag threshold, whether flagged ones rest."""
     flag = (f"flagged below {pool.flag_answer_rate:.0%} answered over the last "
             f"{pool.flag_min_calls} calls" if pool.flag_answer_rate else "no flagging")
-    lines = [f"provider {provider}: {len(items)} caller IDs, selection {pool.selection}, "
-             f"{flag}{', flagged ones rested' if pool.rest_flagged else ''}",
+    return (f"selection {pool.selection}, {flag}"
+            f"{', flagged ones rested' if pool.rest_flagged else ''}")
+
+
+def render(provider: str, pool: CallerIdPool, items: Sequence[CallerIdHealth]) -> str:
+    numbers = {n.key: n.number for n in pool.numbers}
+    lines = [f"provider {provider}: {len(items)} caller IDs, {setup_words(pool)}",
              f"  {'caller id':<22} {'number':<16} {'calls':>7} {'answered':>8} "
              f"{'rate (recent)':>14}  state"]
     for h in items:

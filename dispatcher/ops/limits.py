@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dispatcher.core.limits import Window, margin_ms, pace_windows, parse_limit
@@ -40,18 +40,25 @@ def parse_windows(texts: Sequence[str]) -> list[Window]:
     return out
 
 
-def check_slots(n: int | None) -> int | None:
+UNTRACKED = ("not applied: calls are not followed (tracking.track_calls = false), so no "
+             "worker sees a call end to free its slot")
+
+
+def check_slots(n: int | None, tracked: bool = True) -> int | None:
     if n is not None and n < 1:
         raise BadLimits(f"--max-concurrent: expected a whole number >= 1, got {n}")
+    if n is not None and not tracked:
+        raise BadLimits(f"--max-concurrent: {UNTRACKED}; nothing stored")
     return n
 
 
 async def set_limits(store: Store, provider: str, cfg: CommonConfig, by: str, *,
-                     limits: Sequence[str] = (), max_concurrent: int | None = None
-                     ) -> LimitsOverride:
-    """Validate everything first, then store it in one step."""
+                     limits: Sequence[str] = (), max_concurrent: int | None = None,
+                     tracked: bool = True) -> LimitsOverride:
+    """Validate everything first, then store it in one step. ``tracked``: the workers follow
+    calls to their end (a call-slot cap can only hold then)."""
     windows = parse_windows(limits)
-    slots = check_slots(max_concurrent)
+    slots = check_slots(max_concurrent, tracked)
     if not windows and slots is None:
         raise BadLimits("nothing to set: give --limits and/or --max-concurrent")
     pace = tuple(pace_windows(windows)) if cfg.pace_short_windows else ()
@@ -70,10 +77,12 @@ class Value:
     since_ms: int | None = None
     by: str | None = None
     file_value: str | None = None    # what the file says, shown beside an override
+    not_applied: str | None = None   # why the workers ignore it, when they do
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "value": self.value, "source": self.source,
-                "since_ms": self.since_ms, "by": self.by, "file_value": self.file_value}
+                "since_ms": self.since_ms, "by": self.by, "file_value": self.file_value,
+                "not_applied": self.not_applied}
 
 
 def _labels(windows: Sequence[tuple[int, int]]) -> str:
@@ -86,15 +95,15 @@ def _value(name: str, file_value: str, ov_value: str | None, ov: Overridden | No
     return Value(name, ov_value, "override", ov.since_ms, ov.by, file_value)
 
 
-def in_force(cfg: CommonConfig, ov: LimitsOverride) -> list[Value]:
+def in_force(cfg: CommonConfig, ov: LimitsOverride, tracked: bool = True) -> list[Value]:
     file_wins = _labels([(w.limit, w.ms) for w in cfg.windows])
     file_slots = str(cfg.max_concurrent_calls or "none")
-    return [
-        _value("limits", file_wins, _labels(ov.windows) if ov.windows else None,
-               ov.windows_set),
-        _value("max_concurrent", file_slots,
-               str(ov.slots) if ov.slots is not None else None, ov.slots_set),
-    ]
+    slots = _value("max_concurrent", file_slots,
+                   str(ov.slots) if ov.slots is not None else None, ov.slots_set)
+    if not tracked and slots.value != "none":
+        slots = replace(slots, not_applied=UNTRACKED)
+    return [_value("limits", file_wins, _labels(ov.windows) if ov.windows else None,
+                   ov.windows_set), slots]
 
 
 def render(provider: str, values: Sequence[Value], now_s: float | None = None) -> str:
@@ -106,5 +115,7 @@ def render(provider: str, values: Sequence[Value], now_s: float | None = None) -
             stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(v.since_ms / 1000))
             ago = max(0, round(now - v.since_ms / 1000))
             line += f" since {stamp} ({ago} s ago) by {v.by}; file: {v.file_value}"
+        if v.not_applied:
+            line += f" ({v.not_applied})"
         lines.append(line)
     return "\n".join(lines)

@@ -240,6 +240,11 @@ def parse_time(value: Any) -> float | None:
     return None
 
 
+# Neither provider documents a billed duration on its call object; one that adds it under
+# this name is believed over the dispatcher's own rounding of duration_seconds.
+BILLED_FIELD = "billed_duration_seconds"
+
+
 def as_float(value: Any) -> float | None:
     try:
         return None if value is None else float(value)

@@ -20,6 +20,11 @@ replaces that whole default table)::
                                   # each call's conversation.ended here, signed
     webhook_secret = "whsec_demo" # HMAC-SHA256 secret of those webhooks
     uuid = "00000000-0000-4000-8000-000000000001"  # itellicoAI account id (``me`` also works)
+    billing_increment_s = 60      # the step calls are billed in: talk time rounded up to it
+                                  # (``/_sim/calls`` shows each call's billed_seconds)
+    report_billed = false         # neither provider's documented call object carries a billed
+                                  # duration; true: calls (and webhooks) also carry
+                                  # billed_duration_seconds, as a provider that adds one would
 
     [accounts.acme.caller_ids]    # the numbers the account calls from: TelEcho
                                   # phone_number_id -> number (one not listed: 404
@@ -127,6 +132,8 @@ class AccountSpec(_M):
     webhook_url: str | None = None
     webhook_secret: str = "whsec_demo"
     uuid: str = "00000000-0000-4000-8000-000000000001"
+    billing_increment_s: int = Field(default=60, ge=1)
+    report_billed: bool = False  # not in either documented API: opt in to a billed field
     # the caller IDs the account owns: TelEcho phone_number_id -> its number, itellicoAI
     # number -> itself; a create from any other is refused as the real API refuses it
     caller_ids: dict[str, str] = Field(default_factory=lambda: {

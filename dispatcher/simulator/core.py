@@ -84,12 +84,20 @@ class Call:
     webhooks_sent: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     call_n: int = 1      # the call's number within its job (from the correlation data)
+    billing_increment_s: int = 60  # the account's billing step (a started step is billed)
+    report_billed: bool = False    # the call object names its billed seconds (see config)
 
     def live(self, now: float) -> bool:
         return now < self.ended_at
 
     def duration(self) -> float:
         return round(self.ended_at - self.answered_at, 3) if self.answered_at else 0.0
+
+    def billed_seconds(self) -> int:
+        """What the carrier bills: the talk time rounded up to the account's step."""
+        talk = self.duration()
+        step = self.billing_increment_s
+        return math.ceil(talk / step) * step if talk > 0 else 0
 
     def telecho_status(self, now: float) -> str:
         if now < self.ended_at:
@@ -126,9 +134,7 @@ class Call:
                    and self.answered_at is not None and now >= self.answered_at else None,
                    "destination_number": self.to, "phone_number": self.from_,
                    "metadata": self.metadata, "created_at": iso(self.created),
-                   "started_at": iso(started), "ended_at": iso(self.ended_at) if ended else None,
-                   "duration_seconds": self.duration() if ended else None,
-                   "disconnection_reason": self.reason if ended else None}
+                   **self._end_fields(started, ended)}
         else:
             waiting = self.answered_at is None or now < self.answered_at
             answer = self.answer if ended or not waiting else "waiting"
@@ -136,12 +142,18 @@ class Call:
                    "created": iso(self.created), "modified": iso(min(now, self.ended_at)),
                    "direction": "outbound", "answer_status": answer,
                    "agent_id": self.agent_id, "from_number": self.from_, "to_number": self.to,
-                   "external_id": self.correlation,
-                   "started_at": iso(started), "ended_at": iso(self.ended_at) if ended else None,
-                   "duration_seconds": self.duration() if ended else None,
-                   "disconnection_reason": self.reason if ended else None}
+                   "external_id": self.correlation, **self._end_fields(started, ended)}
         if base:
             out.update(base)
+        return out
+
+    def _end_fields(self, started: float | None, ended: bool) -> dict[str, Any]:
+        """The fields both dialects share, filled once the call ended."""
+        out = {"started_at": _iso(started), "ended_at": _iso(self.ended_at) if ended else None,
+               "duration_seconds": self.duration() if ended else None,
+               "disconnection_reason": self.reason if ended else None}
+        if self.report_billed:
+            out["billed_duration_seconds"] = self.billed_seconds() if ended else None
         return out
 
     def truth(self) -> dict[str, Any]:
@@ -150,7 +162,8 @@ class Call:
                 "to": self.to,
                 "dialect": self.dialect, "answer_status": answer,
                 "disconnection_reason": self.reason, "duration_seconds": self.duration(),
-                "created": self.created, "ended_at": self.ended_at}
+                "billed_seconds": self.billed_seconds(), "created": self.created,
+                "ended_at": self.ended_at}
 
 
 def _iso(t: float | None) -> str | None:

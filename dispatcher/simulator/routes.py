@@ -261,9 +261,11 @@ async def _create(req: web.Request, dialect: str, to: str, from_: str, agent: An
         return tel_error(429, "concurrency_limit", "Concurrent call limit reached",
                          {"Retry-After": "1"})
     answer, reason, answered, ended = plan_call(sim.cfg.calls, sim.rng, now, to, over)
+    acct = sim.cfg.account(account)
     call = Call(new_call_id(dialect, sim.rng), dialect, account, req[KEY], to, from_,
                 None if agent is None else str(agent), correlation, meta, now, answer, reason,
-                answered, ended, call_n=req[AUDIT]["call_n"])
+                answered, ended, call_n=req[AUDIT]["call_n"],
+                billing_increment_s=acct.billing_increment_s, report_billed=acct.report_billed)
     sim.add_call(call)
     req[AUDIT]["call_id"] = call.id
     if dialect == "itellico":

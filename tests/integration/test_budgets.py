@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from dispatcher.core.budgets import MICRO, billed_micro, budget_day, parse_budget, worst_micro
 from dispatcher.store import Store
 from dispatcher.store.types import GrantReply
@@ -122,3 +124,41 @@ async def test_workers_bill_ended_calls_and_stop_at_the_budget(
     out = cli("campaign", "status", "spring", "--json", "--config", str(path))
     spend = json.loads(out.stdout)["spend"]
     assert (spend["billed"], spend["live_worst_case"], spend["budget"]) == (2, 0, 3)
+
+
+@pytest.mark.parametrize(("kind", "report"), [("itellico", True), ("telecho", True),
+                                              ("itellico", False)])
+async def test_spend_is_the_billed_duration_the_provider_reports(
+        redis_server: Any, ns: str, store: Store, sim: Any, workers: Any, kind: str,
+        report: bool) -> None:
+    """The carrier bills in 30-s steps, the file says 60: a call the provider reports billed
+    at 30 s costs half a minute; without a reported figure the dispatcher rounds the call's
+    duration to its own 60-s step (the file is then what is wrong, not the spend)."""
+    import asyncio
+
+    import aiohttp
+
+    from tests.conftest import make_settings, provider_cfg, start_worker
+    from tests.integration.helpers import push
+    sim.sim.cfg.calls.ring_s = (0.05, 0.1)
+    sim.sim.cfg.calls.talk_s = (0.05, 0.1)
+    sim.sim.cfg.calls.answer_mix = {"human": 1.0}
+    acct = sim.sim.cfg.account("acme")
+    acct.billing_increment_s, acct.report_billed = 30, report
+    prov = provider_cfg(kind, sim.url, price_per_minute=1.0, billing_increment_s=60,
+                        max_call_s=120)
+    start_worker(make_settings(redis_server.url, ns, {"default": prov},
+                               campaigns={"spring": {"budget": "100/day"}}), workers)
+    await push(store, *({"id": f"j{i}", "to": f"+1212555{i:04d}", "campaign": "spring"}
+                        for i in range(4)))
+    for _ in range(400):
+        if (await store.r.hget(store.k.campaign("spring"), "o:ended")) == "4":
+            break
+        await asyncio.sleep(0.05)
+    async with aiohttp.ClientSession() as http, http.get(sim.url + "/_sim/calls") as r:
+        truth = (await r.json())["calls"]
+    assert len(truth) == 4 and all(0 < c["duration_seconds"] < 1 for c in truth)
+    carrier = sum(c["billed_seconds"] for c in truth) / 60 * MICRO  # 4 x 30 s
+    spent_all = sum(int(v) for v in (await store.r.hgetall(store.k.spend("spring"))).values())
+    assert carrier == 2 * MICRO
+    assert spent_all == (carrier if report else 4 * MICRO)

@@ -95,6 +95,8 @@ def test_bad_input_is_refused_naming_the_option_and_nothing_is_stored(
         (["set", "default", "--limits", "10/second", "--max-concurrent", "0"],
          "--max-concurrent: expected a whole"),
         (["set", "default"], "nothing to set"),
+        (["set", "default", "--limits", "10/second", "--max-concurrent", "2"],  # untracked
+         "--max-concurrent: not applied: calls are not followed (tracking.track_calls = false)"),
         (["reset", "default", "--limits", "5/second"], "takes no --limits"),
     ]
     for argv, message in cases:

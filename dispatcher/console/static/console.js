@@ -3,7 +3,8 @@
 (function () {
   "use strict";
   var body = document.body;
-  var every = parseInt(body.getAttribute("data-refresh-ms"), 10) || 2000;
+  var every = parseInt(body.getAttribute("data-refresh-ms"), 10);
+  if (isNaN(every)) { every = 2000; }
   var live = document.getElementById("live");
   var conn = document.getElementById("conn");
   var busy = false;
@@ -44,5 +45,7 @@
     if (question && !window.confirm(question)) { ev.preventDefault(); }
   });
 
-  window.setInterval(refresh, every);
+  if (every > 0) {  // 0: a page that must stay as sent (an action's refusal)
+    window.setInterval(refresh, every);
+  }
 })();

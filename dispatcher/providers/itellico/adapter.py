@@ -11,6 +11,7 @@ from dispatcher.core.jobs import Job
 from dispatcher.core.model import CallState
 from dispatcher.core.timing import Timing
 from dispatcher.providers.base import (
+    BILLED_FIELD,
     StartResult,
     Transport,
     as_float,
@@ -60,7 +61,8 @@ def normalise(d: dict[str, Any]) -> CallState:
     return CallState(
         call_id=str(d.get("id") or d.get("call_id") or ""), status=status, terminal=terminal,
         answer_status=answer, disconnection_reason=None if reason is None else str(reason),
-        duration_seconds=as_float(d.get("duration_seconds")), correlation=job_id,
+        duration_seconds=as_float(d.get("duration_seconds")),
+        billed_seconds=as_float(d.get(BILLED_FIELD)), correlation=job_id,
         created_at=parse_time(d.get("created") or d.get("created_at")), call_n=n)
 
 

@@ -10,13 +10,14 @@ import json
 import math
 from typing import Any
 
+from dispatcher.providers.base import BILLED_FIELD
 from dispatcher.providers.dialect import WebhookEnd
 from dispatcher.providers.itellico.config import ItellicoConfig
 
 MAX_AGE_S = 300
 MAX_BODY = 256 * 1024
 END_FIELDS = ("status", "answer_status", "disconnection_reason", "end_reason", "ended_reason",
-              "duration_seconds", "ended_at", "external_id")
+              "duration_seconds", "ended_at", "external_id", BILLED_FIELD)
 
 
 def verify_signature(secret: str, body: bytes, timestamp: str, signature: str, now: float,

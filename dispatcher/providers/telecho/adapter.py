@@ -12,6 +12,7 @@ from dispatcher.core.jobs import Job
 from dispatcher.core.model import CallState
 from dispatcher.core.timing import Timing
 from dispatcher.providers.base import (
+    BILLED_FIELD,
     StartResult,
     Transport,
     as_float,
@@ -61,6 +62,7 @@ def normalise(d: dict[str, Any]) -> CallState:
         terminal=status in TERMINAL, answer_status=_answer(status, d.get("answered_by")),
         disconnection_reason=None if reason is None else str(reason),
         duration_seconds=as_float(d.get("duration_seconds")),
+        billed_seconds=as_float(d.get(BILLED_FIELD)),
         correlation=None if meta.get(JOB_KEY) is None else str(meta[JOB_KEY]),
         created_at=parse_time(d.get("created_at")),
         call_n=n if isinstance(n, int) and not isinstance(n, bool) else 1)
