@@ -18,11 +18,12 @@ from redis.exceptions import RedisError
 
 from dispatcher.config.console import ConsoleConfig
 from dispatcher.config.settings import Settings
-from dispatcher.console import data, pages, views
+from dispatcher.console import data, pages, pages_workers, views
 from dispatcher.console.auth import COOKIE, Grant, Tokens, csrf_of
 from dispatcher.console.edge import Handler, forwarded, host_check, same_origin
 from dispatcher.console.notices import Notice, notice_text, with_notice
 from dispatcher.console.tail import ResultsTail
+from dispatcher.engine.http import metrics_handler
 from dispatcher.logs import get_logger
 from dispatcher.ops import explain
 from dispatcher.store import Store
@@ -145,6 +146,7 @@ class Console:
 
     async def render(self, req: web.Request, title: str, body: str, head: str = ""
                      ) -> web.Response:
+        body = pages_workers.alarm(await pages_workers.fleet(self.store, self.settings)) + body
         if req.headers.get(FRAGMENT) == "1":
             return web.Response(text=body, content_type="text/html")
         html = views.page(await self.ctx(req), title, body, head=head,
@@ -174,6 +176,10 @@ class Console:
         return await self.render(req, f"Job {job_id}" if job_id else "Jobs",
                            pages.job(x, job_id, raw, ctx, failed),
                            head=pages.lookup_form(job_id))
+
+    async def workers(self, req: web.Request) -> web.Response:
+        f = await pages_workers.fleet(self.store, self.settings, reaped=50)
+        return await self.render(req, "Workers", pages_workers.workers(f))
 
     async def failures(self, req: web.Request) -> web.Response:
         now = await self.store.server_ms()
@@ -253,7 +259,8 @@ def build_app(settings: Settings, cfg: ConsoleConfig, store: Store) -> web.Appli
     r = app.router
     for path, fn in (("/", c.overview), ("/providers", c.providers),
                      ("/campaigns", c.campaigns), ("/jobs", c.jobs), ("/failures", c.failures),
-                     ("/login", c.login_page), ("/healthz", healthz)):
+                     ("/workers", c.workers), ("/login", c.login_page), ("/healthz", healthz),
+                     ("/metrics", metrics_handler(settings, store))):
         r.add_get(path, fn)
     r.add_post("/login", c.login)
     r.add_post("/logout", c.logout)

@@ -19,7 +19,7 @@ from dispatcher.console.tail import OUTCOMES
 from dispatcher.ops.explain import REASONS, clock, span, when
 
 NAV = (("/", "Overview"), ("/providers", "Providers"), ("/campaigns", "Campaigns"),
-       ("/jobs", "Jobs"), ("/failures", "Failures"))
+       ("/jobs", "Jobs"), ("/failures", "Failures"), ("/workers", "Workers"))
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,7 @@ def overview(d: dict[str, Any], ctx: Ctx) -> str:
 def _provider_rows(provs: dict[str, Any]) -> str:
     rows = []
     for name, p in provs.items():
-        state = "halted" if p["halted"] else "cooling down" if p["cooldown_s"] else "running"
+        state = p["state"]
         wins = " ".join(f'{esc(w["window"])} {bar(w["used"], w["limit"], w["window"])}'
                         for w in p["windows"])
         cap = num(p["slot_cap"]) if p["slot_cap"] else "no cap"
@@ -248,7 +248,7 @@ def _provider(name: str, p: dict[str, Any], now: int, ctx: Ctx) -> str:
     cap = p["slot_cap"]
     shrunk = p["slot_cap_shrunk_to"]
     eff = min(cap, shrunk) if cap and shrunk else cap
-    state = "halted" if p["halted"] else "cooling down" if p["cooldown_s"] else "running"
+    state = p["state"]
     shrunk_note = f" (shrunk from {cap} after a refusal)" if shrunk else ""
     slots = (f'<span class="wl">live calls</span>{bar(p["slots_in_use"], eff, "call slots")}'
              f'<span class="wn">{num(p["slots_in_use"])} of {num(eff)} slots in use'

@@ -359,6 +359,16 @@ class HeartbeatArgs(TypedDict):
     settle: dict[str, int]
     margins: dict[str, int]
     visiting: list[str]
+    visited: NotRequired[list[str]]
+    info: NotRequired[WorkerInfoArgs]
+
+
+class WorkerInfoArgs(TypedDict):
+    host: str
+    pid: int
+    version: str
+    started: int
+    concurrency: int
 
 class RedriveArgs(TypedDict):
     ids: list[str]
