@@ -36,7 +36,7 @@ async def collect(store: OperatorReads, settings: Settings) -> dict[str, Any]:
         "orphans": sizes["orphans"],
         "in_flight": backlog["pending"] + counts.get(JobState.DIALING, 0),
         "consumers": await consumers(store, now, settings.worker.dead_after_s * 1000),
-        "dead_after_s": settings.worker.dead_after_s,
+        "dead_after_ms": round(settings.worker.dead_after_s * 1000),
     }
     out["live_workers"] = sum(1 for c in out["consumers"] if c["alive"])
     provs = {}
@@ -94,7 +94,7 @@ def no_live_worker(s: dict[str, Any]) -> str:
     if not s["consumers"]:
         return "NO LIVE WORKER: no worker has sent a heartbeat; nothing is dialled"
     return (f"NO LIVE WORKER: every worker's last heartbeat is older than "
-            f"worker.dead_after_s ({s['dead_after_s']:g} s); nothing is dialled until one "
+            f"worker.dead_after_s ({s['dead_after_ms'] / 1000:g} s); nothing is dialled until one "
             f"starts")
 
 
