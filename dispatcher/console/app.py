@@ -18,14 +18,14 @@ from redis.exceptions import RedisError
 
 from dispatcher.config.console import ConsoleConfig
 from dispatcher.config.settings import Settings
-from dispatcher.console import data, pages, pages_workers, views
+from dispatcher.console import data, pages, pages_audit, pages_workers, views
 from dispatcher.console.auth import COOKIE, Grant, Tokens, csrf_of
 from dispatcher.console.edge import Handler, forwarded, host_check, same_origin
 from dispatcher.console.notices import Notice, notice_text, with_notice
 from dispatcher.console.tail import ResultsTail
 from dispatcher.engine.http import metrics_handler
 from dispatcher.logs import get_logger
-from dispatcher.ops import explain
+from dispatcher.ops import audit, explain
 from dispatcher.store import Store
 from dispatcher.store.protocol import CampaignOp
 
@@ -137,6 +137,11 @@ class Console:
             raise web.HTTPForbidden(text="refused: the request did not come from this console")
         return who, form
 
+    async def record_action(self, who: Who, action: audit.Action, target: str, detail: str = ""
+                    ) -> None:
+        """Record an action taken through the console, as the token's label."""
+        await audit.record(self.store, action, target, who.label, via="console", detail=detail)
+
     # -- pages ---------------------------------------------------------------------------------
     async def known(self, about: str, name: str) -> bool:
         """Whether a notice's name is a configured provider or a known campaign."""
@@ -180,6 +185,12 @@ class Console:
     async def workers(self, req: web.Request) -> web.Response:
         f = await pages_workers.fleet(self.store, self.settings, reaped=50)
         return await self.render(req, "Workers", pages_workers.workers(f))
+
+    async def audit_page(self, req: web.Request) -> web.Response:
+        limit = pages_audit.limit_of(req.query.get("limit"))
+        entries = await audit.latest(self.store, limit)
+        return await self.render(req, "Audit", pages_audit.audit(
+            entries, await self.store.server_ms(), limit))
 
     async def failures(self, req: web.Request) -> web.Response:
         now = await self.store.server_ms()
@@ -228,6 +239,8 @@ class Console:
         moved = await self.store.unpark(name, round(self.settings.retry.max_defer_s * 1000))
         self.log.info("console.provider_resumed", provider=name, was_halted=was, moved=moved,
                       token=who.label)
+        await self.record_action(who, audit.Action.PROVIDER_RESUME, name,
+                         f"{moved} parked jobs back" + ("" if was else "; was not halted"))
         notice = Notice.PROVIDER_RESUMED if was else Notice.PROVIDER_NOT_HALTED
         return redirect(with_notice(safe_next(str(form.get("next", "/providers"))), notice,
                                     name, moved))
@@ -241,6 +254,8 @@ class Console:
             raise web.HTTPNotFound(text=f"no campaign named {name!r}")
         n = await self.store.campaign(CAMPAIGN_OPS[op], name, list(self.settings.providers))
         self.log.info("console.campaign", op=op, campaign=name, cancelled=n, token=who.label)
+        await self.record_action(who, audit.Action(f"campaign.{op}"), name,
+                         f"{n} jobs cancelled" if op == "cancel" else "")
         notice = {"pause": Notice.CAMPAIGN_PAUSED, "resume": Notice.CAMPAIGN_RESUMED,
                   "cancel": Notice.CAMPAIGN_CANCELLED}[op]
         return redirect(with_notice(safe_next(str(form.get("next", "/campaigns"))), notice,
@@ -259,7 +274,8 @@ def build_app(settings: Settings, cfg: ConsoleConfig, store: Store) -> web.Appli
     r = app.router
     for path, fn in (("/", c.overview), ("/providers", c.providers),
                      ("/campaigns", c.campaigns), ("/jobs", c.jobs), ("/failures", c.failures),
-                     ("/workers", c.workers), ("/login", c.login_page), ("/healthz", healthz),
+                     ("/workers", c.workers), ("/audit", c.audit_page),
+                     ("/login", c.login_page), ("/healthz", healthz),
                      ("/metrics", metrics_handler(settings, store))):
         r.add_get(path, fn)
     r.add_post("/login", c.login)

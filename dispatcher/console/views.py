@@ -19,7 +19,8 @@ from dispatcher.console.tail import OUTCOMES
 from dispatcher.ops.explain import REASONS, clock, span, when
 
 NAV = (("/", "Overview"), ("/providers", "Providers"), ("/campaigns", "Campaigns"),
-       ("/jobs", "Jobs"), ("/failures", "Failures"), ("/workers", "Workers"))
+       ("/jobs", "Jobs"), ("/failures", "Failures"), ("/workers", "Workers"),
+       ("/audit", "Audit"))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from redis.exceptions import ResponseError
 
 from dispatcher.core import timing
 from dispatcher.store import keys as K
+from dispatcher.store.audit import AuditLog
 from dispatcher.store.batch import Batcher
 from dispatcher.store.callerids import CallerIdStore
 from dispatcher.store.client import bytes_twin, connect
@@ -80,7 +81,8 @@ __all__ = ["Store", "WorkerInfo", "connect"]
 Entry = tuple[str, bytes | None]
 
 
-class Store(Reads, Retention, Producing, Ledger, RuntimeLimits, CallerIdStore, Fleet):
+class Store(Reads, Retention, Producing, Ledger, RuntimeLimits, CallerIdStore, Fleet,
+            AuditLog):
     def __init__(self, client: aioredis.Redis, namespace: str, results_maxlen: int = 1_000_000,
                  raw_client: aioredis.Redis | None = None, *, wait_replicas: int = 0,
                  wait_timeout_ms: int = 1000):

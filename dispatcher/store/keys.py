@@ -121,6 +121,11 @@ class Keys:
         return self._k("worker", consumer)
 
     @property
+    def audit(self) -> str:
+        """Operator actions, console and CLI (bounded stream, store/audit.py)."""
+        return self._k("audit")
+
+    @property
     def reaped(self) -> str:
         """Workers taken over as dead, and what was taken over (bounded stream, HEARTBEAT)."""
         return self._k("reaped")
