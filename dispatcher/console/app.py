@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dispatcher.config.console import ConsoleConfig
 from dispatcher.config.settings import Settings
@@ -74,12 +75,25 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 
 @web.middleware
 async def redis_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Redis out of reach is an answer (503, said in words), not a stack trace."""
+    """Redis out of reach is an answer (503, said in words on the console's own page), not a
+    stack trace. Any other Redis error is a bug to see in full (500, logged)."""
     try:
         return await handler(request)
-    except (RedisError, OSError) as exc:
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
         get_logger(component="console").warning("console.redis_unreachable", error=str(exc))
-        return web.Response(status=503, text=f"the console cannot read Redis: {exc}")
+        return web.Response(status=503, text=unreachable_page(request.path_qs, exc),
+                            content_type="text/html")
+
+
+def unreachable_page(path: str, exc: BaseException) -> str:
+    """The console's own page (its stylesheet, its nav), saying Redis is out of reach; it
+    goes on refreshing, so it recovers by itself when Redis answers again."""
+    ctx = views.Ctx(None, False, path, "", 2000)
+    body = ('<div class="alert bad" data-alert="redis-unreachable"><b>Redis is unreachable</b>: '
+            f'the console cannot read Redis ({views.esc(exc)}). Nothing on these pages can be '
+            'shown until it answers; this page retries by itself. Workers wait for Redis too '
+            '(their <code>/readyz</code> fails meanwhile).</div>')
+    return views.page(ctx, "Redis unreachable", body)
 
 
 def safe_next(target: str | None) -> str:

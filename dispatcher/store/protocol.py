@@ -227,6 +227,7 @@ class ResultWire(TypedDict):
     id: NotRequired[str]
     e: NotRequired[str]
     dtok: NotRequired[str]
+    dur: NotRequired[float]  # the call's duration_seconds, kept on the job for its page
 
 class FinishReply(TypedDict):
     written: int

@@ -279,4 +279,7 @@ class ResultItem:
             d["e"] = self.entry_id
         if self.dtok:
             d["dtok"] = self.dtok
+        dur = self.result.get("duration_seconds")
+        if isinstance(dur, int | float):
+            d["dur"] = dur
         return d
