@@ -23,7 +23,8 @@ def audit(entries: list[Entry], now: int, limit: int) -> str:
         f'<td>{esc(e.by)}</td><td>{esc(e.via)}</td><td>{esc(e.detail)}</td></tr>'
         for e in entries)
     more = f" (more: ?limit={min(limit * 5, 1000)})" if len(entries) >= limit else ""
-    return (f'<p class="muted">The latest {num(len(entries))} actions{more}'
+    what = "action" if len(entries) == 1 else "actions"
+    return (f'<p class="muted">The latest {num(len(entries))} {what}{more}'
             '; the CLI shows them too: <code>dispatcher audit --limit N</code>.</p>'
             '<table class="t wide"><thead><tr><th>when</th><th>action</th><th>target</th>'
             '<th>who</th><th>from</th><th>what changed</th></tr></thead>'
