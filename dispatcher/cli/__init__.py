@@ -9,6 +9,7 @@ import sys
 from typing import Any, NoReturn
 
 from dispatcher import __version__
+from dispatcher.cli import audit as audit_cmd
 from dispatcher.cli import callerid as callerid_cmd
 from dispatcher.cli import campaign as campaign_cmd
 from dispatcher.cli import consent as consent_cmd
@@ -35,6 +36,7 @@ COMMANDS = (
     dnc_cmd,
     consent_cmd,
     redrive_cmd,
+    audit_cmd,
     data_cmd,
     sim_cmd,
     console_cmd,

@@ -10,6 +10,7 @@ from typing import Any
 from dispatcher.cli.common import (
     Fail,
     add_redis_options,
+    audited,
     open_store,
     provider_config,
     run,
@@ -19,6 +20,7 @@ from dispatcher.cli.common import (
 
 def cmd_callerid(args: argparse.Namespace) -> int:
     from dispatcher.ops import callerids as ops
+    from dispatcher.ops.audit import Action
     settings = settings_from(args)
     pool = provider_config(settings, args.provider).caller_ids
     if pool is None:
@@ -37,6 +39,9 @@ def cmd_callerid(args: argparse.Namespace) -> int:
             if args.op != "list":
                 changed = await store.caller_id_rest(args.provider, args.caller_id,
                                                      rest=args.op == "rest")
+                await audited(store, Action(f"callerid.{args.op}"),
+                              f"{args.provider}/{args.caller_id}",
+                              "" if changed else "no change")
             return changed, await ops.health(store, args.provider, pool)
         finally:
             await store.close()

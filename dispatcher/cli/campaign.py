@@ -6,7 +6,14 @@ import argparse
 import json
 from typing import Any
 
-from dispatcher.cli.common import Fail, add_redis_options, open_store, run, settings_from
+from dispatcher.cli.common import (
+    Fail,
+    add_redis_options,
+    audited,
+    open_store,
+    run,
+    settings_from,
+)
 
 DONE_TEXT = {
     "pause": "paused: no new dial for its jobs; calls already live are followed to their end",
@@ -68,6 +75,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_control(args: argparse.Namespace) -> int:
     from dispatcher.ops import campaigns
+    from dispatcher.ops.audit import Action
     settings = settings_from(args)
 
     async def main() -> tuple[int, bool]:
@@ -75,6 +83,8 @@ def cmd_control(args: argparse.Namespace) -> int:
         try:
             known = args.name in set(await campaigns.names(store))
             n = await campaigns.control(store, args.op, args.name, settings.providers)
+            await audited(store, Action(f"campaign.{args.op}"), args.name,
+                          f"{n} jobs cancelled" if args.op == "cancel" else "")
             return n, known
         finally:
             await store.close()

@@ -81,3 +81,10 @@ def add_redis_options(sp: argparse.ArgumentParser) -> None:
                     help="TOML configuration (default: $DISPATCHER_CONFIG, else "
                          "config/dispatcher.toml when it exists)")
     sp.add_argument("--redis-url", metavar="URL", help="overrides redis.url")
+
+
+async def audited(store: Any, action: Any, target: str, detail: str = "") -> None:
+    """Record an operator action taken from the command line (``action``: an
+    ``ops.audit.Action``) in the audit trail, as ``cli@HOST``."""
+    from dispatcher.ops.audit import cli_by, record
+    await record(store, action, target, cli_by(), via="cli", detail=detail)

@@ -8,7 +8,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dispatcher.cli.common import Fail, add_redis_options, open_store, run, settings_from
+from dispatcher.cli.common import (
+    Fail,
+    add_redis_options,
+    audited,
+    open_store,
+    run,
+    settings_from,
+)
 
 if TYPE_CHECKING:  # --help and --version import nothing heavy (phone numbers, Redis)
     from dispatcher.core.consent import Event
@@ -28,6 +35,7 @@ def _checked(fn: Any, *a: Any, **kw: Any) -> Any:
 
 
 def cmd_consent(args: argparse.Namespace) -> int:
+    from dispatcher.ops.audit import Action
     from dispatcher.ops.consent import consent, history_lines, revocation
     from dispatcher.ops.dnc import key_of
     settings = settings_from(args)
@@ -58,6 +66,8 @@ def cmd_consent(args: argparse.Namespace) -> int:
                 print("\n".join(lines) if lines else f"{args.target}: no consent on record")
                 return 0 if lines else 1
             await store.consent_record([(key, event)], add_dnc=pol.revoke_adds_dnc)
+            await audited(store, Action(f"consent.{args.action}"), "1 number",
+                          f"source {args.source}" if args.action == "add" else f"via {args.via}")
         finally:
             await store.close()
         if args.action == "revoke":
@@ -71,6 +81,7 @@ def cmd_consent(args: argparse.Namespace) -> int:
 
 
 async def _import(settings: Any, path: Path, hashed: bool) -> int:
+    from dispatcher.ops.audit import Action
     from dispatcher.ops.consent import read_csv
     store = open_store(settings)
     added = seen = bad = 0
@@ -88,6 +99,8 @@ async def _import(settings: Any, path: Path, hashed: bool) -> int:
                 added += (await store.consent_record(batch, add_dnc=False))[0]
                 batch = []
         added += (await store.consent_record(batch, add_dnc=False))[0]
+        await audited(store, Action.CONSENT_IMPORT, path.name,
+                      f"{seen} consents, {added} recorded, {bad} lines refused")
     except ValueError as exc:
         raise Fail(str(exc)) from None
     finally:

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from dispatcher.cli.common import Fail, add_redis_options, run, settings_from
+from dispatcher.cli.common import Fail, add_redis_options, audited, run, settings_from
 
 
 def _names(items: list[str], most: int = 20) -> str:
@@ -37,6 +37,7 @@ def render(e: dict[str, Any], fence_s: int) -> list[str]:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
+    from dispatcher.ops.audit import Action
     from dispatcher.store import Store, connect
     if not args.id and not args.number:
         raise Fail("forget: give --id ID... and/or --number NUMBER...")
@@ -46,6 +47,8 @@ def cmd_forget(args: argparse.Namespace) -> int:
         store = Store(connect(settings.redis), settings.redis.namespace)
         try:
             erased = await store.forget(args.id or (), args.number or (), fence_s=args.fence_s)
+            await audited(store, Action.FORGET, f"{len(args.id or ())} ids, "
+                          f"{len(args.number or ())} numbers")
         except ValueError as exc:
             raise Fail(f"forget: --number: {str(exc).removeprefix('to: ')}") from None
         finally:

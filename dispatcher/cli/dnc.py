@@ -9,7 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dispatcher.cli.common import Fail, add_redis_options, open_store, run, settings_from
+from dispatcher.cli.common import (
+    Fail,
+    add_redis_options,
+    audited,
+    open_store,
+    run,
+    settings_from,
+)
 from dispatcher.core.model import iso
 
 BATCH = 10_000
@@ -27,6 +34,7 @@ def _keys(numbers: list[str], hashed: bool) -> list[str]:
 
 
 def cmd_dnc(args: argparse.Namespace) -> int:
+    from dispatcher.ops.audit import Action
     settings = settings_from(args)
     hashed = settings.policy.dnc_hashed
     if args.action == "import":
@@ -42,9 +50,13 @@ def cmd_dnc(args: argparse.Namespace) -> int:
         store = open_store(settings)
         try:
             if args.action == "add":
-                print(f"added {await store.dnc_add(keys)} of {len(keys)} numbers")
+                n = await store.dnc_add(keys)
+                await audited(store, Action.DNC_ADD, f"{len(keys)} numbers", f"{n} added")
+                print(f"added {n} of {len(keys)} numbers")
             elif args.action == "remove":
-                print(f"removed {await store.dnc_remove(keys)} of {len(keys)} numbers")
+                n = await store.dnc_remove(keys)
+                await audited(store, Action.DNC_REMOVE, f"{len(keys)} numbers", f"{n} removed")
+                print(f"removed {n} of {len(keys)} numbers")
             else:
                 found = await store.dnc_check(keys)
                 for number, hit in zip(args.numbers, found, strict=True):
@@ -76,6 +88,7 @@ def _registry(args: argparse.Namespace, settings: Any) -> tuple[str, int] | None
 
 async def _import(settings: Any, path: Path, hashed: bool,
                   registry: tuple[str, int] | None = None) -> int:
+    from dispatcher.ops.audit import Action
     from dispatcher.ops.dnc import read_file
     store = open_store(settings)
     added = seen = bad = kept = 0
@@ -98,6 +111,8 @@ async def _import(settings: Any, path: Path, hashed: bool,
         added += await store.dnc_add(batch)
         if registry is not None:  # the whole file is in: now the copy counts as fresh
             kept = await store.registry_record(registry[0], registry[1], seen)
+        await audited(store, Action.DNC_IMPORT, registry[0] if registry else path.name,
+                      f"{seen} numbers, {added} new, {bad} lines refused")
     except ValueError as exc:
         raise Fail(str(exc)) from None
     finally:

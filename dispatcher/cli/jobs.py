@@ -10,7 +10,14 @@ import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from dispatcher.cli.common import Fail, add_redis_options, open_store, run, settings_from
+from dispatcher.cli.common import (
+    Fail,
+    add_redis_options,
+    audited,
+    open_store,
+    run,
+    settings_from,
+)
 
 if TYPE_CHECKING:
     from dispatcher.config.settings import Settings
@@ -295,6 +302,7 @@ def cmd_results(args: argparse.Namespace) -> int:
 # -- cancel -------------------------------------------------------------------------------------
 
 def cmd_cancel(args: argparse.Namespace) -> int:
+    from dispatcher.ops.audit import Action
     from dispatcher.store.protocol import CancelResult
     settings = settings_from(args)
 
@@ -303,6 +311,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         try:
             res: CancelResult = await store.cancel_job(args.id, settings.worker.dedupe_ttl_s,
                                                        ahead=args.ahead)
+            if res in (CancelResult.CANCELLED, CancelResult.AHEAD):
+                await audited(store, Action.JOB_CANCEL, args.id, res.value)
             return res
         finally:
             await store.close()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from dispatcher.cli.common import (
     Fail,
     add_redis_options,
+    audited,
     open_store,
     provider_config,
     run,
@@ -22,6 +23,7 @@ if TYPE_CHECKING:  # --help and --version import nothing heavy
 
 def cmd_limits(args: argparse.Namespace) -> int:
     from dispatcher.ops import limits as ops
+    from dispatcher.ops.audit import Action
     settings = settings_from(args)
     cfg: CommonConfig = provider_config(settings, args.provider)
     if args.op == "set":  # every check before Redis is touched
@@ -41,8 +43,12 @@ def cmd_limits(args: argparse.Namespace) -> int:
                                           limits=args.limits or [],
                                           max_concurrent=args.max_concurrent,
                                           tracked=settings.tracking.track_calls)
+                await audited(store, Action.LIMITS_SET, args.provider, " ".join(
+                    [*(args.limits or []), *(["max_concurrent=" + str(args.max_concurrent)]
+                                             if args.max_concurrent is not None else [])]))
             elif args.op == "reset":
                 ov = await store.limits_reset(args.provider)
+                await audited(store, Action.LIMITS_RESET, args.provider)
             else:
                 ov = await store.limits_get(args.provider)
             return ops.in_force(cfg, ov, settings.tracking.track_calls)

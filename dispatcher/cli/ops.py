@@ -10,6 +10,7 @@ from typing import Any
 from dispatcher.cli.common import (
     Fail,
     add_redis_options,
+    audited,
     config_in_use,
     open_store,
     run,
@@ -48,12 +49,16 @@ def cmd_resume(args: argparse.Namespace) -> int:
                    f"({', '.join(settings.providers) or 'none'}); configure it first, then "
                    f"resume it to send its parked jobs")
 
+    from dispatcher.ops.audit import Action
+
     async def main() -> int:
         store = open_store(settings)
         try:
             halted = bool(await store.halt_info(args.provider))
             moved = await store.unpark(args.provider,
                                        round(settings.retry.max_defer_s * 1000))
+            await audited(store, Action.PROVIDER_RESUME, args.provider,
+                          f"{moved} parked jobs back" + ("" if halted else "; was not halted"))
         finally:
             await store.close()
         print(f"provider {args.provider}: {'resumed' if halted else 'was not halted'}; "

@@ -7,7 +7,14 @@ import collections
 from datetime import datetime
 from typing import Any
 
-from dispatcher.cli.common import Fail, add_redis_options, open_store, run, settings_from
+from dispatcher.cli.common import (
+    Fail,
+    add_redis_options,
+    audited,
+    open_store,
+    run,
+    settings_from,
+)
 
 REDRIVABLE = ("exhausted", "rejected", "invalid", "expired", "cancelled", "blocked")
 BATCH = 500
@@ -43,6 +50,7 @@ async def _matching(store: Any, args: argparse.Namespace) -> list[str]:
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
+    from dispatcher.ops.audit import Action
     settings = settings_from(args)
     args.outcome = args.outcome or ["exhausted"]
 
@@ -53,6 +61,10 @@ def cmd_redrive(args: argparse.Namespace) -> int:
             done: list[tuple[str, str]] = []
             for i in range(0, len(ids), BATCH):
                 done += await store.redrive(ids[i:i + BATCH], args.outcome, dry=not args.apply)
+            if args.apply:
+                n = sum(1 for _, r in done if r == "redriven")
+                await audited(store, Action.REDRIVE, ",".join(args.outcome),
+                              f"{n} of {len(ids)} jobs redriven")
         finally:
             await store.close()
         tally = collections.Counter(r for _, r in done)

@@ -14,18 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dispatcher.config.console import ConsoleConfig
 from dispatcher.config.settings import Settings
-from dispatcher.console import data, pages, views
+from dispatcher.console import data, pages, pages_audit, pages_workers, views
 from dispatcher.console.auth import COOKIE, Grant, Tokens, csrf_of
 from dispatcher.console.edge import Handler, forwarded, host_check, same_origin
 from dispatcher.console.notices import Notice, notice_text, with_notice
 from dispatcher.console.routes_limits import LimitPages
 from dispatcher.console.tail import ResultsTail
+from dispatcher.engine.http import metrics_handler
 from dispatcher.logs import get_logger
-from dispatcher.ops import explain
+from dispatcher.ops import audit, explain
 from dispatcher.store import Store
 from dispatcher.store.protocol import CampaignOp
 
@@ -74,12 +76,25 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 
 @web.middleware
 async def redis_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Redis out of reach is an answer (503, said in words), not a stack trace."""
+    """Redis out of reach is an answer (503, said in words on the console's own page), not a
+    stack trace. Any other Redis error is a bug to see in full (500, logged)."""
     try:
         return await handler(request)
-    except (RedisError, OSError) as exc:
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
         get_logger(component="console").warning("console.redis_unreachable", error=str(exc))
-        return web.Response(status=503, text=f"the console cannot read Redis: {exc}")
+        return web.Response(status=503, text=unreachable_page(request.path_qs, exc),
+                            content_type="text/html")
+
+
+def unreachable_page(path: str, exc: BaseException) -> str:
+    """The console's own page (its stylesheet, its nav), saying Redis is out of reach; it
+    goes on refreshing, so it recovers by itself when Redis answers again."""
+    ctx = views.Ctx(None, False, path, "", 2000)
+    body = ('<div class="alert bad" data-alert="redis-unreachable"><b>Redis is unreachable</b>: '
+            f'the console cannot read Redis ({views.esc(exc)}). Nothing on these pages can be '
+            'shown until it answers; this page retries by itself. Workers wait for Redis too '
+            '(their <code>/readyz</code> fails meanwhile).</div>')
+    return views.page(ctx, "Redis unreachable", body)
 
 
 def safe_next(target: str | None) -> str:
@@ -137,6 +152,11 @@ class Console:
             raise web.HTTPForbidden(text="refused: the request did not come from this console")
         return who, form
 
+    async def record_action(self, who: Who, action: audit.Action, target: str, detail: str = ""
+                    ) -> None:
+        """Record an action taken through the console, as the token's label."""
+        await audit.record(self.store, action, target, who.label, via="console", detail=detail)
+
     # -- pages ---------------------------------------------------------------------------------
     async def known(self, about: str, name: str) -> bool:
         """Whether a notice's name is a configured provider or a known campaign."""
@@ -146,6 +166,7 @@ class Console:
 
     async def render(self, req: web.Request, title: str, body: str, head: str = ""
                      ) -> web.Response:
+        body = pages_workers.alarm(await pages_workers.fleet(self.store, self.settings)) + body
         if req.headers.get(FRAGMENT) == "1":
             return web.Response(text=body, content_type="text/html")
         html = views.page(await self.ctx(req), title, body, head=head,
@@ -175,6 +196,16 @@ class Console:
         return await self.render(req, f"Job {job_id}" if job_id else "Jobs",
                            pages.job(x, job_id, raw, ctx, failed),
                            head=pages.lookup_form(job_id))
+
+    async def workers(self, req: web.Request) -> web.Response:
+        f = await pages_workers.fleet(self.store, self.settings, reaped=50)
+        return await self.render(req, "Workers", pages_workers.workers(f))
+
+    async def audit_page(self, req: web.Request) -> web.Response:
+        limit = pages_audit.limit_of(req.query.get("limit"))
+        entries = await audit.latest(self.store, limit)
+        return await self.render(req, "Audit", pages_audit.audit(
+            entries, await self.store.server_ms(), limit))
 
     async def failures(self, req: web.Request) -> web.Response:
         now = await self.store.server_ms()
@@ -223,6 +254,8 @@ class Console:
         moved = await self.store.unpark(name, round(self.settings.retry.max_defer_s * 1000))
         self.log.info("console.provider_resumed", provider=name, was_halted=was, moved=moved,
                       token=who.label)
+        await self.record_action(who, audit.Action.PROVIDER_RESUME, name,
+                         f"{moved} parked jobs back" + ("" if was else "; was not halted"))
         notice = Notice.PROVIDER_RESUMED if was else Notice.PROVIDER_NOT_HALTED
         return redirect(with_notice(safe_next(str(form.get("next", "/providers"))), notice,
                                     name, moved))
@@ -236,6 +269,8 @@ class Console:
             raise web.HTTPNotFound(text=f"no campaign named {name!r}")
         n = await self.store.campaign(CAMPAIGN_OPS[op], name, list(self.settings.providers))
         self.log.info("console.campaign", op=op, campaign=name, cancelled=n, token=who.label)
+        await self.record_action(who, audit.Action(f"campaign.{op}"), name,
+                         f"{n} jobs cancelled" if op == "cancel" else "")
         notice = {"pause": Notice.CAMPAIGN_PAUSED, "resume": Notice.CAMPAIGN_RESUMED,
                   "cancel": Notice.CAMPAIGN_CANCELLED}[op]
         return redirect(with_notice(safe_next(str(form.get("next", "/campaigns"))), notice,
@@ -254,7 +289,9 @@ def build_app(settings: Settings, cfg: ConsoleConfig, store: Store) -> web.Appli
     r = app.router
     for path, fn in (("/", c.overview), ("/providers", c.providers),
                      ("/campaigns", c.campaigns), ("/jobs", c.jobs), ("/failures", c.failures),
-                     ("/login", c.login_page), ("/healthz", healthz)):
+                     ("/workers", c.workers), ("/audit", c.audit_page),
+                     ("/login", c.login_page), ("/healthz", healthz),
+                     ("/metrics", metrics_handler(settings, store))):
         r.add_get(path, fn)
     r.add_post("/login", c.login)
     r.add_post("/logout", c.logout)

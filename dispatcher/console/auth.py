@@ -7,10 +7,12 @@ The token file holds one token a line, each followed by what it grants::
 
     # token                              grants
     3f9c1d0e6b7a4c2d9e8f7a6b5c4d3e2f     actions
-    a1b2c3d4e5f60718293a4b5c6d7e8f90     actions numbers
+    a1b2c3d4e5f60718293a4b5c6d7e8f90     actions numbers label=alice
 
-A token alone grants ``actions``. Blank lines and ``#`` comments are ignored; a token is at
-least 16 characters. The file is read again when it changes, so removing a line revokes it.
+A token alone grants ``actions``. ``label=NAME`` (optional) names whoever holds the token
+in the logs and the audit trail; without one a token is named by a digest of itself. Blank
+lines and ``#`` comments are ignored; a token is at least 16 characters. The file is read
+again when it changes, so removing a line revokes it.
 
 A browser logs in once (``POST /login``) and then carries a random session id in a cookie
 (HttpOnly, SameSite=Strict). The session lives in Redis (``console.session_ttl_s``), so any
@@ -25,12 +27,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from dispatcher.config.settings import ConfigError
 
 GRANTS = frozenset({"actions", "numbers"})
+LABEL = re.compile(r"[A-Za-z0-9._@-]{1,40}")
 MIN_TOKEN = 16
 COOKIE = "dispatcher_console"
 
@@ -41,7 +45,8 @@ def _digest(purpose: str, token: str) -> str:
 
 @dataclass(frozen=True)
 class Grant:
-    """What a token allows. ``label`` names it in logs without revealing it."""
+    """What a token allows. ``label`` names it in logs and the audit trail without
+    revealing it (its ``label=`` word, else a digest of the token)."""
 
     label: str
     actions: bool
@@ -56,13 +61,18 @@ def parse_tokens(text: str, source: str = "console.token_file") -> list[tuple[st
         words = line.split("#", 1)[0].split()
         if not words:
             continue
-        token, grants = words[0], set(words[1:]) or {"actions"}
+        labels = [w for w in words[1:] if w.startswith("label=")]
+        token, grants = words[0], set(words[1:]) - set(labels) or {"actions"}
+        label = labels[-1][6:] if labels else _digest("label", token)[:8]
+        if labels and (len(labels) > 1 or not LABEL.fullmatch(label)):
+            raise ConfigError(f"{source}:{n}: one label=NAME per token, NAME 1-40 letters, "
+                              f"digits or . _ @ -")
         if len(token) < MIN_TOKEN:
             raise ConfigError(f"{source}:{n}: a token must be at least {MIN_TOKEN} characters")
         if not grants <= GRANTS:
             raise ConfigError(f"{source}:{n}: unknown grant {sorted(grants - GRANTS)[0]!r} "
                               f"(expected: {', '.join(sorted(GRANTS))})")
-        out.append((token, Grant(label=_digest("label", token)[:8],
+        out.append((token, Grant(label=label,
                                  actions="actions" in grants, numbers="numbers" in grants,
                                  ident=_digest("ident", token))))
     return out

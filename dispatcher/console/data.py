@@ -41,8 +41,18 @@ async def providers(store: Store, settings: Settings) -> dict[str, Any]:
     return {"now": await store.server_ms(), "providers": s["providers"]}
 
 
+def _no_eta(state: str, parked: int, halted: list[str]) -> str:
+    """Why a campaign has no ETA now ("" when it has one): its pace says nothing of when a
+    paused campaign or one whose jobs wait for a halted provider will finish."""
+    if state in ("paused", "cancelled"):
+        return state
+    if parked and halted:
+        return "provider halted"
+    return ""
+
+
 def _campaign_row(name: str, st: dict[str, Any], settings: Settings, paused: set[str],
-                  cancelled: set[str]) -> dict[str, Any]:
+                  cancelled: set[str], halted: list[str]) -> dict[str, Any]:
     c = st["counts"]
     outcomes = {k[2:]: v for k, v in c.items() if k.startswith("o:") and v}
     total, done = c.get("total", 0), sum(outcomes.values())
@@ -58,7 +68,9 @@ def _campaign_row(name: str, st: dict[str, Any], settings: Settings, paused: set
         "dialing": c.get(JobState.DIALING, 0),
         "live": c.get("live", 0), "finishing": c.get(JobState.FINISHING, 0),
         "pace_per_min": round(pace, 1),
-        "eta_s": round(remaining / pace * 60) if pace > 0 and remaining else None,
+        "no_eta": _no_eta(state, c.get(JobState.PARKED, 0), halted),
+        "eta_s": round(remaining / pace * 60) if pace > 0 and remaining
+        and not _no_eta(state, c.get(JobState.PARKED, 0), halted) else None,
         "cap": cfg.max_concurrent_calls if cfg else None, "cap_live": st["cap_live"],
         "share": cfg.share if cfg else 1.0,
     }
@@ -71,8 +83,9 @@ async def campaigns(store: Store, settings: Settings) -> dict[str, Any]:
     names += [n for n in settings.campaigns if n not in names]
     stats = await store.campaign_stats(names, now, PACE_S)
     paused, cancelled = await store.campaign_flags()
-    return {"now": now, "campaigns": [_campaign_row(n, stats[n], settings, paused, cancelled)
-                                      for n in names]}
+    halted = [p for p in settings.providers if await store.halt_info(p)]
+    return {"now": now, "campaigns": [_campaign_row(n, stats[n], settings, paused, cancelled,
+                                                    halted) for n in names]}
 
 
 async def known_campaign(store: Store, settings: Settings, name: str) -> bool:

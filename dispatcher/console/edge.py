@@ -20,7 +20,7 @@ from dispatcher.config.console import HOST
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-ALWAYS = ("/healthz",)  # probes ask by the pod's address, and learn nothing from it
+ALWAYS = ("/healthz", "/metrics")  # probes and scrapers ask by the pod's address
 
 
 def _trusted(remote: str | None, proxies: list[Network]) -> bool:

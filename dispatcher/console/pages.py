@@ -6,7 +6,17 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from dispatcher.console.views import Ctx, bar, button, campaign_url, esc, num, provider_url
+from dispatcher.console.views import (
+    Ctx,
+    bar,
+    button,
+    campaign_link,
+    campaign_url,
+    esc,
+    jobs_of,
+    num,
+    provider_url,
+)
 from dispatcher.logs import clean_field
 from dispatcher.ops.explain import Explanation, Why, clock, span, when
 
@@ -26,18 +36,20 @@ def _campaign_buttons(c: dict[str, Any], ctx: Ctx) -> str:
 
 def _campaign(c: dict[str, Any], now: int, ctx: Ctx) -> str:
     outcomes = " · ".join(f"{esc(k)} {num(v)}" for k, v in sorted(c["outcomes"].items()))
-    eta = f"{span(c['eta_s'] * 1000)}" if c["eta_s"] else "—"
+    eta = (f'<span class="muted">— ({esc(c["no_eta"])})</span>' if c["no_eta"]
+           else span(c["eta_s"] * 1000) if c["eta_s"] else "—")
     cap = (f'<br><small>{num(c["cap_live"])} of {num(c["cap"])} live (cap)</small>'
            if c["cap"] else "")
     return (f'<tr id="c-{esc(c["name"])}" data-campaign="{esc(c["name"])}" '
-            f'data-state="{c["state"]}"><td><b>{esc(c["name"])}</b>{cap}</td>'
+            f'data-state="{c["state"]}"><td><a href="{jobs_of(c["name"])}"><b>{esc(c["name"])}</b>'
+            f'</a>{cap}</td>'
             f'<td><span class="badge {c["state"]}">{c["state"]}</span></td>'
             f'<td>{bar(c["done"], c["total"], "progress", progress=True)}'
             f'<small>{num(c["done"])} of {num(c["total"])} done</small></td>'
             f'<td class="n">{num(c["queued"])}</td>'
             f'<td class="n">{num(c["waiting"])}</td><td class="n">{num(c["dialing"])}</td>'
             f'<td class="n">{num(c["live"])}</td><td><small>{outcomes or "—"}</small></td>'
-            f'<td class="n">{c["pace_per_min"]}</td><td>{eta}</td>'
+            f'<td class="n">{c["pace_per_min"]}</td><td data-eta>{eta}</td>'
             f'<td class="actions">{_campaign_buttons(c, ctx)}</td></tr>')
 
 
@@ -99,6 +111,17 @@ def _result(res: dict[str, Any] | None) -> str:
             f'({num(res.get("attempts") or 0)} attempts).</p>')
 
 
+def _call_facts(x: Explanation) -> list[tuple[str, str]]:
+    """A done job's answer status and call duration (when its call reported them)."""
+    if x.state != "done":
+        return []
+    dur = "—" if x.duration_s is None else (
+        span(round(x.duration_s * 1000)) if x.duration_s >= 1 else f"{x.duration_s:g} s")
+    return [("answer_status", f'<span data-fact="answer_status">{esc(x.answer_status or "—")}'
+                              '</span>'),
+            ("duration", f'<span data-fact="duration">{esc(dur)}</span>')]
+
+
 def job(x: Explanation | None, job_id: str, raw: str, ctx: Ctx,
         result: dict[str, Any] | None = None) -> str:
     if not job_id:
@@ -111,8 +134,9 @@ def job(x: Explanation | None, job_id: str, raw: str, ctx: Ctx,
     facts = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in (
         ("state", f'<span class="badge {esc(x.state)}" data-state="{esc(x.state)}">'
                   f'{esc(x.state)}</span>'),
-        ("provider", esc(x.provider)), ("campaign", esc(x.campaign or "—")),
-        ("priority", esc(x.priority)), ("attempts", num(x.attempts)), ("to", esc(x.to))))
+        ("provider", esc(x.provider)), ("campaign", campaign_link(x.campaign)),
+        ("priority", esc(x.priority)), ("attempts", num(x.attempts)), ("to", esc(x.to)),
+        *_call_facts(x)))
     steps = "".join(f'<tr data-event="{esc(e)}"><td>{esc(clock(t))}</td><td>{esc(e)}</td>'
                     f'<td>{esc(words)}</td></tr>' for t, e, words in x.timeline)
     show = ctx.grant is not None and ctx.grant.numbers
@@ -134,7 +158,7 @@ def failures(items: list[dict[str, Any]], now: int) -> str:
         f'<tr data-outcome="{esc(f["outcome"])}"><td>{esc(when(f["ms"], now))}</td>'
         f'<td><a href="/jobs?id={quote(str(f["job_id"] or ""))}">{esc(f["job_id"])}</a></td>'
         f'<td><span class="badge {esc(f["outcome"])}">{esc(f["outcome"])}</span></td>'
-        f'<td>{esc(f["provider"])}</td><td>{esc(f["campaign"] or "—")}</td>'
+        f'<td>{esc(f["provider"])}</td><td>{campaign_link(f["campaign"])}</td>'
         f'<td>{esc(f["http_status"] or "")} {esc(f["error_code"] or "")}</td>'
         f'<td>{esc(f["why"])}</td></tr>' for f in items)
     return ('<table class="t wide"><thead><tr><th>when</th><th>job</th><th>outcome</th>'

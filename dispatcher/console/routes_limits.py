@@ -17,7 +17,7 @@ from aiohttp import web
 from dispatcher.console import pages_limits as html
 from dispatcher.console import views
 from dispatcher.console.notices import Notice, with_notice
-from dispatcher.ops import callerids, campaigns
+from dispatcher.ops import audit, callerids, campaigns
 from dispatcher.ops import limits as ops_limits
 
 if TYPE_CHECKING:
@@ -109,6 +109,7 @@ class LimitPages:
         cfg = self._provider(name)
         if op == "reset":
             await self.c.store.limits_reset(name)
+            await self.c.record_action(who, audit.Action.LIMITS_RESET, name)
             self.c.log.info("console.limits_reset", provider=name, token=who.label)
             return _back(form, "/limits", Notice.PROVIDER_LIMITS_RESET, name)
         text, slots_text = str(form.get("limits", "")), str(form.get("max_concurrent", ""))
@@ -121,6 +122,8 @@ class LimitPages:
             refused = html.ProviderLimits(name, [], _console_words(exc), text[:200],
                                           slots_text[:20])
             return await self._refused(req, refused)
+        await self.c.record_action(who, audit.Action.LIMITS_SET, name, " ".join(
+            [*wins, *([f"max_concurrent={slots_text.strip()}"] if slots_text.strip() else [])]))
         self.c.log.info("console.limits_set", provider=name, limits=wins,
                         max_concurrent=slots_text.strip() or None, token=who.label)
         return _back(form, "/limits", Notice.PROVIDER_LIMITS_SET, name)
@@ -144,6 +147,9 @@ class LimitPages:
         if pool is None or caller not in pool.keys():
             raise web.HTTPNotFound(text=f"caller ID {caller!r} is not in the pool of {name!r}")
         changed = await self.c.store.caller_id_rest(name, caller, rest=op == "rest")
+        if changed:
+            await self.c.record_action(who, audit.Action.CALLERID_REST if op == "rest"
+                                       else audit.Action.CALLERID_RESTORE, f"{name} {caller}")
         self.c.log.info("console.caller_id", op=op, provider=name, caller_id=caller,
                         changed=changed, token=who.label)
         notice = Notice.PROVIDER_CALLER_ID_RESTED if op == "rest" \

@@ -19,8 +19,9 @@ from dispatcher.console.tail import OUTCOMES
 from dispatcher.ops.explain import REASONS, clock, span, when
 
 NAV = (("/", "Overview"), ("/providers", "Providers"), ("/campaigns", "Campaigns"),
-       ("/jobs", "Jobs"), ("/failures", "Failures"),
-       ("/limits", "Limits"), ("/callerids", "Caller IDs"), ("/budgets", "Budgets"))
+       ("/jobs", "Jobs"), ("/failures", "Failures"), ("/workers", "Workers"),
+       ("/limits", "Limits"), ("/callerids", "Caller IDs"), ("/budgets", "Budgets"),
+       ("/audit", "Audit"))
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,18 @@ def campaign_url(name: str, op: str) -> str:
     return f"/actions/campaign/{quote(name, safe='')}/{op}"
 
 
+def jobs_of(campaign: str) -> str:
+    """The jobs list filtered to a campaign."""
+    return f"/jobs?campaign={quote(campaign, safe='')}"
+
+
+def campaign_link(name: str | None) -> str:
+    """A campaign's name, linking to its row on the Campaigns page ("—" for none)."""
+    if not name:
+        return "—"
+    return f'<a href="/campaigns#c-{esc(name)}" data-campaign-link>{esc(name)}</a>'
+
+
 def _template() -> Template:
     text = resources.files("dispatcher.console").joinpath("templates/layout.html").read_text()
     return Template(text)
@@ -111,7 +124,10 @@ def page(ctx: Ctx, title: str, body: str, *, head: str = "", flash: str = "") ->
     else:
         who = "read-only"
     note = f'<p class="flash" role="status">{esc(flash)}</p>' if flash else ""
-    return LAYOUT.substitute(title=esc(title), namespace=esc(ctx.namespace), nav=nav, who=who,
+    # the default namespace is the product's name: "dispatcher dispatcher" says nothing
+    ns = "" if ctx.namespace in ("", "dispatcher") else \
+        f' <small title="Redis namespace">{esc(ctx.namespace)}</small>'
+    return LAYOUT.substitute(title=esc(title), namespace=ns, nav=nav, who=who,
                              flash=note, head=head, body=body, refresh_ms=ctx.refresh_ms)
 
 
@@ -129,8 +145,13 @@ def _alerts(d: dict[str, Any], ctx: Ctx) -> str:
         if name not in d["halted"]:
             out.append(f'<div class="alert warn">{num(n)} jobs parked for provider '
                        f'<b>{esc(name)}</b>. {button(ctx, provider_url(name), "Send them")}</div>')
+    for name, n in s.get("unconfigured", {}).items():
+        out.append(f'<div class="alert bad" data-alert="unconfigured">{num(n)} jobs parked for '
+                   f'provider <b>{esc(name)}</b>, which is <b>not configured</b>: add it to '
+                   f'the configuration, then resume it (<code>dispatcher resume '
+                   f'{esc(name)}</code>).</div>')
     if d["paused"]:
-        names = ", ".join(esc(c) for c in d["paused"][:10])
+        names = ", ".join(campaign_link(c) for c in d["paused"][:10])
         out.append(f'<div class="alert warn" data-alert="paused">Paused campaigns: {names}. '
                    f'<a href="/campaigns">Campaigns</a></div>')
     for words in d.get("stale_registries", ()):
@@ -207,9 +228,11 @@ def overview(d: dict[str, Any], ctx: Ctx) -> str:
 def _provider_rows(provs: dict[str, Any]) -> str:
     rows = []
     for name, p in provs.items():
-        state = "halted" if p["halted"] else "cooling down" if p["cooldown_s"] else "running"
-        wins = " ".join(f'{esc(w["window"])} {bar(w["used"], w["limit"], w["window"])}'
-                        for w in p["windows"])
+        state = p["state"]
+        wins = " ".join(f'<span class="wl">{esc(w["window"])}</span> '
+                        f'{bar(w["used"], w["limit"], w["window"])}<small data-window='
+                        f'"{esc(w["window"])}">{num(w["used"])} of {num(w["limit"])} used'
+                        f'</small>' for w in p["windows"])
         cap = num(p["slot_cap"]) if p["slot_cap"] else "no cap"
         rows.append(f'<tr data-provider="{esc(name)}"><td><a href="/providers#p-{esc(name)}">'
                     f'{esc(name)}</a></td><td><span class="badge {state.replace(" ", "-")}">'
@@ -249,7 +272,7 @@ def _provider(name: str, p: dict[str, Any], now: int, ctx: Ctx) -> str:
     cap = p["slot_cap"]
     shrunk = p["slot_cap_shrunk_to"]
     eff = min(cap, shrunk) if cap and shrunk else cap
-    state = "halted" if p["halted"] else "cooling down" if p["cooldown_s"] else "running"
+    state = p["state"]
     shrunk_note = f" (shrunk from {cap} after a refusal)" if shrunk else ""
     slots = (f'<span class="wl">live calls</span>{bar(p["slots_in_use"], eff, "call slots")}'
              f'<span class="wn">{num(p["slots_in_use"])} of {num(eff)} slots in use'

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 from dispatcher.config.settings import Settings
 from dispatcher.core.model import Outcome, WaitReason
 from dispatcher.core.policies import registry_states
+from dispatcher.core.workers import live_count
 from dispatcher.logs import get_logger
 from dispatcher.store import Store
 from dispatcher.store.callerids import CallerIdHealth
@@ -188,7 +189,7 @@ class DeploymentCollector(Collector):
         return [
             _gauge("dispatcher_workers_alive",
                    "Workers whose last heartbeat is recent enough to count them alive",
-                   sum(1 for _, b in beats if now - b <= alive_ms)),
+                   live_count(now, beats, alive_ms)),
             _gauge("dispatcher_campaigns_paused", "Campaigns paused", len(paused)),
             _gauge("dispatcher_campaigns_cancelled", "Campaigns cancelled", len(cancelled)),
             _gauge("dispatcher_results_oldest_age_seconds",

@@ -41,7 +41,7 @@ from dispatcher.engine.tracker import Tracker
 from dispatcher.logs import safe_url
 from dispatcher.metrics import GROUP_RECREATED, INFLIGHT, set_known_providers
 from dispatcher.providers import Adapter
-from dispatcher.store import Store, connect
+from dispatcher.store import Store, WorkerInfo, connect
 from dispatcher.store.protocol import Why
 from dispatcher.store.types import GrantReply
 
@@ -102,6 +102,7 @@ class Worker:
                               "upkeep": 30.0, "heartbeat": 30.0, "track": 30.0},
                              redis_url=safe_url(settings.redis.url))
         self.http_port = conf.http_port if http_port is None else http_port
+        self.info = WorkerInfo.here(round(time.time() * 1000), conf.concurrency)  # Workers page
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -424,7 +425,8 @@ class Worker:
             res = await self.store.heartbeat(
                 self.consumer, list(self.flights), round(conf.dead_after_s * 1000),
                 round(max(conf.dead_after_s, 5.0) * 1000), settle, self.pacer.margins_ms(),
-                visiting=list(self.visiting), visited=list(visited - self.visiting))
+                visiting=list(self.visiting), visited=list(visited - self.visiting),
+                info=self.info)
         except BaseException:
             self.visited |= visited  # told next time
             raise

@@ -1,6 +1,7 @@
 --! include core place
 -- FINISH: write results. A = {group, ttl (s), maxlen, items = [{id | nil, e (entry id) | nil,
--- result (JSON text), outcome, answer, dtok | nil}]}.
+-- result (JSON text), outcome, answer, dtok | nil, dur (the call's seconds) | nil}]}.
+-- The job keeps its outcome, answer status and call duration until it expires (its page).
 -- An item without an id is an unreadable payload: its marker is keyed by the entry id.
 -- An item with a dtok is written only while that grant still owns the job (a worker that was
 -- presumed dead must not overwrite what its successor decided).
@@ -23,6 +24,8 @@ local function finish_one(it)
   count(f.camp, 'o:' .. it.outcome, 1)
   if it.answer and it.answer ~= '' then count(f.camp, 'a:' .. it.answer, 1) end
   redis.call('HSET', h, 'state', 'done', 'done_ms', NOW, 'outcome', it.outcome)
+  if it.answer and it.answer ~= '' then redis.call('HSET', h, 'answer', it.answer) end
+  if it.dur then redis.call('HSET', h, 'dur', tostring(it.dur)) end
   redis.call('HDEL', h, 'fin', 'wr', 'wu', 'dialer', 'gt')
   redis.call('EXPIRE', h, A.ttl)
   return true

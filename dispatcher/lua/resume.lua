@@ -18,6 +18,7 @@ for _, id in ipairs(ids) do
     redis.call('HSET', jkey(id), 'ready_since', NOW)
     redis.call('ZADD', P .. 'deadlines', deadline, id)
     put(id, f, 'queued')
+    tl(id, 'resumed', {})  -- the timeline would otherwise end at "parked"
     moved = moved + 1
   else
     redis.call('ZREM', P .. 'parked:' .. A.prov, id)

@@ -86,6 +86,8 @@ class Explanation:
     also: list[Why]
     timeline: list[tuple[int, str, str]]  # (ms, event, words)
     now_ms: int
+    answer_status: str = ""  # a done job's: human, machine, … ("" when none)
+    duration_s: float | None = None  # a done job's call, as the provider reported it
 
     def to_json(self) -> dict[str, Any]:
         def why(w: Why) -> dict[str, Any]:
@@ -94,7 +96,8 @@ class Explanation:
                 "campaign": self.campaign or None, "priority": self.priority,
                 "attempts": self.attempts, "to": self.to, "why": why(self.why),
                 "also": [why(w) for w in self.also], "now": iso(self.now_ms),
-                "timeline": [{"t": iso(t), "event": e, "text": x} for t, e, x in self.timeline]}
+                "timeline": [{"t": iso(t), "event": e, "text": x} for t, e, x in self.timeline],
+                "answer_status": self.answer_status or None, "duration_s": self.duration_s}
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -379,6 +382,7 @@ def event_words(e: dict[str, Any]) -> str:
         "webhook": f"webhook from the provider: {e.get('event')}",
         "taken_over": f"worker {e.get('from')} stopped while dialling; its call is looked up",
         "cancel_requested": "cancel requested",
+        "resumed": "back in line: its provider was resumed",
         "result": f"result written: {e.get('outcome')}",
     }
     if kind in texts:
@@ -398,7 +402,14 @@ def explain(f: Facts, *, show_numbers: bool = False) -> Explanation:
         _int(f.job.get("attempts")) or 0, to if show_numbers else mask_number(to),
         reasons[0], reasons[1:],
         [(_int(e.get("t")) or 0, str(e.get("e")), event_words(e)) for e in f.timeline],
-        f.now_ms)
+        f.now_ms, f.job.get("answer") or "", _float(f.job.get("dur")))
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
 
 
 def render(x: Explanation) -> str:

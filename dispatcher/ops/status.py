@@ -7,6 +7,7 @@ from typing import Any
 from dispatcher.config.settings import Settings
 from dispatcher.core.limits import Window
 from dispatcher.core.model import JobState
+from dispatcher.core.workers import is_alive
 from dispatcher.store.callerids import CallerIdHealth
 from dispatcher.store.ports import OperatorReads
 
@@ -34,14 +35,17 @@ async def collect(store: OperatorReads, settings: Settings) -> dict[str, Any]:
         "results": sizes["results"],
         "orphans": sizes["orphans"],
         "in_flight": backlog["pending"] + counts.get(JobState.DIALING, 0),
-        "consumers": await consumers(store, now),
+        "consumers": await consumers(store, now, settings.worker.dead_after_s * 1000),
+        "dead_after_ms": round(settings.worker.dead_after_s * 1000),
     }
+    out["live_workers"] = sum(1 for c in out["consumers"] if c["alive"])
     provs = {}
     for name, p in settings.providers.items():
         ov = await store.limits_get(name)  # `dispatcher limits set` replaces the file's
         windows, margin, cap = ov.in_force(p.windows, p.margin_ms, p.max_concurrent_calls)
         st = await store.provider_state(name, [(w.limit, w.ms) for w in windows], margin, now)
         provs[name] = _provider(p.kind, cap, windows, st, now)
+        provs[name]["state"] = provider_state(provs[name], out["live_workers"])
         provs[name]["limits_set_at_runtime"] = bool(ov.windows or ov.slots is not None)
         if p.caller_ids:
             provs[name]["caller_ids"] = pool_summary(
@@ -56,19 +60,42 @@ def waiting_by_reason(counts: dict[str, int]) -> dict[str, int]:
             if k.startswith(WAIT_PREFIX) and v}
 
 
-async def consumers(store: OperatorReads, now: int) -> list[dict[str, Any]]:
-    """Workers by their last heartbeat (the heartbeat registry), with what the stream's
-    consumer group says of each: entries read and not yet ingested, idle time."""
+def provider_state(p: dict[str, Any], live_workers: int) -> str:
+    """What a provider's badge says: nothing runs, whatever its budget, without a worker."""
+    if p["halted"]:
+        return "halted"
+    if not live_workers:
+        return "no live worker"
+    return "cooling down" if p["cooldown_s"] else "running"
+
+
+async def consumers(store: OperatorReads, now: int, dead_after_ms: float
+                    ) -> list[dict[str, Any]]:
+    """Workers by their last heartbeat (the heartbeat registry), alive or dead by the rule
+    the takeover applies, with what the stream's consumer group says of each: entries read
+    and not yet ingested, idle time."""
     group = {c["name"]: c for c in (await store.group_info()).get("consumers", [])}
     out = []
     for name, beat in await store.consumer_beats():
         g = group.pop(name, {})
         out.append({"name": name, "last_heartbeat_s": round((now - beat) / 1000, 1),
+                    "alive": is_alive(now, beat, dead_after_ms),
                     "pending": int(g.get("pending") or 0), "idle_ms": int(g.get("idle_ms") or 0)})
     for name, g in group.items():
-        out.append({"name": name, "last_heartbeat_s": None, "pending": int(g["pending"] or 0),
-                    "idle_ms": int(g["idle_ms"] or 0)})
+        out.append({"name": name, "last_heartbeat_s": None, "alive": False,
+                    "pending": int(g["pending"] or 0), "idle_ms": int(g["idle_ms"] or 0)})
     return out
+
+
+def no_live_worker(s: dict[str, Any]) -> str:
+    """The fleet alarm's words ("" while a worker lives)."""
+    if s["live_workers"]:
+        return ""
+    if not s["consumers"]:
+        return "NO LIVE WORKER: no worker has sent a heartbeat; nothing is dialled"
+    return (f"NO LIVE WORKER: every worker's last heartbeat is older than "
+            f"worker.dead_after_s ({s['dead_after_ms'] / 1000:g} s); nothing is dialled until one "
+            f"starts")
 
 
 def _provider(kind: str, cap: int | None, windows: list[Window], st: dict[str, Any],
@@ -98,6 +125,8 @@ def render(s: dict[str, Any]) -> str:
     lines = [f"namespace {s['namespace']}: unread {s['unread']}, queued {s['queued']}, "
              f"waiting {s['waiting']} ({waits}), dialling {s['dialing']}, "
              f"tracking {s['tracking']} calls, results {s['results']}"]
+    if no_live_worker(s):
+        lines.append(no_live_worker(s))
     lines.append("consumers: " + (", ".join(_consumer(c) for c in s["consumers"])
                                   or "none (no worker has started)"))
     if s.get("orphans"):
@@ -114,7 +143,7 @@ def render(s: dict[str, Any]) -> str:
 def _consumer(c: dict[str, Any]) -> str:
     beat = ("no heartbeat" if c["last_heartbeat_s"] is None
             else f"last heartbeat {c['last_heartbeat_s']:.1f} s ago")
-    return f"{c['name']} ({beat}, pending {c['pending']})"
+    return f"{c['name']} ({'alive' if c['alive'] else 'DEAD'}, {beat}, pending {c['pending']})"
 
 
 def pool_summary(items: list[CallerIdHealth]) -> dict[str, Any]:
@@ -125,7 +154,8 @@ def pool_summary(items: list[CallerIdHealth]) -> dict[str, Any]:
 
 
 def _render_provider(name: str, p: dict[str, Any]) -> list[str]:
-    lines = [f"provider {name} ({p['kind']}): {'HALTED' if p['halted'] else 'running'}"
+    state = "HALTED" if p["halted"] else p["state"]
+    lines = [f"provider {name} ({p['kind']}): {state}"
              + (" — limits set at runtime (dispatcher limits show "
                 f"{name})" if p.get("limits_set_at_runtime") else "")]
     if p["halt"]:

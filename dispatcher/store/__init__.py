@@ -15,10 +15,12 @@ from redis.exceptions import ResponseError
 
 from dispatcher.core import timing
 from dispatcher.store import keys as K
+from dispatcher.store.audit import AuditLog
 from dispatcher.store.batch import Batcher
 from dispatcher.store.callerids import CallerIdStore
 from dispatcher.store.client import bytes_twin, connect
 from dispatcher.store.erase import Retention
+from dispatcher.store.fleet import Fleet, WorkerInfo
 from dispatcher.store.ledger import Ledger
 from dispatcher.store.limits import RuntimeLimits
 from dispatcher.store.producing import Producing
@@ -74,12 +76,13 @@ from dispatcher.store.types import (
     ResultItem,
 )
 
-__all__ = ["Store", "connect"]
+__all__ = ["Store", "WorkerInfo", "connect"]
 
 Entry = tuple[str, bytes | None]
 
 
-class Store(Reads, Retention, Producing, Ledger, RuntimeLimits, CallerIdStore):
+class Store(Reads, Retention, Producing, Ledger, RuntimeLimits, CallerIdStore, Fleet,
+            AuditLog):
     def __init__(self, client: aioredis.Redis, namespace: str, results_maxlen: int = 1_000_000,
                  raw_client: aioredis.Redis | None = None, *, wait_replicas: int = 0,
                  wait_timeout_ms: int = 1000):
@@ -309,11 +312,14 @@ class Store(Reads, Retention, Producing, Ledger, RuntimeLimits, CallerIdStore):
 
     async def heartbeat(self, consumer: str, held: Sequence[str], dead_ms: int, stale_ms: int,
                         settle_ms: dict[str, int], margins_ms: dict[str, int] | None = None,
-                        visiting: Sequence[str] = (), visited: Sequence[str] | None = None
-                        ) -> dict[str, Any]:
+                        visiting: Sequence[str] = (), visited: Sequence[str] | None = None,
+                        info: WorkerInfo | None = None) -> dict[str, Any]:
         """``visited``: the visits ended since the last heartbeat (None: ``visiting`` is
-        the whole set, for a caller whose VISITs do not name it)."""
+        the whole set, for a caller whose VISITs do not name it). ``info``: what the worker
+        says of itself (the Workers page)."""
         extra: dict[str, Any] = {} if visited is None else {"visited": list(visited)}
+        if info is not None:
+            extra["info"] = info.args()
         res: dict[str, Any] = await self.s.call(
             "heartbeat", group=K.GROUP, consumer=consumer, held=list(held), dead=dead_ms,
             stale=stale_ms, settle=settle_ms or {"~": 0}, margins=margins_ms or {},

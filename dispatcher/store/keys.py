@@ -115,6 +115,21 @@ class Keys:
         """The live calls a worker is polling, as of its last heartbeat (HEARTBEAT)."""
         return self._k("visiting", consumer)
 
+    def worker(self, consumer: str) -> str:
+        """What a worker says of itself (host, pid, version, started, concurrency) and its
+        dials in flight and calls polled at its last heartbeat (HEARTBEAT)."""
+        return self._k("worker", consumer)
+
+    @property
+    def audit(self) -> str:
+        """Operator actions, console and CLI (bounded stream, store/audit.py)."""
+        return self._k("audit")
+
+    @property
+    def reaped(self) -> str:
+        """Workers taken over as dead, and what was taken over (bounded stream, HEARTBEAT)."""
+        return self._k("reaped")
+
     # providers
     def rate_log(self, provider: str) -> str:
         return self._k("rl", provider)

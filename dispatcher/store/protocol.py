@@ -228,6 +228,7 @@ class ResultWire(TypedDict):
     id: NotRequired[str]
     e: NotRequired[str]
     dtok: NotRequired[str]
+    dur: NotRequired[float]  # the call's duration_seconds, kept on the job for its page
 
 class FinishReply(TypedDict):
     written: int
@@ -360,6 +361,16 @@ class HeartbeatArgs(TypedDict):
     settle: dict[str, int]
     margins: dict[str, int]
     visiting: list[str]
+    visited: NotRequired[list[str]]
+    info: NotRequired[WorkerInfoArgs]
+
+
+class WorkerInfoArgs(TypedDict):
+    host: str
+    pid: int
+    version: str
+    started: int
+    concurrency: int
 
 class RedriveArgs(TypedDict):
     ids: list[str]

@@ -279,4 +279,7 @@ class ResultItem:
             d["e"] = self.entry_id
         if self.grant_token:
             d["dtok"] = self.grant_token
+        dur = self.result.get("duration_seconds")
+        if isinstance(dur, int | float):
+            d["dur"] = dur
         return d

@@ -257,7 +257,10 @@ async def test_redis_out_of_reach_is_a_503_in_words(ns: str) -> None:
     s = make_settings(f"redis://127.0.0.1:{free_port()}/0", ns, {})
     async with running_console(s, ConsoleConfig()) as url:
         status, body, headers = await fetch(url + "/")
-    assert status == 503 and body.startswith("the console cannot read Redis")
+    assert status == 503 and "the console cannot read Redis" in body
+    assert '<link rel="stylesheet" href="/static/console.css">' in body  # styled, not plain
+    assert headers["Content-Type"].startswith("text/html")
+    assert "Redis is unreachable" in body and 'data-alert="redis-unreachable"' in body
     assert headers["X-Frame-Options"] == "DENY"
 
 

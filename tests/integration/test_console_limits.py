@@ -16,6 +16,7 @@ from dispatcher.config.console import ConsoleConfig
 from dispatcher.config.settings import Settings
 from dispatcher.core.budgets import MICRO, budget_day
 from dispatcher.dev.localredis import LocalRedis
+from dispatcher.ops import audit
 from dispatcher.store import Store
 from tests.conftest import make_settings, provider_cfg
 from tests.integration.test_console_http import (
@@ -76,6 +77,9 @@ async def test_limits_show_the_file_then_an_override_with_who_and_since(
     status, _, _ = await fetch(console + "/actions/limits/default/reset", "POST",
                                headers={"Authorization": f"Bearer {ACT}"})
     assert status == 303 and (await store.limits_get("default")).windows == ()
+    trail = [(e.action, e.target, e.detail) for e in reversed(await audit.latest(store, 10))]
+    assert trail == [("limits.set", "default", "10/second 500/hour max_concurrent=2"),
+                     ("limits.reset", "default", "")]
 
 
 async def test_a_limits_action_without_an_actions_token_is_refused(
@@ -137,6 +141,9 @@ async def test_caller_ids_show_health_and_rest_and_restore(console: str, store: 
                                headers={"Authorization": f"Bearer {ACT}"})
     assert status == 303
     assert not (await store.caller_id_health("default", ["tel_pn_sf"]))[0].rested
+    trail = [(e.action, e.target) for e in reversed(await audit.latest(store, 10))]
+    assert trail == [("callerid.rest", "default tel_pn_sf"),
+                     ("callerid.restore", "default tel_pn_sf")]  # the refused one: nothing
     status, _, _ = await fetch(console + "/actions/callerid/default/tel_pn_other/rest",
                                "POST", headers={"Authorization": f"Bearer {ACT}"})
     assert status == 404

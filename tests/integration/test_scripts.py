@@ -152,9 +152,11 @@ async def setup_sweep(store: Store) -> dict[str, Any]:
 async def setup_heartbeat(store: Store) -> dict[str, Any]:
     await granted(store)  # dialled by w1, which then dies
     await store.r.zadd(store.k.consumers, {"w1": NOW - 60_000})
+    await store.r.hset(store.k.worker("w1"), mapping={"host": "h1", "pid": 7})
     await pushed(store, 1)  # and an entry w1 read but never ingested
     return {"group": GROUP, "consumer": "w2", "held": [], "dead": 5000, "stale": 5000,
-            "settle": {"p": 11_000}}
+            "settle": {"p": 11_000}, "info": {"host": "h2", "pid": 8, "version": "1",
+                                              "started": NOW, "concurrency": 4}}
 
 
 async def setup_push(store: Store) -> dict[str, Any]:

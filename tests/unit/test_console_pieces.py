@@ -108,7 +108,8 @@ def test_values_from_providers_and_producers_are_escaped() -> None:
             "attempts": 1}
     camp = {"name": EVIL, "state": "active", "total": 2, "done": 1, "remaining": 1,
             "outcomes": {EVIL: 1}, "queued": 1, "waiting": 0, "dialing": 0, "live": 0,
-            "finishing": 0, "pace_per_min": 1.0, "eta_s": 60, "cap": None, "cap_live": 0,
+            "finishing": 0, "pace_per_min": 1.0, "eta_s": 60, "no_eta": "",
+            "cap": None, "cap_live": 0,
             "share": 1.0}
     html = (pages.failures([fail], 0) + pages.campaigns({"now": 0, "campaigns": [camp]},
                                                         ctx(grant=True)))
