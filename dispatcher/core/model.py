@@ -81,6 +81,7 @@ class BlockReason(enum.StrEnum):
     NO_TIMEZONE = "no_timezone"
     WINDOW_NEVER_OPEN = "window_never_open"
     NO_CONSENT = "no_consent"          # policy.require_consent: no consent covers the campaign
+    REGION = "region"                  # the recipient's region rule never opens before expiry
 
 
 class Priority(enum.StrEnum):
