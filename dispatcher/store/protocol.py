@@ -446,4 +446,5 @@ class ForgetReply(TypedDict):
     results: int
     entries: int
     number_logs: int
+    subject_logs: int
     more: bool
