@@ -63,9 +63,9 @@ def register(sub: Any) -> None:
         "forget", help="erase a person's jobs, results and call records (right to erasure)",
         description="Erase what the dispatcher holds about these job ids and numbers: job "
                     "state and payloads, timelines, call records, results entries, payloads "
-                    "still queued, per-number and per-subject call logs, consent records. Do-not-call entries "
-                    "and revocations of consent (hashed) are kept. Safe to run again. Copies "
-                    "a results consumer already read are not touched.")
+                    "still queued, per-number and per-subject call logs, consent records. "
+                    "Do-not-call entries and revocations of consent (hashed) are kept. Safe to "
+                    "run again. Copies a results consumer already read are not touched.")
     add_redis_options(sp)
     sp.add_argument("--id", nargs="+", metavar="ID", help="job ids")
     sp.add_argument("--number", nargs="+", metavar="NUMBER",
