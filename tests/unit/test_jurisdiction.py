@@ -177,7 +177,7 @@ def test_alabama_has_no_calls_on_sundays_or_its_state_holidays() -> None:
 # -- rules only tighten -------------------------------------------------------------------------
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-REGIONS = ["US-FL", "US-OK", "US-MD", "US-WA", "US-UT", "US-MS", "US-AL", "US-LA", "US-TX",
+REGIONS = ["US-FL", "US-OK", "US-MD", "US-WA", "US-UT", "US-MS", "US-AL", "US-LA", "US-RI", "US-TX",
            "US-NY"]
 
 
@@ -363,3 +363,24 @@ def test_configured_hours_that_never_open_stay_window_never_open() -> None:
     j = expiring(FL, "2026-03-09T23:00:00-04:00", now)
     got = schedule(b, j, now)
     assert isinstance(got, decide.Finish) and got.fields["reason"] == "window_never_open"
+
+
+# -- Rhode Island: weekdays 09:00-18:00, Saturdays 10:00-17:00, no holidays -----------------------
+
+RI = "+14015550123"  # Providence: area code 401
+
+
+def test_rhode_island_closes_at_1800_on_weekdays_and_1700_on_saturdays() -> None:
+    friday = schedule(book(), job(RI), at(NY_TZ, 2026, 3, 6, 18, 30))
+    assert isinstance(friday, decide.Wait) and friday.until_ms == at(NY_TZ, 2026, 3, 7, 10, 0)
+    assert friday.detail.startswith("Rhode Island: ")
+    saturday = schedule(book(), job(RI), at(NY_TZ, 2026, 3, 7, 17, 30))
+    assert isinstance(saturday, decide.Wait)
+    assert saturday.until_ms == at(NY_TZ, 2026, 3, 9, 9, 0)  # no Sunday calls
+    assert isinstance(schedule(book(), job(RI), at(NY_TZ, 2026, 3, 9, 9, 0)), decide.Ready)
+
+
+def test_rhode_island_has_no_calls_on_victory_day() -> None:
+    got = schedule(book(), job(RI), at(NY_TZ, 2026, 8, 10, 12, 0))  # second Monday of August
+    assert isinstance(got, decide.Wait) and "Victory Day" in got.detail
+    assert got.until_ms == at(NY_TZ, 2026, 8, 11, 9, 0)
