@@ -19,7 +19,7 @@ def render(e: dict[str, Any], fence_s: int) -> list[str]:
     lines = [f"erased {len(e['jobs'])} jobs" + (f" ({_names(e['jobs'])})" if e["jobs"] else "")
              + f": {e['timelines']} timelines, {e['calls']} call records, {e['results']} "
                f"results entries, {e['entries']} queued payloads, {e['number_logs']} "
-               f"number logs"]
+               f"number logs, {e['subject_logs']} subject logs"]
     if e["fenced"]:
         lines.append(f"in flight, erased and fenced for {fence_s} s (a call already started "
                      f"goes on; no result is written for it): {_names(e['fenced'])}")
@@ -66,9 +66,9 @@ def register(sub: Any) -> None:
         "forget", help="erase a person's jobs, results and call records (right to erasure)",
         description="Erase what the dispatcher holds about these job ids and numbers: job "
                     "state and payloads, timelines, call records, results entries, payloads "
-                    "still queued, per-number call logs, consent records. Do-not-call entries "
-                    "and revocations of consent (hashed) are kept. Safe to run again. Copies "
-                    "a results consumer already read are not touched.")
+                    "still queued, per-number and per-subject call logs, consent records. "
+                    "Do-not-call entries and revocations of consent (hashed) are kept. Safe to "
+                    "run again. Copies a results consumer already read are not touched.")
     add_redis_options(sp)
     sp.add_argument("--id", nargs="+", metavar="ID", help="job ids")
     sp.add_argument("--number", nargs="+", metavar="NUMBER",

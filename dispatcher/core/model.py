@@ -37,7 +37,7 @@ class Outcome(enum.StrEnum):
 
 
 class WaitReason(enum.StrEnum):
-    """Why a job waits; the first five do not count toward ``retry.max_defer_s``."""
+    """Why a job waits; those in ``EXCUSED`` do not count toward ``retry.max_defer_s``."""
 
     NOT_BEFORE = "not_before"
     WINDOW = "window"                  # the recipient's calling hours are closed
@@ -59,8 +59,9 @@ class WaitReason(enum.StrEnum):
     REPLICAS = "replica_wait"          # too few Redis replicas acknowledged its grant
 
 
+# a stale registry holds jobs fail closed: they wait for a fresh copy, not expire meanwhile
 EXCUSED = frozenset({WaitReason.NOT_BEFORE, WaitReason.WINDOW, WaitReason.REDIAL,
-                     WaitReason.HALTED, WaitReason.UNKNOWN_PROVIDER})
+                     WaitReason.HALTED, WaitReason.UNKNOWN_PROVIDER, WaitReason.REGISTRY_STALE})
 
 
 class DueReason(enum.StrEnum):
@@ -81,6 +82,7 @@ class BlockReason(enum.StrEnum):
     NO_TIMEZONE = "no_timezone"
     WINDOW_NEVER_OPEN = "window_never_open"
     NO_CONSENT = "no_consent"          # policy.require_consent: no consent covers the campaign
+    REGION = "region"                  # the recipient's region rule never opens before expiry
 
 
 class Priority(enum.StrEnum):

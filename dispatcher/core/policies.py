@@ -77,7 +77,9 @@ class JobPolicy:
             base.opens_at is not None and w.opens_at is not None and w.opens_at > base.opens_at)
         if not held:  # the configured calling hours hold the job: say so as before
             return _verdict(w)
-        return _verdict(w, region_text(rv, zones, t, w))
+        # the configured hours would open, the region's never do: the region forbids the call
+        return _verdict(w, region_text(rv, zones, t, w),
+                        BlockReason.REGION if w.state == "never_open" else None)
 
     def subject_caps(self, job: Job, t_ms: int) -> tuple[tuple[int, int], ...]:
         """(limit, window ms) of every per-subject cap on this job: its campaign's, its region
@@ -98,7 +100,8 @@ class JobPolicy:
         return redial_after(self.pol, answer_status, redials_done)
 
 
-def _verdict(w: CallingWindow, text: str | None = None) -> Verdict:
+def _verdict(w: CallingWindow, text: str | None = None,
+             reason: BlockReason | None = None) -> Verdict:
     description = w.description if text is None else text
     if w.state == "open":
         end = w.open_until
@@ -106,7 +109,8 @@ def _verdict(w: CallingWindow, text: str | None = None) -> Verdict:
                        description)
     if w.state == "closed" and w.opens_at is not None:
         return Verdict(False, round(w.opens_at * 1000), description)
-    return Verdict(False, None, description, BlockReason(w.reason or "window_never_open"))
+    return Verdict(False, None, description,
+                   reason or BlockReason(w.reason or "window_never_open"))
 
 
 @lru_cache(maxsize=65536)

@@ -1,13 +1,16 @@
 """``dispatcher demo``: the whole product on one machine, nothing else needed.
 
 A private redis-server (or ``REDIS_URL``), the simulator with realistic limits and a few faults,
-several worker processes, a few hundred sample jobs, a live progress line and a summary.
+several worker processes, a few hundred sample jobs, a live progress line and a summary, then
+whether calls may be made at all: a job without consent, Florida's calling hours, an opt-out
+posted during a live call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import datetime as dt
 import json
 import os
 import shutil
@@ -18,13 +21,24 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 from dispatcher.config.settings import load_settings
+from dispatcher.core import decide
+from dispatcher.core.jobs import Job, parse_job
+from dispatcher.core.policies import PolicyBook
 from dispatcher.dev.demo_data import (
+    CONSENT_CAMPAIGN,
     DNC_NUMBER,
+    FLORIDA_CAMPAIGN,
+    FLORIDA_NUMBER,
     ITL_KEY,
     NIGHT_CAMPAIGN,
+    NO_CONSENT_NUMBER,
+    OPTOUT_NUMBER,
+    OPTOUT_TOKEN,
+    REDIAL_AFTER,
     TEL_KEY,
     WEBHOOK_SECRET,
     config_toml,
@@ -70,7 +84,10 @@ async def _demo(n: int, processes: int, keep: bool = False) -> int:
     port = free_port()
     sim = await start_simulator(sim_config(port))
     cfg_path = tmp / "dispatcher.toml"
-    cfg_path.write_text(config_toml(redis_url, ns, sim.url, port), encoding="utf-8")
+    token_file = tmp / "optout-token"
+    token_file.write_text(OPTOUT_TOKEN, encoding="utf-8")
+    cfg_path.write_text(config_toml(redis_url, ns, sim.url, port, str(token_file)),
+                        encoding="utf-8")
     env = _environment(cfg_path)
     settings = load_settings(str(cfg_path))
     workers: list[subprocess.Popen[bytes]] = []
@@ -81,7 +98,7 @@ async def _demo(n: int, processes: int, keep: bool = False) -> int:
         workers += _spawn_workers(processes, cfg_path, env, tmp)
         await store.ensure_group()
         await store.dnc_add([DNC_NUMBER])
-        results, expected, night = await _play(store, settings, n, workers, tmp, sim)
+        results, expected, night = await _play(store, settings, n, workers, tmp, sim, port)
         if keep:
             _inspect(cfg_path, night[0])
             await _until_interrupted()
@@ -109,19 +126,104 @@ def _environment(cfg_path: Path) -> dict[str, str]:
 
 
 async def _play(store: Store, settings: Any, n: int, workers: list[subprocess.Popen[bytes]],
-                tmp: Path, sim: Any) -> tuple[dict[str, Any], int, list[str]]:
+                tmp: Path, sim: Any, port: int) -> tuple[dict[str, Any], int, list[str]]:
     """Push the sample, watch it, and show how the counts add up."""
     jobs, expected, night = sample_jobs(n)
     await store.enqueue(jobs)
     distinct = expected + len(night)
     say(f"enqueued {len(jobs)} entries, {distinct} distinct ids: a few invalid or "
         f"faulty, one on the do-not-call list, one busy line that is redialled, "
-        f"{len(night)} for people whose calling window is closed now")
-    results = await _watch(store, settings, expected, workers, deadline=time.time() + 110)
+        f"{len(night)} for people whose calling window is closed now, one without the "
+        f"consent its campaign requires, one whose number opts out during its call")
+    optout = asyncio.create_task(_opt_out(sim.sim, port))
+    try:
+        results = await _watch(store, settings, expected, workers, deadline=time.time() + 110)
+    finally:
+        posted = await optout if optout.done() else None
+        optout.cancel()
     _summary(results, expected, tmp, sim.sim.audit)
     await _waiting(store, night)
     say(_reconcile(len(jobs), distinct, len(results), len(night)))
+    print()
+    for line in _whether(settings, results, posted, sim.sim):
+        say(line)
     return results, expected, night
+
+
+# -- whether a call may be made at all ---------------------------------------------------------
+class OptOut(NamedTuple):
+    status: int  # the worker's HTTP answer
+    at: float  # when it answered (epoch s): durable from then on
+    live: bool  # the call to the number was still live when the answer came
+
+
+async def _opt_out(sim: Any, port: int) -> OptOut | None:
+    """As a voice agent's tool call would: once the call to OPTOUT_NUMBER is live (the
+    simulator's ground truth), ``POST /v1/optout`` to the workers' HTTP port."""
+    import aiohttp
+
+    def live(t: float) -> bool:
+        return any(c.to == OPTOUT_NUMBER and c.live(t) for c in list(sim.calls.values()))
+
+    while True:  # the simulator's calls are plain data: looked at, no event to wait on
+        if live(time.time()):
+            break
+        await asyncio.sleep(0.05)
+    async with aiohttp.ClientSession() as http, http.post(
+            f"http://127.0.0.1:{port}/v1/optout",
+            json={"to": OPTOUT_NUMBER, "via": "said stop during the demo call"},
+            headers={"Authorization": f"Bearer {OPTOUT_TOKEN}"}) as resp:
+        status = resp.status
+    at = time.time()
+    return OptOut(status, at, live(at))
+
+
+def _whether(settings: Any, results: dict[str, Any], posted: OptOut | None,
+             sim: Any) -> list[str]:
+    """The three rules on whether a call may be made, as this run applied them."""
+    got = results.get("demo-no-consent", {})
+    consent = (f"{'blocked':<12}{got.get('reason', '?'):<28}demo-no-consent: campaign "
+               f"{CONSENT_CAMPAIGN} has require_consent = true and no consent is on record "
+               f"for {NO_CONSENT_NUMBER}: result {got.get('outcome', 'none yet')}, not dialled")
+    return [consent, _florida(settings), _optout_line(results, posted, sim)]
+
+
+def _florida(settings: Any) -> str:
+    """Florida's 08:00-20:00 at 20:30 Florida time today, asked of the decision core the way
+    every intake and grant asks it: the demo runs at whatever hour it is, so no job waits for
+    this live; the line says so."""
+    miami = ZoneInfo("America/New_York")
+    evening = dt.datetime.combine(dt.datetime.now(miami).date(), dt.time(20, 30), miami)
+    t_ms = round(evening.timestamp() * 1000)
+    job = parse_job(json.dumps({"id": "demo-florida", "to": FLORIDA_NUMBER,
+                                "campaign": FLORIDA_CAMPAIGN}), now=t_ms / 1000)
+    assert isinstance(job, Job)
+    book = PolicyBook(settings.policy, settings.campaigns)
+    got = decide.schedule(job, book.for_job(job), t_ms, 3_600_000)
+    verdict = (f"waits until {_local(got.until_ms, miami)}: {got.detail}"
+               if isinstance(got, decide.Wait) else f"{type(got).__name__} (unexpected)")
+    return (f"{'held':<12}{'Florida 20:00':<28}{FLORIDA_NUMBER} (Miami, campaign "
+            f"{FLORIDA_CAMPAIGN}, jurisdiction us) at 20:30 Florida time on "
+            f"{evening.date().isoformat()}, as the decision core judges it (explained, not "
+            f"dialled: the demo runs at any hour): {verdict}")
+
+
+def _local(ms: int, zone: ZoneInfo) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, zone).strftime("%a %H:%M")
+
+
+def _optout_line(results: dict[str, Any], posted: OptOut | None, sim: Any) -> str:
+    calls = sorted(c.created for c in list(sim.calls.values()) if c.to == OPTOUT_NUMBER)
+    got = results.get("demo-optout", {})
+    if posted is None:
+        return f"{'opt-out':<12}{'':<28}demo-optout: its call never went live; nothing posted"
+    after = sum(1 for t in calls if t > posted.at)
+    when = "while its call was live" if posted.live else "just after its call ended"
+    return (f"{'opt-out':<12}{'POST /v1/optout ' + str(posted.status):<28}demo-optout: "
+            f"{OPTOUT_NUMBER} opted out {when} (voicemail, so a redial was due "
+            f"{REDIAL_AFTER} after its end); calls to the number: {len(calls)} in all, {after} "
+            f"after the opt-out (the simulator's count); result {got.get('outcome', 'none')}"
+            f"/{got.get('reason', '')}")
 
 
 async def _watch(store: Store, settings: Any, expected: int,

@@ -1,6 +1,7 @@
 """The demo's sample data: a simulator with realistic limits and a few faults, the workers'
 configuration, and jobs that show every path (invalid, faulty, do-not-call, a busy line that
-is redialled, people whose calling window is closed right now).
+is redialled, people whose calling window is closed right now, a job without the consent its
+campaign requires, a number that opts out during a call while a redial is due).
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ DNC_NUMBER = "+12125550404"     # on the do-not-call list: blocked, never dialle
 BUSY = "+12125550486"           # always busy: redialled once after a short delay
 NIGHT_CAMPAIGN = "reminders"    # calls only 08:00-21:00 in the recipient's time zone
 REDIAL_AFTER = "4s"
+CONSENT_CAMPAIGN = "spring"     # require_consent = true; the demo records no consent
+NO_CONSENT_NUMBER = "+12125550702"
+OPTOUT_CAMPAIGN = "followup"    # a voicemail is called again after REDIAL_AFTER
+OPTOUT_NUMBER = "+12125550487"  # answered by voicemail; opts out while its call is live
+OPTOUT_TOKEN = "demo-optout-token"
+FLORIDA_CAMPAIGN = "florida"    # jurisdiction "us"; explained at 20:30 Florida time, no job
+FLORIDA_NUMBER = "+13055550123"  # Miami: area code 305 gives the region US-FL
 
 
 def night_zone() -> str:
@@ -39,14 +47,14 @@ def sim_config(webhook_port: int) -> SimConfig:
             max_concurrent_calls=60, webhook_secret=WEBHOOK_SECRET,
             webhook_url=f"http://127.0.0.1:{webhook_port}/webhooks/eu")},
         calls=CallSpec(ring_s=(0.5, 2.0), talk_s=(1.0, 6.0), error_reason_p=0.02,
-                       outcome_by_number={BUSY: "user_busy"}),
+                       outcome_by_number={BUSY: "user_busy", OPTOUT_NUMBER: "machine"}),
         faults=FaultSpec(probability={"http_503": 0.02, "http_500": 0.01},
                          by_number={ALWAYS_500: "http_500", FLAKY: "http_503*2"},
                          webhook_duplicates=1),
     )
 
 
-def config_toml(redis_url: str, ns: str, sim_url: str, port: int) -> str:
+def config_toml(redis_url: str, ns: str, sim_url: str, port: int, token_file: str) -> str:
     return f"""
 log_format = "json"
 [redis]
@@ -65,12 +73,7 @@ max_delay_s = 4.0
 [tracking]
 poll_schedule_s = [1.5, 2.0, 3.0]
 webhook_poll_s = 5.0
-[policy]
-calling_hours = ["always"]
-[policy.redial]
-user_busy = {{ after = "{REDIAL_AFTER}", max = 1 }}
-[campaigns.{NIGHT_CAMPAIGN}]
-calling_hours = ["mon-sun 08:00-21:00"]
+{_policy_toml(token_file)}
 [providers.default]
 kind = "telecho"
 base_url = "{sim_url}/api/v1/public"
@@ -90,10 +93,30 @@ webhook_secret_env = "DEMO_WEBHOOK_SECRET"
 """
 
 
+def _policy_toml(token_file: str) -> str:
+    return f"""[policy]
+calling_hours = ["always"]
+[policy.redial]
+user_busy = {{ after = "{REDIAL_AFTER}", max = 1 }}
+[campaigns.{NIGHT_CAMPAIGN}]
+calling_hours = ["mon-sun 08:00-21:00"]
+[campaigns.{CONSENT_CAMPAIGN}]
+require_consent = true
+[campaigns.{OPTOUT_CAMPAIGN}]
+redial = {{ machine = {{ after = "{REDIAL_AFTER}", max = 1 }} }}
+[campaigns.{FLORIDA_CAMPAIGN}]
+jurisdiction = "us"
+[optout]
+token_file = "{token_file}"
+"""
+
+
 def sample_jobs(n: int) -> tuple[list[dict[str, Any]], int, list[str]]:
     """n good jobs plus a few bad, faulty, duplicate and policy ones; returns the jobs, how
     many results to expect, and the ids that wait for their calling window instead."""
-    jobs: list[dict[str, Any]] = []
+    # first, so that its call is live early on
+    jobs: list[dict[str, Any]] = [{"id": "demo-optout", "to": OPTOUT_NUMBER,
+                                   "campaign": OPTOUT_CAMPAIGN}]
     for i in range(n):
         job: dict[str, Any] = {"id": f"demo-{i:04d}", "to": f"+1415555{i:04d}",
                                "metadata": {"lead": i}}
@@ -111,11 +134,12 @@ def sample_jobs(n: int) -> tuple[list[dict[str, Any]], int, list[str]]:
         {"id": "demo-0001", "to": "+14155550001"},
         {"id": "demo-dnc", "to": DNC_NUMBER},
         {"id": "demo-busy", "to": BUSY},
+        {"id": "demo-no-consent", "to": NO_CONSENT_NUMBER, "campaign": CONSENT_CAMPAIGN},
     ]
     zone = night_zone()
     night = [f"demo-night-{i}" for i in range(3)]
     jobs += [{"id": job_id, "to": f"+1212555072{i}", "campaign": NIGHT_CAMPAIGN,
               "timezone": zone} for i, job_id in enumerate(night)]
-    return jobs, n + 7, night
+    return jobs, n + 9, night
 
 

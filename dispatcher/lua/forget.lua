@@ -6,8 +6,9 @@
 --      [cached grant reply keys naming them], after_results, after_jobs (the last entry ids
 --      the caller scanned: later entries are matched here, up to `tail` of each, by id or by
 --      a number's digits anywhere in them), tail, fence (s)}.
--- Per job: its hash, timeline, call records (call:<id>, callend:<id>), its number's log and
--- its place in each worker's held / visiting set go;
+-- Per job: its hash, timeline, call records (call:<id>, callend:<id>), its number's log, its
+-- subject's log (subj:<subject>, named after the person) and its place in each worker's held /
+-- visiting set go;
 -- it leaves its waiting set, ready list and counters. A job being dialled, tracked or
 -- finished (a worker may still write for it) keeps a bare fence instead of its hash for
 -- `fence` seconds ({state = done, outcome = erased}), so nothing is written back for it.
@@ -15,15 +16,16 @@
 -- these ids or numbers are deleted; a pending entry fences its id the same way.
 -- The do-not-call set is never touched. Aggregate counters (totals, outcomes) stay.
 -- Returns {jobs = [ids erased], fenced = [ids], unknown = [ids], timelines, calls, results,
--- entries, number_logs, more (the tail held more than `tail` entries: scan again)}.
+-- entries, number_logs, subject_logs, more (the tail held more than `tail` entries: scan
+-- again)}.
 -- Safe to run twice: erased things are gone and a fence is never rewritten.
 
 local FIELDS = {'state', 'wr', 'prov', 'prio', 'camp', 'dialer', 'to', 'calls', 'call_id',
-                'erased', 'owner', 'cancelled'}
+                'erased', 'owner', 'cancelled', 'subj'}
 local LIVE = {dialing = true, tracking = true, finishing = true}
 local out = {jobs = {}, fenced = {}, unknown = {}, timelines = 0, calls = 0, results = 0,
-             entries = 0, number_logs = 0, more = false}
-local ids, numbers, queued = {}, {}, {}
+             entries = 0, number_logs = 0, subject_logs = 0, more = false}
+local ids, numbers, subjects, queued = {}, {}, {}, {}
 for _, id in ipairs(A.ids) do ids[id] = true end
 for _, n in ipairs(A.numbers) do numbers[n] = true end
 
@@ -66,6 +68,7 @@ local function forget_job(id)
     return
   end
   if f.to and f.to ~= '' then numbers[f.to] = true end
+  if f.subj and f.subj ~= '' then subjects[f.subj] = true end
   drop_calls(f)
   unput(id, f)
   if f.state == 'queued' and f.prov then
@@ -173,6 +176,9 @@ for _, k in ipairs(A.replies or {}) do  -- cached grant replies (5 s) that carry
 end
 for n, _ in pairs(numbers) do
   out.number_logs = out.number_logs + redis.call('DEL', P .. 'num:' .. n)
+end
+for subj, _ in pairs(subjects) do  -- the whole log: its key names the person
+  out.subject_logs = out.subject_logs + redis.call('DEL', P .. 'subj:' .. subj)
 end
 out.jobs, out.fenced, out.unknown = arr(out.jobs), arr(out.fenced), arr(out.unknown)
 return reply(out)

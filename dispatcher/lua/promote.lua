@@ -2,11 +2,11 @@
 -- PROMOTE: move due jobs from a waiting set back to their ready lists.
 -- A = {src = 'delayed' | 'parked:<prov>', top = 'now' | '+inf', limit, max_defer (ms)}.
 -- A job leaving a wait that does not count toward max_defer_s (not_before, calling window,
--- redial, halt, unknown provider) starts its ready time afresh.
+-- redial, halt, unknown provider, a stale do-not-call registry) starts its ready time afresh.
 -- Returns {moved, seen}. Safe to run twice: a moved job is no longer in the source set.
 
 local EXCUSED = {not_before = true, window = true, redial = true, halted = true,
-                 unknown_provider = true, paused = true}
+                 unknown_provider = true, paused = true, registry_stale = true}
 local FIELDS = {'state', 'wr', 'prov', 'prio', 'camp', 'raw', 'exp'}
 
 local top = A.top == 'now' and NOW or A.top

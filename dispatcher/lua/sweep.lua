@@ -2,11 +2,11 @@
 -- SWEEP: jobs past their deadline (expires_at, or max_defer_s of waiting while ready) are
 -- queued for their result. A = {limit}. The deadline set holds min(expires_at, ready_since +
 -- max_defer); a job whose campaign is paused, or that waits for a reason that does not count
--- (calling window, not_before, redial), is looked at again later instead.
+-- (calling window, not_before, redial, a stale registry), is looked at again later instead.
 -- Returns {due = [ids]} (the caller writes their results). Safe to run twice.
 
 local EXCUSED = {not_before = true, window = true, redial = true, halted = true,
-                 unknown_provider = true, paused = true}
+                 unknown_provider = true, paused = true, registry_stale = true}
 local FIELDS = {'state', 'wr', 'prov', 'camp', 'exp', 'dialer', 'pause_base'}
 
 local out = {}

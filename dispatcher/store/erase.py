@@ -44,6 +44,7 @@ class Erased:
     results: int = 0
     entries: int = 0  # payloads still queued in the jobs stream
     number_logs: int = 0
+    subject_logs: int = 0  # per-subject call logs (named after the person or lead)
     dnc_kept: list[str] = field(default_factory=list)
     revocations_kept: list[str] = field(default_factory=list)  # numbers, hashed in the ledger
     consents_erased: int = 0
@@ -51,7 +52,8 @@ class Erased:
     def add(self, res: dict[str, Any]) -> None:
         for name in ("jobs", "fenced", "unknown"):
             getattr(self, name).extend(str(x) for x in as_list(res.get(name)))
-        for name in ("timelines", "calls", "results", "entries", "number_logs"):
+        for name in ("timelines", "calls", "results", "entries", "number_logs",
+                     "subject_logs"):
             setattr(self, name, getattr(self, name) + int(res.get(name) or 0))
 
     def to_json(self) -> dict[str, Any]:

@@ -458,4 +458,5 @@ class ForgetReply(TypedDict):
     results: int
     entries: int
     number_logs: int
+    subject_logs: int
     more: bool

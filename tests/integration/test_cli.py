@@ -97,7 +97,7 @@ def test_demo_runs_to_completion_and_its_counts_match_the_results_stream(
     ns = re.search(r"namespace (\S+)\)", out.stdout)
     assert ns, out.stdout
     total = re.search(r"^total\s+(\d+)\s+\(expected (\d+)\)", out.stdout, re.M)
-    assert total and total.group(1) == total.group(2) == "127"
+    assert total and total.group(1) == total.group(2) == "129"
     rows = re.findall(
         r"^(ended|rejected|invalid|exhausted|expired|started|blocked)\s+(\S*)\s+(\d+)$",
         out.stdout, re.M)
@@ -105,7 +105,7 @@ def test_demo_runs_to_completion_and_its_counts_match_the_results_stream(
     r = redis.Redis.from_url(redis_server.url, decode_responses=True)
     results = [json.loads(f["result"]) for _, f in r.xrange("{" + ns.group(1) + "}:results")]
     r.close()
-    assert len(results) == 127
+    assert len(results) == 129
     from collections import Counter
     stream = Counter(r["outcome"] for r in results)
     printed: Counter[str] = Counter()
@@ -113,12 +113,25 @@ def test_demo_runs_to_completion_and_its_counts_match_the_results_stream(
         printed[outcome] += int(count)
     assert printed == stream
     assert "0 answered 429, 0 calls started twice" in out.stdout
-    assert stream["blocked"] == 1  # the number on the do-not-call list
+    blocked = {r["job_id"]: r["reason"] for r in results if r["outcome"] == "blocked"}
+    assert blocked == {"demo-dnc": "dnc", "demo-no-consent": "no_consent",
+                       "demo-optout": "dnc"}  # the opt-out put its number on the list
     busy = next(r for r in results if r["job_id"] == "demo-busy")
     assert len(busy["calls"]) == 2  # redialled once
     assert len(re.findall(r"^waiting\s+window\s+demo-night-\d", out.stdout, re.M)) == 3
-    assert "enqueued 132 entries, 130 distinct ids (2 repeated ids, each dialled once): " \
-        "127 results + 3 waiting" in out.stdout
+    assert "enqueued 134 entries, 132 distinct ids (2 repeated ids, each dialled once): " \
+        "129 results + 3 waiting" in out.stdout
+    assert re.search(r"^blocked\s+no_consent\s+demo-no-consent: campaign spring has "
+                     r"require_consent = true", out.stdout, re.M)
+    florida = re.search(r"^held\s+Florida 20:00\s+\+13055550123 .* at 20:30 Florida time on "
+                        r"\d{4}-\d\d-\d\d, .*explained, not dialled.*: waits until \w{3} 08:00: "
+                        "Florida: 08:00\u201320:00 recipient time, opens in (\\d+) h 30 min",
+                        out.stdout, re.M)
+    assert florida and florida.group(1) in ("10", "11", "12")  # 12 h across a DST change
+    optout = re.search(r"^opt-out\s+POST /v1/optout 200\s+demo-optout: \+12125550487 opted "
+                       r"out (while its call was live|just after its call ended) .*calls to "
+                       r"the number: 1 in all, 0 after the opt-out", out.stdout, re.M)
+    assert optout and len(next(r for r in results if r["job_id"] == "demo-optout")["calls"]) == 1
     assert "Etc/GMT" not in out.stdout and re.search(r"opens \d\d:\d\d UTC", out.stdout)
 
 

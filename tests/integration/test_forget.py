@@ -234,3 +234,27 @@ async def test_entries_added_during_forget_are_matched_by_the_numbers_digits(
                              after_results="0-0", after_jobs="0-0", tail=100, fence=60)
     assert (res["entries"], res["results"]) == (4, 1)
     assert [e for e, _ in await store.r.xrange(store.k.jobs)] == keep
+
+
+async def test_forget_by_id_erases_the_jobs_subject_log(
+        redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
+        workers: list[RunningWorker]) -> None:
+    """A per-subject cap keeps a log named after the subject (the person or lead): erasing the
+    job erases it, and another subject's log stays."""
+    sim.sim.cfg.calls = CallSpec(ring_s=(0.1, 0.1), talk_s=(0.1, 0.1))
+    capped = {"policy": {"max_calls_per_subject": ["5/day"]}}
+    w = start_worker(settings(redis_server, ns, sim, **capped), workers)
+    await push(store, {"id": "alice-s1", "to": ALICE, "subject": "lead-alice"},
+               {"id": "bob-s1", "to": "+14155550122", "subject": "lead-bob"})
+    assert len(await wait_results(store, 2, timeout=20)) == 2
+    await w.stop()
+    workers.remove(w)
+    keys = [str(k) async for k in store.r.scan_iter(match=store.k.subject_log("*"))]
+    assert store.k.subject_log("lead-alice") in keys  # the log the erasure must take
+
+    out = cli("forget", "--id", "alice-s1", env=redis_env(redis_server, ns))
+    assert out.returncode == 0, out.stderr
+    assert "1 subject logs" in out.stdout
+    after = await everything(store)
+    assert not [k for k, v in after.items() if "lead-alice" in k or "lead-alice" in v]
+    assert store.k.subject_log("lead-bob") in after

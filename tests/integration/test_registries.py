@@ -4,12 +4,14 @@ releases them once a fresh copy is recorded. The clock is pinned through the scr
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from dispatcher.config.console import ConsoleConfig
+from dispatcher.core.model import EXCUSED
 from dispatcher.dev.localredis import LocalRedis
 from dispatcher.engine.collector import DeploymentCollector
 from dispatcher.simulator import RunningSimulator
@@ -132,3 +134,38 @@ async def test_the_console_and_the_metrics_say_which_registry_is_stale(
     assert samples[("dispatcher_registry_stale", "tps")] == 0
     assert 2 <= samples[("dispatcher_registry_age_days", "tps")] < 2.01
     assert ("dispatcher_registry_age_days", "us-dnc") not in samples
+
+
+async def test_a_job_held_by_a_stale_registry_is_not_expired_for_waiting_too_long(
+        store: Store) -> None:
+    """Fail closed, not fail lost: waiting for a fresh registry copy does not count toward
+    retry.max_defer_s (5 min here), however many rechecks it takes."""
+    max_defer = 5 * 60_000
+    [entry] = await pushed(store, 1)
+    await store.s.call("ingest", T0, group=GROUP, grants=[], entries=[
+        job_args("us", entry, rg="US", deadline=T0 + max_defer)])
+    g = {**grant_args(k=10), "slot_cap": 10, "regs": REGS}
+    for step in range(12):  # an hour of rechecks, well past the 5 minutes
+        t = T0 + step * RECHECK
+        assert not (await store.s.call("sweep", t, limit=100))["due"]
+        await store.s.call("promote", t, src="delayed", top="now", limit=100,
+                           max_defer=max_defer)
+        [reply] = (await store.s.call("grant", t, rid=f"g{t}", grants=[g]))["grants"]
+        assert not reply["jobs"]
+        assert (await store.job_info("us")).get("wr") == "registry_stale"
+    t = T0 + 12 * RECHECK
+    await store.registry_record("us-dnc", t - DAY, 100, now_ms=t)
+    await store.s.call("promote", t, src="delayed", top="now", limit=100, max_defer=max_defer)
+    [reply] = (await store.s.call("grant", t, rid="fresh", grants=[g]))["grants"]
+    assert [j["id"] for j in reply["jobs"]] == ["us"]
+
+
+def test_the_scripts_excuse_the_waits_the_model_excuses() -> None:
+    """promote and sweep each name the waits that do not count toward max_defer_s; they must
+    agree with the model (a campaign's pause is excused too, though not a wait reason)."""
+    lua = Path(__file__).parents[2] / "dispatcher" / "lua"
+    for name in ("promote.lua", "sweep.lua"):
+        m = re.search(r"local EXCUSED = \{(.*?)\}", (lua / name).read_text(), re.S)
+        assert m, name
+        named = set(re.findall(r"(\w+) = true", m.group(1)))
+        assert named == {r.value for r in EXCUSED} | {"paused"}, name

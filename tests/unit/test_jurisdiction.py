@@ -21,7 +21,7 @@ from dispatcher.core import decide
 from dispatcher.core.jobs import InvalidJob, Job, parse_job
 from dispatcher.core.jurisdiction import Jurisdiction, parse_rule_set, rule_set, rule_set_text
 from dispatcher.core.limits import Window
-from dispatcher.core.model import WaitReason
+from dispatcher.core.model import Outcome, WaitReason
 from dispatcher.core.policies import PolicyBook
 from dispatcher.core.policy import CampaignConfig, PolicyConfig, parse_number_cap
 from dispatcher.core.regions import area_codes, is_known_region, region_of_number
@@ -177,7 +177,7 @@ def test_alabama_has_no_calls_on_sundays_or_its_state_holidays() -> None:
 # -- rules only tighten -------------------------------------------------------------------------
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-REGIONS = ["US-FL", "US-OK", "US-MD", "US-WA", "US-UT", "US-MS", "US-AL", "US-LA", "US-TX",
+REGIONS = ["US-FL", "US-OK", "US-MD", "US-WA", "US-UT", "US-MS", "US-AL", "US-LA", "US-RI", "US-TX",
            "US-NY"]
 
 
@@ -322,3 +322,65 @@ def test_region_of_a_number() -> None:
     assert region_of_number(FL) == "US-FL"
     assert region_of_number("+18005550123") == "US"  # toll-free: the country only
     assert region_of_number(LONDON) == "GB"
+
+
+# -- a region rule that can never open: blocked, reason region ---------------------------------
+
+def expiring(to: str, expires_at: str, now: int) -> Job:
+    got = parse_job(f'{{"id": "j1", "to": "{to}", "expires_at": "{expires_at}"}}',
+                    now=now / 1000)
+    assert isinstance(got, Job), got
+    return got
+
+
+def test_a_florida_job_expiring_before_0800_ends_blocked_region() -> None:
+    """At 20:30 Miami time a job that expires at 23:00 can never be called under Florida's
+    hours (the federal 21:00 floor would have let it wait, here nothing opens)."""
+    now = at(NY_TZ, 2026, 3, 9, 20, 30)
+    j = expiring(FL, "2026-03-09T23:00:00-04:00", now)
+    got = schedule(book(), j, now)
+    assert isinstance(got, decide.Finish) and got.outcome is Outcome.BLOCKED
+    assert got.fields["reason"] == "region"
+    assert got.fields["error_message"].startswith(f"Florida: 08:00{DASH}20:00 recipient time")
+    late = decide.at_grant(j, book().for_job(j), now, unsure=False)
+    assert isinstance(late, decide.Finish) and late.fields["reason"] == "region"
+
+
+def test_a_region_rule_that_shuts_the_configured_hours_entirely_ends_blocked_region() -> None:
+    """Configured hours 20:00-23:00 and Florida's 08:00-20:00 share no minute: the region
+    forbids every call the configuration allows."""
+    b = book(calling_hours=["mon-sun 20:00-23:00"])
+    got = schedule(b, job(FL), at(NY_TZ, 2026, 3, 9, 12, 0))
+    assert isinstance(got, decide.Finish) and got.fields["reason"] == "region"
+    assert isinstance(schedule(b, job(NY), at(NY_TZ, 2026, 3, 9, 12, 0)), decide.Wait)
+
+
+def test_configured_hours_that_never_open_stay_window_never_open() -> None:
+    """Expiring before the configured hours open is the configuration's doing, not the
+    region's: the reason stays window_never_open."""
+    b = book(calling_hours=["mon-sun 09:00-10:00"])
+    now = at(NY_TZ, 2026, 3, 9, 12, 0)
+    j = expiring(FL, "2026-03-09T23:00:00-04:00", now)
+    got = schedule(b, j, now)
+    assert isinstance(got, decide.Finish) and got.fields["reason"] == "window_never_open"
+
+
+# -- Rhode Island: weekdays 09:00-18:00, Saturdays 10:00-17:00, no holidays -----------------------
+
+RI = "+14015550123"  # Providence: area code 401
+
+
+def test_rhode_island_closes_at_1800_on_weekdays_and_1700_on_saturdays() -> None:
+    friday = schedule(book(), job(RI), at(NY_TZ, 2026, 3, 6, 18, 30))
+    assert isinstance(friday, decide.Wait) and friday.until_ms == at(NY_TZ, 2026, 3, 7, 10, 0)
+    assert friday.detail.startswith("Rhode Island: ")
+    saturday = schedule(book(), job(RI), at(NY_TZ, 2026, 3, 7, 17, 30))
+    assert isinstance(saturday, decide.Wait)
+    assert saturday.until_ms == at(NY_TZ, 2026, 3, 9, 9, 0)  # no Sunday calls
+    assert isinstance(schedule(book(), job(RI), at(NY_TZ, 2026, 3, 9, 9, 0)), decide.Ready)
+
+
+def test_rhode_island_has_no_calls_on_victory_day() -> None:
+    got = schedule(book(), job(RI), at(NY_TZ, 2026, 8, 10, 12, 0))  # second Monday of August
+    assert isinstance(got, decide.Wait) and "Victory Day" in got.detail
+    assert got.until_ms == at(NY_TZ, 2026, 8, 11, 9, 0)

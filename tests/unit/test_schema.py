@@ -151,3 +151,10 @@ def test_invalid_result_of_every_bad_job_matches_the_result_schema(case: Case) -
                          now_ms=int(NOW * 1000)).to_json()
     wire = json.loads(json.dumps(body, allow_nan=False))
     assert list(RESULT.iter_errors(wire)) == []
+
+
+def test_the_result_schema_lists_every_blocked_reason() -> None:
+    from dispatcher.core.model import BlockReason
+    blocked = next(part for part in RESULT_SCHEMA["allOf"]
+                   if part["if"]["properties"]["outcome"].get("const") == "blocked")
+    assert set(blocked["then"]["properties"]["reason"]["enum"]) == {r.value for r in BlockReason}
