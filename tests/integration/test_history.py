@@ -29,14 +29,15 @@ async def _a_known_set(store: Store) -> None:
     """Six jobs of campaign c1: four granted; two calls started; results ended x2 and
     exhausted x1; one deferred (retry); two 429s."""
     await ingested(store, 6)
-    res: dict[str, Any] = await store.s.call("grant", NOW, rid="g", grants=[{**grant_args(k=4), "slot_cap": 4}])
+    grant = {**grant_args(k=4), "slot_cap": 4}
+    res: dict[str, Any] = await store.s.call("grant", NOW, rid="g", grants=[grant])
     jobs = res["grants"][0]["jobs"]
     assert len(jobs) == 4
     await store.s.call("track", NOW, items=[
         {"id": j["id"], "dtok": j["tok"], "call_id": f"c-{i}", "first_ms": 0, "ttl": 600}
         for i, j in enumerate(jobs[:2])])
     items = [{"id": j["id"], "result": json.dumps({"job_id": j["id"]}), "outcome": o}
-             for j, o in zip(jobs[:3], ("ended", "ended", "exhausted"))]
+             for j, o in zip(jobs[:3], ("ended", "ended", "exhausted"), strict=True)]
     finish = {"group": GROUP, "ttl": 600, "maxlen": 1000, "items": items}
     await store.s.call("finish", NOW, **finish)
     await store.s.call("finish", NOW, **finish)  # a replay counts nothing
