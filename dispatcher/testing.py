@@ -72,6 +72,7 @@ DEFAULTS: dict[str, Callable[..., Any]] = {
     "admit": lambda **_: Admit(True),
     "move_later": lambda moves, **_: [True] * len(moves),
     "set_cooldown": lambda **_: None,
+    "count_rate_limited": lambda **_: None,
     "halt": lambda first_probe_ms, **_: Halt(first_probe_ms, 0, True),
     "unpark": lambda **_: 0,
     "shrink_slots": lambda **_: 0,
@@ -202,6 +203,9 @@ class RecordingStore:
 
     async def set_cooldown(self, provider: str, ms: int) -> None:
         await self._reply("set_cooldown", provider=provider, ms=ms)
+
+    async def count_rate_limited(self) -> None:
+        await self._reply("count_rate_limited")
 
     async def halt(self, provider: str, reason: str, code: str, first_probe_ms: int,
                    max_probe_ms: int) -> Halt:

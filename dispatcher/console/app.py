@@ -19,7 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dispatcher.config.console import ConsoleConfig
 from dispatcher.config.settings import Settings
-from dispatcher.console import data, pages, pages_audit, pages_workers, views
+from dispatcher.console import data, pages, pages_audit, pages_history, pages_workers, views
 from dispatcher.console.auth import COOKIE, Grant, Tokens, csrf_of
 from dispatcher.console.edge import Handler, forwarded, host_check, same_origin
 from dispatcher.console.notices import Notice, notice_text, with_notice
@@ -175,7 +175,20 @@ class Console:
 
     async def overview(self, req: web.Request) -> web.Response:
         d = await data.overview(self.store, self.settings, self.tail)
-        return await self.render(req, "Overview", views.overview(d, await self.ctx(req)))
+        h = await self.store.history(pages_history.span_of(req.query.get("span")), d["now"])
+        return await self.render(req, "Overview", views.overview(d, await self.ctx(req))
+                                 + pages_history.section(h, "/"))
+
+    async def history(self, req: web.Request) -> web.Response:
+        """A campaign's history (the namespace's is on the overview)."""
+        name = req.query.get("campaign", "")
+        if not name:
+            raise web.HTTPFound("/")
+        if not await data.known_campaign(self.store, self.settings, name):
+            raise web.HTTPNotFound(text=f"no campaign named {name!r}")
+        h = await self.store.history(pages_history.span_of(req.query.get("span")),
+                                     await self.store.server_ms(), scope=name)
+        return await self.render(req, f"History of {name}", pages_history.campaign_page(h))
 
     async def providers(self, req: web.Request) -> web.Response:
         d = await data.providers(self.store, self.settings)
@@ -290,6 +303,7 @@ def build_app(settings: Settings, cfg: ConsoleConfig, store: Store) -> web.Appli
     for path, fn in (("/", c.overview), ("/providers", c.providers),
                      ("/campaigns", c.campaigns), ("/jobs", c.jobs), ("/failures", c.failures),
                      ("/workers", c.workers), ("/audit", c.audit_page),
+                     ("/history", c.history),
                      ("/login", c.login_page), ("/healthz", healthz),
                      ("/metrics", metrics_handler(settings, store))):
         r.add_get(path, fn)

@@ -42,7 +42,8 @@ def _campaign(c: dict[str, Any], now: int, ctx: Ctx) -> str:
            if c["cap"] else "")
     return (f'<tr id="c-{esc(c["name"])}" data-campaign="{esc(c["name"])}" '
             f'data-state="{c["state"]}"><td><a href="{jobs_of(c["name"])}"><b>{esc(c["name"])}</b>'
-            f'</a>{cap}</td>'
+            f'</a> <small><a href="/history?campaign={quote(c["name"], safe="")}" '
+            f'data-history>history</a></small>{cap}</td>'
             f'<td><span class="badge {c["state"]}">{c["state"]}</span></td>'
             f'<td>{bar(c["done"], c["total"], "progress", progress=True)}'
             f'<small>{num(c["done"])} of {num(c["total"])} done</small></td>'

@@ -49,6 +49,7 @@ class ProviderOps:
         """Pause every worker's requests to the provider for ``delay`` seconds."""
         RATE_LIMITED.labels(provider_label(provider), code_label(err.code)).inc()
         await self.store.set_cooldown(provider, round(delay * 1000))
+        await self.store.count_rate_limited()  # the console's history of 429s
         get_logger(provider=provider).warning("provider.cooldown", seconds=round(delay, 3),
                                               error_code=err.code)
 

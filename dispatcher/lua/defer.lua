@@ -1,4 +1,4 @@
---! include core place
+--! include core place history
 -- DEFER: a job goes back to wait — delayed until a time, parked, or straight back to its ready
 -- list — freeing its call slot.
 -- A = {id, dtok | nil, to = 'delayed' | 'parked' | 'queued', reason, until (ms), detail (words),
@@ -18,6 +18,7 @@ if A.refund_rate and f.rtok then redis.call('ZREM', P .. 'rl:' .. f.prov, f.rtok
 if A.refund_number and f.dtok and f.to and f.to ~= '' then
   redis.call('ZREM', P .. 'num:' .. f.to, f.dtok)
 end
+DELTA = {}
 unput(A.id, f)
 free_slots(A.id, f)
 local set = {}
@@ -29,4 +30,6 @@ if #set > 0 then redis.call('HSET', jkey(A.id), unpack(set)) end
 redis.call('HDEL', jkey(A.id), 'dialer', 'dtok', 'rtok', 'gt')
 put(A.id, f, A.to, A.reason, A['until'], A.detail)
 if A.deadline and A.deadline > 0 then redis.call('ZADD', P .. 'deadlines', A.deadline, A.id) end
+history()
+flush()
 return reply(1)

@@ -1,4 +1,4 @@
---! include core place
+--! include core place history
 -- FINISH: write results. A = {group, ttl (s), maxlen, items = [{id | nil, e (entry id) | nil,
 -- result (JSON text), outcome, answer, dtok | nil, dur (the call's seconds) | nil}]}.
 -- The job keeps its outcome, answer status and call duration until it expires (its page).
@@ -41,5 +41,6 @@ for _, it in ipairs(A.items) do
   if it.e then acked[#acked + 1] = it.e end
 end
 drop_entries(acked)
+history()
 flush()
 return reply({written = written, skipped = arr(skipped), done = arr(done)})

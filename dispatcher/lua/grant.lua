@@ -1,4 +1,4 @@
---! include core place rate callerid budget reserve grant
+--! include core place rate callerid budget reserve grant history
 -- GRANT: give a provider's free budget to the best ready jobs (see lib/grant.lua), marking
 -- each as dialling by this consumer. A = {rid, grants = [G, ...]}.
 -- Returns {grants = [{prov, jobs = [...], fin = [ids], wait (ms), why}]} where why is
@@ -8,5 +8,6 @@ if seen then return seen end
 DELTA = {}
 local out = {}
 for _, G in ipairs(A.grants) do table.insert(out, grant(G)) end
+history()
 flush()
 return remember(reply({grants = arr(out)}))

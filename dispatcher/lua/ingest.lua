@@ -1,4 +1,4 @@
---! include core place rate callerid budget reserve grant dormant
+--! include core place rate callerid budget reserve grant dormant history
 -- INGEST: stream entries become jobs, then (optionally) the first grants are taken in the
 -- same call: a new job that is plainly ready costs one round trip to claim and grant.
 --
@@ -95,5 +95,6 @@ end
 drop_entries(ACKED)
 local grants = {}
 for _, G in ipairs(A.grants or {}) do table.insert(grants, grant(G)) end
+history()
 flush()
 return remember(reply({entries = arr(res), grants = arr(grants)}))

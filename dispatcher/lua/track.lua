@@ -1,4 +1,4 @@
---! include core place
+--! include core place history
 -- TRACK: started calls enter tracking.
 -- A = {items = [{id, dtok, call_id, first_ms, ttl, attempts, from (the caller ID used)}]}.
 -- The call exists whatever else happened, so it is adopted unless the job is done; a job
@@ -32,6 +32,9 @@ local function track_one(it, out)
   table.insert(out.tracked, it.id)
 end
 
+DELTA = {}
 local out = {tracked = {}, conflicts = {}}
 for _, it in ipairs(A.items) do track_one(it, out) end
+history()
+flush()
 return reply({tracked = arr(out.tracked), conflicts = arr(out.conflicts)})

@@ -21,6 +21,7 @@ from dispatcher.store.callerids import CallerIdStore
 from dispatcher.store.client import bytes_twin, connect
 from dispatcher.store.erase import Retention
 from dispatcher.store.fleet import Fleet, WorkerInfo
+from dispatcher.store.history import HistoryStore
 from dispatcher.store.ledger import Ledger
 from dispatcher.store.limits import RuntimeLimits
 from dispatcher.store.producing import Producing
@@ -82,7 +83,7 @@ Entry = tuple[str, bytes | None]
 
 
 class Store(Reads, Retention, Producing, Ledger, RuntimeLimits, CallerIdStore, Fleet,
-            AuditLog):
+            AuditLog, HistoryStore):
     def __init__(self, client: aioredis.Redis, namespace: str, results_maxlen: int = 1_000_000,
                  raw_client: aioredis.Redis | None = None, *, wait_replicas: int = 0,
                  wait_timeout_ms: int = 1000):

@@ -247,6 +247,15 @@ class Keys:
     def cancelled_campaigns(self) -> str:
         return self._k("ccancel")
 
+    # history (store/history.py, lua/lib/history.lua): scope "*" is the whole namespace
+    def history_minutes(self, scope: str, metric: str, hour: int) -> str:
+        """One metric's counts per minute of one hour (epoch hours), kept 7 days."""
+        return self._k("histm", scope, metric, str(hour))
+
+    def history_hours(self, scope: str, metric: str, day: int) -> str:
+        """One metric's counts per hour of one day (epoch days, UTC), kept 7 days."""
+        return self._k("histh", scope, metric, str(day))
+
     # the operator console
     def console_session(self, digest: str) -> str:
         """A console log-in, by the digest of its cookie (the cookie itself is not kept)."""
