@@ -169,6 +169,7 @@ class Soak:
         self.failover["replica_promoted_s"] = round(promoted, 2)
         self.log("replica_promoted", after_s=round(promoted, 2))
         self.log("old_master_restarted_from_aof")
+        self.failover["restarted_s"] = round(time.monotonic() - self.failover["killed_at"], 2)
 
     def watch_failover(self) -> None:
         """Once results come from the new master, and once the old one replicates from it."""
@@ -179,9 +180,14 @@ class Soak:
         if "results_again_s" not in f and newer(newest_result(self.r), f["last"]):
             f["results_again_s"] = since
             self.log("results_again", after_s=since)
-        if "replica_linked_s" not in f and g.replica_linked():
+        if "replica_linked_s" in f:
+            return
+        for c in g.stale_clients():
+            f.setdefault("stale_master_clients", {}).setdefault(c["id"], {**c, "seen_s": since})
+        if g.replica_linked():
             f["replica_linked_s"] = since
-            self.log("replica_linked", after_s=since)
+            self.log("replica_linked", after_s=since,
+                     stale_master_clients=len(f.get("stale_master_clients", {})))
 
     def run(self) -> None:
         self.wait_sim()
@@ -355,6 +361,10 @@ def main() -> None:
                   "load_average_before_after": [list(load), list(os.getloadavg())],
                   "delays": s.delays.summary(),
                   "failover": {k: v for k, v in s.failover.items() if k != "killed_at"},
+                  "killed_front_connections": [
+                      [round(a - s.failover["killed_at"], 3), round(b - a, 3), ok]
+                      for a, b, ok in s.proxies.proxies[0].connections
+                      if s.failover and a > s.failover["killed_at"] - 1],
                   **audit(s), "events": [e for e in s.events if e["event"] != "progress"],
                   "held_replies": s.delays.held, "logs": str(tmp)}
     finally:

@@ -142,5 +142,18 @@ class ProxiedSentinel:
         info = redis.Redis(port=self.group.replica.port, socket_timeout=2).info("replication")
         return info.get("role") == "slave" and info.get("master_link_status") == "up"
 
+    def stale_clients(self) -> list[dict[str, str]]:
+        """Clients of the killed server, started again, other than the Sentinel's and
+        replication links: anyone who reached it before the Sentinel made it a replica
+        talked to a master holding what the failover lost."""
+        try:
+            clients: Any = redis.Redis(port=self.group.replica.port, socket_timeout=2,
+                                       decode_responses=True).client_list()
+        except redis.RedisError:
+            return []
+        return [{k: c.get(k, "") for k in ("id", "age", "cmd", "flags", "lib-name")}
+                for c in clients if not str(c.get("name", "")).startswith("sentinel-")
+                and not set(str(c.get("flags", ""))) & {"S", "M"} and c.get("cmd") != "client|list"]
+
     def stop(self) -> None:
         self.group.stop()

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -72,6 +73,8 @@ class RedisProxy:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        # (accepted, upstream answered, reached it) per client connection, monotonic seconds
+        self.connections: list[tuple[float, float, bool]] = []
 
     @property
     def url(self) -> str:
@@ -92,11 +95,14 @@ class RedisProxy:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _serve(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
+        accepted = time.monotonic()
         try:
             ur, uw = await asyncio.open_connection("127.0.0.1", self.upstream_port)
         except OSError:  # the server is down: the client sees its connection close
+            self.connections.append((accepted, time.monotonic(), False))
             cw.close()
             return
+        self.connections.append((accepted, time.monotonic(), True))
         self._writers.update((cw, uw))
         sent: deque[Command] = deque()
         link = Link()
