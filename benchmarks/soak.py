@@ -15,9 +15,9 @@ result (or nothing moves for ``--stall-s``) it checks against the simulators' gr
 (``/_sim/calls``): one result per job, no job with two calls, and Redis memory per finished
 job; a job that breaks either gets its calls, timeline and log lines in the report.
 
-    python benchmarks/soak.py                        # 3,000 jobs, ~2 min → results/soak.json
+    python benchmarks/soak.py                        # 3,000 jobs, ~3 min → results/soak_failover.json
     python benchmarks/soak.py --jobs 100000 --failover-at -1 --delay-share 0 --sims 10 \
-        --rate 300 --concurrency 50 --pause-at 120,600 --restart-at 360   # the 2026-12 run
+        --rate 300 --concurrency 50 --pause-at 120,600 --restart-at 360 --out results/soak.json
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class Soak:
         self.group: ProxiedSentinel | None = None
         table: dict[str, Any]
         if args.failover_at >= 0:
-            self.group = ProxiedSentinel.start(self.proxies, self.delays)
+            self.group = ProxiedSentinel.start(self.proxies, self.delays, args.down_after_ms)
             self.r = self.group.client()
             table = {**self.group.redis_table(), "wait_replicas": args.wait_replicas}
         else:
@@ -180,7 +180,11 @@ class Soak:
         if "results_again_s" not in f and newer(newest_result(self.r), f["last"]):
             f["results_again_s"] = since
             self.log("results_again", after_s=since)
-        if "replica_linked_s" in f:
+        if "replica_linked_s" in f or "failed_back_s" in f:
+            return
+        if g.killed_is_master_again():
+            f["failed_back_s"] = since
+            self.log("failed_back_to_the_killed_server", after_s=since)
             return
         for c in g.stale_clients():
             f.setdefault("stale_master_clients", {}).setdefault(c["id"], {**c, "seen_s": since})
@@ -339,13 +343,15 @@ def main() -> None:
     ap.add_argument("--failover-at", type=float, default=20.0,
                     help="kill the Sentinel set's master then; -1: one plain Redis instead")
     ap.add_argument("--wait-replicas", type=int, default=1, help="redis.wait_replicas")
+    ap.add_argument("--down-after-ms", type=int, default=3000,
+                    help="the Sentinel's down-after-milliseconds")
     ap.add_argument("--pause-at", type=floats, default=[], help="plain Redis only")
     ap.add_argument("--pause-s", type=float, default=5.0)
     ap.add_argument("--restart-at", type=float, default=None, help="plain Redis only")
     ap.add_argument("--stall-s", type=float, default=120.0)
     ap.add_argument("--settle-s", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--out", default=str(common.RESULTS / "soak.json"))
+    ap.add_argument("--out", default=str(common.RESULTS / "soak_failover.json"))
     args = ap.parse_args()
     if args.failover_at >= 0 and (args.pause_at or args.restart_at is not None):
         ap.error("--pause-at / --restart-at stop the one plain Redis: add --failover-at -1")
@@ -361,6 +367,7 @@ def main() -> None:
                   "load_average_before_after": [list(load), list(os.getloadavg())],
                   "delays": s.delays.summary(),
                   "failover": {k: v for k, v in s.failover.items() if k != "killed_at"},
+                  "sentinel_switches": s.group.switches() if s.group else [],
                   "killed_front_connections": [
                       [round(a - s.failover["killed_at"], 3), round(b - a, 3), ok]
                       for a, b, ok in s.proxies.proxies[0].connections

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import redis
@@ -94,13 +95,20 @@ class ProxiedSentinel:
     fronts: dict[int, int]
 
     @classmethod
-    def start(cls, loop: ProxyLoop, delays: GrantDelays) -> ProxiedSentinel:
+    def start(cls, loop: ProxyLoop, delays: GrantDelays, down_after_ms: int
+              ) -> ProxiedSentinel:
         fronts: dict[int, int] = {}
 
         def front(port: int) -> int:
             fronts[port] = loop.proxy(port, delays).port
             return fronts[port]
-        return cls(start_sentinel(front=front), fronts)
+        return cls(start_sentinel(front=front, down_after_ms=down_after_ms), fronts)
+
+    def switches(self) -> list[str]:
+        """The Sentinel's ``+switch-master`` lines: one per failover it made."""
+        log = Path(self.group.sentinel.dir) / "sentinel.log"
+        return [line.split(" # ", 1)[-1] for line in log.read_text().splitlines()
+                if "+switch-master" in line]
 
     def redis_table(self) -> dict[str, Any]:
         """The workers' ``[redis]`` keys (the url is ignored in sentinel mode)."""
@@ -139,8 +147,15 @@ class ProxiedSentinel:
 
     def replica_linked(self) -> bool:
         """The server that was killed is replicating from the new master again."""
-        info = redis.Redis(port=self.group.replica.port, socket_timeout=2).info("replication")
+        try:
+            info = redis.Redis(port=self.group.replica.port, socket_timeout=2).info("replication")
+        except redis.RedisError:
+            return False
         return info.get("role") == "slave" and info.get("master_link_status") == "up"
+
+    def killed_is_master_again(self) -> bool:
+        """The Sentinel failed over once more, back to the server killed first."""
+        return self.master_front() == self.fronts[self.group.replica.port]
 
     def stale_clients(self) -> list[dict[str, str]]:
         """Clients of the killed server, started again, other than the Sentinel's and
