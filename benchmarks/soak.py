@@ -15,9 +15,10 @@ result (or nothing moves for ``--stall-s``) it checks against the simulators' gr
 (``/_sim/calls``): one result per job, no job with two calls, and Redis memory per finished
 job; a job that breaks either gets its calls, timeline and log lines in the report.
 
-    python benchmarks/soak.py                        # 3,000 jobs, ~3 min → results/soak_failover.json
+    python benchmarks/soak.py          # 3,000 jobs, ~3 min → results/soak_failover.json
     python benchmarks/soak.py --jobs 100000 --failover-at -1 --delay-share 0 --sims 10 \
-        --rate 300 --concurrency 50 --pause-at 120,600 --restart-at 360 --out benchmarks/results/soak.json
+        --rate 300 --concurrency 50 --pause-at 120,600 --restart-at 360 \
+        --out benchmarks/results/soak.json
 """
 
 from __future__ import annotations
