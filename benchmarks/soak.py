@@ -1,17 +1,24 @@
-"""Soak: many jobs through several worker processes while things go wrong, then an audit.
+"""Soak: jobs through several worker processes while things go wrong, then an audit.
 
 Jobs are spread over ``--sims`` providers, each a simulator in its own process (the
 simulator looks calls up by scanning all of them, so one process with 100,000 calls would
-be the bottleneck). The simulators answer some creates with 5xx, cuts some connections after
-creating the call, and answers some with 429. Meanwhile a worker is killed with SIGKILL every
-``--kill-every`` seconds (and started again), Redis is stopped (SIGSTOP) for ``--pause-s``
-seconds at each ``--pause-at`` and killed and restarted (AOF, appendfsync always) at
-``--restart-at``. Once every job has a result (or nothing moves for ``--stall-s``) it checks
-against the simulator's ground truth: one result per job, no job with two calls, and Redis
-memory per finished job.
+be the bottleneck). The simulators answer some creates with 5xx, cut some connections after
+creating the call, and answer some with 429. Every Redis server is reached through a loopback
+proxy that holds ``--delay-share`` of the replies granting dials for 0.5-3 s (``--delay-s``).
+Meanwhile a worker is killed with SIGKILL every ``--kill-every`` seconds (and started again)
+and, by default, the workers find Redis through a Sentinel (a master and one replica,
+``redis.wait_replicas = 1``) whose master is killed at ``--failover-at`` seconds; the killed
+server comes back from its AOF as the new master's replica. ``--failover-at -1`` runs one
+plain Redis instead, which can be stopped (SIGSTOP) for ``--pause-s`` seconds at each
+``--pause-at`` and killed and restarted from its AOF at ``--restart-at``. Once every job has a
+result (or nothing moves for ``--stall-s``) it checks against the simulators' ground truth
+(``/_sim/calls``): one result per job, no job with two calls, and Redis memory per finished
+job; a job that breaks either gets its calls, timeline and log lines in the report.
 
-    python benchmarks/soak.py --jobs 100000          # writes benchmarks/results/soak.json
-    python benchmarks/soak.py --jobs 3000 --pause-at 20,60 --restart-at 40 --out /tmp/s.json
+    python benchmarks/soak.py          # 3,000 jobs, ~3 min → results/soak_failover.json
+    python benchmarks/soak.py --jobs 100000 --failover-at -1 --delay-share 0 --sims 10 \
+        --rate 300 --concurrency 50 --pause-at 120,600 --restart-at 360 \
+        --out benchmarks/results/soak.json
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import redis
 if not __package__:  # run as a script: make the `benchmarks` package importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import common
+from benchmarks.soak_faults import GrantDelays, ProxiedSentinel, ProxyLoop
 from dispatcher.dev.localredis import LocalRedis, free_port, start_redis
 
 NS = "soak"
@@ -46,7 +54,8 @@ def sim_toml(rate: int, seed: int) -> str:
                            faults={"retry_after_s": 1.0, "probability": FAULTS})
 
 
-def worker_toml(redis_url: str, sim_urls: list[str], rate: int, concurrency: int) -> str:
+def worker_toml(redis_url: str, sim_urls: list[str], rate: int, concurrency: int,
+                redis_table: dict[str, Any] | None = None) -> str:
     per = max(1, rate // len(sim_urls))
     providers = {f"p{i}": common.provider(common.sim_api(u), [f"{per}/second"],
                                           api_key_env="SOAK_KEY", request_timeout_s=5.0)
@@ -55,7 +64,8 @@ def worker_toml(redis_url: str, sim_urls: list[str], rate: int, concurrency: int
         redis_url, NS, providers, concurrency=concurrency,
         worker={"heartbeat_s": 1.0, "dead_after_s": 5.0},
         tracking={"poll_schedule_s": [1.0, 2.0]},
-        retry={"max_attempts": 20, "base_delay_s": 0.5, "max_delay_s": 5.0})
+        retry={"max_attempts": 20, "base_delay_s": 0.5, "max_delay_s": 5.0},
+        redis=redis_table)
 
 
 def admin(sim_url: str, path: str) -> Any:
@@ -67,9 +77,23 @@ class Soak:
         self.args = args
         self.tmp = tmp
         self.events: list[dict[str, Any]] = []
-        (tmp / "redis").mkdir()
-        self.rs: LocalRedis = start_redis(workdir=str(tmp / "redis"), appendonly=True)
-        self.r = redis.Redis.from_url(self.rs.url, decode_responses=True, socket_timeout=2)
+        self.proxies = ProxyLoop()
+        low, high = args.delay_s
+        self.delays = GrantDelays(args.delay_share, low, high, args.seed)
+        self.rs: LocalRedis | None = None
+        self.group: ProxiedSentinel | None = None
+        table: dict[str, Any]
+        if args.failover_at >= 0:
+            self.group = ProxiedSentinel.start(self.proxies, self.delays, args.down_after_ms)
+            self.r = self.group.client()
+            table = {**self.group.redis_table(), "wait_replicas": args.wait_replicas}
+        else:
+            (tmp / "redis").mkdir()
+            self.rs = start_redis(workdir=str(tmp / "redis"), appendonly=True)
+            self.r = redis.Redis.from_url(self.rs.url, decode_responses=True, socket_timeout=2)
+            table = {"url": self.proxies.proxy(self.rs.port, self.delays).url,
+                     "wait_replicas": args.wait_replicas}
+        self.failover: dict[str, Any] = {}
         per = max(1, args.rate // args.sims)
         (tmp / "sim.toml").write_text(sim_toml(per, args.seed))
         self.sim_urls: list[str] = []
@@ -79,7 +103,7 @@ class Soak:
             self.sims.append(sim)
             self.sim_urls.append(url)
         (tmp / "dispatcher.toml").write_text(
-            worker_toml(self.rs.url, self.sim_urls, args.rate, args.concurrency))
+            worker_toml(table.pop("url"), self.sim_urls, args.rate, args.concurrency, table))
         self.env = {**os.environ, "SOAK_KEY": common.KEY,
                     "DISPATCHER_CONFIG": str(tmp / "dispatcher.toml")}
         self.workers: list[subprocess.Popen[bytes]] = []
@@ -122,6 +146,7 @@ class Soak:
         self.log("worker_killed", pid=victim.pid, restarted_as=self.workers[i].pid)
 
     def pause_redis(self) -> None:
+        assert self.rs is not None
         self.log("redis_stopped", seconds=self.args.pause_s)
         self.rs.proc.send_signal(signal.SIGSTOP)
         time.sleep(self.args.pause_s)
@@ -129,10 +154,45 @@ class Soak:
         self.log("redis_continued")
 
     def restart_redis(self) -> None:
+        assert self.rs is not None
         self.rs.kill()
         self.log("redis_killed")
         self.rs.restart()
         self.log("redis_restarted_from_aof")
+
+    def fail_over(self) -> None:
+        """Kills the Sentinel set's master; the main loop then times the first new result."""
+        assert self.group is not None
+        self.failover = {"results_before": self.results(), "last": newest_result(self.r),
+                         "killed_at": time.monotonic()}
+        self.log("master_killed", results=self.failover["results_before"])
+        promoted = self.group.fail_over()
+        self.failover["replica_promoted_s"] = round(promoted, 2)
+        self.log("replica_promoted", after_s=round(promoted, 2))
+        self.log("old_master_restarted_from_aof")
+        self.failover["restarted_s"] = round(time.monotonic() - self.failover["killed_at"], 2)
+
+    def watch_failover(self) -> None:
+        """Once results come from the new master, and once the old one replicates from it."""
+        f, g = self.failover, self.group
+        if not f or g is None:
+            return
+        since = round(time.monotonic() - f["killed_at"], 2)
+        if "results_again_s" not in f and newer(newest_result(self.r), f["last"]):
+            f["results_again_s"] = since
+            self.log("results_again", after_s=since)
+        if "replica_linked_s" in f or "failed_back_s" in f:
+            return
+        if g.killed_is_master_again():
+            f["failed_back_s"] = since
+            self.log("failed_back_to_the_killed_server", after_s=since)
+            return
+        for c in g.stale_clients():
+            f.setdefault("stale_master_clients", {}).setdefault(c["id"], {**c, "seen_s": since})
+        if g.replica_linked():
+            f["replica_linked_s"] = since
+            self.log("replica_linked", after_s=since,
+                     stale_master_clients=len(f.get("stale_master_clients", {})))
 
     def run(self) -> None:
         self.wait_sim()
@@ -141,6 +201,7 @@ class Soak:
         self.workers = [self.spawn() for _ in range(self.args.workers)]
         pauses = sorted(self.args.pause_at)
         restart = self.args.restart_at
+        failover = self.args.failover_at if self.group is not None else None
         next_kill = self.args.kill_every
         last_n, last_move = -1, time.monotonic()
         while True:
@@ -166,12 +227,32 @@ class Soak:
             if restart is not None and now >= restart:
                 restart = None
                 self.restart_redis()
+            if failover is not None and now >= failover:
+                failover = None
+                self.fail_over()
+            self.watch_failover()
         time.sleep(self.args.settle_s)  # anything still in flight would show up now
 
     def stop(self) -> None:
         common.stop(self.workers, 30)
         common.stop(self.sims, 10)
-        self.rs.stop()
+        for x in (self.rs, self.group):
+            if x is not None:
+                x.stop()
+        self.proxies.stop()
+
+
+def newest_result(r: redis.Redis) -> str:
+    """The id of the newest results entry ("0-0" while there is none or no master)."""
+    try:
+        last: Any = r.xrevrange(f"{{{NS}}}:results", count=1)
+    except redis.RedisError:
+        return "0-0"
+    return str(last[0][0]) if last else "0-0"
+
+
+def newer(a: str, b: str) -> bool:
+    return tuple(map(int, a.split("-"))) > tuple(map(int, b.split("-")))
 
 
 def audit(s: Soak) -> dict[str, Any]:
@@ -179,7 +260,7 @@ def audit(s: Soak) -> dict[str, Any]:
     per_job: Counter[str] = Counter()
     outcomes: Counter[str] = Counter()
     attempts: Counter[int] = Counter()
-    for _, fields in s.r.xrange(f"{{{NS}}}:results"):
+    for _, fields in results_stream(s.r):
         res = json.loads(fields["result"])
         per_job[res["job_id"]] += 1
         outcomes[res["outcome"]] += 1
@@ -187,25 +268,50 @@ def audit(s: Soak) -> dict[str, Any]:
     ids = [f"s{i}" for i in range(s.args.jobs)]
     missing = [j for j in ids if j not in per_job]
     twice = [j for j, c in per_job.items() if c > 1]
-    calls: Counter[str] = Counter(c["correlation"].split("~")[0] for url in s.sim_urls
-                                  for c in admin(url, "/_sim/calls")["calls"]
-                                  if c.get("correlation"))
-    dialled_twice = [j for j, c in calls.items() if c > 1]
+    truth: dict[str, list[dict[str, Any]]] = {}
+    for url in s.sim_urls:
+        for c in admin(url, "/_sim/calls")["calls"]:
+            if c.get("correlation"):
+                truth.setdefault(c["correlation"].split("~")[0], []).append(c)
+    dialled_twice = [j for j, c in truth.items() if len(c) > 1]
     mem = s.r.info("memory")
     finished = len(per_job)
     return {
         "jobs": s.args.jobs, "results": sum(per_job.values()), "jobs_with_a_result": finished,
         "missing": missing[:50], "missing_count": len(missing),
         "results_twice": twice[:50], "results_twice_count": len(twice),
-        "calls": sum(calls.values()), "dialled_twice": dialled_twice[:50],
+        "calls": sum(len(c) for c in truth.values()), "dialled_twice": dialled_twice[:50],
         "dialled_twice_count": len(dialled_twice),
-        "missing_states": {j: s.r.hgetall(f"{{{NS}}}:job:{j}") for j in missing[:10]},
+        "evidence": {j: evidence(s, j, truth.get(j, []))
+                     for j in [*dialled_twice, *missing, *twice][:10]},
         "outcomes": dict(outcomes), "attempts": {str(k): v for k, v in sorted(attempts.items())},
         "redis_used_memory_after_drain": int(mem["used_memory"]),
         "redis_memory_per_finished_job_bytes": round(
             (int(mem["used_memory"]) - s.mem_before) / max(1, finished)),
         "redis_keys_after_drain": int(s.r.dbsize()),
         "worker_errors": worker_errors(s.tmp)}
+
+
+def results_stream(r: redis.Redis, page: int = 1000) -> Any:
+    """Every results entry, a page at a time (one reply of them all is slow through a proxy)."""
+    start = "-"
+    while batch := r.xrange(f"{{{NS}}}:results", min=start, count=page):
+        yield from batch
+        start = "(" + batch[-1][0]
+
+
+def evidence(s: Soak, job_id: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a job that broke a check left: the simulator's calls, its hash and timeline, its
+    results, the grant replies held back that named it, and the workers' log lines."""
+    lines = [f"{log.name}: {line}" for log in sorted(s.tmp.glob("worker-*.log"))
+             for line in log.read_text(errors="replace").splitlines()
+             if f'"{job_id}"' in line]
+    return {"calls": calls, "job": s.r.hgetall(f"{{{NS}}}:job:{job_id}"),
+            "timeline": s.r.lrange(f"{{{NS}}}:tl:{job_id}", 0, -1),
+            "results": [f for _, f in results_stream(s.r)
+                        if json.loads(f["result"])["job_id"] == job_id],
+            "held_replies": [h for h in s.delays.held if job_id in h["jobs"]],
+            "log": lines[:200]}
 
 
 def worker_errors(tmp: Path) -> dict[str, int]:
@@ -223,35 +329,57 @@ def worker_errors(tmp: Path) -> dict[str, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--jobs", type=int, default=100_000)
+    floats = lambda x: [float(v) for v in x.split(",") if v]  # noqa: E731
+    ap.add_argument("--jobs", type=int, default=3000)
     ap.add_argument("--workers", type=int, default=3)
-    ap.add_argument("--concurrency", type=int, default=50)
-    ap.add_argument("--rate", type=int, default=300,
+    ap.add_argument("--concurrency", type=int, default=20)
+    ap.add_argument("--rate", type=int, default=60,
                     help="provider requests per second, over all simulators")
-    ap.add_argument("--sims", type=int, default=10,
+    ap.add_argument("--sims", type=int, default=2,
                     help="simulator processes (one provider each; jobs spread evenly)")
     ap.add_argument("--kill-every", type=float, default=30.0)
-    ap.add_argument("--pause-at", type=lambda x: [float(v) for v in x.split(",")],
-                    default=[120.0, 600.0])
+    ap.add_argument("--delay-share", type=float, default=0.1,
+                    help="share of the replies granting dials that the proxy holds back")
+    ap.add_argument("--delay-s", type=floats, default=[0.5, 3.0], help="low,high seconds")
+    ap.add_argument("--failover-at", type=float, default=20.0,
+                    help="kill the Sentinel set's master then; -1: one plain Redis instead")
+    ap.add_argument("--wait-replicas", type=int, default=1, help="redis.wait_replicas")
+    ap.add_argument("--down-after-ms", type=int, default=3000,
+                    help="the Sentinel's down-after-milliseconds")
+    ap.add_argument("--pause-at", type=floats, default=[], help="plain Redis only")
     ap.add_argument("--pause-s", type=float, default=5.0)
-    ap.add_argument("--restart-at", type=float, default=360.0)
-    ap.add_argument("--stall-s", type=float, default=180.0)
-    ap.add_argument("--settle-s", type=float, default=20.0)
+    ap.add_argument("--restart-at", type=float, default=None, help="plain Redis only")
+    ap.add_argument("--stall-s", type=float, default=120.0)
+    ap.add_argument("--settle-s", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--out", default=str(common.RESULTS / "soak.json"))
+    ap.add_argument("--out", default=str(common.RESULTS / "soak_failover.json"))
     args = ap.parse_args()
+    if args.failover_at >= 0 and (args.pause_at or args.restart_at is not None):
+        ap.error("--pause-at / --restart-at stop the one plain Redis: add --failover-at -1")
+    if args.failover_at < 0 and args.wait_replicas:
+        args.wait_replicas = 0  # a plain Redis has no replica to wait for
     tmp = Path(tempfile.mkdtemp(prefix="soak-"))
+    load = os.getloadavg()
     s = Soak(args, tmp)
     try:
         s.run()
         report = {"config": {k: v for k, v in vars(args).items() if k != "out"},
                   "faults": FAULTS, "seconds": round(time.monotonic() - s.t0, 1),
+                  "load_average_before_after": [list(load), list(os.getloadavg())],
+                  "delays": s.delays.summary(),
+                  "failover": {k: v for k, v in s.failover.items() if k != "killed_at"},
+                  "sentinel_switches": s.group.switches() if s.group else [],
+                  "killed_front_connections": [
+                      [round(a - s.failover["killed_at"], 3), round(b - a, 3), ok]
+                      for a, b, ok in s.proxies.proxies[0].connections
+                      if s.failover and a > s.failover["killed_at"] - 1],
                   **audit(s), "events": [e for e in s.events if e["event"] != "progress"],
-                  "logs": str(tmp)}
+                  "held_replies": s.delays.held, "logs": str(tmp)}
     finally:
         s.stop()
     common.write_json(args.out, report)
-    print(json.dumps({k: v for k, v in report.items() if k not in ("events",)}, indent=2))
+    print(json.dumps({k: v for k, v in report.items()
+                      if k not in ("events", "held_replies", "evidence")}, indent=2))
 
 
 if __name__ == "__main__":

@@ -239,20 +239,33 @@ class LocalSentinel:
             s.stop()
 
 
+def _node(appendonly: bool, front: Callable[[int], int] | None,
+          *extra: str) -> tuple[LocalRedis, int]:
+    """A server of a Sentinel set and the port the others reach it by (its front's, if any)."""
+    port = free_port()
+    shown = front(port) if front else port
+    announce = ("--replica-announce-ip", "127.0.0.1", "--replica-announce-port", str(shown))
+    return start_redis(port, appendonly=appendonly,
+                       extra=(*extra, *(announce if front else ()))), shown
+
+
 def start_sentinel(name: str = "dispatcher", appendonly: bool = True,
-                   down_after_ms: int = 1000) -> LocalSentinel:
-    master = start_redis(appendonly=appendonly, extra=("--repl-diskless-sync-delay", "0"))
+                   down_after_ms: int = 1000,
+                   front: Callable[[int], int] | None = None) -> LocalSentinel:
+    """``front``: given a server's port, starts something that forwards to it (a proxy) and
+    answers the port to use instead; the replica, the Sentinel and clients then reach each
+    server only through its front (each server announces it)."""
+    master, shown = _node(appendonly, front, "--repl-diskless-sync-delay", "0")
     replica = sentinel = None
     try:
-        replica = start_redis(appendonly=appendonly,
-                              extra=("--replicaof", "127.0.0.1", str(master.port)))
+        replica, replica_shown = _node(appendonly, front, "--replicaof", "127.0.0.1", str(shown))
         port = free_port()
         workdir = tempfile.mkdtemp(prefix="dispatcher-sentinel-")
         conf = Path(workdir) / "sentinel.conf"
         conf.write_text(
             f"port {port}\nbind 127.0.0.1\ndir {workdir}\n"
             f"logfile {workdir}/sentinel.log\n"
-            f"sentinel monitor {name} 127.0.0.1 {master.port} 1\n"
+            f"sentinel monitor {name} 127.0.0.1 {shown} 1\n"
             f"sentinel down-after-milliseconds {name} {down_after_ms}\n"
             f"sentinel failover-timeout {name} 10000\n"
             f"sentinel parallel-syncs {name} 1\n")
@@ -261,7 +274,7 @@ def start_sentinel(name: str = "dispatcher", appendonly: bool = True,
         _wait_ready(proc, port, None)
         sentinel = LocalRedis(proc, port, workdir, None, args)
         _wait_for(lambda: "master_link_status:up" in _cli(replica.port, "info", "replication"))
-        _wait_for(lambda: f"{replica.port}" in _cli(port, "sentinel", "replicas", name))
+        _wait_for(lambda: f"{replica_shown}" in _cli(port, "sentinel", "replicas", name))
         return LocalSentinel(master, replica, sentinel, name)
     except BaseException:
         for s in (sentinel, replica, master):

@@ -3,7 +3,8 @@ their replies: a reply that comes late (or never, when held past the client's so
 timeout), a command that reaches Redis late. Rules see each command as its RESP parts and
 each reply as raw bytes, and answer an awaitable to wait for before passing it on (None:
 pass at once). Replies on one connection keep their order, so holding one holds the ones
-behind it, as a slow network would.
+behind it, as a slow network would. A replication link (PSYNC / SYNC) is passed on untouched
+from that command on: its snapshot is not a RESP value, and no rule applies to it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -71,6 +73,8 @@ class RedisProxy:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        # (accepted, upstream answered, reached it) per client connection, monotonic seconds
+        self.connections: list[tuple[float, float, bool]] = []
 
     @property
     def url(self) -> str:
@@ -91,11 +95,19 @@ class RedisProxy:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _serve(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
-        ur, uw = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        accepted = time.monotonic()
+        try:
+            ur, uw = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        except OSError:  # the server is down: the client sees its connection close
+            self.connections.append((accepted, time.monotonic(), False))
+            cw.close()
+            return
+        self.connections.append((accepted, time.monotonic(), True))
         self._writers.update((cw, uw))
         sent: deque[Command] = deque()
-        pair = [asyncio.create_task(self._requests(cr, uw, sent)),
-                asyncio.create_task(self._replies(ur, cw, sent))]
+        link = Link()
+        pair = [asyncio.create_task(self._requests(cr, uw, sent, link)),
+                asyncio.create_task(self._replies(ur, cw, sent, link))]
         self._tasks.update(pair)
         try:
             await asyncio.wait(pair, return_when=asyncio.FIRST_COMPLETED)
@@ -108,9 +120,14 @@ class RedisProxy:
             self._tasks.difference_update(pair)
 
     async def _requests(self, reader: asyncio.StreamReader, upstream: asyncio.StreamWriter,
-                        sent: deque[Command]) -> None:
-        async for raw in frames(reader):
+                        sent: deque[Command], link: Link) -> None:
+        async for raw in frames(reader, link):
+            if link.replication:
+                upstream.write(raw)
+                await upstream.drain()
+                continue
             cmd = command_parts(raw)
+            link.replication = bool(cmd) and cmd[0].upper() in REPLICATION
             for rule in self.request_rules:
                 wait = rule(cmd)
                 if wait is not None:
@@ -120,10 +137,10 @@ class RedisProxy:
             await upstream.drain()
 
     async def _replies(self, reader: asyncio.StreamReader, client: asyncio.StreamWriter,
-                       sent: deque[Command]) -> None:
-        async for raw in frames(reader):
-            cmd = sent.popleft() if sent else []
-            for reply_rule in self.reply_rules:
+                       sent: deque[Command], link: Link) -> None:
+        async for raw in frames(reader, link):
+            cmd = sent.popleft() if sent and not link.replication else []
+            for reply_rule in () if link.replication else self.reply_rules:
                 wait = reply_rule(cmd, raw)
                 if wait is not None:
                     await wait
@@ -132,11 +149,26 @@ class RedisProxy:
                 await client.drain()
 
 
-async def frames(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
-    """Whole RESP values as they arrive, one at a time."""
+class Link:
+    """One client connection's state: a replica's link, once it asked for the data set."""
+
+    replication = False
+
+
+REPLICATION = {b"PSYNC", b"SYNC"}
+
+
+async def frames(reader: asyncio.StreamReader, link: Link | None = None
+                 ) -> AsyncIterator[bytes]:
+    """Whole RESP values as they arrive, one at a time; once ``link`` is a replication link,
+    whatever arrives, as it is."""
     buf = bytearray()
     while data := await reader.read(65536):
         buf += data
+        if link is not None and link.replication:
+            out, buf = bytes(buf), bytearray()
+            yield out
+            continue
         while (end := value_end(buf, 0)) is not None:
             raw, buf = bytes(buf[:end]), buf[end:]
             yield raw
