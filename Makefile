@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint lock redis-server chromium clean ci-under-load
+.PHONY: demo test lint lock redis-server chromium clean ci-under-load screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ demo: $(STAMP) redis-server
 # share a few lanes (xdist_group), so the machine is never flooded with them at once
 test: $(STAMP) redis-server chromium
 	$(VENV)/bin/pytest -q -n 4 --dist loadgroup
+
+# every console page at desktop and phone width, into docs/screenshots/ (the README links there)
+screenshots: $(STAMP) redis-server chromium
+	SCREENSHOTS_TO=docs/screenshots $(VENV)/bin/pytest -q tests/integration/test_console_screenshots.py
 
 # CI from a fresh clone five times in a row, every core kept busy meanwhile
 ci-under-load:

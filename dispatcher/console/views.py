@@ -48,6 +48,11 @@ def num(x: Any) -> str:
     return f"{x:,}" if isinstance(x, int) else esc(x)
 
 
+def jobs(n: Any) -> str:
+    """``1 job``, ``2 jobs``: a count of jobs in a sentence."""
+    return f"{num(n)} job" if n == 1 else f"{num(n)} jobs"
+
+
 def bar(used: float, limit: float | None, label: str = "", *, progress: bool = False) -> str:
     """A horizontal bar. A budget turns amber at 80 % and red when full; a progress bar is
     green when complete."""
@@ -138,15 +143,15 @@ def _alerts(d: dict[str, Any], ctx: Ctx) -> str:
         h = s["providers"][name]["halt"] or {}
         out.append(f'<div class="alert bad" data-alert="halted">Provider <b>{esc(name)}</b> '
                    f'is <b>halted</b> ({esc(h.get("code"))}: {esc(h.get("reason"))}); '
-                   f'{num(d["parked"].get(name, 0))} jobs parked. '
+                   f'{jobs(d["parked"].get(name, 0))} parked. '
                    f'<a href="/providers#p-{esc(name)}">details</a> '
                    f'{button(ctx, provider_url(name), "Resume " + name)}</div>')
     for name, n in d["parked"].items():
         if name not in d["halted"]:
-            out.append(f'<div class="alert warn">{num(n)} jobs parked for provider '
+            out.append(f'<div class="alert warn">{jobs(n)} parked for provider '
                        f'<b>{esc(name)}</b>. {button(ctx, provider_url(name), "Send them")}</div>')
     for name, n in s.get("unconfigured", {}).items():
-        out.append(f'<div class="alert bad" data-alert="unconfigured">{num(n)} jobs parked for '
+        out.append(f'<div class="alert bad" data-alert="unconfigured">{jobs(n)} parked for '
                    f'provider <b>{esc(name)}</b>, which is <b>not configured</b>: add it to '
                    f'the configuration, then resume it (<code>dispatcher resume '
                    f'{esc(name)}</code>).</div>')

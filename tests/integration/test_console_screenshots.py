@@ -1,9 +1,11 @@
-"""Screenshots of every console page, at desktop width and at a 390-px phone width, into
-docs/screenshots/ (committed; the README links there). One console over a fixed set of jobs,
-no worker and no simulator, so it takes a few seconds; file names carry no time."""
+"""Screenshots of every console page, at desktop width and at a 390-px phone width. One console
+over a fixed set of jobs, no worker and no simulator, so it takes a few seconds; file names
+carry no time. ``make screenshots`` writes them into docs/screenshots/ (committed; the README
+links there); a plain test run writes them into its temporary folder, so the tree stays clean."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from playwright.async_api import Browser, expect
@@ -19,7 +21,7 @@ from tests.integration.test_console_http import token_file as tokens_in
 from tests.integration.test_console_workers import beat
 
 __all__ = ["browser"]  # the module-scoped Chromium, shared with the other browser tests
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SHOTS_TO = os.environ.get("SCREENSHOTS_TO")  # set by ``make screenshots``
 PAGES = {"overview": "/", "overview-7d": "/?span=7d", "providers": "/providers",
          "campaigns": "/campaigns", "history-campaign": "/history?campaign=spring&span=24h",
          "jobs": "/jobs", "job-waiting": "/jobs?id=sp-w0", "failures": "/failures",
@@ -54,7 +56,8 @@ async def test_every_page_at_desktop_and_phone_width_is_saved_for_the_docs(
         browser: Browser, redis_server: LocalRedis, ns: str, store: Store,
         tmp_path: Path) -> None:
     await _a_busy_hour(store)
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    shots = Path(SHOTS_TO) if SHOTS_TO else tmp_path / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
     cfg = ConsoleConfig(token_file=str(tokens_in(tmp_path)))
     async with running_console(quiet_settings(redis_server, ns), cfg) as url, \
             tab_on(browser, url, tmp_path) as tab:
@@ -64,8 +67,10 @@ async def test_every_page_at_desktop_and_phone_width_is_saved_for_the_docs(
             for name, path in PAGES.items():
                 await tab.page.goto(path)
                 await expect(tab.page.locator("h1")).to_be_visible()
-                await tab.page.screenshot(path=str(SHOTS / f"{name}-{size}.png"),
+                wide = await tab.page.evaluate("document.documentElement.scrollWidth")
+                assert wide <= width, f"{name} is {wide} px wide at {width} px"
+                await tab.page.screenshot(path=str(shots / f"{name}-{size}.png"),
                                           full_page=True)
-    assert sorted(p.name for p in SHOTS.glob("*.png")) == sorted(
+    assert sorted(p.name for p in shots.glob("*.png")) == sorted(
         f"{n}-{s}.png" for n in PAGES for s in WIDTHS)
     assert tab.errors == [], tab.errors

@@ -158,3 +158,7 @@ async def test_the_tail_reads_each_result_once_and_keeps_the_last_hour() -> None
     assert minutes[-2] == {"ended": 1} and minutes[-1] == {"rejected": 1}
     [f] = tail.failures
     assert f["job_id"] == "j9" and f["why"] == "bad +********123"
+
+
+def test_a_count_of_one_job_is_singular() -> None:
+    assert (views.jobs(1), views.jobs(2), views.jobs(4915)) == ("1 job", "2 jobs", "4,915 jobs")
