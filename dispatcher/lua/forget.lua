@@ -19,7 +19,7 @@
 -- Safe to run twice: erased things are gone and a fence is never rewritten.
 
 local FIELDS = {'state', 'wr', 'prov', 'prio', 'camp', 'dialer', 'to', 'calls', 'call_id',
-                'erased', 'owner', 'cancelled'}
+                'erased', 'owner', 'cancelled', 'outcome'}
 local LIVE = {dialing = true, tracking = true, finishing = true}
 local out = {jobs = {}, fenced = {}, unknown = {}, timelines = 0, calls = 0, results = 0,
              entries = 0, number_logs = 0, more = false}
@@ -68,6 +68,9 @@ local function forget_job(id)
   if f.to and f.to ~= '' then numbers[f.to] = true end
   drop_calls(f)
   unput(id, f)
+  if f.state == 'done' or f.state == 'redriven' or f.state == 'orphaned' then
+    ix_out(id, f.state, f.camp, f.state == 'done' and f.outcome or nil)
+  end
   if f.state == 'queued' and f.prov then
     redis.call('LREM', ready_key(f.prov, f.prio or 'normal', f.camp), 0, id)
   end

@@ -19,6 +19,7 @@ from dispatcher.store.batch import Batcher
 from dispatcher.store.callerids import CallerIdStore
 from dispatcher.store.client import bytes_twin, connect
 from dispatcher.store.erase import Retention
+from dispatcher.store.joblist import JobList
 from dispatcher.store.ledger import Ledger
 from dispatcher.store.limits import RuntimeLimits
 from dispatcher.store.producing import Producing
@@ -79,7 +80,7 @@ __all__ = ["Store", "connect"]
 Entry = tuple[str, bytes | None]
 
 
-class Store(Reads, Retention, Producing, Ledger, RuntimeLimits, CallerIdStore):
+class Store(Reads, Retention, Producing, Ledger, RuntimeLimits, CallerIdStore, JobList):
     def __init__(self, client: aioredis.Redis, namespace: str, results_maxlen: int = 1_000_000,
                  raw_client: aioredis.Redis | None = None, *, wait_replicas: int = 0,
                  wait_timeout_ms: int = 1000):

@@ -232,6 +232,15 @@ class Keys:
     def cancelled_campaigns(self) -> str:
         return self._k("ccancel")
 
+    # the jobs list (lua/lib/core.lua)
+    def job_index(self, state: str, campaign: str | None = None) -> str:
+        """Ids in one state (and campaign), scored by when they entered it."""
+        return self._k("jx", state, campaign) if campaign else self._k("jx", state)
+
+    def outcome_index(self, outcome: str) -> str:
+        """Done ids with one outcome, scored by when their result was written."""
+        return self._k("jo", outcome)
+
     # the operator console
     def console_session(self, digest: str) -> str:
         """A console log-in, by the digest of its cookie (the cookie itself is not kept)."""

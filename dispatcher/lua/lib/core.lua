@@ -81,6 +81,28 @@ local function enter(camp, state, reason)
   end
 end
 
+-- The jobs list's index (the console, `cancel`/`redrive` by filter): one sorted set per state
+-- and one per state and campaign, ids scored by when they entered the state; done jobs also
+-- by outcome. Two ZADDs / ZREMs per state change; done sets are trimmed by FINISH.
+local IX_STATES = {queued = true, delayed = true, parked = true, dialing = true,
+                   tracking = true, finishing = true, done = true, redriven = true,
+                   orphaned = true}
+local function ix_in(id, state, camp, outcome)
+  if not IX_STATES[state or ''] then return end
+  local k = P .. 'jx:' .. state
+  redis.call('ZADD', k, NOW, id)
+  if camp and camp ~= '' then redis.call('ZADD', k .. ':' .. camp, NOW, id) end
+  if outcome and outcome ~= '' then redis.call('ZADD', P .. 'jo:' .. outcome, NOW, id) end
+end
+
+local function ix_out(id, state, camp, outcome)
+  if not IX_STATES[state or ''] then return end
+  local k = P .. 'jx:' .. state
+  redis.call('ZREM', k, id)
+  if camp and camp ~= '' then redis.call('ZREM', k .. ':' .. camp, id) end
+  if outcome and outcome ~= '' then redis.call('ZREM', P .. 'jo:' .. outcome, id) end
+end
+
 -- A capped per-job history; it expires with the job (FINISH sets both TTLs).
 local TL_CAP = 60
 local function tl(id, event, extra)
