@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
+import redis.asyncio as aioredis
+
+from dispatcher.store.keys import Keys
 from dispatcher.store.scripts import Scripts, as_list
 
 BUDGET = 5000  # ids one page may look at: a rare filter answers short, with a cursor
@@ -40,9 +43,25 @@ class JobPage:
 
 class JobList:
     s: Scripts
+    r: aioredis.Redis
+    k: Keys
+
+    async def peek_states(self, job_ids: list[str]) -> dict[str, str]:
+        """Each known id's state, read without waking a sleeping job (it is delayed)."""
+        pipe = self.r.pipeline(transaction=False)
+        for i in job_ids:
+            pipe.hget(self.k.job(i), "state")
+            pipe.hexists(self.k.dormant, i)
+        got = await pipe.execute()
+        out = {}
+        for i, state, asleep in zip(job_ids, got[0::2], got[1::2], strict=True):
+            if state or asleep:
+                out[i] = str(state or "delayed")
+        return out
 
     async def list_jobs(self, args: JobListArgs) -> JobPage:
-        res: dict[str, Any] = await self.s.call("joblist", **{"budget": BUDGET, **args})
+        full: dict[str, Any] = {"budget": BUDGET, **args}
+        res: dict[str, Any] = await self.s.call("joblist", **full)
         nxt = res.get("next")
         cursor = (int(nxt["s"]), int(nxt["k"])) if isinstance(nxt, dict) and nxt else None
         return JobPage(rows=as_list(res["rows"]), cursor=cursor, total=int(res["total"]),
