@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dispatcher.core.model import JobState, Outcome, WaitReason
-from dispatcher.store.joblist import JobListArgs
 from dispatcher.store.keys import PRIORITIES
+
+if TYPE_CHECKING:  # the CLI's parsers import this module: nothing of redis at start
+    from dispatcher.store.joblist import JobListArgs
 
 # the states the index holds (a job being claimed is "new" for a moment only)
 LISTED = (JobState.QUEUED, JobState.DELAYED, JobState.PARKED, JobState.DIALING,
@@ -93,7 +95,7 @@ class JobFilter:
         return replace(self, state=state)
 
     def args(self, n: int, cursor: tuple[int, int] | None = None) -> JobListArgs:
-        a = JobListArgs(state=self.state, n=n)
+        a: JobListArgs = {"state": self.state, "n": n}
         for key, value in (("camp", self.campaign), ("prov", self.provider),
                            ("prio", self.priority), ("wr", self.wait_reason),
                            ("outcome", self.outcome)):
