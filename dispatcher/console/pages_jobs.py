@@ -124,7 +124,8 @@ def jobs_list(flt: JobFilter, page: JobPage, ctx: Ctx, did: str = "") -> str:
            f'">Next page →</a>' if page.cursor else "")
     first = f'<a href="{esc(list_url(flt))}">First page</a>'
     table = ('<div class="scroll"><table class="t wide jobs"><thead><tr><th>job</th>'
-             '<th>state</th><th>campaign</th><th>provider</th><th>priority</th><th>since</th><th>waiting for</th>'
+             '<th>state</th><th>campaign</th><th>provider</th><th>priority</th><th>since</th>'
+             '<th>waiting for</th>'
              '<th>outcome</th><th>attempts</th><th>to</th><th></th></tr></thead>'
              f'<tbody>{rows}</tbody></table></div>' if rows else
              '<p class="muted">No job matches these filters.</p>')
