@@ -55,6 +55,6 @@ for _, it in ipairs(A.items) do
   if it.e then acked[#acked + 1] = it.e end
 end
 drop_entries(acked)
-trim_done()
 flush()
+trim_done()
 return reply({written = written, skipped = arr(skipped), done = arr(done)})
