@@ -18,6 +18,7 @@ from dispatcher.cli.common import (
     run,
     settings_from,
 )
+from dispatcher.cli.jobfilters import add_filter_options
 
 if TYPE_CHECKING:
     from dispatcher.config.settings import Settings
@@ -305,6 +306,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     from dispatcher.ops.audit import Action
     from dispatcher.store.protocol import CancelResult
     settings = settings_from(args)
+    if args.id is None:
+        return _cancel_matching(args, settings.worker.dedupe_ttl_s)
 
     async def main() -> CancelResult:
         store = open_store(settings)
@@ -327,6 +330,28 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     }[res]
     print(f"job {args.id}: {text}")
     return 0 if res in (CancelResult.CANCELLED, CancelResult.AHEAD) else 1
+
+
+def _cancel_matching(args: argparse.Namespace, ttl_s: int) -> int:
+    from dispatcher.cli import jobfilters
+    from dispatcher.ops.audit import Action
+    if not any((args.state, args.campaign, args.provider, args.priority, args.wait_reason,
+                args.since, args.until)):
+        raise Fail("cancel: give a job id, or filters (--campaign, --state, …) naming the jobs")
+
+    async def main() -> Any:
+        store = open_store(settings_from(args))
+        try:
+            tally = await jobfilters.cancel_matching(store, args, ttl_s)
+            if args.apply:
+                await audited(store, Action.JOB_CANCEL, jobfilters.filter_from(args).describe(),
+                              f"{tally.n} jobs cancelled")
+            return tally
+        finally:
+            await store.close()
+
+    jobfilters.print_tally(run(main()), "cancelled", not args.apply)
+    return 0
 
 
 # -- the parsers --------------------------------------------------------------------------------
@@ -402,12 +427,17 @@ def register(sub: Any) -> None:
     sp.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
     sp.set_defaults(fn=cmd_results)
 
-    sp = sub.add_parser("cancel", help="cancel a job that has not been dialled",
+    sp = sub.add_parser("cancel", help="cancel jobs that have not been dialled",
                         description="Cancel a job before it is dialled: it gets the result "
                                     "'cancelled'. Exit 1 when it could not be cancelled "
-                                    "(never seen, already dialled or finished).")
+                                    "(never seen, already dialled or finished). Without an id, "
+                                    "the filters name the jobs (queued ones unless --state "
+                                    "says otherwise) and nothing changes unless --apply.")
     add_redis_options(sp)
-    sp.add_argument("id")
+    sp.add_argument("id", nargs="?")
     sp.add_argument("--ahead", action="store_true",
                     help="the job has not been pushed yet: cancel it when it is")
+    sp.add_argument("--apply", action="store_true",
+                    help="with filters: do it (default: say how many would be cancelled)")
+    add_filter_options(sp, state=True)
     sp.set_defaults(fn=cmd_cancel)

@@ -22,6 +22,7 @@ from dispatcher.config.settings import Settings
 from dispatcher.console import data, pages, pages_audit, pages_history, pages_workers, views
 from dispatcher.console.auth import COOKIE, Grant, Tokens, csrf_of
 from dispatcher.console.edge import Handler, forwarded, host_check, same_origin
+from dispatcher.console.jobs_handlers import JobsPages, add_routes
 from dispatcher.console.notices import Notice, notice_text, with_notice
 from dispatcher.console.routes_limits import LimitPages
 from dispatcher.console.tail import ResultsTail
@@ -296,12 +297,13 @@ async def healthz(_: web.Request) -> web.Response:
 
 def build_app(settings: Settings, cfg: ConsoleConfig, store: Store) -> web.Application:
     c = Console(settings, cfg, store)
+    jp = JobsPages(c)
     app = web.Application(middlewares=[security_headers, redis_errors, forwarded(cfg.proxies()),
                                        host_check(cfg.hosts())],
                           client_max_size=64 * 1024)
     r = app.router
     for path, fn in (("/", c.overview), ("/providers", c.providers),
-                     ("/campaigns", c.campaigns), ("/jobs", c.jobs), ("/failures", c.failures),
+                     ("/campaigns", c.campaigns), ("/jobs", jp.jobs), ("/failures", c.failures),
                      ("/workers", c.workers), ("/audit", c.audit_page),
                      ("/history", c.history),
                      ("/login", c.login_page), ("/healthz", healthz),
@@ -312,5 +314,6 @@ def build_app(settings: Settings, cfg: ConsoleConfig, store: Store) -> web.Appli
     r.add_post("/actions/provider/{name}/resume", c.resume_provider)
     r.add_post("/actions/campaign/{name}/{op}", c.campaign_action)
     LimitPages(c).add_routes(r)
+    add_routes(app, jp)
     r.add_static("/static", STATIC)
     return app

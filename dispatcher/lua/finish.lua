@@ -6,8 +6,11 @@
 -- An item with a dtok is written only while that grant still owns the job (a worker that was
 -- presumed dead must not overwrite what its successor decided).
 -- Returns {written = n, skipped = [ids], done = [1 | 0 for each item]}. Safe to run twice: a job already done is skipped.
+-- A done job enters the jobs list's done sets (lib/core.lua), kept as long as results: the
+-- sets written are trimmed to ttl and maxlen once per call.
 
 local FIELDS = {'state', 'wr', 'prov', 'camp', 'dialer', 'dtok', 'sl'}
+local DONE_SETS = {}
 
 local function finish_one(it)
   local h = it.id and jkey(it.id) or (P .. 'invalid:' .. it.e)
@@ -20,6 +23,10 @@ local function finish_one(it)
     redis.call('ZREM', P .. 'deadlines', it.id)
     tl(it.id, 'result', {outcome = it.outcome})
     redis.call('EXPIRE', P .. 'tl:' .. it.id, A.ttl)
+    ix_in(it.id, 'done', f.camp, it.outcome)
+    DONE_SETS[P .. 'jx:done'] = true
+    if f.camp and f.camp ~= '' then DONE_SETS[P .. 'jx:done:' .. f.camp] = true end
+    DONE_SETS[P .. 'jo:' .. it.outcome] = true
   end
   count(f.camp, 'o:' .. it.outcome, 1)
   if it.answer and it.answer ~= '' then count(f.camp, 'a:' .. it.answer, 1) end
@@ -29,6 +36,16 @@ local function finish_one(it)
   redis.call('HDEL', h, 'fin', 'wr', 'wu', 'dialer', 'gt')
   redis.call('EXPIRE', h, A.ttl)
   return true
+end
+
+-- Older than the results' ttl, or past maxlen: out of the done sets (the campaign's and the
+-- outcome's sets expire with their last job).
+local function trim_done()
+  for k, _ in pairs(DONE_SETS) do
+    redis.call('ZREMRANGEBYSCORE', k, '-inf', NOW - A.ttl * 1000)
+    redis.call('ZREMRANGEBYRANK', k, 0, -A.maxlen - 1)
+    if k ~= P .. 'jx:done' then redis.call('EXPIRE', k, A.ttl) end
+  end
 end
 
 DELTA = {}
@@ -43,4 +60,5 @@ end
 drop_entries(acked)
 history()
 flush()
+trim_done()
 return reply({written = written, skipped = arr(skipped), done = arr(done)})

@@ -21,7 +21,7 @@
 -- Safe to run twice: erased things are gone and a fence is never rewritten.
 
 local FIELDS = {'state', 'wr', 'prov', 'prio', 'camp', 'dialer', 'to', 'calls', 'call_id',
-                'erased', 'owner', 'cancelled', 'subj'}
+                'erased', 'owner', 'cancelled', 'subj', 'outcome'}
 local LIVE = {dialing = true, tracking = true, finishing = true}
 local out = {jobs = {}, fenced = {}, unknown = {}, timelines = 0, calls = 0, results = 0,
              entries = 0, number_logs = 0, subject_logs = 0, more = false}
@@ -71,6 +71,9 @@ local function forget_job(id)
   if f.subj and f.subj ~= '' then subjects[f.subj] = true end
   drop_calls(f)
   unput(id, f)
+  if f.state == 'done' or f.state == 'redriven' or f.state == 'orphaned' then
+    ix_out(id, f.state, f.camp, f.state == 'done' and f.outcome or nil)
+  end
   if f.state == 'queued' and f.prov then
     redis.call('LREM', ready_key(f.prov, f.prio or 'normal', f.camp), 0, id)
   end

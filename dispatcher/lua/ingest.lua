@@ -16,7 +16,7 @@
 -- Safe to run twice: the second run finds every entry owned (r = 'again') and grants nothing
 -- new for them.
 
-local CLAIM = {'owner', 'state', 'cancelled', 'cn'}
+local CLAIM = {'owner', 'state', 'cancelled', 'cn', 'camp'}
 local ACKED = {}
 
 local function ack(e) ACKED[#ACKED + 1] = e end
@@ -39,6 +39,7 @@ local function claim(x, f)
     kv[#kv + 1] = 0
   end
   if next(f) then redis.call('PERSIST', jkey(x.id)) end
+  if f.state == 'redriven' then ix_out(x.id, 'redriven', f.camp) end
   count(x.camp, 'total', 1)
   if x.camp and x.camp ~= '' then
     redis.call('ZADD', P .. 'campaigns', NOW, x.camp)

@@ -31,6 +31,8 @@ for _, id in ipairs(ids) do
     redis.call('ZREM', src, id)
     if f.state and f.state ~= 'done' and not f.raw then
       redis.call('HSET', jkey(id), 'state', 'orphaned')  -- no payload to send: say so
+      ix_out(id, f.state, f.camp)
+      ix_in(id, 'orphaned', f.camp)
       redis.call('SADD', P .. 'orphans', id)
     end
   end

@@ -25,6 +25,8 @@ for _, id in ipairs(A.ids) do
     redis.call('PERSIST', h)
     redis.call('PERSIST', P .. 'tl:' .. id)
     redis.call('XADD', KEYS[1], '*', 'job', f.raw)
+    ix_out(id, 'done', f.camp, f.outcome)
+    ix_in(id, 'redriven', f.camp)
     tl(id, 'redriven', {from = f.outcome})
     count(f.camp, 'redriven', 1)
     r = 'redriven'

@@ -22,6 +22,7 @@ from dispatcher.store.client import bytes_twin, connect
 from dispatcher.store.erase import Retention
 from dispatcher.store.fleet import Fleet, WorkerInfo
 from dispatcher.store.history import HistoryStore
+from dispatcher.store.joblist import JobList
 from dispatcher.store.ledger import Ledger
 from dispatcher.store.limits import RuntimeLimits
 from dispatcher.store.producing import Producing
@@ -83,7 +84,7 @@ Entry = tuple[str, bytes | None]
 
 
 class Store(Reads, Retention, Producing, Ledger, RuntimeLimits, CallerIdStore, Fleet,
-            AuditLog, HistoryStore):
+            AuditLog, HistoryStore, JobList):
     def __init__(self, client: aioredis.Redis, namespace: str, results_maxlen: int = 1_000_000,
                  raw_client: aioredis.Redis | None = None, *, wait_replicas: int = 0,
                  wait_timeout_ms: int = 1000):

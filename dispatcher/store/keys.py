@@ -256,6 +256,15 @@ class Keys:
         """One metric's counts per hour of one day (epoch days, UTC), kept 7 days."""
         return self._k("histh", scope, metric, str(day))
 
+    # the jobs list (lua/lib/core.lua)
+    def job_index(self, state: str, campaign: str | None = None) -> str:
+        """Ids in one state (and campaign), scored by when they entered it."""
+        return self._k("jx", state, campaign) if campaign else self._k("jx", state)
+
+    def outcome_index(self, outcome: str) -> str:
+        """Done ids with one outcome, scored by when their result was written."""
+        return self._k("jo", outcome)
+
     # the operator console
     def console_session(self, digest: str) -> str:
         """A console log-in, by the digest of its cookie (the cookie itself is not kept)."""

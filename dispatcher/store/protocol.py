@@ -114,7 +114,7 @@ ScriptName = Literal[
     "admit", "campaign", "cancel", "claimfin", "cooldown", "defer", "finish", "grant", "forget",
     "halt", "heartbeat", "ingest", "observe", "peek", "promote", "push", "redrive", "regrant",
     "resume", "revisit", "shrink", "sweep", "track", "visit", "webhook", "consent", "registry",
-    "unconsent", "limits", "cidstat", "bill"]
+    "unconsent", "limits", "cidstat", "bill", "joblist"]
 CampaignOp = Literal["pause", "resume", "cancel"]
 DeferTo = Literal[JobState.QUEUED, JobState.DELAYED, JobState.PARKED]
 

@@ -45,6 +45,44 @@ local function bump(key, field, by, ttl)
   d.fields[field] = (d.fields[field] or 0) + by
 end
 
+-- The jobs list's index (below) is batched the same way: per set, each id's last change (a
+-- score to add it with, or false to remove it), written as one ZADD and one ZREM per set.
+local IX = {}
+local function ix_set(key, id, score)
+  if not DELTA then
+    if score then redis.call('ZADD', key, score, id) else redis.call('ZREM', key, id) end
+    return
+  end
+  local m = IX[key]
+  if not m then
+    m = {}
+    IX[key] = m
+  end
+  m[id] = score
+end
+
+local IX_CHUNK = 2000  -- ids per command (Lua's unpack has a stack limit)
+local function ix_flush()
+  for key, m in pairs(IX) do
+    local adds, rems = {}, {}
+    for id, score in pairs(m) do
+      if score then
+        adds[#adds + 1] = score
+        adds[#adds + 1] = id
+      else
+        rems[#rems + 1] = id
+      end
+    end
+    for i = 1, #adds, 2 * IX_CHUNK do
+      redis.call('ZADD', key, unpack(adds, i, math.min(#adds, i + 2 * IX_CHUNK - 1)))
+    end
+    for i = 1, #rems, IX_CHUNK do
+      redis.call('ZREM', key, unpack(rems, i, math.min(#rems, i + IX_CHUNK - 1)))
+    end
+  end
+  IX = {}
+end
+
 local function flush()
   for key, d in pairs(DELTA or {}) do
     for field, by in pairs(d.fields) do
@@ -53,6 +91,7 @@ local function flush()
     if d.ttl then redis.call('EXPIRE', key, d.ttl) end
   end
   DELTA = DELTA and {}
+  ix_flush()
 end
 
 local function count(camp, field, by)
@@ -79,6 +118,29 @@ local function enter(camp, state, reason)
   if (state == 'delayed' or state == 'parked') and reason and reason ~= '' then
     count(camp, 'w:' .. reason, 1)
   end
+end
+
+-- The jobs list's index (the console, `cancel`/`redrive` by filter): one sorted set per state
+-- and one per state and campaign, ids scored by when they entered the state; done jobs also
+-- by outcome. Two ZADDs / ZREMs per state change (one per set per batch in INGEST, GRANT and
+-- FINISH); done sets are trimmed by FINISH.
+local IX_STATES = {queued = true, delayed = true, parked = true, dialing = true,
+                   tracking = true, finishing = true, done = true, redriven = true,
+                   orphaned = true}
+local function ix_in(id, state, camp, outcome)
+  if not IX_STATES[state or ''] then return end
+  local k = P .. 'jx:' .. state
+  ix_set(k, id, NOW)
+  if camp and camp ~= '' then ix_set(k .. ':' .. camp, id, NOW) end
+  if outcome and outcome ~= '' then ix_set(P .. 'jo:' .. outcome, id, NOW) end
+end
+
+local function ix_out(id, state, camp, outcome)
+  if not IX_STATES[state or ''] then return end
+  local k = P .. 'jx:' .. state
+  ix_set(k, id, false)
+  if camp and camp ~= '' then ix_set(k .. ':' .. camp, id, false) end
+  if outcome and outcome ~= '' then ix_set(P .. 'jo:' .. outcome, id, false) end
 end
 
 -- A capped per-job history; it expires with the job (FINISH sets both TTLs).

@@ -179,6 +179,7 @@ local function take(id, f, G, tok, canary)
   local scaps = subject_caps(G, f)
   if scaps and #scaps > 0 then subject_take(f.subj, scaps, tok) end
   enter(f.camp, 'dialing')
+  ix_in(id, 'dialing', f.camp)
   local bucket = I(math.floor(NOW / 10000))
   bump(P .. 'pace:*', bucket, 1, 180)
   if f.camp and f.camp ~= '' then bump(P .. 'pace:' .. f.camp, bucket, 1, 180) end

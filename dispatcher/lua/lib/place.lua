@@ -65,6 +65,7 @@ local function put(id, f, state, reason, until_ms, detail, fields)
   end
   redis.call('HSET', jkey(id), unpack(kv))
   enter(f.camp, state, reason)
+  ix_in(id, state, f.camp)
   if state ~= 'queued' then
     tl(id, state == 'parked' and 'parked' or 'waiting', {r = reason, u = until_ms, d = detail})
   end
@@ -84,6 +85,7 @@ local function unput(id, f)
     redis.call('SREM', P .. 'cwait:' .. f.camp, id)
   end
   leave(f.camp, s, f.wr)
+  ix_out(id, s, f.camp)
 end
 
 local function free_slots(id, f)
@@ -98,6 +100,7 @@ local function to_finish(id, f, why, lease)
   redis.call('HSET', jkey(id), 'state', 'finishing', 'fin', why)
   redis.call('ZADD', P .. 'finishq', NOW + (lease or LEASE_FINISH), id)
   enter(f.camp, 'finishing')
+  ix_in(id, 'finishing', f.camp)
 end
 
 local JOB_FIELDS = {'state', 'wr', 'prov', 'prio', 'camp', 'dialer', 'dtok'}
