@@ -180,9 +180,16 @@ PROCESS_LANES = {
 }
 
 
+# Modules with a costly module-scoped fixture (a Chromium, a mypy run): all of a module's tests
+# run in one xdist worker, so the fixture starts once rather than once per worker.
+ONE_WORKER = {"test_console_browser", "test_console_browser_fleet", "test_console_jobs_browser",
+              "test_console_limits_browser", "test_console_screenshots", "test_typing"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         module = getattr(item, "module", None)
-        lane = PROCESS_LANES.get(module.__name__.rpartition(".")[2] if module else "")
-        if lane:
-            item.add_marker(pytest.mark.xdist_group(lane))
+        name = module.__name__.rpartition(".")[2] if module else ""
+        group = PROCESS_LANES.get(name) or (name if name in ONE_WORKER else "")
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
