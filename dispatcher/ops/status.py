@@ -17,7 +17,7 @@ WAIT_PREFIX = "w:"
 async def collect(store: OperatorReads, settings: Settings) -> dict[str, Any]:
     """Every number is an int (0 before the first worker has created anything)."""
     now = await store.server_ms()
-    counts = await store.counts()
+    counts, parked = await store.counts_and_parked(list(settings.providers))
     sizes = await store.queue_sizes(now)
     backlog = await store.backlog()
     out: dict[str, Any] = {
@@ -44,7 +44,7 @@ async def collect(store: OperatorReads, settings: Settings) -> dict[str, Any]:
         ov = await store.limits_get(name)  # `dispatcher limits set` replaces the file's
         windows, margin, cap = ov.in_force(p.windows, p.margin_ms, p.max_concurrent_calls)
         st = await store.provider_state(name, [(w.limit, w.ms) for w in windows], margin, now)
-        provs[name] = _provider(p.kind, cap, windows, st, now)
+        provs[name] = _provider(p.kind, cap, windows, {**st, "parked": parked[name]}, now)
         provs[name]["state"] = provider_state(provs[name], out["live_workers"])
         provs[name]["limits_set_at_runtime"] = bool(ov.windows or ov.slots is not None)
         if p.caller_ids:

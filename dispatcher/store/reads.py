@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -101,6 +102,18 @@ class Reads:
                 "halt": {str(a): str(b) for a, b in (halt or {}).items()},
                 "slots_in_use": int(slots), "slot_cap_shrunk_to": None if cap is None else int(cap),
                 "parked": int(parked)}
+
+    async def counts_and_parked(self, providers: Sequence[str]
+                                ) -> tuple[dict[str, int], dict[str, int]]:
+        """The live counts and each provider's parked set size at one instant (MULTI): a
+        halt's banner and the waiting table, read apart, could straddle a resume batch."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hgetall(self.k.counts)
+        for provider in providers:
+            pipe.zcard(self.k.parked(provider))
+        raw, *sizes = await pipe.execute()
+        counts = {str(k): int(v) for k, v in raw.items() if str(v).lstrip("-").isdigit()}
+        return counts, {name: int(size) for name, size in zip(providers, sizes, strict=True)}
 
     async def queue_sizes(self, now: int) -> dict[str, int]:
         pipe = self.r.pipeline(transaction=False)
