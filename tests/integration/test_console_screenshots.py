@@ -59,7 +59,9 @@ async def test_every_page_at_desktop_and_phone_width_is_saved_for_the_docs(
     shots = Path(SHOTS_TO) if SHOTS_TO else tmp_path / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     cfg = ConsoleConfig(token_file=str(tokens_in(tmp_path)))
-    async with running_console(quiet_settings(redis_server, ns), cfg) as url, \
+    settings = quiet_settings(redis_server, ns)
+    settings.worker.dead_after_s = 600  # w1 stays alive while every page is shot; w2 is dead
+    async with running_console(settings, cfg) as url, \
             tab_on(browser, url, tmp_path) as tab:
         await log_in(tab, ACT)
         for size, width in WIDTHS.items():
