@@ -19,6 +19,7 @@ from dispatcher.console.views import (
 )
 from dispatcher.logs import clean_field
 from dispatcher.ops.explain import Explanation, Why, clock, span, when
+from dispatcher.ops.jobfilter import REDRIVABLE as FAILED_OUTCOMES
 
 
 # -- campaigns -------------------------------------------------------------------------------
@@ -153,8 +154,12 @@ def job(x: Explanation | None, job_id: str, raw: str, ctx: Ctx,
 
 # -- failures --------------------------------------------------------------------------------
 def failures(items: list[dict[str, Any]], now: int) -> str:
+    older = " · ".join(f'<a href="/jobs?state=done&amp;outcome={o}">{o}</a>'
+                       for o in FAILED_OUTCOMES)
+    links = (f'<p class="muted" data-older>Older, by outcome (filter by campaign, provider or '
+             f'time in the jobs list): {older}</p>')
     if not items:
-        return '<p class="muted">No failure or block in the last hour.</p>'
+        return f'<p class="muted">No failure or block in the last hour.</p>{links}'
     rows = "".join(
         f'<tr data-outcome="{esc(f["outcome"])}"><td>{esc(when(f["ms"], now))}</td>'
         f'<td><a href="/jobs?id={quote(str(f["job_id"] or ""))}">{esc(f["job_id"])}</a></td>'
@@ -164,7 +169,7 @@ def failures(items: list[dict[str, Any]], now: int) -> str:
         f'<td>{esc(f["why"])}</td></tr>' for f in items)
     return ('<table class="t wide"><thead><tr><th>when</th><th>job</th><th>outcome</th>'
             '<th>provider</th><th>campaign</th><th>answer</th><th>why</th></tr></thead>'
-            f'<tbody>{rows}</tbody></table>')
+            f'<tbody>{rows}</tbody></table>{links}')
 
 
 # -- login -----------------------------------------------------------------------------------

@@ -162,3 +162,11 @@ async def test_the_tail_reads_each_result_once_and_keeps_the_last_hour() -> None
 
 def test_a_count_of_one_job_is_singular() -> None:
     assert (views.jobs(1), views.jobs(2), views.jobs(4915)) == ("1 job", "2 jobs", "4,915 jobs")
+
+
+def test_the_failures_page_links_older_failures_to_the_jobs_list_by_outcome() -> None:
+    for page in (pages.failures([], 0), pages.failures([{
+            "ms": 0, "job_id": "j1", "outcome": "exhausted", "provider": "p", "campaign": "",
+            "http_status": 500, "error_code": "x", "why": "y"}], 0)):
+        assert '<a href="/jobs?state=done&amp;outcome=exhausted">exhausted</a>' in page
+        assert 'outcome=blocked">blocked</a>' in page
