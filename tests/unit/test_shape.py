@@ -89,7 +89,8 @@ def test_only_the_store_talks_to_redis() -> None:
 
 # Plain words: a local name, parameter, loop variable or except binding of one letter is fine
 # only where its whole life is one line (comprehension, lambda), for "_", and for a TypeVar.
-# Class attributes (some mirror the Lua scripts' reply keys) and import aliases are not locals.
+# Class attributes (some mirror the Lua scripts' reply keys), method names and import aliases
+# are not locals.
 # engine/ is checked once its own rename has landed.
 _ONE_LETTER_EXEMPT_DIRS = ("engine",)
 _TYPEVAR_CALLS = {"TypeVar", "ParamSpec", "TypeVarTuple"}
@@ -128,8 +129,6 @@ def _bindings(node: ast.AST) -> list[tuple[str, int]]:
         return [(node.name, line)]
     if isinstance(node, ast.MatchMapping) and node.rest:
         return [(node.rest, line)]
-    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-        return [(node.name, line)]
     if isinstance(node, ast.Global | ast.Nonlocal):
         return [(name, line) for name in node.names]
     return []
