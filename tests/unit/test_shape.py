@@ -91,8 +91,8 @@ def test_only_the_store_talks_to_redis() -> None:
 # only where its whole life is one line (comprehension, lambda), for "_", and for a TypeVar.
 # Class attributes (some mirror the Lua scripts' reply keys), method names and import aliases
 # are not locals.
-# engine/ is checked once its own rename has landed.
-_ONE_LETTER_EXEMPT_DIRS = ("engine",)
+# engine/ (edited elsewhere) and console/ (not yet renamed) are checked once their rename lands.
+_ONE_LETTER_EXEMPT_DIRS = ("engine", "console")
 _TYPEVAR_CALLS = {"TypeVar", "ParamSpec", "TypeVarTuple"}
 
 
