@@ -57,10 +57,10 @@ def _job_id(job: dict[str, Any] | str) -> Any:
     if isinstance(job, dict):
         return job.get("id")
     try:
-        d = json.loads(job)
+        parsed = json.loads(job)
     except ValueError:
         return None
-    return d.get("id") if isinstance(d, dict) else None
+    return parsed.get("id") if isinstance(parsed, dict) else None
 
 
 class Client:
@@ -76,7 +76,7 @@ class Client:
     async def __aenter__(self) -> Client:
         return self
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
+    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         await self.close()
 
@@ -90,10 +90,10 @@ class Client:
         the whole batch if any job is malformed. Tells which ids were already known."""
         batch = list(jobs)
         if validate:
-            for i, job in enumerate(batch):
+            for index, job in enumerate(batch):
                 parsed = parse_job(_wire(job))
                 if isinstance(parsed, InvalidJob):
-                    raise JobRejected(f"job {i} ({_job_id(job)!r}): {parsed.error}")
+                    raise JobRejected(f"job {index} ({_job_id(job)!r}): {parsed.error}")
         ids = [_job_id(j) for j in batch]
         entry_ids, known = await self.store.push_jobs(
             [(None if i is None else str(i), _wire(j)) for i, j in zip(ids, batch, strict=True)])
@@ -196,7 +196,7 @@ class SyncClient:
     def __enter__(self) -> SyncClient:
         return self
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
+    def __exit__(self, et: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
 

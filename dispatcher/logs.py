@@ -75,8 +75,8 @@ def looks_like_phone(value: str) -> bool:
     text = value.strip()
     if not _PHONE_SHAPE_RE.fullmatch(text) or not text[-1].isdigit():
         return False
-    n = sum(c.isdigit() for c in text)
-    return PHONE_DIGITS[0] <= n <= PHONE_DIGITS[1] and not _NOT_PHONE_RE.fullmatch(text)
+    digits = sum(c.isdigit() for c in text)
+    return PHONE_DIGITS[0] <= digits <= PHONE_DIGITS[1] and not _NOT_PHONE_RE.fullmatch(text)
 
 
 def mask_value(value: str) -> str:

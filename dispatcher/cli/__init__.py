@@ -64,12 +64,12 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="dispatcher", description=DESCRIPTION)
-    p.add_argument("--version", action="version", version=f"dispatcher {__version__}")
-    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND", parser_class=Parser)
+    parser = Parser(prog="dispatcher", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"dispatcher {__version__}")
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND", parser_class=Parser)
     for module in COMMANDS:
         module.register(sub)
-    return p
+    return parser
 
 
 def main(argv: list[str] | None = None) -> None:

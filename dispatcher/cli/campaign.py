@@ -63,13 +63,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         finally:
             await store.close()
 
-    s, spend = run(main())
-    if s is None:
+    status, spend = run(main())
+    if status is None:
         raise Fail(f"campaign {args.name}: never seen (no job of it was read yet)", code=1)
     if args.json:
-        print(json.dumps({**s.to_json(), **({"spend": spend} if spend else {})}, indent=2))
+        print(json.dumps({**status.to_json(), **({"spend": spend} if spend else {})}, indent=2))
     else:
-        print(campaigns.render_status(s) + (campaigns.render_spend(spend) if spend else ""))
+        print(campaigns.render_status(status) + (campaigns.render_spend(spend) if spend else ""))
     return 0
 
 
@@ -82,16 +82,16 @@ def cmd_control(args: argparse.Namespace) -> int:
         store = open_store(settings)
         try:
             known = args.name in set(await campaigns.names(store))
-            n = await campaigns.control(store, args.op, args.name, settings.providers)
+            count = await campaigns.control(store, args.op, args.name, settings.providers)
             await audited(store, Action(f"campaign.{args.op}"), args.name,
-                          f"{n} jobs cancelled" if args.op == "cancel" else "")
-            return n, known
+                          f"{count} jobs cancelled" if args.op == "cancel" else "")
+            return count, known
         finally:
             await store.close()
 
-    n, known = run(main())
+    count, known = run(main())
     if args.op == "cancel":
-        text = (f"cancelled: {n} jobs not yet dialled get the result 'cancelled'; jobs of it "
+        text = (f"cancelled: {count} jobs not yet dialled get the result 'cancelled'; jobs of it "
                 f"pushed from now on are cancelled too, until 'dispatcher campaign resume "
                 f"{args.name}'")
     else:
@@ -107,21 +107,21 @@ def register(sub: Any) -> None:
                                     "reach every worker at its next grant.")
     csub = sp.add_subparsers(dest="campaign_cmd", required=True, metavar="ACTION")
 
-    p = csub.add_parser("list", help="every campaign: state, counts, pace and ETA",
+    parser = csub.add_parser("list", help="every campaign: state, counts, pace and ETA",
                         description="Every campaign seen: its state (running, paused, "
                                     "cancelled), jobs queued and finished, pace and ETA.")
-    add_redis_options(p)
-    p.add_argument("--json", action="store_true", help="machine-readable")
-    p.set_defaults(fn=cmd_list)
+    add_redis_options(parser)
+    parser.add_argument("--json", action="store_true", help="machine-readable")
+    parser.set_defaults(fn=cmd_list)
 
-    p = csub.add_parser("status", help="one campaign in detail",
+    parser = csub.add_parser("status", help="one campaign in detail",
                         description="Queued, waiting by reason, live calls, results by "
                                     "outcome and answer, calls made, pace and ETA. Exit 1 "
                                     "when the campaign was never seen.")
-    add_redis_options(p)
-    p.add_argument("name", type=_name)
-    p.add_argument("--json", action="store_true", help="machine-readable")
-    p.set_defaults(fn=cmd_status)
+    add_redis_options(parser)
+    parser.add_argument("name", type=_name)
+    parser.add_argument("--json", action="store_true", help="machine-readable")
+    parser.set_defaults(fn=cmd_status)
 
     helps = {
         "pause": "no new dial for the campaign's jobs (live calls go on); no attempt spent, "
@@ -131,7 +131,7 @@ def register(sub: Any) -> None:
                   "the campaign pushed later, until 'campaign resume'",
     }
     for op, text in helps.items():
-        p = csub.add_parser(op, help=text, description=text[0].upper() + text[1:] + ".")
-        add_redis_options(p)
-        p.add_argument("name", type=_name)
-        p.set_defaults(fn=cmd_control, op=op)
+        parser = csub.add_parser(op, help=text, description=text[0].upper() + text[1:] + ".")
+        add_redis_options(parser)
+        parser.add_argument("name", type=_name)
+        parser.set_defaults(fn=cmd_control, op=op)

@@ -27,9 +27,9 @@ def _now_ms() -> int:
     return round(time.time() * 1000)
 
 
-def _checked(fn: Any, *a: Any, **kw: Any) -> Any:
+def _checked(fn: Any, *args: Any, **kw: Any) -> Any:
     try:
-        return fn(*a, **kw)
+        return fn(*args, **kw)
     except ValueError as exc:
         raise Fail(str(exc)) from None
 

@@ -74,8 +74,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
         else:
             print(f"job {args.id}: unknown id — {UNKNOWN}")
         return 1
-    x = explain(facts)
-    print(json.dumps({"found": True, **x.to_json()}, indent=2) if args.json else render(x))
+    explanation = explain(facts)
+    print(json.dumps({"found": True, **explanation.to_json()}, indent=2) if args.json
+          else render(explanation))
     return 0
 
 

@@ -14,25 +14,26 @@ def _names(items: list[str], most: int = 20) -> str:
     return shown + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
-def render(e: dict[str, Any], fence_s: int) -> list[str]:
+def render(erased: dict[str, Any], fence_s: int) -> list[str]:
     """What was erased, in words (one line per kind of data)."""
-    lines = [f"erased {len(e['jobs'])} jobs" + (f" ({_names(e['jobs'])})" if e["jobs"] else "")
-             + f": {e['timelines']} timelines, {e['calls']} call records, {e['results']} "
-               f"results entries, {e['entries']} queued payloads, {e['number_logs']} "
-               f"number logs, {e['subject_logs']} subject logs"]
-    if e["fenced"]:
+    jobs = f" ({_names(erased['jobs'])})" if erased["jobs"] else ""
+    lines = [f"erased {len(erased['jobs'])} jobs{jobs}: {erased['timelines']} timelines, "
+             f"{erased['calls']} call records, {erased['results']} results entries, "
+             f"{erased['entries']} queued payloads, {erased['number_logs']} number logs, "
+             f"{erased['subject_logs']} subject logs"]
+    if erased["fenced"]:
         lines.append(f"in flight, erased and fenced for {fence_s} s (a call already started "
-                     f"goes on; no result is written for it): {_names(e['fenced'])}")
-    if e["unknown"]:
-        lines.append(f"nothing held for: {_names(e['unknown'])}")
-    if e["consents_erased"]:
-        lines.append(f"erased {e['consents_erased']} consent records")
-    if e["revocations_kept"]:
+                     f"goes on; no result is written for it): {_names(erased['fenced'])}")
+    if erased["unknown"]:
+        lines.append(f"nothing held for: {_names(erased['unknown'])}")
+    if erased["consents_erased"]:
+        lines.append(f"erased {erased['consents_erased']} consent records")
+    if erased["revocations_kept"]:
         lines.append(f"kept the revocations of consent, under the number's SHA-256 only (the "
-                     f"proof that the person objected): {_names(e['revocations_kept'])}")
-    if e["dnc_kept"]:
+                     f"proof that the person objected): {_names(erased['revocations_kept'])}")
+    if erased["dnc_kept"]:
         lines.append(f"kept on the do-not-call list (never erased, so they are not called "
-                     f"again): {_names(e['dnc_kept'])}")
+                     f"again): {_names(erased['dnc_kept'])}")
     return lines
 
 

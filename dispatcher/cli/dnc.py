@@ -25,9 +25,9 @@ BATCH = 10_000
 def _keys(numbers: list[str], hashed: bool) -> list[str]:
     from dispatcher.ops.dnc import key_of
     out = []
-    for n in numbers:
+    for number in numbers:
         try:
-            out.append(key_of(n, hashed))
+            out.append(key_of(number, hashed))
         except ValueError as exc:
             raise Fail(str(exc)) from None
     return out
@@ -50,13 +50,13 @@ def cmd_dnc(args: argparse.Namespace) -> int:
         store = open_store(settings)
         try:
             if args.action == "add":
-                n = await store.dnc_add(keys)
-                await audited(store, Action.DNC_ADD, f"{len(keys)} numbers", f"{n} added")
-                print(f"added {n} of {len(keys)} numbers")
+                count = await store.dnc_add(keys)
+                await audited(store, Action.DNC_ADD, f"{len(keys)} numbers", f"{count} added")
+                print(f"added {count} of {len(keys)} numbers")
             elif args.action == "remove":
-                n = await store.dnc_remove(keys)
-                await audited(store, Action.DNC_REMOVE, f"{len(keys)} numbers", f"{n} removed")
-                print(f"removed {n} of {len(keys)} numbers")
+                count = await store.dnc_remove(keys)
+                await audited(store, Action.DNC_REMOVE, f"{len(keys)} numbers", f"{count} removed")
+                print(f"removed {count} of {len(keys)} numbers")
             else:
                 found = await store.dnc_check(keys)
                 for number, hit in zip(args.numbers, found, strict=True):

@@ -10,29 +10,29 @@ from dispatcher.cli.common import Fail
 
 
 def add_filter_options(sp: Any, *, state: bool) -> None:
-    g = sp.add_argument_group("which jobs (the console's jobs list filters)")
+    group = sp.add_argument_group("which jobs (the console's jobs list filters)")
     if state:
-        g.add_argument("--state", help="queued (default), delayed or parked")
-    g.add_argument("--campaign", help="jobs of this campaign")
-    g.add_argument("--provider", help="jobs of this provider")
-    g.add_argument("--priority", help="high, normal or low")
+        group.add_argument("--state", help="queued (default), delayed or parked")
+    group.add_argument("--campaign", help="jobs of this campaign")
+    group.add_argument("--provider", help="jobs of this provider")
+    group.add_argument("--priority", help="high, normal or low")
     if state:
-        g.add_argument("--wait-reason", help="jobs waiting for this reason (retry, window, …)")
-    g.add_argument("--since", metavar="TIME",
+        group.add_argument("--wait-reason", help="jobs waiting for this reason (retry, window, …)")
+    group.add_argument("--since", metavar="TIME",
                    help="entered their state (for done jobs: got their result) at or after "
                         "this RFC 3339 time")
-    g.add_argument("--until", metavar="TIME", help="… at or before this time")
+    group.add_argument("--until", metavar="TIME", help="… at or before this time")
 
 
 def filter_from(args: argparse.Namespace, **over: str) -> Any:
     """The JobFilter the options describe; Fail naming the option when one is wrong."""
     from dispatcher.ops.jobfilter import FilterError, JobFilter
-    q = {"state": getattr(args, "state", None), "campaign": args.campaign,
+    raw = {"state": getattr(args, "state", None), "campaign": args.campaign,
          "provider": args.provider, "priority": args.priority,
          "wait_reason": getattr(args, "wait_reason", None), "since": args.since,
          "until": args.until, **over}
     try:
-        return JobFilter.parse(q)
+        return JobFilter.parse(raw)
     except FilterError as exc:
         raise Fail(f"--{str(exc).replace('_', '-')}") from None
 

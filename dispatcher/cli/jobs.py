@@ -275,7 +275,7 @@ def cmd_results(args: argparse.Namespace) -> int:
         writer.writerow([*RESULT_COLUMNS, *(f"metadata.{m}" for m in meta)])
 
     async def main() -> int:
-        n = 0
+        written = 0
         async with Client(settings.redis, settings.redis.namespace) as client:
             async for _, res in client.results(args.start, follow=args.follow,
                                                campaign=args.campaign):
@@ -285,13 +285,13 @@ def cmd_results(args: argparse.Namespace) -> int:
                     out.write(json.dumps(res) + "\n")
                 if args.follow:
                     out.flush()
-                n += 1
-        return n
+                written += 1
+        return written
 
     try:
-        n = run(main())
+        written = run(main())
         if args.output:
-            print(f"wrote {n:,} results to {args.output}", file=sys.stderr)
+            print(f"wrote {written:,} results to {args.output}", file=sys.stderr)
     except KeyboardInterrupt:
         pass
     finally:

@@ -29,16 +29,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         finally:
             await store.close()
 
-    s = run(main())
-    s["config"] = config_in_use(args)
-    if s["config"] is None and not args.json:
+    status = run(main())
+    status["config"] = config_in_use(args)
+    if status["config"] is None and not args.json:
         from dispatcher.config.settings import DEFAULT_CONFIG_PATH
         print("no configuration loaded: pass --config FILE (or set DISPATCHER_CONFIG); there "
               f"is no {DEFAULT_CONFIG_PATH} in {Path.cwd()}\n"
               "  queues, consumers, halts and parked jobs are read from Redis alone; the "
               "providers, rate windows and call slots below are the built-in defaults, not "
               "your workers'")
-    print(json.dumps(s, indent=2) if args.json else render(s))
+    print(json.dumps(status, indent=2) if args.json else render(status))
     return 0
 
 

@@ -93,23 +93,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_run_one, args=(args.config, i), daemon=False)
              for i in range(args.processes)]
-    for p in procs:
-        p.start()
+    for proc in procs:
+        proc.start()
 
     def forward(signum: int, _: Any) -> None:
-        for p in procs:
-            if p.pid and p.is_alive():
-                os.kill(p.pid, signal.SIGTERM)
+        for proc in procs:
+            if proc.pid and proc.is_alive():
+                os.kill(proc.pid, signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     running = list(procs)
     while running:
         ended = multiprocessing.connection.wait([p.sentinel for p in running])
-        for p in [p for p in running if p.sentinel in ended]:
-            p.join()
-            running.remove(p)
-            if p.exitcode == 2:  # it could not start (its port is taken): nor do the others
+        for proc in [p for p in running if p.sentinel in ended]:
+            proc.join()
+            running.remove(proc)
+            if proc.exitcode == 2:  # it could not start (its port is taken): nor do the others
                 forward(signal.SIGTERM, None)
     return max((p.exitcode or 0) for p in procs)
 

@@ -34,23 +34,23 @@ class ConsoleConfig(BaseModel):
 
     @field_validator("trusted_proxies")
     @classmethod
-    def _networks(cls, v: list[str]) -> list[str]:
-        for item in v:
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
             try:
                 ipaddress.ip_network(item, strict=False)
             except ValueError:
                 raise ValueError(f"{item!r} is not an IP address or network (expected e.g. "
                                  "'127.0.0.1' or '10.0.0.0/8')") from None
-        return v
+        return value
 
     @field_validator("allowed_hosts")
     @classmethod
-    def _hosts(cls, v: list[str] | None) -> list[str] | None:
-        for item in v or []:
+    def _hosts(cls, value: list[str] | None) -> list[str] | None:
+        for item in value or []:
             if item != "*" and not HOST.fullmatch(item):
                 raise ValueError(f"{item!r} is not a host name (expected a name or address, "
                                  "with ':port' to allow that port only, or '*' for any)")
-        return v
+        return value
 
     def hosts(self) -> list[str]:
         """The Host headers answered."""

@@ -103,10 +103,10 @@ class RedisConfig(_Strict):
             if not self.sentinels or not self.master_name:
                 raise ValueError('redis.mode = "sentinel" needs redis.sentinels '
                                  '(["host:port", ...]) and redis.master_name')
-            for s in self.sentinels:
-                host, _, port = s.rpartition(":")
+            for sentinel in self.sentinels:
+                host, _, port = sentinel.rpartition(":")
                 if not host or not port.isdigit():
-                    raise ValueError(f"redis.sentinels: expected host:port, got {s!r}")
+                    raise ValueError(f"redis.sentinels: expected host:port, got {sentinel!r}")
         if self.mode == "cluster":
             if self.url.startswith("unix://"):
                 raise ValueError("redis.url: a cluster node is reached over TCP, not unix://")
@@ -207,10 +207,10 @@ class TrackingConfig(_Strict):
 
     @field_validator("poll_schedule_s")
     @classmethod
-    def _positive(cls, v: list[float]) -> list[float]:
-        if not v or any(x <= 0 for x in v):
+    def _positive(cls, value: list[float]) -> list[float]:
+        if not value or any(x <= 0 for x in value):
             raise ValueError("expected a non-empty list of positive seconds")
-        return v
+        return value
 
 
 class OptoutConfig(_Strict):
@@ -257,15 +257,15 @@ class Settings(BaseSettings):
                         max_schedule_ahead_s=self.jobs.max_schedule_ahead_s)
 
     def timing(self) -> Timing:
-        r, t = self.retry, self.tracking
+        retry, tracking = self.retry, self.tracking
         return Timing(
-            base_delay_s=r.base_delay_s, max_delay_s=r.max_delay_s,
-            max_attempts=r.max_attempts, max_defer_s=r.max_defer_s,
-            halt_probe_s=r.halt_probe_s, halt_probe_max_s=r.halt_probe_max_s,
-            poll_schedule_s=tuple(t.poll_schedule_s), webhook_poll_s=t.webhook_poll_s,
-            max_track_s=t.max_track_s,
+            base_delay_s=retry.base_delay_s, max_delay_s=retry.max_delay_s,
+            max_attempts=retry.max_attempts, max_defer_s=retry.max_defer_s,
+            halt_probe_s=retry.halt_probe_s, halt_probe_max_s=retry.halt_probe_max_s,
+            poll_schedule_s=tuple(tracking.poll_schedule_s), webhook_poll_s=tracking.webhook_poll_s,
+            max_track_s=tracking.max_track_s,
             codes={k: CodeRule(v.base_delay_s, v.max_delay_s, v.max_attempts)
-                   for k, v in r.codes.items()})
+                   for k, v in retry.codes.items()})
 
 
 def read_secret(env_name: str | None, file_name: str | None, what: str) -> str | None:
@@ -313,8 +313,8 @@ def load_settings(path: str | None = None, **overrides: Any) -> Settings:
 def _sources(cfg_path: str, overrides: dict[str, Any]) -> Sources:
     """What each layer holds, to say where a bad value came from."""
     try:
-        with open(cfg_path, "rb") as f:
-            toml: dict[str, Any] = tomllib.load(f)
+        with open(cfg_path, "rb") as file:
+            toml: dict[str, Any] = tomllib.load(file)
     except (OSError, ValueError):
         toml = {}
     prefix = str(Settings.model_config.get("env_prefix") or "")

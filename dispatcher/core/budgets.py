@@ -20,16 +20,16 @@ _BUDGET_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*day\s*$")
 
 def parse_budget(text: str) -> int:
     """``"500/day"`` -> the budget in millionths; ValueError saying what was expected."""
-    m = _BUDGET_RE.match(text)
-    if not m:
+    match = _BUDGET_RE.match(text)
+    if not match:
         raise ValueError(f"budget {text!r}: expected 'N/day' with N a number >= 0 "
                          "(e.g. '500/day')")
-    return round(float(m.group(1)) * MICRO)
+    return round(float(match.group(1)) * MICRO)
 
 
-def _check_budget(v: str) -> str:
-    parse_budget(v)
-    return v
+def _check_budget(value: str) -> str:
+    parse_budget(value)
+    return value
 
 
 BudgetText = Annotated[str, AfterValidator(_check_budget)]

@@ -24,10 +24,10 @@ E164_RE = re.compile(r"\+[1-9][0-9]{6,14}")
 DAY_MS = 86_400_000
 
 
-def _caps(v: list[str]) -> list[str]:
-    for text in v:
+def _caps(value: list[str]) -> list[str]:
+    for text in value:
         parse_number_cap(text)
-    return v
+    return value
 
 
 class CallerId(BaseModel):
@@ -44,20 +44,20 @@ class CallerId(BaseModel):
 
     @field_validator("number")
     @classmethod
-    def _e164(cls, v: str) -> str:
-        if not E164_RE.fullmatch(v):
-            raise ValueError(f"{v!r}: expected an E.164 number (+ and 7-15 digits)")
+    def _e164(cls, value: str) -> str:
+        if not E164_RE.fullmatch(value):
+            raise ValueError(f"{value!r}: expected an E.164 number (+ and 7-15 digits)")
         try:
-            if not phonenumbers.is_possible_number(phonenumbers.parse(v)):
-                raise ValueError(f"{v!r}: not a possible number in its country")
+            if not phonenumbers.is_possible_number(phonenumbers.parse(value)):
+                raise ValueError(f"{value!r}: not a possible number in its country")
         except phonenumbers.NumberParseException:
-            raise ValueError(f"{v!r}: expected an E.164 number") from None
-        return v
+            raise ValueError(f"{value!r}: expected an E.164 number") from None
+        return value
 
     @field_validator("caps")
     @classmethod
-    def _own_caps(cls, v: list[str] | None) -> list[str] | None:
-        return None if v is None else _caps(v)
+    def _own_caps(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _caps(value)
 
     @property
     def key(self) -> str:
@@ -88,8 +88,8 @@ class CallerIdPool(BaseModel):
 
     @field_validator("caps")
     @classmethod
-    def _pool_caps(cls, v: list[str]) -> list[str]:
-        return _caps(v)
+    def _pool_caps(cls, value: list[str]) -> list[str]:
+        return _caps(value)
 
     @model_validator(mode="after")
     def _unique(self) -> CallerIdPool:
@@ -107,8 +107,8 @@ class CallerIdPool(BaseModel):
     def keys(self) -> list[str]:
         return [n.key for n in self.numbers]
 
-    def caps_of(self, n: CallerId) -> list[tuple[int, int]]:
-        caps = self.caps if n.caps is None else n.caps
+    def caps_of(self, caller: CallerId) -> list[tuple[int, int]]:
+        caps = self.caps if caller.caps is None else caller.caps
         return [(w.limit, w.ms) for w in map(parse_number_cap, caps)]
 
     def grant_args(self) -> dict[str, Any]:
@@ -116,13 +116,13 @@ class CallerIdPool(BaseModel):
         and each region's prefixes; ``keep``: how long a caller ID's log is kept."""
         ids, regions = [], {}
         keep = DAY_MS
-        for n in self.numbers:
-            caps = self.caps_of(n)
+        for caller in self.numbers:
+            caps = self.caps_of(caller)
             keep = max([keep, *(ms for _, ms in caps)])
-            rg = region_of_number(n.number) or ""
+            rg = region_of_number(caller.number) or ""
             if rg and rg not in regions:
                 regions[rg] = region_prefixes(rg)
-            ids.append({"id": n.key, "area": area_prefix(n.number), "rg": rg,
+            ids.append({"id": caller.key, "area": area_prefix(caller.number), "rg": rg,
                         "caps": [list(c) for c in caps]})
         return {"sel": self.selection, "ids": ids, "regions": regions, "keep": keep}
 
@@ -136,11 +136,11 @@ def area_prefix(e164: str) -> str:
         return ""
     if pn.country_code == 1:
         return e164[:5]
-    n = phonenumbers.length_of_geographical_area_code(pn)
-    if n <= 0:
+    length = phonenumbers.length_of_geographical_area_code(pn)
+    if length <= 0:
         return ""
     nsn = phonenumbers.national_significant_number(pn)
-    return f"+{pn.country_code}{nsn[:n]}"
+    return f"+{pn.country_code}{nsn[:length]}"
 
 
 def region_prefixes(region: str) -> list[str]:
@@ -158,23 +158,23 @@ def choose(pool: dict[str, Any], to: str, used: dict[str, int],
     best: tuple[int, int, int] | None = None
     pick = None
     dest_rg = _dest_region(pool["regions"], to)
-    for i, m in enumerate(pool["ids"]):
-        if m["id"] in capped:
+    for index, entry in enumerate(pool["ids"]):
+        if entry["id"] in capped:
             continue
         tier = 1
         if pool["sel"] == "local":
-            tier = 1 if m["area"] and to.startswith(m["area"]) else (
-                2 if dest_rg and m["rg"] == dest_rg else 3)
-        rank = (tier, used.get(m["id"], 0), i)
+            tier = 1 if entry["area"] and to.startswith(entry["area"]) else (
+                2 if dest_rg and entry["rg"] == dest_rg else 3)
+        rank = (tier, used.get(entry["id"], 0), index)
         if best is None or rank < best:
-            best, pick = rank, m["id"]
+            best, pick = rank, entry["id"]
     return pick
 
 
 def _dest_region(regions: dict[str, list[str]], to: str) -> str | None:
     best, found = 0, None
     for rg, prefixes in regions.items():
-        for p in prefixes:
-            if len(p) > best and to.startswith(p):
-                best, found = len(p), rg
+        for prefix in prefixes:
+            if len(prefix) > best and to.startswith(prefix):
+                best, found = len(prefix), rg
     return found

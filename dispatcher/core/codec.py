@@ -41,23 +41,23 @@ def strings(value: Any) -> int:
     looked at inline: most values are)."""
     kind = type(value)
     if kind is dict:
-        n, items = len(value), value.values()
+        count, items = len(value), value.values()
     elif kind is list:
-        n, items = 0, value
+        count, items = 0, value
     else:
         return 1 if kind is str else -1 if kind is float else 0
-    for x in items:
-        kind = type(x)
+    for item in items:
+        kind = type(item)
         if kind is str:
-            n += 1
+            count += 1
         elif kind is float:
             return -1
         elif kind is dict or kind is list:
-            k = strings(x)
-            if k < 0:
+            inner = strings(item)
+            if inner < 0:
                 return -1
-            n += k
-    return n
+            count += inner
+    return count
 
 
 def loads_exact(text: str | bytes) -> Any:

@@ -65,23 +65,23 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def from_stored(d: dict[str, Any]) -> Event:
-    if d.get("k") == Kind.REVOKE.value:
-        return Revocation(int(d.get("at") or 0), str(d.get("via") or ""),
-                          int(d.get("rec") or 0), str(d.get("id") or ""))
-    return Consent(str(d.get("scope") or ANY_CAMPAIGN), int(d.get("given") or 0),
-                   str(d.get("src") or ""), int(d.get("exp") or 0), int(d.get("rec") or 0),
-                   str(d.get("id") or ""))
+def from_stored(stored: dict[str, Any]) -> Event:
+    if stored.get("k") == Kind.REVOKE.value:
+        return Revocation(int(stored.get("at") or 0), str(stored.get("via") or ""),
+                          int(stored.get("rec") or 0), str(stored.get("id") or ""))
+    return Consent(str(stored.get("scope") or ANY_CAMPAIGN), int(stored.get("given") or 0),
+                   str(stored.get("src") or ""), int(stored.get("exp") or 0),
+                   int(stored.get("rec") or 0), str(stored.get("id") or ""))
 
 
 def covering(events: list[Event], campaign: str, now_ms: int) -> Consent | None:
     """The consent that lets ``campaign`` call this number at ``now_ms``, if any."""
     revoked = [e.revoked_ms for e in events if isinstance(e, Revocation)
                and e.revoked_ms <= now_ms]
-    for e in events:
-        if isinstance(e, Consent) and e.covers(campaign, now_ms) and not any(
-                r >= e.given_ms for r in revoked):
-            return e
+    for event in events:
+        if isinstance(event, Consent) and event.covers(campaign, now_ms) and not any(
+                r >= event.given_ms for r in revoked):
+            return event
     return None
 
 
@@ -89,18 +89,18 @@ def covering(events: list[Event], campaign: str, now_ms: int) -> Consent | None:
 def parse_time(text: str, name: str) -> int:
     """An ISO 8601 date or date-time as epoch ms; a time without an offset is UTC. Raises
     ValueError naming the field."""
-    s = text.strip()
+    stripped = text.strip()
     try:
-        if len(s) == 10:
-            d = date.fromisoformat(s)
-            return round(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp() * 1000)
-        t = datetime.fromisoformat(s.replace("Z", "+00:00"))
+        if len(stripped) == 10:
+            day = date.fromisoformat(stripped)
+            return round(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+        parsed = datetime.fromisoformat(stripped.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{name}: expected an ISO 8601 date or time such as 2026-03-01 or "
                          f"2026-03-01T09:30:00Z, got {text!r}") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return round(t.timestamp() * 1000)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return round(parsed.timestamp() * 1000)
 
 
 def check_scope(text: str) -> str:
@@ -111,8 +111,8 @@ def check_scope(text: str) -> str:
 
 
 def check_text(text: str, name: str) -> str:
-    s = text.strip()
-    if not s or len(s) > MAX_TEXT or any(ord(c) < 32 for c in s):
+    stripped = text.strip()
+    if not stripped or len(stripped) > MAX_TEXT or any(ord(c) < 32 for c in stripped):
         raise ValueError(f"{name}: expected 1-{MAX_TEXT} characters without control "
                          f"characters, got {text[:40]!r}")
-    return s
+    return stripped

@@ -102,8 +102,8 @@ class Policy(Protocol):
     def redial_after_s(self, answer_status: str, redials_done: int) -> float | None: ...
 
 
-def _ms(t: float | None) -> int | None:
-    return None if t is None else round(t * 1000)
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds * 1000)
 
 
 # -- before a dial ----------------------------------------------------------------------------
@@ -114,20 +114,20 @@ def schedule(job: Job, pol: Policy, now: int, max_defer_ms: int
     if exp is not None and now >= exp:
         return Finish(Outcome.EXPIRED)
     start = max(now, _ms(job.not_before) or 0)
-    v = pol.window(job, start, exp)
-    if v.blocked is not None:
-        return blocked(v)
-    opens = start if v.open else int(v.until_ms or start)
+    verdict = pol.window(job, start, exp)
+    if verdict.blocked is not None:
+        return blocked(verdict)
+    opens = start if verdict.open else int(verdict.until_ms or start)
     if opens > now:
         reason = WaitReason.WINDOW if opens > start else WaitReason.NOT_BEFORE
-        return Wait(reason, opens, v.text if reason is WaitReason.WINDOW else "")
+        return Wait(reason, opens, verdict.text if reason is WaitReason.WINDOW else "")
     deadline = now + max_defer_ms
     return Ready(min(deadline, exp) if exp is not None else deadline)
 
 
-def blocked(v: Verdict) -> Finish:
-    assert v.blocked is not None
-    return Finish(Outcome.BLOCKED, {"reason": v.blocked.value, "error_message": v.text})
+def blocked(verdict: Verdict) -> Finish:
+    assert verdict.blocked is not None
+    return Finish(Outcome.BLOCKED, {"reason": verdict.blocked.value, "error_message": verdict.text})
 
 
 def intake(job: Job, pol: Policy, now: int, *, provider_known: bool, problem: str | None,
@@ -149,12 +149,12 @@ def at_grant(job: Job, pol: Policy, now: int, *, unsure: bool) -> Dial | Reconci
     exp = _ms(job.expires_at)
     if exp is not None and now >= exp:
         return Finish(Outcome.EXPIRED)
-    v = pol.window(job, now, exp)
-    if v.blocked is not None:
-        return blocked(v)
-    if v.open:
+    verdict = pol.window(job, now, exp)
+    if verdict.blocked is not None:
+        return blocked(verdict)
+    if verdict.open:
         return Dial()
-    return Wait(WaitReason.WINDOW, int(v.until_ms or now), v.text)
+    return Wait(WaitReason.WINDOW, int(verdict.until_ms or now), verdict.text)
 
 
 def refunded(attempts: int) -> int:
@@ -284,11 +284,11 @@ def _redial(job: Job, call: CallState, redials: int, pol: Policy, now: int) -> W
         return None
     exp = _ms(job.expires_at)
     start = now + round(after * 1000)
-    v = pol.window(job, start, exp)
-    at = start if v.open else v.until_ms
-    if v.blocked is not None or at is None or (exp is not None and at >= exp):
+    verdict = pol.window(job, start, exp)
+    at = start if verdict.open else verdict.until_ms
+    if verdict.blocked is not None or at is None or (exp is not None and at >= exp):
         return None  # no opening before the job expires: the call so far is the result
-    return Wait(WaitReason.REDIAL, at, v.text)
+    return Wait(WaitReason.REDIAL, at, verdict.text)
 
 
 def gave_up(call_id: str, calls: tuple[CallRecord, ...]) -> Finish:

@@ -66,19 +66,19 @@ def parse_hours(specs: list[str]) -> Hours:
     per_day: list[list[tuple[int, int]]] = [[] for _ in range(7)]
     for spec in specs:
         spec_days, rng = _parse_spec(spec)
-        for d in spec_days:
-            per_day[d].append(rng)
+        for day in spec_days:
+            per_day[day].append(rng)
     days = tuple(_merge_minutes(r) for r in per_day)
     return ALWAYS if days == ALWAYS.days else Hours(days=days)
 
 
 def _parse_spec(spec: str) -> tuple[list[int], tuple[int, int]]:
-    m = _SPEC_RE.match(spec.lower())
-    if not m:
+    match = _SPEC_RE.match(spec.lower())
+    if not match:
         raise ValueError(f"{spec!r}: {_EXPECTED}")
-    days = _parse_days(spec, m.group(1))
-    start = _minutes(spec, int(m.group(2)), int(m.group(3)))
-    end = _minutes(spec, int(m.group(4)), int(m.group(5)))
+    days = _parse_days(spec, match.group(1))
+    start = _minutes(spec, int(match.group(2)), int(match.group(3)))
+    end = _minutes(spec, int(match.group(4)), int(match.group(5)))
     if start >= 1440:
         raise ValueError(f"{spec!r}: a range cannot start at 24:00")
     if end <= start:
@@ -111,11 +111,11 @@ def _minutes(spec: str, hh: int, mm: int) -> int:
 
 def _merge_minutes(ranges: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
     out: list[tuple[int, int]] = []
-    for s, e in sorted(ranges):
-        if out and s <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], e))
+    for start, end in sorted(ranges):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
         else:
-            out.append((s, e))
+            out.append((start, end))
     return tuple(out)
 
 
@@ -154,18 +154,18 @@ def _holiday_days(holidays: frozenset[date]) -> frozenset[int]:
     return frozenset(d.toordinal() - _EPOCH_ORD for d in holidays)
 
 
-def _offset(tz: ZoneInfo, x: int) -> int:
-    off = datetime.fromtimestamp(x, UTC).astimezone(tz).utcoffset()
+def _offset(tz: ZoneInfo, instant: int) -> int:
+    off = datetime.fromtimestamp(instant, UTC).astimezone(tz).utcoffset()
     assert off is not None
     return int(off.total_seconds())
 
 
-def _segments(tz: ZoneInfo, a: float, b: float) -> list[tuple[float, float, int]]:
+def _segments(tz: ZoneInfo, begin: float, finish: float) -> list[tuple[float, float, int]]:
     """Split [a, b) into stretches of constant UTC offset: (start, end, offset)."""
-    off = _offset(tz, math.floor(a))
+    off = _offset(tz, math.floor(begin))
     segs: list[tuple[float, float, int]] = []
-    start: float = a
-    probe, stop = math.floor(a), math.ceil(b)
+    start: float = begin
+    probe, stop = math.floor(begin), math.ceil(finish)
     while probe < stop:
         nxt = min(probe + _SAMPLE_S, stop)
         if _offset(tz, nxt) == off:
@@ -175,27 +175,28 @@ def _segments(tz: ZoneInfo, a: float, b: float) -> list[tuple[float, float, int]
         while hi - lo > 1:
             mid = (lo + hi) // 2
             lo, hi = (mid, hi) if _offset(tz, mid) == off else (lo, mid)
-        if hi >= b:
+        if hi >= finish:
             break
         segs.append((start, hi, off))
         start, off, probe = hi, _offset(tz, hi), hi
-    segs.append((start, b, off))
+    segs.append((start, finish, off))
     return segs
 
 
-def _zone_open(hours: Hours, holidays: frozenset[date], tz: ZoneInfo, a: float, b: float
+def _zone_open(hours: Hours, holidays: frozenset[date], tz: ZoneInfo, begin: float, finish: float
                ) -> list[Interval]:
     """The open instants within [a, b) in one zone, as sorted, merged half-open intervals."""
     hdays = _holiday_days(holidays)
     out: list[Interval] = []
-    for s, e, off in _segments(tz, a, b):
-        first, last = math.floor((s + off) / DAY_S) - 1, math.floor((e + off) / DAY_S) + 1
+    for seg_start, seg_end, off in _segments(tz, begin, finish):
+        first = math.floor((seg_start + off) / DAY_S) - 1
+        last = math.floor((seg_end + off) / DAY_S) + 1
         for day in range(first, last + 1):
             if day in hdays:
                 continue
             base = day * DAY_S - off
             for m0, m1 in hours.days[(day + _EPOCH_ORD - 1) % 7]:
-                lo, hi = max(base + m0 * 60, s), min(base + m1 * 60, e)
+                lo, hi = max(base + m0 * 60, seg_start), min(base + m1 * 60, seg_end)
                 if lo >= hi:
                     continue
                 if out and lo <= out[-1][1]:
@@ -207,15 +208,15 @@ def _zone_open(hours: Hours, holidays: frozenset[date], tz: ZoneInfo, a: float, 
 
 def _intersect(xs: list[Interval], ys: list[Interval]) -> list[Interval]:
     out: list[Interval] = []
-    i = j = 0
-    while i < len(xs) and j < len(ys):
-        lo, hi = max(xs[i][0], ys[j][0]), min(xs[i][1], ys[j][1])
+    left = right = 0
+    while left < len(xs) and right < len(ys):
+        lo, hi = max(xs[left][0], ys[right][0]), min(xs[left][1], ys[right][1])
         if lo < hi:
             out.append((lo, hi))
-        if xs[i][1] < ys[j][1]:
-            i += 1
+        if xs[left][1] < ys[right][1]:
+            left += 1
         else:
-            j += 1
+            right += 1
     return out
 
 
@@ -225,14 +226,14 @@ def _tzs(zones: tuple[str, ...]) -> list[ZoneInfo]:
     return [_zone(z) for z in zones]
 
 
-def _open_all(hours: Hours, holidays: frozenset[date], zones: tuple[str, ...], a: float,
-              b: float) -> list[Interval]:
+def _open_all(hours: Hours, holidays: frozenset[date], zones: tuple[str, ...], begin: float,
+              finish: float) -> list[Interval]:
     tzs = _tzs(zones)
-    ivs = _zone_open(hours, holidays, tzs[0], a, b)
+    ivs = _zone_open(hours, holidays, tzs[0], begin, finish)
     for tz in tzs[1:]:
         if not ivs:
             break
-        ivs = _intersect(ivs, _zone_open(hours, holidays, tz, a, b))
+        ivs = _intersect(ivs, _zone_open(hours, holidays, tz, begin, finish))
     return ivs
 
 
@@ -240,34 +241,34 @@ def _unrestricted(hours: Hours, holidays: frozenset[date]) -> bool:
     return hours.always and not holidays
 
 
-def is_open(hours: Hours, holidays: frozenset[date], zone: str, t: float) -> bool:
+def is_open(hours: Hours, holidays: frozenset[date], zone: str, instant: float) -> bool:
     """True when the window is open at instant ``t`` (epoch seconds) in ``zone``."""
     tz = _zone(zone)
     if _unrestricted(hours, holidays):
         return True
-    ivs = _zone_open(hours, holidays, tz, t, t + 1)
-    return bool(ivs) and ivs[0][0] == t
+    ivs = _zone_open(hours, holidays, tz, instant, instant + 1)
+    return bool(ivs) and ivs[0][0] == instant
 
 
-def next_open(hours: Hours, holidays: frozenset[date], zones: tuple[str, ...], t: float,
+def next_open(hours: Hours, holidays: frozenset[date], zones: tuple[str, ...], instant: float,
               horizon_s: float = DEFAULT_HORIZON_S) -> float | None:
     """The earliest t' >= t open in every zone, or None if none before t + horizon_s."""
     _tzs(zones)
     if _unrestricted(hours, holidays):
-        return t
+        return instant
     if hours.never:
         return None
-    end, a, span = t + horizon_s, t, 8.0 * DAY_S
-    while a < end:
-        b = min(a + span, end)
-        ivs = _open_all(hours, holidays, zones, a, b)
+    end, begin, span = instant + horizon_s, instant, 8.0 * DAY_S
+    while begin < end:
+        finish = min(begin + span, end)
+        ivs = _open_all(hours, holidays, zones, begin, finish)
         if ivs:
             return ivs[0][0]
-        a, span = b, span * 4
+        begin, span = finish, span * 4
     return None
 
 
-def open_until(hours: Hours, holidays: frozenset[date], zones: tuple[str, ...], t: float,
+def open_until(hours: Hours, holidays: frozenset[date], zones: tuple[str, ...], instant: float,
                horizon_s: float = DEFAULT_HORIZON_S) -> float | None:
     """When the opening that contains ``t`` ends; None if closed at ``t``.
 
@@ -278,13 +279,13 @@ def open_until(hours: Hours, holidays: frozenset[date], zones: tuple[str, ...], 
         return math.inf
     span = 2.0 * DAY_S
     while True:
-        b = min(t + span, t + horizon_s)
-        ivs = _open_all(hours, holidays, zones, t, b)
-        if not ivs or ivs[0][0] != t:
+        finish = min(instant + span, instant + horizon_s)
+        ivs = _open_all(hours, holidays, zones, instant, finish)
+        if not ivs or ivs[0][0] != instant:
             return None
-        if ivs[0][1] < b:
+        if ivs[0][1] < finish:
             return ivs[0][1]
-        if b >= t + horizon_s:
+        if finish >= instant + horizon_s:
             return math.inf
         span *= 4
 
@@ -299,21 +300,21 @@ def zone_label(name: str) -> str:
     return name
 
 
-def describe_instant(zones: tuple[str, ...], t: float) -> str:
+def describe_instant(zones: tuple[str, ...], instant: float) -> str:
     """``"09:00 America/Chicago (Mon 2026-12-07)"``, one part per zone joined by " / "."""
     parts = []
     for name in zones:
-        dt = datetime.fromtimestamp(t, UTC).astimezone(_zone(name))
+        dt = datetime.fromtimestamp(instant, UTC).astimezone(_zone(name))
         clock = f"{dt:%H:%M}" if dt.second == 0 else f"{dt:%H:%M:%S}"
         day = _DAY_NAMES[dt.weekday()].capitalize()
         parts.append(f"{clock} {zone_label(name)} ({day} {dt.date().isoformat()})")
     return " / ".join(parts)
 
 
-def describe_opening(hours: Hours, holidays: frozenset[date], zones: tuple[str, ...], t: float
+def describe_opening(hours: Hours, holidays: frozenset[date], zones: tuple[str, ...], instant: float
                      ) -> str:
     """Human text for the next opening at or after ``t``, for "waiting until ..." messages."""
-    nxt = next_open(hours, holidays, zones, t)
+    nxt = next_open(hours, holidays, zones, instant)
     if nxt is None:
         return f"never within {DEFAULT_HORIZON_S / DAY_S:.0f} days"
     return describe_instant(zones, nxt)

@@ -41,9 +41,9 @@ class _Scan:
         if self.depth == 1 and self.phase == _VALUE and self.key == "id":
             self.found.add(None)
 
-    def token(self, m: re.Match[str]) -> bool:
+    def token(self, match: re.Match[str]) -> bool:
         """Take one token; False once the top-level object is closed."""
-        tok = m.group()
+        tok = match.group()
         if tok in "{[":
             self.not_a_string()
             self.depth += 1
@@ -54,23 +54,23 @@ class _Scan:
             self.phase = _OTHER
             return self.depth > 0
         elif self.depth == 1:
-            self._top(m, tok)
+            self._top(match, tok)
         return True
 
-    def _top(self, m: re.Match[str], tok: str) -> None:
+    def _top(self, match: re.Match[str], tok: str) -> None:
         if tok == ",":
             self.not_a_string()  # a number or literal
             self.phase = _KEY
         elif tok == ":":
             self.phase = _VALUE if self.phase == _COLON else _OTHER
-            self.colon_end = m.end()
+            self.colon_end = match.end()
         elif self.phase == _KEY:  # a string where a key is due
-            self.key = (_unquote(tok) or "") if m.group(1) else ""
+            self.key = (_unquote(tok) or "") if match.group(1) else ""
             self.phase = _COLON
         else:
             if self.phase == _VALUE and self.key == "id":
-                value = _unquote(tok) if m.group(1) else None
-                adjacent = not self.text[self.colon_end:m.start()].strip()
+                value = _unquote(tok) if match.group(1) else None
+                adjacent = not self.text[self.colon_end:match.start()].strip()
                 self.found.add(value if adjacent and value and ID_RE.fullmatch(value) else None)
             self.phase = _OTHER
 
@@ -83,8 +83,8 @@ def scan_id(raw: str | bytes) -> str | None:
     if not text.startswith("{", start):
         return None
     scan = _Scan(text)
-    for m in _TOKEN_RE.finditer(text, start):
-        if not scan.token(m):
+    for match in _TOKEN_RE.finditer(text, start):
+        if not scan.token(match):
             break
     else:
         scan.not_a_string()  # cut off right after "id":

@@ -199,8 +199,8 @@ def _check_depth(text: str) -> None:
     if text.count("{") + text.count("[") <= MAX_DEPTH:
         return  # cannot be deeper: the common case costs two C-level counts
     depth = 0
-    for m in _BRACKET_RE.finditer(_STRING_RE.sub('""', text)):
-        if m.group() in "{[":
+    for match in _BRACKET_RE.finditer(_STRING_RE.sub('""', text)):
+        if match.group() in "{[":
             depth += 1
             if depth > MAX_DEPTH:
                 raise _Refused(f"job: nested deeper than {MAX_DEPTH} levels")
@@ -220,14 +220,14 @@ def _finite(text: str) -> float:
 
 
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    d = dict(pairs)
-    if len(d) != len(pairs):
+    data = dict(pairs)
+    if len(data) != len(pairs):
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
                 raise _Refused(f"job: duplicate field {quote(key)}")
             seen.add(key)
-    return d
+    return data
 
 
 # built once: json.loads / json.dumps with options build a new decoder / encoder per call
@@ -265,8 +265,8 @@ def _quick(text: str) -> Any:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return None
-    n = codec.strings(value)
-    return value if n >= 0 and 2 * n == text.count('"') else None
+    count = codec.strings(value)
+    return value if count >= 0 and 2 * count == text.count('"') else None
 
 
 def _encodable(value: Any) -> bool:
@@ -279,8 +279,8 @@ def _encodable(value: Any) -> bool:
 
 # -- one field at a time ----------------------------------------------------------------------
 
-def _id(d: dict[str, Any]) -> str:
-    value = d.get("id")
+def _id(data: dict[str, Any]) -> str:
+    value = data.get("id")
     if value is None:
         raise _Refused("id: required")
     if not isinstance(value, str):
@@ -290,8 +290,8 @@ def _id(d: dict[str, Any]) -> str:
     return value
 
 
-def _unknown(d: dict[str, Any]) -> None:
-    unknown = [k for k in d if k not in KNOWN_FIELDS]
+def _unknown(data: dict[str, Any]) -> None:
+    unknown = [k for k in data if k not in KNOWN_FIELDS]
     if unknown:
         name = min(unknown)
         if _UNKNOWN_NAME_RE.fullmatch(name):
@@ -299,8 +299,8 @@ def _unknown(d: dict[str, Any]) -> None:
         raise _Refused(f"job: unknown field {quote(name)}")
 
 
-def _to(d: dict[str, Any], rules: JobRules) -> str:
-    value = d.get("to")
+def _to(data: dict[str, Any], rules: JobRules) -> str:
+    value = data.get("to")
     if value is None:
         raise _Refused("to: required")
     if not isinstance(value, str):
@@ -310,8 +310,8 @@ def _to(d: dict[str, Any], rules: JobRules) -> str:
     return normalise(value, rules.number_check)
 
 
-def _text(d: dict[str, Any], name: str, max_len: int) -> str | None:
-    value = d.get(name)
+def _text(data: dict[str, Any], name: str, max_len: int) -> str | None:
+    value = data.get(name)
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > max_len or not TEXT_RE.fullmatch(value):
@@ -320,8 +320,8 @@ def _text(d: dict[str, Any], name: str, max_len: int) -> str | None:
     return value
 
 
-def _name(d: dict[str, Any], name: str) -> str | None:
-    value = d.get(name)
+def _name(data: dict[str, Any], name: str) -> str | None:
+    value = data.get(name)
     if value is None:
         return None
     if not isinstance(value, str) or not NAME_RE.fullmatch(value):
@@ -330,8 +330,8 @@ def _name(d: dict[str, Any], name: str) -> str | None:
     return value
 
 
-def _metadata(d: dict[str, Any], *, sized: bool = True) -> dict[str, Any]:
-    value = d.get("metadata")
+def _metadata(data: dict[str, Any], *, sized: bool = True) -> dict[str, Any]:
+    value = data.get("metadata")
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -343,8 +343,8 @@ def _metadata(d: dict[str, Any], *, sized: bool = True) -> dict[str, Any]:
     return value
 
 
-def _max_attempts(d: dict[str, Any]) -> int | None:
-    value = d.get("max_attempts")
+def _max_attempts(data: dict[str, Any]) -> int | None:
+    value = data.get("max_attempts")
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not (
@@ -353,8 +353,8 @@ def _max_attempts(d: dict[str, Any]) -> int | None:
     return value
 
 
-def _priority(d: dict[str, Any]) -> Priority:
-    value = d.get("priority")
+def _priority(data: dict[str, Any]) -> Priority:
+    value = data.get("priority")
     if value is None:
         return "normal"
     found = _PRIORITY.get(value) if isinstance(value, str) else None
@@ -377,8 +377,8 @@ def _zone_ok(name: str) -> bool:
     return True
 
 
-def _timezone(d: dict[str, Any]) -> str | None:
-    value = d.get("timezone")
+def _timezone(data: dict[str, Any]) -> str | None:
+    value = data.get("timezone")
     if value is None:
         return None
     if not isinstance(value, str) or not _zone_ok(value):
@@ -387,8 +387,8 @@ def _timezone(d: dict[str, Any]) -> str | None:
     return value
 
 
-def _region(d: dict[str, Any]) -> str | None:
-    value = d.get("region")
+def _region(data: dict[str, Any]) -> str | None:
+    value = data.get("region")
     if value is None:
         return None
     if not isinstance(value, str) or not is_known_region(value):
@@ -398,8 +398,8 @@ def _region(d: dict[str, Any]) -> str | None:
     return value
 
 
-def _time(d: dict[str, Any], name: str, rules: JobRules, now: float) -> float | None:
-    value = d.get(name)
+def _time(data: dict[str, Any], name: str, rules: JobRules, now: float) -> float | None:
+    value = data.get(name)
     if value is None:
         return None
     if not isinstance(value, str):
@@ -430,22 +430,22 @@ def _duration(seconds: float) -> str:
 
 # -- the whole job ----------------------------------------------------------------------------
 
-def _build(d: dict[str, Any], rules: JobRules, now: float) -> Job:
-    job_id = _id(d)
-    _unknown(d)
-    to = _to(d, rules)
-    agent_id = _text(d, "agent_id", 256)
-    workflow_id = _text(d, "workflow_id", 256)
+def _build(data: dict[str, Any], rules: JobRules, now: float) -> Job:
+    job_id = _id(data)
+    _unknown(data)
+    to = _to(data, rules)
+    agent_id = _text(data, "agent_id", 256)
+    workflow_id = _text(data, "workflow_id", 256)
     if agent_id is not None and workflow_id is not None:
         raise _Refused("workflow_id: cannot be combined with agent_id")
     return Job(
-        id=job_id, to=to, from_=_text(d, "from", 64), agent_id=agent_id,
-        workflow_id=workflow_id, provider=_name(d, "provider") or "default",
-        metadata=_metadata(d, sized=not rules.stored),
-        not_before=_time(d, "not_before", rules, now),
-        expires_at=_time(d, "expires_at", rules, now), max_attempts=_max_attempts(d),
-        campaign=_name(d, "campaign"), priority=_priority(d), timezone=_timezone(d),
-        region=_region(d), subject=_text(d, "subject", 128),
+        id=job_id, to=to, from_=_text(data, "from", 64), agent_id=agent_id,
+        workflow_id=workflow_id, provider=_name(data, "provider") or "default",
+        metadata=_metadata(data, sized=not rules.stored),
+        not_before=_time(data, "not_before", rules, now),
+        expires_at=_time(data, "expires_at", rules, now), max_attempts=_max_attempts(data),
+        campaign=_name(data, "campaign"), priority=_priority(data), timezone=_timezone(data),
+        region=_region(data), subject=_text(data, "subject", 128),
     )
 
 
@@ -458,20 +458,20 @@ def parse_job(raw: str | bytes | None, rules: JobRules = DEFAULT_RULES,
     """
     if raw is None:
         return InvalidJob(None, "job: stream entry has no 'job' field")
-    d: Any = None
+    data: Any = None
     try:
         if not isinstance(raw, str | bytes):
             raise _Refused(f"job: expected JSON text, got {type(raw).__name__}")
         text = _decode(raw, rules)
-        d = codec.loads_exact(text) if rules.stored else _load(text)
-        if not isinstance(d, dict):
-            raise _Refused(f"job: expected a JSON object, got {_kind(d)}")
-        return _build(d, rules, time.time() if now is None else now)
+        data = codec.loads_exact(text) if rules.stored else _load(text)
+        if not isinstance(data, dict):
+            raise _Refused(f"job: expected a JSON object, got {_kind(data)}")
+        return _build(data, rules, time.time() if now is None else now)
     except ValueError as exc:  # _Refused, and normalise's ValueError
         error = str(exc)
     except Exception as exc:  # a bug, never the producer's fault: still one invalid result
         error = f"job: could not be parsed (internal error {type(exc).__name__})"
-    if not isinstance(d, dict):  # unreadable: the id alone, when it is plain to see
+    if not isinstance(data, dict):  # unreadable: the id alone, when it is plain to see
         return InvalidJob(scan_id(raw) if isinstance(raw, str | bytes) else None, error)
-    return InvalidJob(d.get("id"), error, d.get("metadata", {}), d.get("provider", "default"),
-                      d.get("campaign"))
+    return InvalidJob(data.get("id"), error, data.get("metadata", {}),
+                      data.get("provider", "default"), data.get("campaign"))

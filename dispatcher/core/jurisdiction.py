@@ -57,13 +57,14 @@ class RuleSet:
         return self.regions.get(region, self.default)
 
 
-def intersect_hours(a: Hours, b: Hours) -> Hours:
+def intersect_hours(one: Hours, other: Hours) -> Hours:
     """The instants open under both ``a`` and ``b`` (per weekday, minute ranges)."""
-    if a.always:
-        return b
-    if b.always:
-        return a
-    return Hours(days=tuple(_intersect_ranges(x, y) for x, y in zip(a.days, b.days, strict=True)))
+    if one.always:
+        return other
+    if other.always:
+        return one
+    return Hours(days=tuple(_intersect_ranges(x, y)
+                            for x, y in zip(one.days, other.days, strict=True)))
 
 
 def _intersect_ranges(xs: tuple[tuple[int, int], ...], ys: tuple[tuple[int, int], ...]

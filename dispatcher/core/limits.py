@@ -45,13 +45,13 @@ class Window:
 
 def parse_limit(text: str) -> Window:
     """Parse ``"60/minute"`` or ``"100/5s"``; raise ValueError saying what was expected."""
-    m = _LIMIT_RE.match(text)
-    if not m:
+    match = _LIMIT_RE.match(text)
+    if not match:
         raise ValueError(
             f"limit {text!r}: expected 'N/second|minute|hour|day' or 'N/<seconds>s'"
         )
-    limit = int(m.group(1))
-    seconds = float(_UNITS[m.group(2)]) if m.group(2) else float(m.group(3))
+    limit = int(match.group(1))
+    seconds = float(_UNITS[match.group(2)]) if match.group(2) else float(match.group(3))
     if limit < 1 or seconds <= 0:
         raise ValueError(f"limit {text!r}: N and the window must be positive")
     return Window(seconds=seconds, limit=limit)
@@ -59,11 +59,11 @@ def parse_limit(text: str) -> Window:
 
 def header_window_seconds(suffix: str) -> float | None:
     """Map an ``X-RateLimit-*-<suffix>`` header suffix to a window length in seconds."""
-    s = suffix.lower()
-    if s in _UNITS:
-        return float(_UNITS[s])
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)s", s)
-    return float(m.group(1)) if m else None
+    unit = suffix.lower()
+    if unit in _UNITS:
+        return float(_UNITS[unit])
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)s", unit)
+    return float(match.group(1)) if match else None
 
 
 PACE_MAX_MS = 10_000  # windows this short are paced as well as capped
@@ -96,9 +96,9 @@ class SlidingLog:
         wait = 0
         for limit, span in spans:
             start = bisect.bisect_right(self.grants, now - span)
-            n = len(self.grants) - start
-            if n >= limit:
-                oldest_needed = self.grants[start + n - limit]
+            count = len(self.grants) - start
+            if count >= limit:
+                oldest_needed = self.grants[start + count - limit]
                 wait = max(wait, oldest_needed + span - now)
         return wait
 
@@ -135,17 +135,17 @@ def max_in_any_window(times: list[float], seconds: float) -> int:
     ts = sorted(times)
     best = 0
     lo = 0
-    for hi, t in enumerate(ts):
-        while ts[lo] <= t - seconds:
+    for hi, instant in enumerate(ts):
+        while ts[lo] <= instant - seconds:
             lo += 1
         best = max(best, hi - lo + 1)
     return best
 
 
-def _check_limits(v: list[str]) -> list[str]:
-    for item in v:
+def _check_limits(value: list[str]) -> list[str]:
+    for item in value:
         parse_limit(item)
-    return v
+    return value
 
 
 LimitList = Annotated[list[str], AfterValidator(_check_limits)]

@@ -135,13 +135,13 @@ def parse(text: str) -> PhoneNumber:
 def _split_plain(text: str) -> tuple[int, str] | None:
     """Plain E.164 as its country code and national number, when those are its digits as
     written (its E.164 form is then ``text`` itself); None for anything else."""
-    m = _PLAIN.fullmatch(text)
-    if m:
-        digits = m.group(1)
-        for i in (1, 2, 3):
-            code = int(digits[:i])
+    match = _PLAIN.fullmatch(text)
+    if match:
+        digits = match.group(1)
+        for width in (1, 2, 3):
+            code = int(digits[:width])
             if code in COUNTRY_CODE_TO_REGION_CODE:
-                nsn = digits[i:]
+                nsn = digits[width:]
                 if len(nsn) >= 2 and nsn[0] != "0":
                     known, prefix = _national_prefix(code)
                     if known and not (prefix and prefix.match(nsn)):

@@ -59,27 +59,29 @@ class JobPolicy:
         if self.pol.unrestricted:  # asked at every intake and grant: one answer, built once
             return ALWAYS_OPEN
         zones = self.zones(job)
-        w = calling_decision(self.pol, zones, t_ms / 1000,
+        window = calling_decision(self.pol, zones, t_ms / 1000,
                              None if expires_ms is None else expires_ms / 1000)
-        return _verdict(w)
+        return _verdict(window)
 
     def _regional_window(self, job: Job, rv: RegionView, t_ms: int,
                          expires_ms: int | None) -> Verdict:
         if rv.effective.unrestricted:
             return ALWAYS_OPEN
-        t, exp = t_ms / 1000, None if expires_ms is None else expires_ms / 1000
+        instant, exp = t_ms / 1000, None if expires_ms is None else expires_ms / 1000
         zones = recipient_zones(job.timezone, _number_zones(job.to), rv.effective)
-        w = calling_decision(rv.effective, zones, t, exp)
-        if rv.rule is None or w.state not in ("closed", "never_open"):
-            return _verdict(w)
-        base = calling_decision(rv.configured, zones, t, exp)
-        held = base.state == "open" or (base.state == "closed" and w.state == "never_open") or (
-            base.opens_at is not None and w.opens_at is not None and w.opens_at > base.opens_at)
+        window = calling_decision(rv.effective, zones, instant, exp)
+        if rv.rule is None or window.state not in ("closed", "never_open"):
+            return _verdict(window)
+        base = calling_decision(rv.configured, zones, instant, exp)
+        held = (base.state == "open"
+                or (base.state == "closed" and window.state == "never_open")
+                or (base.opens_at is not None and window.opens_at is not None
+                    and window.opens_at > base.opens_at))
         if not held:  # the configured calling hours hold the job: say so as before
-            return _verdict(w)
+            return _verdict(window)
         # the configured hours would open, the region's never do: the region forbids the call
-        return _verdict(w, region_text(rv, zones, t, w),
-                        BlockReason.REGION if w.state == "never_open" else None)
+        return _verdict(window, region_text(rv, zones, instant, window),
+                        BlockReason.REGION if window.state == "never_open" else None)
 
     def subject_caps(self, job: Job, t_ms: int) -> tuple[tuple[int, int], ...]:
         """(limit, window ms) of every per-subject cap on this job: its campaign's, its region
@@ -100,17 +102,17 @@ class JobPolicy:
         return redial_after(self.pol, answer_status, redials_done)
 
 
-def _verdict(w: CallingWindow, text: str | None = None,
+def _verdict(window: CallingWindow, text: str | None = None,
              reason: BlockReason | None = None) -> Verdict:
-    description = w.description if text is None else text
-    if w.state == "open":
-        end = w.open_until
+    description = window.description if text is None else text
+    if window.state == "open":
+        end = window.open_until
         return Verdict(True, None if end is None or math.isinf(end) else round(end * 1000),
                        description)
-    if w.state == "closed" and w.opens_at is not None:
-        return Verdict(False, round(w.opens_at * 1000), description)
+    if window.state == "closed" and window.opens_at is not None:
+        return Verdict(False, round(window.opens_at * 1000), description)
     return Verdict(False, None, description,
-                   reason or BlockReason(w.reason or "window_never_open"))
+                   reason or BlockReason(window.reason or "window_never_open"))
 
 
 @lru_cache(maxsize=65536)
@@ -180,13 +182,13 @@ class PolicyBook:
         """What the grant script must know per configured campaign: share, call cap, caps."""
         out: dict[str, dict[str, Any]] = {}
         for name in self.campaigns:
-            p = self.view(name)
-            entry: dict[str, Any] = {"share": p.share}
-            if p.max_concurrent_calls:
-                entry["cap"] = p.max_concurrent_calls
-            entry["caps"] = [[w.limit, w.ms] for w in p.number_caps]
-            entry["subject_caps"] = [[w.limit, w.ms] for w in p.subject_caps]
-            entry["consent"] = p.require_consent
+            policy = self.view(name)
+            entry: dict[str, Any] = {"share": policy.share}
+            if policy.max_concurrent_calls:
+                entry["cap"] = policy.max_concurrent_calls
+            entry["caps"] = [[w.limit, w.ms] for w in policy.number_caps]
+            entry["subject_caps"] = [[w.limit, w.ms] for w in policy.subject_caps]
+            entry["consent"] = policy.require_consent
             budget = self.campaigns[name].budget
             if budget is not None:
                 entry["budget"] = parse_budget(budget)

@@ -49,8 +49,8 @@ def parse_duration(value: str | float) -> float:
     seconds: float | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
-        seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    elif isinstance(value, str) and (match := _DURATION_RE.match(value)):
+        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
     if seconds is None or not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(
             f"{value!r}: expected a positive duration like '30s', '10m', '2h', '1d' "
@@ -62,13 +62,13 @@ def parse_duration(value: str | float) -> float:
 def parse_number_cap(text: str) -> Window:
     """``"2/day"``, ``"5/week"``, ``"1/3600s"``, ``"3/24h"``: at most N call starts per rolling
     window (to one number, or on one subject)."""
-    m = _WEEK_RE.match(text)
-    if m and int(m.group(1)) >= 1:
-        return Window(seconds=WEEK_S, limit=int(m.group(1)))
-    m = _SPAN_RE.match(text)
-    if m and int(m.group(1)) >= 1 and float(m.group(2)) > 0:
-        return Window(seconds=float(m.group(2)) * _DURATION_UNITS[m.group(3)],
-                      limit=int(m.group(1)))
+    match = _WEEK_RE.match(text)
+    if match and int(match.group(1)) >= 1:
+        return Window(seconds=WEEK_S, limit=int(match.group(1)))
+    match = _SPAN_RE.match(text)
+    if match and int(match.group(1)) >= 1 and float(match.group(2)) > 0:
+        return Window(seconds=float(match.group(2)) * _DURATION_UNITS[match.group(3)],
+                      limit=int(match.group(1)))
     try:
         return parse_limit(text)
     except ValueError:
@@ -83,67 +83,67 @@ def _fail(msg: str) -> NoReturn:
     raise PydanticCustomError("policy", "{msg}", {"msg": msg})
 
 
-def _check_hours(v: list[str]) -> list[str]:
+def _check_hours(value: list[str]) -> list[str]:
     try:
-        parse_hours(v)
+        parse_hours(value)
     except ValueError as exc:
         _fail(str(exc))
-    return v
+    return value
 
 
-def _check_holidays(v: list[str]) -> list[str]:
+def _check_holidays(value: list[str]) -> list[str]:
     try:
-        parse_holidays(v)
+        parse_holidays(value)
     except ValueError as exc:
         _fail(str(exc))
-    return v
+    return value
 
 
-def _check_zone(v: str) -> str:
-    if v and not is_valid_zone(v):
-        _fail(f"{v!r}: not a known IANA time zone (e.g. 'America/Chicago'); \"\" for none")
-    return v
+def _check_zone(value: str) -> str:
+    if value and not is_valid_zone(value):
+        _fail(f"{value!r}: not a known IANA time zone (e.g. 'America/Chicago'); \"\" for none")
+    return value
 
 
-def _check_caps(v: list[str]) -> list[str]:
-    for item in v:
+def _check_caps(value: list[str]) -> list[str]:
+    for item in value:
         try:
             parse_number_cap(item)
         except ValueError as exc:
             _fail(str(exc))
-    return v
+    return value
 
 
-def _check_url(v: str) -> str:
-    parts = urlsplit(v)
-    if v and (parts.scheme not in ("http", "https") or not parts.netloc):
-        _fail(f"{v!r}: expected an http:// or https:// URL, or \"\" for none")
-    return v
+def _check_url(value: str) -> str:
+    parts = urlsplit(value)
+    if value and (parts.scheme not in ("http", "https") or not parts.netloc):
+        _fail(f"{value!r}: expected an http:// or https:// URL, or \"\" for none")
+    return value
 
 
-def _check_redial(v: dict[str, RedialRule]) -> dict[str, RedialRule]:
-    for status in v:
+def _check_redial(value: dict[str, RedialRule]) -> dict[str, RedialRule]:
+    for status in value:
         if status == "human":
             _fail("'human': a call a person answered is never redialled; "
                   f"expected one of {', '.join(REDIAL_STATUSES)}")
         if status not in REDIAL_STATUSES:
             _fail(f"{status!r}: expected one of {', '.join(REDIAL_STATUSES)}")
-    return v
+    return value
 
 
-def _check_region_keys(v: dict[str, RegionConfig]) -> dict[str, RegionConfig]:
-    for code in v:
+def _check_region_keys(value: dict[str, RegionConfig]) -> dict[str, RegionConfig]:
+    for code in value:
         if not is_known_region(code):
             _fail(f"{code!r}: not a known region; expected an ISO 3166-2 code such as "
                   "\"US-FL\" or \"GB-SCT\", or a country code such as \"GB\"")
-    return v
+    return value
 
 
-def _check_campaign_names(v: dict[str, CampaignConfig]) -> dict[str, CampaignConfig]:
-    for name in v:
+def _check_campaign_names(value: dict[str, CampaignConfig]) -> dict[str, CampaignConfig]:
+    for name in value:
         if not _CAMPAIGN_RE.match(name):
             _fail(f"{name!r}: a campaign name is 1-64 of A-Z a-z 0-9 . _ : -")
-    return v
+    return value
 
 
 class _Strict(BaseModel):
@@ -158,9 +158,9 @@ class RedialRule(_Strict):
 
     @field_validator("after", mode="before")
     @classmethod
-    def _duration(cls, v: Any) -> float:
+    def _duration(cls, value: Any) -> float:
         try:
-            return parse_duration(v)
+            return parse_duration(value)
         except ValueError as exc:
             _fail(str(exc))
 
@@ -193,14 +193,14 @@ RegionMap = Annotated[dict[str, RegionConfig], AfterValidator(_check_region_keys
 REGISTRY_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
-def _check_applies(v: list[str]) -> list[str]:
-    if not v:
+def _check_applies(value: list[str]) -> list[str]:
+    if not value:
         _fail("expected at least one country or region code, e.g. [\"US\"]")
-    for code in v:
+    for code in value:
         if not is_known_region(code):
             _fail(f"{code!r}: not a known region; expected a country code such as \"US\" or "
                   "an ISO 3166-2 code such as \"US-FL\"")
-    return v
+    return value
 
 
 class RegistryConfig(_Strict):
@@ -210,11 +210,11 @@ class RegistryConfig(_Strict):
     applies_to: Annotated[list[str], AfterValidator(_check_applies)]
 
 
-def _check_registry_names(v: dict[str, RegistryConfig]) -> dict[str, RegistryConfig]:
-    for name in v:
+def _check_registry_names(value: dict[str, RegistryConfig]) -> dict[str, RegistryConfig]:
+    for name in value:
         if not REGISTRY_NAME_RE.fullmatch(name):
             _fail(f"{name!r}: a registry name is 1-64 of A-Z a-z 0-9 _ . -")
-    return v
+    return value
 
 
 RegistryMap = Annotated[dict[str, RegistryConfig], AfterValidator(_check_registry_names)]
@@ -309,24 +309,24 @@ def _merge(policy: PolicyConfig, camp: CampaignConfig) -> PolicyConfig:
     return policy.model_copy(update={k: v for k, v in overrides.items() if v is not None})
 
 
-def _view(p: PolicyConfig, name: str | None, camp: CampaignConfig | None) -> EffectivePolicy:
+def _view(config: PolicyConfig, name: str | None, camp: CampaignConfig | None) -> EffectivePolicy:
     return EffectivePolicy(
         campaign=name,
-        hours=parse_hours(p.calling_hours),
-        holidays=parse_holidays(p.holidays),
-        default_timezone=p.default_timezone,
-        number_check=p.number_check,
-        number_caps=tuple(parse_number_cap(x) for x in p.max_calls_per_number),
-        subject_caps=tuple(parse_number_cap(x) for x in p.max_calls_per_subject),
-        predial_url=p.predial_url,
-        predial_timeout_s=p.predial_timeout_s,
-        dnc_hashed=p.dnc_hashed,
-        redial_rules=tuple(sorted(p.redial.items())),
-        jurisdiction=p.jurisdiction,
-        region_rules=tuple(sorted(p.regions.items())),
+        hours=parse_hours(config.calling_hours),
+        holidays=parse_holidays(config.holidays),
+        default_timezone=config.default_timezone,
+        number_check=config.number_check,
+        number_caps=tuple(parse_number_cap(x) for x in config.max_calls_per_number),
+        subject_caps=tuple(parse_number_cap(x) for x in config.max_calls_per_subject),
+        predial_url=config.predial_url,
+        predial_timeout_s=config.predial_timeout_s,
+        dnc_hashed=config.dnc_hashed,
+        redial_rules=tuple(sorted(config.redial.items())),
+        jurisdiction=config.jurisdiction,
+        region_rules=tuple(sorted(config.regions.items())),
         max_concurrent_calls=camp.max_concurrent_calls if camp else None,
         share=camp.share if camp else 1.0,
-        require_consent=p.require_consent,
+        require_consent=config.require_consent,
     )
 
 
@@ -402,7 +402,7 @@ class CallingWindow:
 NO_LIMIT = CallingWindow("open", open_until=math.inf, description="no calling-hours limit")
 
 
-def calling_decision(pol: EffectivePolicy, zones: tuple[str, ...], t: float,
+def calling_decision(pol: EffectivePolicy, zones: tuple[str, ...], instant: float,
                      expires_at: float | None) -> CallingWindow:
     """Decide at instant ``t`` for a recipient in ``zones`` (from ``recipient_zones``).
 
@@ -416,26 +416,27 @@ def calling_decision(pol: EffectivePolicy, zones: tuple[str, ...], t: float,
     if not zones:
         return CallingWindow("no_timezone", description=(
             "no time zone known for the recipient and policy.default_timezone is not set"))
-    w = _decision(pol, zones, t, expires_at)
-    if w.state != "never_open" or len(zones) < 2 or (
-            expires_at is not None and next_open(pol.hours, pol.holidays, zones, t) is not None):
-        return w
+    window = _decision(pol, zones, instant, expires_at)
+    if window.state != "never_open" or len(zones) < 2 or (
+            expires_at is not None
+            and next_open(pol.hours, pol.holidays, zones, instant) is not None):
+        return window
     if pol.default_timezone:
-        return _decision(pol, (pol.default_timezone,), t, expires_at)
+        return _decision(pol, (pol.default_timezone,), instant, expires_at)
     return CallingWindow("no_timezone", description=(
         f"the number's {len(zones)} time zones never share an opening within "
         f"{DEFAULT_HORIZON_S / 86400:.0f} days and policy.default_timezone is not set"))
 
 
-def _decision(pol: EffectivePolicy, zones: tuple[str, ...], t: float,
+def _decision(pol: EffectivePolicy, zones: tuple[str, ...], instant: float,
               expires_at: float | None) -> CallingWindow:
-    end = open_until(pol.hours, pol.holidays, zones, t)
+    end = open_until(pol.hours, pol.holidays, zones, instant)
     if end is not None:
         text = describe_instant(zones, end) if end != math.inf else "no end in sight"
         return CallingWindow("open", open_until=end, description=f"open until {text}")
-    by_expiry = expires_at is not None and expires_at - t < DEFAULT_HORIZON_S
-    horizon = expires_at - t if expires_at is not None and by_expiry else DEFAULT_HORIZON_S
-    nxt = next_open(pol.hours, pol.holidays, zones, t, horizon) if horizon > 0 else None
+    by_expiry = expires_at is not None and expires_at - instant < DEFAULT_HORIZON_S
+    horizon = expires_at - instant if expires_at is not None and by_expiry else DEFAULT_HORIZON_S
+    nxt = next_open(pol.hours, pol.holidays, zones, instant, horizon) if horizon > 0 else None
     if nxt is not None:
         return CallingWindow("closed", opens_at=nxt, description=describe_instant(zones, nxt))
     limit = "before the job expires" if by_expiry else \

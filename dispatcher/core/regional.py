@@ -45,10 +45,10 @@ class RegionalPolicy:
         self._cache: dict[tuple[int, str | None, int], RegionView] = {}
         self._pols: dict[int, EffectivePolicy] = {}  # keeps each keyed policy alive
 
-    def view(self, pol: EffectivePolicy, job_region: str | None, to: str, t: float
+    def view(self, pol: EffectivePolicy, job_region: str | None, to: str, instant: float
              ) -> RegionView:
         region = job_region or region_of_number(to)
-        year = datetime.fromtimestamp(t, UTC).year
+        year = datetime.fromtimestamp(instant, UTC).year
         key = (id(pol), region, year)
         hit = self._cache.get(key)
         if hit is not None and self._pols.get(id(pol)) is pol:
@@ -89,29 +89,30 @@ class RegionalPolicy:
 def span_text(seconds: float) -> str:
     """``"2 h 10 min"``, ``"1 d 3 h"``, ``"45 min"``; rounded up to the minute."""
     minutes = max(1, math.ceil(seconds / 60))
-    d, rest = divmod(minutes, 1440)
-    h, m = divmod(rest, 60)
-    parts = [f"{d} d"] if d else []
-    if h:
-        parts.append(f"{h} h")
-    if m and not d:
-        parts.append(f"{m} min")
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{days} d"] if days else []
+    if hours:
+        parts.append(f"{hours} h")
+    if mins and not days:
+        parts.append(f"{mins} min")
     return " ".join(parts) or "1 min"
 
 
-def region_text(rv: RegionView, zones: tuple[str, ...], t: float, w: CallingWindow) -> str:
+def region_text(rv: RegionView, zones: tuple[str, ...], instant: float,
+                window: CallingWindow) -> str:
     """Which region rule holds the job, in plain words: ``"Florida: 08:00-20:00 recipient
     time, opens in 2 h 10 min (08:00 America/New_York (Tue 2026-03-10))"``."""
     assert rv.rule is not None and rv.region is not None
     rule = rv.rule
     note = ""
     if rule.public_holidays and zones:
-        today = datetime.fromtimestamp(t, UTC).astimezone(ZoneInfo(zones[0])).date()
+        today = datetime.fromtimestamp(instant, UTC).astimezone(ZoneInfo(zones[0])).date()
         name = public_holidays(rv.region, today.year).get(today)
         if name is not None:
             note = f"; {today.isoformat()} is a public holiday ({name})"
     head = f"{rule.name}: {rule.summary}{note}"
-    if w.state == "closed" and w.opens_at is not None:
-        return (f"{head}, opens in {span_text(w.opens_at - t)} "
-                f"({describe_instant(zones, w.opens_at)})")
-    return f"{head}; {w.description}"
+    if window.state == "closed" and window.opens_at is not None:
+        return (f"{head}, opens in {span_text(window.opens_at - instant)} "
+                f"({describe_instant(zones, window.opens_at)})")
+    return f"{head}; {window.description}"

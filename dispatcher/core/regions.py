@@ -51,9 +51,9 @@ def area_codes() -> dict[str, str]:
 @lru_cache(maxsize=65536)
 def region_of_number(e164: str) -> str | None:
     """The region a number points to: its US state by area code, else its country, else None."""
-    m = _NANP_RE.fullmatch(e164)
-    if m:
-        state = area_codes().get(m.group(1))
+    match = _NANP_RE.fullmatch(e164)
+    if match:
+        state = area_codes().get(match.group(1))
         if state is not None:
             return state
     try:

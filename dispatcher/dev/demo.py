@@ -51,11 +51,11 @@ from dispatcher.simulator import start_simulator
 from dispatcher.store import Store, connect
 
 
-def _spawn_workers(n: int, cfg_path: Path, env: dict[str, str], tmp: Path
+def _spawn_workers(count: int, cfg_path: Path, env: dict[str, str], tmp: Path
                    ) -> list[subprocess.Popen[bytes]]:
     procs = []
-    for i in range(n):
-        log = (tmp / f"worker-{i}.log").open("wb")
+    for index in range(count):
+        log = (tmp / f"worker-{index}.log").open("wb")
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "dispatcher", "run", "--config", str(cfg_path)],
             env=env, stdout=log, stderr=subprocess.STDOUT))
@@ -63,17 +63,17 @@ def _spawn_workers(n: int, cfg_path: Path, env: dict[str, str], tmp: Path
 
 
 def _stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
-    for w in workers:
-        if w.poll() is None:
-            w.send_signal(signal.SIGTERM)
-    for w in workers:
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+    for worker in workers:
         try:
-            w.wait(15)
+            worker.wait(15)
         except subprocess.TimeoutExpired:
-            w.kill()
+            worker.kill()
 
 
-async def _demo(n: int, processes: int, keep: bool = False) -> int:
+async def _demo(count: int, processes: int, keep: bool = False) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="dispatcher-demo-"))
     local: LocalRedis | None = None
     redis_url = os.environ.get("REDIS_URL")
@@ -98,7 +98,7 @@ async def _demo(n: int, processes: int, keep: bool = False) -> int:
         workers += _spawn_workers(processes, cfg_path, env, tmp)
         await store.ensure_group()
         await store.dnc_add([DNC_NUMBER])
-        results, expected, night = await _play(store, settings, n, workers, tmp, sim, port)
+        results, expected, night = await _play(store, settings, count, workers, tmp, sim, port)
         if keep:
             _inspect(cfg_path, night[0])
             await _until_interrupted()
@@ -125,10 +125,10 @@ def _environment(cfg_path: Path) -> dict[str, str]:
     return env
 
 
-async def _play(store: Store, settings: Any, n: int, workers: list[subprocess.Popen[bytes]],
+async def _play(store: Store, settings: Any, count: int, workers: list[subprocess.Popen[bytes]],
                 tmp: Path, sim: Any, port: int) -> tuple[dict[str, Any], int, list[str]]:
     """Push the sample, watch it, and show how the counts add up."""
-    jobs, expected, night = sample_jobs(n)
+    jobs, expected, night = sample_jobs(count)
     await store.enqueue(jobs)
     distinct = expected + len(night)
     say(f"enqueued {len(jobs)} entries, {distinct} distinct ids: a few invalid or "
@@ -162,8 +162,8 @@ async def _opt_out(sim: Any, port: int) -> OptOut | None:
     simulator's ground truth), ``POST /v1/optout`` to the workers' HTTP port."""
     import aiohttp
 
-    def live(t: float) -> bool:
-        return any(c.to == OPTOUT_NUMBER and c.live(t) for c in list(sim.calls.values()))
+    def live(when: float) -> bool:
+        return any(c.to == OPTOUT_NUMBER and c.live(when) for c in list(sim.calls.values()))
 
     while True:  # the simulator's calls are plain data: looked at, no event to wait on
         if live(time.time()):
@@ -263,9 +263,9 @@ def _progress(results: dict[str, Any], st: dict[str, Any], expected: int,
              f"calls live {st['tracking']}", f"retrying {st['delayed']}",
              f"rejected {by['rejected']}", f"invalid {by['invalid']}",
              f"exhausted {by['exhausted']}"]
-    for name, p in st["providers"].items():
-        use = ",".join(f"{w['window']}={w['used']}" for w in p["windows"])
-        parts.append(f"{name}[{use} slots {p['slots_in_use']}]")
+    for name, provider in st["providers"].items():
+        use = ",".join(f"{w['window']}={w['used']}" for w in provider["windows"])
+        parts.append(f"{name}[{use} slots {provider['slots_in_use']}]")
     line = parts[0]
     for part in parts[1:]:
         if len(line) + 3 + len(part) >= width:

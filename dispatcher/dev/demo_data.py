@@ -33,9 +33,9 @@ FLORIDA_NUMBER = "+13055550123"  # Miami: area code 305 gives the region US-FL
 def night_zone() -> str:
     """A fixed-offset zone where it is about 03:00 now: its calling window is closed."""
     now = dt.datetime.now(dt.UTC)
-    k = (3 - now.hour) % 24
-    k = k - 24 if k > 14 else k
-    return "Etc/GMT" if k == 0 else (f"Etc/GMT-{k}" if k > 0 else f"Etc/GMT+{-k}")
+    hours = (3 - now.hour) % 24
+    hours = hours - 24 if hours > 14 else hours
+    return "Etc/GMT" if hours == 0 else (f"Etc/GMT-{hours}" if hours > 0 else f"Etc/GMT+{-hours}")
 
 
 def sim_config(webhook_port: int) -> SimConfig:
@@ -111,16 +111,16 @@ token_file = "{token_file}"
 """
 
 
-def sample_jobs(n: int) -> tuple[list[dict[str, Any]], int, list[str]]:
+def sample_jobs(count: int) -> tuple[list[dict[str, Any]], int, list[str]]:
     """n good jobs plus a few bad, faulty, duplicate and policy ones; returns the jobs, how
     many results to expect, and the ids that wait for their calling window instead."""
     # first, so that its call is live early on
     jobs: list[dict[str, Any]] = [{"id": "demo-optout", "to": OPTOUT_NUMBER,
                                    "campaign": OPTOUT_CAMPAIGN}]
-    for i in range(n):
-        job: dict[str, Any] = {"id": f"demo-{i:04d}", "to": f"+1415555{i:04d}",
-                               "metadata": {"lead": i}}
-        if i % 3 == 2:
+    for index in range(count):
+        job: dict[str, Any] = {"id": f"demo-{index:04d}", "to": f"+1415555{index:04d}",
+                               "metadata": {"lead": index}}
+        if index % 3 == 2:
             job["provider"] = "eu"
         jobs.append(job)
     jobs += [
@@ -140,6 +140,6 @@ def sample_jobs(n: int) -> tuple[list[dict[str, Any]], int, list[str]]:
     night = [f"demo-night-{i}" for i in range(3)]
     jobs += [{"id": job_id, "to": f"+1212555072{i}", "campaign": NIGHT_CAMPAIGN,
               "timezone": zone} for i, job_id in enumerate(night)]
-    return jobs, n + 9, night
+    return jobs, count + 9, night
 
 

@@ -21,15 +21,15 @@ CLUSTER_PORT_MAX = 55_535  # a cluster node's bus port is its port + 10000
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _bindable(port: int) -> bool:
-    with socket.socket() as s:
+    with socket.socket() as sock:
         try:
-            s.bind(("127.0.0.1", port))
+            sock.bind(("127.0.0.1", port))
         except OSError:
             return False
     return True
@@ -54,11 +54,11 @@ class TlsFiles:
 
     @classmethod
     def make(cls, directory: str | None = None) -> TlsFiles:
-        d = Path(directory or tempfile.mkdtemp(prefix="dispatcher-tls-"))
-        ca, ca_key, cert, key, csr = (str(d / n) for n in (
+        folder = Path(directory or tempfile.mkdtemp(prefix="dispatcher-tls-"))
+        ca, ca_key, cert, key, csr = (str(folder / n) for n in (
             "ca.crt", "ca.key", "server.crt", "server.key", "server.csr"))
         run = [shutil.which("openssl") or "openssl"]
-        ext = d / "san.ext"
+        ext = folder / "san.ext"
         ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
         for args in (
                 ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
@@ -175,8 +175,8 @@ class LocalCluster:
         return self.nodes[0].url
 
     def stop(self) -> None:
-        for n in self.nodes:
-            n.stop()
+        for node in self.nodes:
+            node.stop()
 
 
 def start_cluster(masters: int = 3) -> LocalCluster:
@@ -193,11 +193,11 @@ def start_cluster(masters: int = 3) -> LocalCluster:
         subprocess.run([cli, "--cluster", "create", *(n.address for n in nodes),
                         "--cluster-replicas", "0", "--cluster-yes"],
                        check=True, capture_output=True, timeout=30)
-        for n in nodes:
-            _wait_for(partial(_cluster_ok, n.port))
+        for node in nodes:
+            _wait_for(partial(_cluster_ok, node.port))
     except BaseException:
-        for n in nodes:
-            n.stop()
+        for node in nodes:
+            node.stop()
         raise
     return LocalCluster(nodes)
 
@@ -235,8 +235,8 @@ class LocalSentinel:
         return [self.sentinel.address]
 
     def stop(self) -> None:
-        for s in (self.sentinel, self.replica, self.master):
-            s.stop()
+        for server in (self.sentinel, self.replica, self.master):
+            server.stop()
 
 
 def _node(appendonly: bool, front: Callable[[int], int] | None,
@@ -277,7 +277,7 @@ def start_sentinel(name: str = "dispatcher", appendonly: bool = True,
         _wait_for(lambda: f"{replica_shown}" in _cli(port, "sentinel", "replicas", name))
         return LocalSentinel(master, replica, sentinel, name)
     except BaseException:
-        for s in (sentinel, replica, master):
-            if s is not None:
-                s.stop()
+        for server in (sentinel, replica, master):
+            if server is not None:
+                server.stop()
         raise

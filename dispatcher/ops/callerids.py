@@ -37,14 +37,15 @@ def render(provider: str, pool: CallerIdPool, items: Sequence[CallerIdHealth]) -
     lines = [f"provider {provider}: {len(items)} caller IDs, {setup_words(pool)}",
              f"  {'caller id':<22} {'number':<16} {'calls':>7} {'answered':>8} "
              f"{'rate (recent)':>14}  state"]
-    for h in items:
-        rate = "-" if h.answer_rate is None else f"{h.answer_rate:.0%} of {h.recent}"
+    for health in items:
+        rate = "-" if health.answer_rate is None else f"{health.answer_rate:.0%} of {health.recent}"
         state = []
-        if h.flagged_since_ms is not None:
-            stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(h.flagged_since_ms / 1000))
+        if health.flagged_since_ms is not None:
+            stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(health.flagged_since_ms / 1000))
             state.append(f"flagged since {stamp}")
-        if h.rested:
+        if health.rested:
             state.append("rested")
-        lines.append(f"  {h.caller_id:<22} {numbers.get(h.caller_id, ''):<16} {h.calls:>7} "
-                     f"{h.answered:>8} {rate:>14}  {', '.join(state) or 'in use'}")
+        number = numbers.get(health.caller_id, "")
+        lines.append(f"  {health.caller_id:<22} {number:<16} {health.calls:>7} "
+                     f"{health.answered:>8} {rate:>14}  {', '.join(state) or 'in use'}")
     return "\n".join(lines)

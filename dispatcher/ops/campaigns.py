@@ -70,16 +70,17 @@ def eta_seconds(remaining: int, pace_per_min: int, paused: bool) -> float | None
 def status_from(name: str, counts: Mapping[str, int], *, paused: bool, cancelled: bool,
                 pace_per_min: int) -> CampaignStatus:
     """Build the status from a campaign's counter hash (pure)."""
-    c = counts.get
+    count_of = counts.get
     outcomes = _prefixed(counts, OUTCOME_PREFIX)
-    waiting = c(JobState.DELAYED, 0) + c(JobState.PARKED, 0)
-    remaining = c(JobState.QUEUED, 0) + waiting + c(JobState.DIALING, 0)
+    waiting = count_of(JobState.DELAYED, 0) + count_of(JobState.PARKED, 0)
+    remaining = count_of(JobState.QUEUED, 0) + waiting + count_of(JobState.DIALING, 0)
     return CampaignStatus(
-        name=name, paused=paused, cancelled=cancelled, jobs=c("total", 0),
-        queued=c(JobState.QUEUED, 0), waiting=waiting,
-        waiting_by_reason=_prefixed(counts, WAIT_PREFIX), dialing=c(JobState.DIALING, 0),
-        live=c("live", 0), finishing=c(JobState.FINISHING, 0), done=sum(outcomes.values()),
-        outcomes=outcomes, answers=_prefixed(counts, ANSWER_PREFIX), calls=c("calls", 0),
+        name=name, paused=paused, cancelled=cancelled, jobs=count_of("total", 0),
+        queued=count_of(JobState.QUEUED, 0), waiting=waiting,
+        waiting_by_reason=_prefixed(counts, WAIT_PREFIX), dialing=count_of(JobState.DIALING, 0),
+        live=count_of("live", 0), finishing=count_of(JobState.FINISHING, 0),
+        done=sum(outcomes.values()), outcomes=outcomes,
+        answers=_prefixed(counts, ANSWER_PREFIX), calls=count_of("calls", 0),
         pace_per_min=pace_per_min,
         eta_s=eta_seconds(remaining, pace_per_min, paused))
 
@@ -138,24 +139,24 @@ async def control(store: Store, op: Op, name: str, providers: Iterable[str] = ()
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    total = int(seconds)
+    if total < 60:
+        return f"{total}s"
+    if total < 3600:
+        return f"{total // 60}m{total % 60:02d}s"
+    return f"{total // 3600}h{total % 3600 // 60:02d}m"
 
 
-def _state(s: CampaignStatus) -> str:
-    if s.cancelled:
+def _state(status: CampaignStatus) -> str:
+    if status.cancelled:
         return "cancelled"
-    if s.paused:
+    if status.paused:
         return "paused"
-    return "active" if s.remaining or s.live or s.finishing else "idle"
+    return "active" if status.remaining or status.live or status.finishing else "idle"
 
 
-def _pairs(d: Mapping[str, int]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in d.items()) or "none"
+def _pairs(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
 
 
 def render_list(items: Sequence[CampaignStatus]) -> str:
@@ -184,18 +185,18 @@ def render_spend(sp: dict[str, Any]) -> str:
             f"(worst case) of {sp['budget']:g}; {sp['left']:g} left")
 
 
-def render_status(s: CampaignStatus) -> str:
+def render_status(status: CampaignStatus) -> str:
     return "\n".join([
-        f"campaign {s.name}: {_state(s)}",
-        f"  jobs read    {s.jobs}",
-        f"  queued       {s.queued}",
-        f"  waiting      {s.waiting} ({_pairs(s.waiting_by_reason)})",
-        f"  dialling     {s.dialing}",
-        f"  live calls   {s.live}",
-        f"  results      {s.done} ({_pairs(s.outcomes)})",
-        f"  answers      {_pairs(s.answers)}",
-        f"  calls made   {s.calls}",
-        f"  pace         {s.pace_per_min}/min over the last minute",
-        f"  ETA          {_duration(s.eta_s)}"
-        + (" (paused)" if s.paused and s.remaining else ""),
+        f"campaign {status.name}: {_state(status)}",
+        f"  jobs read    {status.jobs}",
+        f"  queued       {status.queued}",
+        f"  waiting      {status.waiting} ({_pairs(status.waiting_by_reason)})",
+        f"  dialling     {status.dialing}",
+        f"  live calls   {status.live}",
+        f"  results      {status.done} ({_pairs(status.outcomes)})",
+        f"  answers      {_pairs(status.answers)}",
+        f"  calls made   {status.calls}",
+        f"  pace         {status.pace_per_min}/min over the last minute",
+        f"  ETA          {_duration(status.eta_s)}"
+        + (" (paused)" if status.paused and status.remaining else ""),
     ])

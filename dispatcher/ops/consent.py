@@ -70,18 +70,18 @@ def read_csv(path: Path, hashed: bool, now_ms: int) -> Iterator[Row]:
                        len(header), hashed, now_ms)
 
 
-def _row(line: int, d: dict[str, str], width: int, expected: int, hashed: bool,
+def _row(line: int, fields: dict[str, str], width: int, expected: int, hashed: bool,
          now_ms: int) -> Row:
     if width != expected:
         return Row(line, None, None, f"expected {expected} fields, found {width}")
     try:
-        key = key_of(d["number"], hashed)
-        c = consent(d["source"], scope=d.get("scope") or None,
-                    given=d["given_at"] or _missing("given_at"),
-                    expires=d.get("expires_at") or None, now_ms=now_ms)
+        key = key_of(fields["number"], hashed)
+        record = consent(fields["source"], scope=fields.get("scope") or None,
+                    given=fields["given_at"] or _missing("given_at"),
+                    expires=fields.get("expires_at") or None, now_ms=now_ms)
     except ValueError as exc:
         return Row(line, None, None, str(exc))
-    return Row(line, key, c)
+    return Row(line, key, record)
 
 
 def _missing(name: str) -> str:
@@ -91,14 +91,14 @@ def _missing(name: str) -> str:
 def history_lines(events: list[Event]) -> list[str]:
     """A number's ledger, oldest first, one line an event."""
     out = []
-    for e in events:
-        if isinstance(e, Consent):
-            until = f", expires {iso(e.expires_ms)}" if e.expires_ms else ""
-            out.append(f"{iso(e.given_ms)}  consent for {_scope(e.scope)} "
-                       f"(source: {e.source}{until}; recorded {iso(e.recorded_ms)})")
+    for event in events:
+        if isinstance(event, Consent):
+            until = f", expires {iso(event.expires_ms)}" if event.expires_ms else ""
+            out.append(f"{iso(event.given_ms)}  consent for {_scope(event.scope)} "
+                       f"(source: {event.source}{until}; recorded {iso(event.recorded_ms)})")
         else:
-            out.append(f"{iso(e.revoked_ms)}  revoked (via: {e.via}; recorded "
-                       f"{iso(e.recorded_ms)})")
+            out.append(f"{iso(event.revoked_ms)}  revoked (via: {event.via}; recorded "
+                       f"{iso(event.recorded_ms)})")
     return out
 
 

@@ -36,12 +36,12 @@ def as_of_ms(text: str, today: date) -> int:
     """A registry copy's as-of date (``YYYY-MM-DD``, not in the future) as epoch ms (midnight
     UTC); ValueError naming --as-of."""
     try:
-        d = date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         raise ValueError(f"--as-of: expected the list's date as YYYY-MM-DD, got {text!r}") from None
-    if d > today:
-        raise ValueError(f"--as-of: {d} is in the future")
-    return round(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp() * 1000)
+    if day > today:
+        raise ValueError(f"--as-of: {day} is in the future")
+    return round(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
 
 
 def read_file(path: Path, hashed: bool) -> Iterator[Line]:
@@ -54,19 +54,19 @@ def read_file(path: Path, hashed: bool) -> Iterator[Line]:
             if "number" not in [h.strip().lower() for h in header]:
                 raise ValueError(f"{path}: a CSV needs a 'number' column (found {header})")
             col = [h.strip().lower() for h in header].index("number")
-            for n, row in enumerate(csv.reader(rest), 2):
+            for lineno, row in enumerate(csv.reader(rest), 2):
                 if row and len(row) > col and row[col].strip():
-                    yield _line(n, row[col], hashed)
+                    yield _line(lineno, row[col], hashed)
             return
         if first.strip():
             yield _line(1, first, hashed)
-        for n, text in enumerate(rest, 2):
+        for lineno, text in enumerate(rest, 2):
             if text.strip():
-                yield _line(n, text, hashed)
+                yield _line(lineno, text, hashed)
 
 
-def _line(n: int, text: str, hashed: bool) -> Line:
+def _line(lineno: int, text: str, hashed: bool) -> Line:
     try:
-        return Line(n, key_of(text, hashed))
+        return Line(lineno, key_of(text, hashed))
     except ValueError as exc:
-        return Line(n, None, str(exc))
+        return Line(lineno, None, str(exc))

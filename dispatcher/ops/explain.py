@@ -90,8 +90,8 @@ class Explanation:
     duration_s: float | None = None  # a done job's call, as the provider reported it
 
     def to_json(self) -> dict[str, Any]:
-        def why(w: Why) -> dict[str, Any]:
-            return {**asdict(w), "until": iso(w.until_ms)}
+        def why(reason: Why) -> dict[str, Any]:
+            return {**asdict(reason), "until": iso(reason.until_ms)}
         return {"id": self.job_id, "state": self.state, "provider": self.provider,
                 "campaign": self.campaign or None, "priority": self.priority,
                 "attempts": self.attempts, "to": self.to, "why": why(self.why),
@@ -113,8 +113,8 @@ async def gather(store: Store, settings: Settings, job_id: str) -> Facts | None:
     if cfg is not None:
         pstate = await store.provider_state(prov, [(w.limit, w.ms) for w in cfg.windows],
                                             cfg.margin_ms, now)
-        for w, s in zip(cfg.windows, pstate["windows"], strict=True):
-            s["label"] = w.label()
+        for window, state in zip(cfg.windows, pstate["windows"], strict=True):
+            state["label"] = window.label()
         pstate["slot_cap"] = cfg.max_concurrent_calls
     paused, cancelled = await store.campaign_flags()
     ccfg = settings.campaigns.get(camp) if camp else None
@@ -138,13 +138,13 @@ def span(ms: int) -> str:
     """A duration in words: '45 s', '3 min 12 s', '2 h 5 min', '3 d 4 h'."""
     if 0 < ms < 500:
         return "<1 s"
-    s = max(0, round(ms / 1000))
+    seconds = max(0, round(ms / 1000))
     for unit, size, sub, sub_size in (("d", 86400, "h", 3600), ("h", 3600, "min", 60),
                                       ("min", 60, "s", 1)):
-        if s >= size:
-            rest = (s % size) // sub_size
-            return f"{s // size} {unit}" + (f" {rest} {sub}" if rest else "")
-    return f"{s} s"
+        if seconds >= size:
+            rest = (seconds % size) // sub_size
+            return f"{seconds // size} {unit}" + (f" {rest} {sub}" if rest else "")
+    return f"{seconds} s"
 
 
 def when(ms: int, now: int) -> str:
@@ -162,8 +162,8 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _until(f: Facts) -> int | None:
-    return _int(f.job.get("wu"))
+def _until(facts: Facts) -> int | None:
+    return _int(facts.job.get("wu"))
 
 
 def _halted(name: str, halt: dict[str, str], now: int) -> Why:
@@ -181,68 +181,68 @@ def _campaign_paused(camp: str) -> Why:
                action={"kind": "campaign", "name": camp})
 
 
-def _campaign_flags(f: Facts) -> list[Why]:
-    camp = f.job.get("camp") or ""
-    if f.campaign_cancelled:
+def _campaign_flags(facts: Facts) -> list[Why]:
+    camp = facts.job.get("camp") or ""
+    if facts.campaign_cancelled:
         return [Why("campaign_cancelled", f"campaign {camp} was cancelled: its jobs get the "
                     "result 'cancelled'", fix="resume the campaign to accept its jobs again",
                     action={"kind": "campaign", "name": camp})]
-    return [_campaign_paused(camp)] if f.campaign_paused else []
+    return [_campaign_paused(camp)] if facts.campaign_paused else []
 
 
 # -- why it waits now, by state -------------------------------------------------------------
-def _blocked_by(f: Facts) -> str | None:
+def _blocked_by(facts: Facts) -> str | None:
     """The rule that blocked the job, in words, as the grant wrote it in the timeline."""
-    for e in reversed(f.timeline):
-        if e.get("e") == "blocked" and e.get("d"):
-            return scrub_text(str(e["d"]))
+    for event in reversed(facts.timeline):
+        if event.get("e") == "blocked" and event.get("d"):
+            return scrub_text(str(event["d"]))
     return None
 
 
-def _done(f: Facts) -> list[Why]:
-    out = f.job.get("outcome") or "unknown"
-    at = _int(f.job.get("done_ms")) or None
-    tail = f" at {when(at, f.now_ms)}" if at else ""
-    rule = _blocked_by(f) if out == "blocked" else None
+def _done(facts: Facts) -> list[Why]:
+    out = facts.job.get("outcome") or "unknown"
+    at = _int(facts.job.get("done_ms")) or None
+    tail = f" at {when(at, facts.now_ms)}" if at else ""
+    rule = _blocked_by(facts) if out == "blocked" else None
     return [Why(JobState.DONE, f"done: its result is '{out}'{tail}"
                 + (f": {rule}" if rule else ""), at)]
 
 
-def _finishing(f: Facts) -> list[Why]:
-    fin = f.job.get("fin") or "a result is due"
-    rule = _blocked_by(f) if fin.startswith("blocked:") else None
+def _finishing(facts: Facts) -> list[Why]:
+    fin = facts.job.get("fin") or "a result is due"
+    rule = _blocked_by(facts) if fin.startswith("blocked:") else None
     return [Why(JobState.FINISHING,
                 f"its result is being written ({rule or fin.replace(':', ': ')})")]
 
 
-def _tracking(f: Facts) -> list[Why]:
-    start = _int(f.job.get("track_ms")) or None
-    since = f" since {when(start, f.now_ms)}" if start else ""
-    return [Why("live", f"its call {f.job.get('call_id') or '?'} is live{since}; it is "
+def _tracking(facts: Facts) -> list[Why]:
+    start = _int(facts.job.get("track_ms")) or None
+    since = f" since {when(start, facts.now_ms)}" if start else ""
+    return [Why("live", f"its call {facts.job.get('call_id') or '?'} is live{since}; it is "
                 "followed until it ends")]
 
 
-def _dialing(f: Facts) -> list[Why]:
-    at = _int(f.job.get("dial_ms")) or f.now_ms
-    return [Why("dialling", f"being dialled now by worker {f.job.get('dialer') or '?'} "
-                f"(granted {when(at, f.now_ms)})")]
+def _dialing(facts: Facts) -> list[Why]:
+    at = _int(facts.job.get("dial_ms")) or facts.now_ms
+    return [Why("dialling", f"being dialled now by worker {facts.job.get('dialer') or '?'} "
+                f"(granted {when(at, facts.now_ms)})")]
 
 
-def _parked(f: Facts) -> list[Why]:
-    prov = f.job.get("prov") or "?"
-    if f.job.get(JobField.WAIT_REASON) == WaitReason.UNKNOWN_PROVIDER or not f.configured:
+def _parked(facts: Facts) -> list[Why]:
+    prov = facts.job.get("prov") or "?"
+    if facts.job.get(JobField.WAIT_REASON) == WaitReason.UNKNOWN_PROVIDER or not facts.configured:
         return [Why("unknown_provider", f"provider {prov!r} is not configured: the job is "
                     "parked", fix=f"configure provider {prov}, then: dispatcher resume {prov}")]
-    if f.halt:
-        return [_halted(prov, f.halt, f.now_ms), *_campaign_flags(f)]
+    if facts.halt:
+        return [_halted(prov, facts.halt, facts.now_ms), *_campaign_flags(facts)]
     return [Why(JobState.PARKED, f"parked while provider {prov} was halted; the halt is over "
                 "but the job was not sent back", fix=f"dispatcher resume {prov}",
-                action={"kind": "provider", "name": prov}), *_campaign_flags(f)]
+                action={"kind": "provider", "name": prov}), *_campaign_flags(facts)]
 
 
-def _delayed_text(f: Facts, wr: str, at: str) -> str:
-    detail = scrub_text(f.job.get("wd") or "")
-    last = " ".join(x for x in (f.job.get("last_status"), f.job.get("last_code")) if x)
+def _delayed_text(facts: Facts, wr: str, at: str) -> str:
+    detail = scrub_text(facts.job.get("wd") or "")
+    last = " ".join(x for x in (facts.job.get("last_status"), facts.job.get("last_code")) if x)
     after = f" (last answer: {last})" if last else ""
     texts: dict[str, str] = {
         WaitReason.WINDOW: f"calling window closed until {detail or at}"
@@ -272,50 +272,50 @@ def _delayed_text(f: Facts, wr: str, at: str) -> str:
     return f"waiting for {why} until {at}{after}" + (f"; {detail}" if detail else "")
 
 
-def _delayed(f: Facts) -> list[Why]:
-    wr, until = f.job.get(JobField.WAIT_REASON) or "", _until(f)
+def _delayed(facts: Facts) -> list[Why]:
+    wr, until = facts.job.get(JobField.WAIT_REASON) or "", _until(facts)
     if until is None:
         return [Why(JobState.DELAYED, f"waiting ({wr or 'no reason recorded'})")]
     code = {str(WaitReason.RATE_LIMITED): "retry", WaitReason.CONCURRENCY: "retry",
             WaitReason.PREDIAL: "retry", WaitReason.CRASH: "retry"}.get(wr, wr or "delayed")
-    text = _delayed_text(f, wr, when(until, f.now_ms))
-    if until <= f.now_ms:
+    text = _delayed_text(facts, wr, when(until, facts.now_ms))
+    if until <= facts.now_ms:
         text += "; due now, back in line at the next promotion"
-    return [Why(code, text, until), *_campaign_flags(f)]
+    return [Why(code, text, until), *_campaign_flags(facts)]
 
 
-def _provider_blocks(f: Facts) -> list[Why]:
+def _provider_blocks(facts: Facts) -> list[Why]:
     """What stops the provider granting anything now, in the order the grant checks it."""
-    p, prov, now = f.provider or {}, f.job.get("prov") or "?", f.now_ms
+    provider, prov, now = facts.provider or {}, facts.job.get("prov") or "?", facts.now_ms
     out = []
-    if p.get("cooldown_ms"):
-        until = now + int(p["cooldown_ms"])
+    if provider.get("cooldown_ms"):
+        until = now + int(provider["cooldown_ms"])
         out.append(Why("cooldown", f"provider {prov} is cooling down after a 429 until "
                        f"{when(until, now)}", until))
-    for w in p.get("windows", []):
-        hint = w.get("provider_remaining")
-        if w["used"] >= w["limit"] or (hint is not None and hint <= 0):
-            until = now + int(w["resets_in_ms"])
-            out.append(Why("window_full", f"{w['label']} window of provider {prov} full "
-                           f"({w['used']} of {w['limit']} used) until {when(until, now)}, "
-                           "when its oldest request leaves it", until))
-    cap = _slot_cap(p)
-    if cap and p["slots_in_use"] >= cap:
-        out.append(Why("slots_full", f"call slots full: {p['slots_in_use']} of {cap} live calls "
-                       f"on provider {prov}; a slot frees when a call ends"))
+    for window in provider.get("windows", []):
+        hint = window.get("provider_remaining")
+        if window["used"] >= window["limit"] or (hint is not None and hint <= 0):
+            until = now + int(window["resets_in_ms"])
+            out.append(Why("window_full", f"{window['label']} window of provider {prov} full "
+                           f"({window['used']} of {window['limit']} used) until "
+                           f"{when(until, now)}, when its oldest request leaves it", until))
+    cap = _slot_cap(provider)
+    if cap and provider["slots_in_use"] >= cap:
+        out.append(Why("slots_full", f"call slots full: {provider['slots_in_use']} of {cap} "
+                       f"live calls on provider {prov}; a slot frees when a call ends"))
     return out
 
 
-def _slot_cap(p: dict[str, Any]) -> int | None:
-    cap, shrunk = p.get("slot_cap"), p.get("slot_cap_shrunk_to")
+def _slot_cap(provider: dict[str, Any]) -> int | None:
+    cap, shrunk = provider.get("slot_cap"), provider.get("slot_cap_shrunk_to")
     return min(cap, shrunk) if cap and shrunk else cap
 
 
-def _position(f: Facts) -> Why:
-    pos = f.position or {}
+def _position(facts: Facts) -> Why:
+    pos = facts.position or {}
     ahead = pos.get("ahead")
     higher, others = int(pos.get("higher") or 0), int(pos.get("other_campaigns") or 0)
-    camp = f.job.get("camp") or ""
+    camp = facts.job.get("camp") or ""
     if higher + (ahead or 0) == 0 and ahead is not None and others == 0:
         return Why("next", "next in line: it goes with the provider's next grant")
     total = f"{higher + ahead}" if ahead is not None else f"more than {higher + 200_000}"
@@ -324,23 +324,23 @@ def _position(f: Facts) -> Why:
     parts.append(f"{ahead if ahead is not None else 'over 200000'} ahead of it in {where}")
     if others:
         parts.append(f"taking turns with {others} other campaign(s) at priority "
-                     f"{f.job.get('prio') or 'normal'} ({pos.get('other_ready', 0)} ready)")
+                     f"{facts.job.get('prio') or 'normal'} ({pos.get('other_ready', 0)} ready)")
     return Why(JobState.QUEUED, f"queued behind {total} others ({'; '.join(parts)})")
 
 
-def _queued(f: Facts) -> list[Why]:
-    prov = f.job.get("prov") or "?"
-    if not f.configured:
+def _queued(facts: Facts) -> list[Why]:
+    prov = facts.job.get("prov") or "?"
+    if not facts.configured:
         return [Why("unknown_provider", f"provider {prov!r} is not configured",
                     fix=f"configure provider {prov}, then: dispatcher resume {prov}")]
-    flags = _campaign_flags(f)
-    out = [_halted(prov, f.halt, f.now_ms)] if f.halt else []
-    out += flags + _provider_blocks(f)
-    if f.campaign_cap and f.campaign_live >= f.campaign_cap:
-        out.append(Why("campaign_cap", f"campaign {f.job.get('camp')} is at its call cap "
-                       f"({f.campaign_live} of {f.campaign_cap} live calls)"))
+    flags = _campaign_flags(facts)
+    out = [_halted(prov, facts.halt, facts.now_ms)] if facts.halt else []
+    out += flags + _provider_blocks(facts)
+    if facts.campaign_cap and facts.campaign_live >= facts.campaign_cap:
+        out.append(Why("campaign_cap", f"campaign {facts.job.get('camp')} is at its call cap "
+                       f"({facts.campaign_live} of {facts.campaign_cap} live calls)"))
     if not flags:  # its place in line means nothing while its campaign is held
-        out.append(_position(f))
+        out.append(_position(facts))
     return out
 
 
@@ -351,12 +351,12 @@ STATES: dict[str, Callable[[Facts], list[Why]]] = {
 }
 
 
-def why_now(f: Facts) -> list[Why]:
+def why_now(facts: Facts) -> list[Why]:
     """The reasons, the one that matters most first."""
-    state = f.job.get(JobField.STATE) or JobState.NEW
+    state = facts.job.get(JobField.STATE) or JobState.NEW
     fn = STATES.get(state)
     if fn is not None:
-        return fn(f)
+        return fn(facts)
     if state == JobState.ORPHANED:
         return [Why(JobState.ORPHANED, "its payload was lost: it cannot be sent",
                     fix="enqueue the job again")]
@@ -364,45 +364,45 @@ def why_now(f: Facts) -> list[Why]:
 
 
 # -- the timeline ---------------------------------------------------------------------------
-def event_words(e: dict[str, Any]) -> str:
+def event_words(event: dict[str, Any]) -> str:
     """One timeline entry in words."""
-    kind = e.get("e")
-    u = e.get("u")
-    until = f" until {clock(int(u))}" if isinstance(u, int | float) and u else ""
-    detail = f" — {scrub_text(str(e['d']))}" if e.get("d") else ""
-    r = str(e.get("r") or "")
+    kind = event.get("e")
+    due = event.get("u")
+    until = f" until {clock(int(due))}" if isinstance(due, int | float) and due else ""
+    detail = f" — {scrub_text(str(event['d']))}" if event.get("d") else ""
+    reason = str(event.get("r") or "")
     texts = {
-        "claimed": f"read from the stream (entry {e.get('entry')})",
-        "waiting": f"waits for {REASONS.get(r, r or 'no reason')}{until}{detail}",
-        "parked": f"parked: {PARKED.get(r, r or 'no reason')}{detail}",
-        "blocked": f"blocked ({r}){detail}",
-        "granted": f"granted call #{e.get('call')} to worker {e.get('w')}"
-                   + (" as the halt probe" if e.get("canary") else ""),
-        "dialled": f"call #{e.get('call')} started: {e.get('call_id')}",
-        "webhook": f"webhook from the provider: {e.get('event')}",
-        "taken_over": f"worker {e.get('from')} stopped while dialling; its call is looked up",
+        "claimed": f"read from the stream (entry {event.get('entry')})",
+        "waiting": f"waits for {REASONS.get(reason, reason or 'no reason')}{until}{detail}",
+        "parked": f"parked: {PARKED.get(reason, reason or 'no reason')}{detail}",
+        "blocked": f"blocked ({reason}){detail}",
+        "granted": f"granted call #{event.get('call')} to worker {event.get('w')}"
+                   + (" as the halt probe" if event.get("canary") else ""),
+        "dialled": f"call #{event.get('call')} started: {event.get('call_id')}",
+        "webhook": f"webhook from the provider: {event.get('event')}",
+        "taken_over": f"worker {event.get('from')} stopped while dialling; its call is looked up",
         "cancel_requested": "cancel requested",
         "resumed": "back in line: its provider was resumed",
-        "result": f"result written: {e.get('outcome')}",
+        "result": f"result written: {event.get('outcome')}",
     }
     if kind in texts:
         return texts[str(kind)]
-    rest = {k: v for k, v in e.items() if k not in ("t", "e")}
+    rest = {k: v for k, v in event.items() if k not in ("t", "e")}
     return f"{kind} {json.dumps(clean_field(str(kind), rest), sort_keys=True)}" if rest \
         else str(kind)
 
 
-def explain(f: Facts, *, show_numbers: bool = False) -> Explanation:
+def explain(facts: Facts, *, show_numbers: bool = False) -> Explanation:
     """Facts -> words. ``show_numbers``: the number to call unmasked."""
-    reasons = why_now(f)
-    to = f.job.get("to") or ""
+    reasons = why_now(facts)
+    to = facts.job.get("to") or ""
     return Explanation(
-        f.job_id, f.job.get(JobField.STATE) or JobState.NEW, f.job.get("prov") or "",
-        f.job.get("camp") or "", f.job.get("prio") or "normal",
-        _int(f.job.get("attempts")) or 0, to if show_numbers else mask_number(to),
+        facts.job_id, facts.job.get(JobField.STATE) or JobState.NEW, facts.job.get("prov") or "",
+        facts.job.get("camp") or "", facts.job.get("prio") or "normal",
+        _int(facts.job.get("attempts")) or 0, to if show_numbers else mask_number(to),
         reasons[0], reasons[1:],
-        [(_int(e.get("t")) or 0, str(e.get("e")), event_words(e)) for e in f.timeline],
-        f.now_ms, f.job.get("answer") or "", _float(f.job.get("dur")))
+        [(_int(e.get("t")) or 0, str(e.get("e")), event_words(e)) for e in facts.timeline],
+        facts.now_ms, facts.job.get("answer") or "", _float(facts.job.get("dur")))
 
 
 def _float(value: Any) -> float | None:
@@ -412,15 +412,16 @@ def _float(value: Any) -> float | None:
         return None
 
 
-def render(x: Explanation) -> str:
-    camp = f", campaign {x.campaign}" if x.campaign else ""
-    lines = [f"job {x.job_id}: {x.state} — provider {x.provider or '?'}{camp}, priority "
-             f"{x.priority}, {x.attempts} attempt(s), to {x.to or '?'}"]
-    for t, _, words in x.timeline:
-        lines.append(f"  {clock(t)}  {words}")
-    lines.append(f"now ({clock(x.now_ms)}): {x.why.text}")
-    if x.why.fix:
-        lines.append(f"  fix: {x.why.fix}")
-    for w in x.also:
-        lines.append(f"also: {w.text}" + (f" — fix: {w.fix}" if w.fix else ""))
+def render(explanation: Explanation) -> str:
+    camp = f", campaign {explanation.campaign}" if explanation.campaign else ""
+    lines = [f"job {explanation.job_id}: {explanation.state} — provider "
+             f"{explanation.provider or '?'}{camp}, priority {explanation.priority}, "
+             f"{explanation.attempts} attempt(s), to {explanation.to or '?'}"]
+    for stamp, _, words in explanation.timeline:
+        lines.append(f"  {clock(stamp)}  {words}")
+    lines.append(f"now ({clock(explanation.now_ms)}): {explanation.why.text}")
+    if explanation.why.fix:
+        lines.append(f"  fix: {explanation.why.fix}")
+    for reason in explanation.also:
+        lines.append(f"also: {reason.text}" + (f" — fix: {reason.fix}" if reason.fix else ""))
     return "\n".join(lines)

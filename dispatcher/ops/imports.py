@@ -182,27 +182,27 @@ class Reader:
 
     # JSON lines ---------------------------------------------------------------------------------
     def _jsonl_rows(self, text: IO[str]) -> Iterator[Row]:
-        for n, line in enumerate(text, 1):
+        for lineno, line in enumerate(text, 1):
             body = line.strip()
             if not body:
                 continue
             if not _utf8(body):
-                yield Row(n, None, "job: not UTF-8 text", line.rstrip("\r\n"))
+                yield Row(lineno, None, "job: not UTF-8 text", line.rstrip("\r\n"))
             elif not self.defaults and not self.region:
-                yield Row(n, body, None, body)
+                yield Row(lineno, body, None, body)
             else:
-                yield self._jsonl_with_defaults(n, body)
+                yield self._jsonl_with_defaults(lineno, body)
 
-    def _jsonl_with_defaults(self, n: int, body: str) -> Row:
+    def _jsonl_with_defaults(self, lineno: int, body: str) -> Row:
         try:
             job = json.loads(body, object_pairs_hook=_no_duplicates, parse_constant=_refuse)
         except ValueError:
-            return Row(n, body, None, body)  # validation explains what is wrong with it
+            return Row(lineno, body, None, body)  # validation explains what is wrong with it
         if not isinstance(job, dict):
-            return Row(n, body, None, body)
+            return Row(lineno, body, None, body)
         self._in_region(job)
         error = _apply_defaults(job, self.defaults)
-        return Row(n, None if error else _dumps(job), error, body)
+        return Row(lineno, None if error else _dumps(job), error, body)
 
     # CSV ----------------------------------------------------------------------------------------
     def _csv_rows(self, text: IO[str]) -> Iterator[Row]:
@@ -283,10 +283,10 @@ class Reader:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    d = dict(pairs)
-    if len(d) != len(pairs):
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
         raise ValueError("duplicate key")
-    return d
+    return fields
 
 
 def _refuse(name: str) -> Any:
@@ -343,8 +343,8 @@ def _todo(chunk: list[Row]) -> list[tuple[int, str]]:
 def _verdicts(chunk: list[Row], found: list[tuple[int, str]]
               ) -> Iterator[tuple[Row, str | None]]:
     errors = dict(found)
-    for r in chunk:
-        yield r, r.error or errors.get(r.line)
+    for row in chunk:
+        yield row, row.error or errors.get(row.line)
 
 
 def validate(rows: Iterable[Row], opts: Options, workers: int = 1

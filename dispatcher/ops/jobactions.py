@@ -31,9 +31,9 @@ class Tally:
         return len(self.changed)
 
 
-async def page(store: Store, flt: JobFilter, n: int = 50,
+async def page(store: Store, flt: JobFilter, size: int = 50,
                cursor: tuple[int, int] | None = None) -> JobPage:
-    return await store.list_jobs(flt.args(n, cursor))
+    return await store.list_jobs(flt.args(size, cursor))
 
 
 async def matching_ids(store: Store, flt: JobFilter, limit: int = MAX_IDS) -> list[str]:
@@ -41,11 +41,11 @@ async def matching_ids(store: Store, flt: JobFilter, limit: int = MAX_IDS) -> li
     ids: dict[str, None] = {}
     cursor = None
     while len(ids) < limit:
-        p = await page(store, flt, PAGE, cursor)
-        ids.update((str(r["id"]), None) for r in p.rows)
-        if p.cursor is None:
+        listing = await page(store, flt, PAGE, cursor)
+        ids.update((str(r["id"]), None) for r in listing.rows)
+        if listing.cursor is None:
             break
-        cursor = p.cursor
+        cursor = listing.cursor
     return list(ids)[:limit]
 
 
@@ -66,36 +66,36 @@ def redrive_outcomes(flt: JobFilter) -> list[str]:
 
 async def cancel_ids(store: Store, ids: Sequence[str], ttl_s: int, *, dry: bool) -> Tally:
     """Cancel these jobs (dry: count the ones that are still cancellable)."""
-    t = Tally()
+    tally = Tally()
     if dry:
         found = await store.peek_states(list(ids))
-        for i in ids:
-            if found.get(i) in CANCELLABLE:
-                t.changed.append(i)
+        for job_id in ids:
+            if found.get(job_id) in CANCELLABLE:
+                tally.changed.append(job_id)
             else:
-                t.other[found.get(i) or "unknown"] += 1
-        return t
-    for k in range(0, len(ids), AT_ONCE):
-        chunk = ids[k:k + AT_ONCE]
+                tally.other[found.get(job_id) or "unknown"] += 1
+        return tally
+    for start in range(0, len(ids), AT_ONCE):
+        chunk = ids[start:start + AT_ONCE]
         res = await asyncio.gather(*(store.cancel_job(i, ttl_s, ahead=False) for i in chunk))
-        for i, r in zip(chunk, res, strict=True):
-            if r.value == "cancelled":
-                t.changed.append(i)
+        for job_id, reply in zip(chunk, res, strict=True):
+            if reply.value == "cancelled":
+                tally.changed.append(job_id)
             else:
-                t.other[r.value] += 1
-    return t
+                tally.other[reply.value] += 1
+    return tally
 
 
 async def redrive_ids(store: Store, ids: Sequence[str], outcomes: Sequence[str], *,
                       dry: bool) -> Tally:
-    t = Tally()
-    for k in range(0, len(ids), BATCH):
-        for i, r in await store.redrive(ids[k:k + BATCH], outcomes, dry=dry):
-            if r.value in ("redriven", "would"):
-                t.changed.append(i)
+    tally = Tally()
+    for start in range(0, len(ids), BATCH):
+        for job_id, reply in await store.redrive(ids[start:start + BATCH], outcomes, dry=dry):
+            if reply.value in ("redriven", "would"):
+                tally.changed.append(job_id)
             else:
-                t.other[r.value] += 1
-    return t
+                tally.other[reply.value] += 1
+    return tally
 
 
 async def cancel_matching(store: Store, flt: JobFilter, ttl_s: int, *, dry: bool) -> Tally:

@@ -67,10 +67,10 @@ class JobFilter:
     oldest_first: bool = False
 
     @classmethod
-    def parse(cls, q: Mapping[str, Any], *, naive_utc: bool = False) -> JobFilter:
+    def parse(cls, params: Mapping[str, Any], *, naive_utc: bool = False) -> JobFilter:
         """From the console's query or the CLI's options (by FIELDS; empty = any)."""
         def get(name: str) -> str:
-            return str(q.get(name) or "").strip()
+            return str(params.get(name) or "").strip()
         outcome = get("outcome")
         state = get("state") or (JobState.DONE.value if outcome else JobState.QUEUED.value)
         _one_of("state", state, tuple(str(s) for s in LISTED))
@@ -94,30 +94,30 @@ class JobFilter:
     def with_state(self, state: str) -> JobFilter:
         return replace(self, state=state)
 
-    def args(self, n: int, cursor: tuple[int, int] | None = None) -> JobListArgs:
-        a: JobListArgs = {"state": self.state, "n": n}
+    def args(self, size: int, cursor: tuple[int, int] | None = None) -> JobListArgs:
+        out: JobListArgs = {"state": self.state, "n": size}
         for key, value in (("camp", self.campaign), ("prov", self.provider),
                            ("prio", self.priority), ("wr", self.wait_reason),
                            ("outcome", self.outcome)):
             if value:
-                a[key] = value  # type: ignore[literal-required]
+                out[key] = value  # type: ignore[literal-required]
         if self.since_ms is not None:
-            a["lo"] = self.since_ms
+            out["lo"] = self.since_ms
         if self.until_ms is not None:
-            a["hi"] = self.until_ms
+            out["hi"] = self.until_ms
         if self.oldest_first:
-            a["asc"] = True
+            out["asc"] = True
         if cursor:
-            a["cur"] = {"s": cursor[0], "k": cursor[1]}
-        return a
+            out["cur"] = {"s": cursor[0], "k": cursor[1]}
+        return out
 
     def query(self) -> dict[str, str]:
         """The filter as the console's query parameters (empty ones left out)."""
-        q = {"state": self.state, "campaign": self.campaign, "provider": self.provider,
+        params = {"state": self.state, "campaign": self.campaign, "provider": self.provider,
              "priority": self.priority, "wait_reason": self.wait_reason,
              "outcome": self.outcome, "since": iso(self.since_ms), "until": iso(self.until_ms),
              "order": "oldest" if self.oldest_first else ""}
-        return {k: v for k, v in q.items() if v}
+        return {k: v for k, v in params.items() if v}
 
     def describe(self) -> str:
         """In words, for a confirmation: "queued jobs of campaign spring, provider p"."""

@@ -30,9 +30,9 @@ def cli_label() -> str:
 
 def parse_windows(texts: Sequence[str]) -> list[Window]:
     out = []
-    for t in texts:
+    for text in texts:
         try:
-            out.append(parse_limit(t))
+            out.append(parse_limit(text))
         except ValueError as exc:
             raise BadLimits(f"--limits: {exc}") from None
     if len({w.ms for w in out}) != len(out):
@@ -44,12 +44,12 @@ UNTRACKED = ("not applied: calls are not followed (tracking.track_calls = false)
              "worker sees a call end to free its slot")
 
 
-def check_slots(n: int | None, tracked: bool = True) -> int | None:
-    if n is not None and n < 1:
-        raise BadLimits(f"--max-concurrent: expected a whole number >= 1, got {n}")
-    if n is not None and not tracked:
+def check_slots(slots: int | None, tracked: bool = True) -> int | None:
+    if slots is not None and slots < 1:
+        raise BadLimits(f"--max-concurrent: expected a whole number >= 1, got {slots}")
+    if slots is not None and not tracked:
         raise BadLimits(f"--max-concurrent: {UNTRACKED}; nothing stored")
-    return n
+    return slots
 
 
 async def set_limits(store: Store, provider: str, cfg: CommonConfig, by: str, *,
@@ -109,13 +109,13 @@ def in_force(cfg: CommonConfig, ov: LimitsOverride, tracked: bool = True) -> lis
 def render(provider: str, values: Sequence[Value], now_s: float | None = None) -> str:
     now = time.time() if now_s is None else now_s
     lines = [f"provider {provider}"]
-    for v in values:
-        line = f"  {v.name:<15} {v.value:<28} {v.source}"
-        if v.source == "override" and v.since_ms is not None:
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(v.since_ms / 1000))
-            ago = max(0, round(now - v.since_ms / 1000))
-            line += f" since {stamp} ({ago} s ago) by {v.by}; file: {v.file_value}"
-        if v.not_applied:
-            line += f" ({v.not_applied})"
+    for item in values:
+        line = f"  {item.name:<15} {item.value:<28} {item.source}"
+        if item.source == "override" and item.since_ms is not None:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(item.since_ms / 1000))
+            ago = max(0, round(now - item.since_ms / 1000))
+            line += f" since {stamp} ({ago} s ago) by {item.by}; file: {item.file_value}"
+        if item.not_applied:
+            line += f" ({item.not_applied})"
         lines.append(line)
     return "\n".join(lines)

@@ -40,16 +40,17 @@ async def collect(store: OperatorReads, settings: Settings) -> dict[str, Any]:
     }
     out["live_workers"] = sum(1 for c in out["consumers"] if c["alive"])
     provs = {}
-    for name, p in settings.providers.items():
+    for name, provider in settings.providers.items():
         ov = await store.limits_get(name)  # `dispatcher limits set` replaces the file's
-        windows, margin, cap = ov.in_force(p.windows, p.margin_ms, p.max_concurrent_calls)
+        windows, margin, cap = ov.in_force(provider.windows, provider.margin_ms,
+                                           provider.max_concurrent_calls)
         st = await store.provider_state(name, [(w.limit, w.ms) for w in windows], margin, now)
-        provs[name] = _provider(p.kind, cap, windows, {**st, "parked": parked[name]}, now)
+        provs[name] = _provider(provider.kind, cap, windows, {**st, "parked": parked[name]}, now)
         provs[name]["state"] = provider_state(provs[name], out["live_workers"])
         provs[name]["limits_set_at_runtime"] = bool(ov.windows or ov.slots is not None)
-        if p.caller_ids:
+        if provider.caller_ids:
             provs[name]["caller_ids"] = pool_summary(
-                await store.caller_id_health(name, p.caller_ids.keys()))
+                await store.caller_id_health(name, provider.caller_ids.keys()))
     out["providers"] = provs
     out["unconfigured"] = await store.unconfigured_parked(set(settings.providers))
     return out
@@ -60,13 +61,13 @@ def waiting_by_reason(counts: dict[str, int]) -> dict[str, int]:
             if k.startswith(WAIT_PREFIX) and v}
 
 
-def provider_state(p: dict[str, Any], live_workers: int) -> str:
+def provider_state(provider: dict[str, Any], live_workers: int) -> str:
     """What a provider's badge says: nothing runs, whatever its budget, without a worker."""
-    if p["halted"]:
+    if provider["halted"]:
         return "halted"
     if not live_workers:
         return "no live worker"
-    return "cooling down" if p["cooldown_s"] else "running"
+    return "cooling down" if provider["cooldown_s"] else "running"
 
 
 async def consumers(store: OperatorReads, now: int, dead_after_ms: float
@@ -77,36 +78,37 @@ async def consumers(store: OperatorReads, now: int, dead_after_ms: float
     group = {c["name"]: c for c in (await store.group_info()).get("consumers", [])}
     out = []
     for name, beat in await store.consumer_beats():
-        g = group.pop(name, {})
+        info = group.pop(name, {})
         out.append({"name": name, "last_heartbeat_s": round((now - beat) / 1000, 1),
                     "alive": is_alive(now, beat, dead_after_ms),
-                    "pending": int(g.get("pending") or 0), "idle_ms": int(g.get("idle_ms") or 0)})
-    for name, g in group.items():
+                    "pending": int(info.get("pending") or 0),
+                    "idle_ms": int(info.get("idle_ms") or 0)})
+    for name, info in group.items():
         out.append({"name": name, "last_heartbeat_s": None, "alive": False,
-                    "pending": int(g["pending"] or 0), "idle_ms": int(g["idle_ms"] or 0)})
+                    "pending": int(info["pending"] or 0), "idle_ms": int(info["idle_ms"] or 0)})
     return out
 
 
-def no_live_worker(s: dict[str, Any]) -> str:
+def no_live_worker(status: dict[str, Any]) -> str:
     """The fleet alarm's words ("" while a worker lives)."""
-    if s["live_workers"]:
+    if status["live_workers"]:
         return ""
-    if not s["consumers"]:
+    if not status["consumers"]:
         return "NO LIVE WORKER: no worker has sent a heartbeat; nothing is dialled"
     return (f"NO LIVE WORKER: every worker's last heartbeat is older than "
-            f"worker.dead_after_s ({s['dead_after_ms'] / 1000:g} s); nothing is dialled until one "
-            f"starts")
+            f"worker.dead_after_s ({status['dead_after_ms'] / 1000:g} s); nothing is dialled "
+            f"until one starts")
 
 
 def _provider(kind: str, cap: int | None, windows: list[Window], st: dict[str, Any],
               now: int) -> dict[str, Any]:
     halt = st["halt"]
     wins = []
-    for w, s in zip(windows, st["windows"], strict=True):
-        wins.append({"window": w.label(), "limit": w.limit, "used": s["used"],
-                     "tokens_left": max(0, w.limit - s["used"]),
-                     "provider_remaining": s["provider_remaining"],
-                     "resets_in_s": round(s["resets_in_ms"] / 1000, 1)})
+    for window, state in zip(windows, st["windows"], strict=True):
+        wins.append({"window": window.label(), "limit": window.limit, "used": state["used"],
+                     "tokens_left": max(0, window.limit - state["used"]),
+                     "provider_remaining": state["provider_remaining"],
+                     "resets_in_s": round(state["resets_in_ms"] / 1000, 1)})
     return {
         "kind": kind, "windows": wins, "cooldown_s": round(st["cooldown_ms"] / 1000, 3),
         "slots_in_use": st["slots_in_use"], "slot_cap": cap,
@@ -120,30 +122,32 @@ def _provider(kind: str, cap: int | None, windows: list[Window], st: dict[str, A
     }
 
 
-def render(s: dict[str, Any]) -> str:
-    waits = ", ".join(f"{k} {v}" for k, v in s["waiting_by_reason"].items()) or "none"
-    lines = [f"namespace {s['namespace']}: unread {s['unread']}, queued {s['queued']}, "
-             f"waiting {s['waiting']} ({waits}), dialling {s['dialing']}, "
-             f"tracking {s['tracking']} calls, results {s['results']}"]
-    if no_live_worker(s):
-        lines.append(no_live_worker(s))
-    lines.append("consumers: " + (", ".join(_consumer(c) for c in s["consumers"])
+def render(status: dict[str, Any]) -> str:
+    waits = ", ".join(f"{k} {v}" for k, v in status["waiting_by_reason"].items()) or "none"
+    lines = [f"namespace {status['namespace']}: unread {status['unread']}, "
+             f"queued {status['queued']}, waiting {status['waiting']} ({waits}), "
+             f"dialling {status['dialing']}, tracking {status['tracking']} calls, "
+             f"results {status['results']}"]
+    if no_live_worker(status):
+        lines.append(no_live_worker(status))
+    lines.append("consumers: " + (", ".join(_consumer(c) for c in status["consumers"])
                                   or "none (no worker has started)"))
-    if s.get("orphans"):
-        lines.append(f"WARNING {s['orphans']} jobs lost their payload and cannot be sent "
-                     f"(ids in {{{s['namespace']}}}:orphans); re-enqueue them")
-    for name, p in s["providers"].items():
-        lines += _render_provider(name, p)
-    for name, n in s.get("unconfigured", {}).items():
-        lines.append(f"provider {name}: NOT CONFIGURED; {n} jobs parked for it; configure it, "
+    if status.get("orphans"):
+        lines.append(f"WARNING {status['orphans']} jobs lost their payload and cannot be sent "
+                     f"(ids in {{{status['namespace']}}}:orphans); re-enqueue them")
+    for name, provider in status["providers"].items():
+        lines += _render_provider(name, provider)
+    for name, parked in status.get("unconfigured", {}).items():
+        lines.append(f"provider {name}: NOT CONFIGURED; {parked} jobs parked for it; configure it, "
                      f"then: dispatcher resume {name}")
     return "\n".join(lines)
 
 
-def _consumer(c: dict[str, Any]) -> str:
-    beat = ("no heartbeat" if c["last_heartbeat_s"] is None
-            else f"last heartbeat {c['last_heartbeat_s']:.1f} s ago")
-    return f"{c['name']} ({'alive' if c['alive'] else 'DEAD'}, {beat}, pending {c['pending']})"
+def _consumer(consumer: dict[str, Any]) -> str:
+    beat = ("no heartbeat" if consumer["last_heartbeat_s"] is None
+            else f"last heartbeat {consumer['last_heartbeat_s']:.1f} s ago")
+    alive = "alive" if consumer["alive"] else "DEAD"
+    return f"{consumer['name']} ({alive}, {beat}, pending {consumer['pending']})"
 
 
 def pool_summary(items: list[CallerIdHealth]) -> dict[str, Any]:
@@ -153,32 +157,32 @@ def pool_summary(items: list[CallerIdHealth]) -> dict[str, Any]:
             "rested": [h.caller_id for h in items if h.rested]}
 
 
-def _render_provider(name: str, p: dict[str, Any]) -> list[str]:
-    state = "HALTED" if p["halted"] else p["state"]
-    lines = [f"provider {name} ({p['kind']}): {state}"
+def _render_provider(name: str, provider: dict[str, Any]) -> list[str]:
+    state = "HALTED" if provider["halted"] else provider["state"]
+    lines = [f"provider {name} ({provider['kind']}): {state}"
              + (" — limits set at runtime (dispatcher limits show "
-                f"{name})" if p.get("limits_set_at_runtime") else "")]
-    if p["halt"]:
-        h = p["halt"]
-        lines.append(f"  halted {h['since_s']} s ago: {h['code']} — {h['reason']}; "
-                     f"next probe in {h['next_probe_s']} s; {p['parked']} jobs parked; "
+                f"{name})" if provider.get("limits_set_at_runtime") else "")]
+    if provider["halt"]:
+        halt = provider["halt"]
+        lines.append(f"  halted {halt['since_s']} s ago: {halt['code']} — {halt['reason']}; "
+                     f"next probe in {halt['next_probe_s']} s; {provider['parked']} jobs parked; "
                      f"resume with: dispatcher resume {name}")
-    elif p["parked"]:
-        lines.append(f"  {p['parked']} jobs parked; resume with: dispatcher resume {name}")
-    for w in p["windows"]:
-        extra = (f", provider says {w['provider_remaining']} left"
-                 if w["provider_remaining"] is not None else "")
-        lines.append(f"  window {w['window']}: {w['used']} used, {w['tokens_left']} left"
-                     + extra)
-    lines.append(f"  cooldown {p['cooldown_s']} s; call slots {p['slots_in_use']}/"
-                 f"{p['slot_cap'] or '∞'}"
-                 + (f" (shrunk to {p['slot_cap_shrunk_to']})" if p["slot_cap_shrunk_to"]
-                    else ""))
-    c = p.get("caller_ids")
-    if c:
-        rate = f", {c['answered'] / c['calls']:.0%} answered" if c["calls"] else ""
-        lines.append(f"  caller IDs {c['size']}: {c['calls']} calls{rate}"
-                     + (f"; flagged {', '.join(c['flagged'])}" if c["flagged"] else "")
-                     + (f"; rested {', '.join(c['rested'])}" if c["rested"] else "")
+    elif provider["parked"]:
+        lines.append(f"  {provider['parked']} jobs parked; resume with: dispatcher resume {name}")
+    for window in provider["windows"]:
+        extra = (f", provider says {window['provider_remaining']} left"
+                 if window["provider_remaining"] is not None else "")
+        lines.append(f"  window {window['window']}: {window['used']} used, "
+                     f"{window['tokens_left']} left{extra}")
+    lines.append(f"  cooldown {provider['cooldown_s']} s; call slots {provider['slots_in_use']}/"
+                 f"{provider['slot_cap'] or '∞'}"
+                 + (f" (shrunk to {provider['slot_cap_shrunk_to']})"
+                    if provider["slot_cap_shrunk_to"] else ""))
+    pool = provider.get("caller_ids")
+    if pool:
+        rate = f", {pool['answered'] / pool['calls']:.0%} answered" if pool["calls"] else ""
+        lines.append(f"  caller IDs {pool['size']}: {pool['calls']} calls{rate}"
+                     + (f"; flagged {', '.join(pool['flagged'])}" if pool["flagged"] else "")
+                     + (f"; rested {', '.join(pool['rested'])}" if pool["rested"] else "")
                      + f" (dispatcher callerid list {name})")
     return lines

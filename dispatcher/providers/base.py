@@ -84,14 +84,14 @@ def parse_rate_headers(headers: Mapping[str, str]) -> tuple[RateObservation, ...
     for name, value in headers.items():
         if name[:12].lower() != "x-ratelimit-":
             continue  # most headers: no regular expression run
-        m = _RATE_RE.match(name)
-        if not m:
+        match = _RATE_RE.match(name)
+        if not match:
             continue
-        seconds = header_window_seconds(m.group(2))
+        seconds = header_window_seconds(match.group(2))
         if seconds is None:
             continue
         try:
-            found.setdefault(seconds, {})[m.group(1).lower()] = float(value)
+            found.setdefault(seconds, {})[match.group(1).lower()] = float(value)
         except ValueError:
             continue
     out = []
@@ -174,11 +174,11 @@ class Transport:
             if clock is not None:
                 clock.sending()
             async with self._sess().request(method, self.base_url + path, json=body,
-                                            params=params, allow_redirects=False) as r:
+                                            params=params, allow_redirects=False) as response:
                 if clock is not None:
                     clock.answered(time.monotonic())
-                data = await r.read()
-                return Response(r.status, r.headers, data)  # case-insensitive
+                data = await response.read()
+                return Response(response.status, response.headers, data)  # case-insensitive
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             raise ProviderFailure(ProviderError(None, "connect_failed", _brief(exc),
                                                 sent=False)) from None

@@ -45,10 +45,10 @@ class CommonConfig(BaseModel):
 
     @field_validator("base_url")
     @classmethod
-    def _url(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
-        return v.rstrip("/")
+        return value.rstrip("/")
 
     @property
     def windows(self) -> list[Window]:

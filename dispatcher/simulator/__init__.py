@@ -48,41 +48,41 @@ async def _calls(req: web.Request) -> web.Response:
 
 async def _faults(req: web.Request) -> web.Response:
     sim = req.app[SIM]
-    d: dict[str, Any] = await req.json()
-    for f in d.get("next", []):
-        sim.next_faults.append(dict(f))
-    if "probability" in d:
-        sim.cfg.faults.probability = dict(d["probability"])
-    if "by_number" in d:
+    body: dict[str, Any] = await req.json()
+    for fault in body.get("next", []):
+        sim.next_faults.append(dict(fault))
+    if "probability" in body:
+        sim.cfg.faults.probability = dict(body["probability"])
+    if "by_number" in body:
         try:
-            rules = check_counted({str(k): str(v) for k, v in d["by_number"].items()}, FAULTS)
+            rules = check_counted({str(k): str(v) for k, v in body["by_number"].items()}, FAULTS)
         except ValueError as exc:
             return web.json_response({"ok": False, "error": str(exc)}, status=400)
         sim.cfg.faults.by_number.update(rules)
         sim.number_hits.clear()
     for name in ("webhook_duplicates", "webhook_drop_p", "retry_after_s"):
-        if name in d:
-            setattr(sim.cfg.faults, name, d[name])
+        if name in body:
+            setattr(sim.cfg.faults, name, body[name])
     return web.json_response({"ok": True})
 
 
 async def _keys(req: web.Request) -> web.Response:
     sim = req.app[SIM]
-    d: dict[str, Any] = await req.json()
-    key = str(d.pop("key"))
+    body: dict[str, Any] = await req.json()
+    key = str(body.pop("key"))
     current = sim.cfg.keys.get(key)
-    merged = {**(current.model_dump() if current else {}), **d}
+    merged = {**(current.model_dump() if current else {}), **body}
     sim.cfg.keys[key] = KeySpec.model_validate(merged)
-    if "limits" in d:
+    if "limits" in body:
         sim.rates[key] = RateWindows(sim.cfg.keys[key].limits)
     return web.json_response({"ok": True})
 
 
 async def _accounts(req: web.Request) -> web.Response:
     sim = req.app[SIM]
-    d: dict[str, Any] = await req.json()
-    name = str(d.pop("account", "acme"))
-    merged = {**sim.cfg.account(name).model_dump(), **d}
+    body: dict[str, Any] = await req.json()
+    name = str(body.pop("account", "acme"))
+    merged = {**sim.cfg.account(name).model_dump(), **body}
     sim.cfg.accounts[name] = AccountSpec.model_validate(merged)
     return web.json_response({"ok": True})
 

@@ -53,9 +53,9 @@ class Simulator:
         self._event_seq = 0
 
     # -- bookkeeping ------------------------------------------------------------------------
-    def record(self, req: web.Request, t: float, key: str | None, status: int,
+    def record(self, req: web.Request, when: float, key: str | None, status: int,
                code: str | None, admitted: bool, **extra: Any) -> None:
-        entry = {"t": t, "key": (key or "")[:12], "method": req.method, "path": req.path,
+        entry = {"t": when, "key": (key or "")[:12], "method": req.method, "path": req.path,
                  "status": status, "code": code, "admitted": admitted, **extra}
         self.audit.append(entry)
         if self._audit_fh:
@@ -99,19 +99,19 @@ class Simulator:
 
     def pick_fault(self, to: str | None) -> dict[str, Any] | None:
         if self.next_faults:
-            f = self.next_faults[0]
-            f["count"] = f.get("count", 1) - 1
-            if f["count"] <= 0:
+            fault = self.next_faults[0]
+            fault["count"] = fault.get("count", 1) - 1
+            if fault["count"] <= 0:
                 self.next_faults.popleft()
-            return f
+            return fault
         if to and to in self.cfg.faults.by_number:
             hits = self.number_hits.get(to, 0)
             self.number_hits[to] = hits + 1
             kind = counted_fault(self.cfg.faults.by_number[to], hits)
             if kind is not None:
                 return {"fault": kind}
-        for kind, p in self.cfg.faults.probability.items():
-            if self.rng.random() < p:
+        for kind, chance in self.cfg.faults.probability.items():
+            if self.rng.random() < chance:
                 return {"fault": kind}
         return None
 
@@ -144,8 +144,8 @@ class Simulator:
                 try:
                     async with self._http.post(url, data=body, headers={
                             "Content-Type": "application/json", "X-Itellico-Signature": sig,
-                            "X-Itellico-Timestamp": ts}) as r:
-                        ok = r.status < 300
+                            "X-Itellico-Timestamp": ts}) as resp:
+                        ok = resp.status < 300
                 except (aiohttp.ClientError, TimeoutError):
                     ok = False
                 self.webhook_log.append({"t": time.time(), "call_id": call.id,
@@ -156,8 +156,8 @@ class Simulator:
         call.webhooks_sent += 1
 
     async def close(self) -> None:
-        for t in list(self.tasks):
-            t.cancel()
+        for task in list(self.tasks):
+            task.cancel()
         if self._http:
             await self._http.close()
         if self._audit_fh:

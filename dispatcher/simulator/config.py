@@ -108,15 +108,15 @@ class _M(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def check_counted(v: dict[str, str], kinds: tuple[str, ...]) -> dict[str, str]:
+def check_counted(rules: dict[str, str], kinds: tuple[str, ...]) -> dict[str, str]:
     """Validate ``number -> "kind"`` or ``"kind*N"`` (N >= 1) against the known kinds."""
-    for number, text in v.items():
-        kind, star, n = text.partition("*")
+    for number, text in rules.items():
+        kind, star, count = text.partition("*")
         if kind not in kinds:
             raise ValueError(f"{number}: unknown fault {kind!r}; expected one of {kinds}")
-        if star and (not n.isdigit() or int(n) < 1):
+        if star and (not count.isdigit() or int(count) < 1):
             raise ValueError(f"{number}: {text!r} must be 'kind' or 'kind*N' with N >= 1")
-    return v
+    return rules
 
 
 class KeySpec(_M):
@@ -154,11 +154,11 @@ class CallSpec(_M):
 
     @field_validator("answer_mix")
     @classmethod
-    def _answers(cls, v: dict[str, float]) -> dict[str, float]:
-        bad = set(v) - set(ANSWERS)
+    def _answers(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = set(value) - set(ANSWERS)
         if bad:
             raise ValueError(f"unknown answer statuses {sorted(bad)}; expected {ANSWERS}")
-        return v
+        return value
 
 
 class FaultSpec(_M):
@@ -173,16 +173,16 @@ class FaultSpec(_M):
 
     @field_validator("probability")
     @classmethod
-    def _known(cls, v: dict[str, float]) -> dict[str, float]:
-        bad = set(v) - set(FAULTS)
+    def _known(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = set(value) - set(FAULTS)
         if bad:
             raise ValueError(f"unknown faults {sorted(bad)}; expected one of {FAULTS}")
-        return v
+        return value
 
     @field_validator("by_number")
     @classmethod
-    def _counted(cls, v: dict[str, str]) -> dict[str, str]:
-        return check_counted(v, FAULTS)
+    def _counted(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_counted(value, FAULTS)
 
 
 class PredialSpec(_M):
@@ -196,8 +196,8 @@ class PredialSpec(_M):
 
     @field_validator("by_number")
     @classmethod
-    def _counted(cls, v: dict[str, str]) -> dict[str, str]:
-        return check_counted(v, PREDIAL_FAULTS)
+    def _counted(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_counted(value, PREDIAL_FAULTS)
 
 
 def _default_keys() -> dict[str, KeySpec]:

@@ -28,19 +28,19 @@ class RateWindows:
         self.windows: list[Window] = sorted(parse_limit(x) for x in limits)
         self.times: list[float] = []
 
-    def _count(self, w: Window, now: float) -> tuple[int, int]:
-        start = bisect.bisect_right(self.times, now - w.seconds)
+    def _count(self, window: Window, now: float) -> tuple[int, int]:
+        start = bisect.bisect_right(self.times, now - window.seconds)
         return len(self.times) - start, start
 
     def check(self, now: float) -> tuple[Window, float] | None:
         """The breached window with the longest wait, or None when a request may pass."""
         worst: tuple[Window, float] | None = None
-        for w in self.windows:
-            n, start = self._count(w, now)
-            if n >= w.limit:
-                wait = self.times[start + n - w.limit] + w.seconds - now
+        for window in self.windows:
+            count, start = self._count(window, now)
+            if count >= window.limit:
+                wait = self.times[start + count - window.limit] + window.seconds - now
                 if worst is None or wait >= worst[1]:
-                    worst = (w, wait)
+                    worst = (window, wait)
         return worst
 
     def admit(self, now: float) -> None:
@@ -52,13 +52,13 @@ class RateWindows:
 
     def headers(self, now: float) -> dict[str, str]:
         out = {}
-        for w in self.windows:
-            n, start = self._count(w, now)
+        for window in self.windows:
+            count, start = self._count(window, now)
             suffix = {60: "Minute", 3600: "Hour", 1: "Second", 86400: "Day"}.get(
-                int(w.seconds) if w.seconds.is_integer() else -1, f"{w.seconds:g}s")
-            reset = self.times[start] + w.seconds - now if n else 0.0
-            out[f"X-RateLimit-Limit-{suffix}"] = str(w.limit)
-            out[f"X-RateLimit-Remaining-{suffix}"] = str(max(0, w.limit - n))
+                int(window.seconds) if window.seconds.is_integer() else -1, f"{window.seconds:g}s")
+            reset = self.times[start] + window.seconds - now if count else 0.0
+            out[f"X-RateLimit-Limit-{suffix}"] = str(window.limit)
+            out[f"X-RateLimit-Remaining-{suffix}"] = str(max(0, window.limit - count))
             out[f"X-RateLimit-Reset-{suffix}"] = str(math.ceil(max(0.0, reset)))
         return out
 
@@ -166,10 +166,10 @@ class Call:
                 "ended_at": self.ended_at}
 
 
-def _iso(t: float | None) -> str | None:
-    if t is None:
+def _iso(when: float | None) -> str | None:
+    if when is None:
         return None
-    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(when, UTC).isoformat().replace("+00:00", "Z")
 
 
 def counted_fault(rule: str, hits: int) -> str | None:
@@ -177,8 +177,8 @@ def counted_fault(rule: str, hits: int) -> str | None:
 
     ``hits`` is how many requests this rule has already seen.
     """
-    kind, star, n = rule.partition("*")
-    if not star or hits < int(n):
+    kind, star, limit = rule.partition("*")
+    if not star or hits < int(limit):
         return kind
     return None
 
@@ -198,8 +198,8 @@ def telecho_call_n(metadata: dict[str, Any]) -> int:
     """``metadata.dispatcher_call``: 1 when absent, 0 unless it is an integer >= 1."""
     if "dispatcher_call" not in metadata:
         return 1
-    n = metadata["dispatcher_call"]
-    return n if isinstance(n, int) and not isinstance(n, bool) and n >= 1 else 0
+    value = metadata["dispatcher_call"]
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else 0
 
 
 def plan_call(spec: CallSpec, rng: random.Random, now: float, to: str,

@@ -23,20 +23,20 @@ from dispatcher.simulator.core import counted_fault
 ASKED = ("job_id", "to", "campaign", "metadata")
 
 
-def check_ask(d: Any) -> str | None:
+def check_ask(body: Any) -> str | None:
     """Why a hook request is malformed, or None: all four keys, each of the right type."""
-    if not isinstance(d, dict):
+    if not isinstance(body, dict):
         return "body must be a JSON object"
-    missing = [k for k in ASKED if k not in d]
+    missing = [k for k in ASKED if k not in body]
     if missing:
         return f"missing fields {missing}"
-    if not isinstance(d["job_id"], str) or not d["job_id"]:
+    if not isinstance(body["job_id"], str) or not body["job_id"]:
         return "job_id must be a non-empty string"
-    if not isinstance(d["to"], str) or not E164.match(d["to"]):
+    if not isinstance(body["to"], str) or not E164.match(body["to"]):
         return "to must be an E.164 number"
-    if d["campaign"] is not None and not isinstance(d["campaign"], str):
+    if body["campaign"] is not None and not isinstance(body["campaign"], str):
         return "campaign must be a string or null"
-    if d["metadata"] is not None and not isinstance(d["metadata"], dict):
+    if body["metadata"] is not None and not isinstance(body["metadata"], dict):
         return "metadata must be an object or null"
     return None
 
@@ -78,23 +78,23 @@ async def predial(req: web.Request) -> web.Response:
                              "fault": None, "status": None, "answer": None}
     sim.predial_log.append(entry)  # logged on arrival: a caller that gives up is still seen
     try:
-        d: Any = await req.json()
+        body: Any = await req.json()
     except (ValueError, UnicodeDecodeError):
-        d = None
-    problem = check_ask(d)
+        body = None
+    problem = check_ask(body)
     if problem is not None:
         entry.update(status=422, error=problem)
         return web.json_response({"error": problem}, status=422)
-    entry.update(job_id=d["job_id"], to=d["to"], campaign=d["campaign"])
+    entry.update(job_id=body["job_id"], to=body["to"], campaign=body["campaign"])
     spec = sim.cfg.predial
-    kind = _pick(sim, d["to"])
+    kind = _pick(sim, body["to"])
     entry["fault"] = kind
     await asyncio.sleep(spec.latency_s + (spec.slow_s if kind == "slow" else 0.0))
     if kind is not None and kind != "slow":
         resp = faulty_answer(kind)
         entry["status"] = resp.status
         return resp
-    verdict = decide(sim.cfg.predial, d["to"])
+    verdict = decide(sim.cfg.predial, body["to"])
     entry.update(status=200, answer=verdict)
     return web.json_response(verdict)
 
@@ -109,13 +109,13 @@ async def predial_config(req: web.Request) -> web.Response:
     """Replace the given top-level keys of the hook's spec; counting restarts on by_number."""
     sim = req.app[SIM]
     try:
-        d: Any = await req.json()
-        if not isinstance(d, dict):
+        body: Any = await req.json()
+        if not isinstance(body, dict):
             raise ValueError("body must be a JSON object")
-        sim.cfg.predial = PredialSpec.model_validate({**sim.cfg.predial.model_dump(), **d})
+        sim.cfg.predial = PredialSpec.model_validate({**sim.cfg.predial.model_dump(), **body})
     except (ValueError, ValidationError) as exc:
         return web.json_response({"ok": False, "error": str(exc)}, status=400)
-    if "by_number" in d:
+    if "by_number" in body:
         sim.predial_hits.clear()
     return web.json_response({"ok": True, "predial": sim.cfg.predial.model_dump()})
 

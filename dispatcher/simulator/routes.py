@@ -141,12 +141,12 @@ def _code(resp: web.StreamResponse) -> str | None:
     if resp.status < 300 or not isinstance(body, bytes | bytearray):
         return None
     try:
-        d = json.loads(body)
+        parsed = json.loads(body)
     except ValueError:
         return None
-    if isinstance(d.get("error"), dict):
-        return str(d["error"].get("code"))
-    return str(d.get("code")) if d.get("code") else None
+    if isinstance(parsed.get("error"), dict):
+        return str(parsed["error"].get("code"))
+    return str(parsed.get("code")) if parsed.get("code") else None
 
 
 def _account(req: web.Request) -> str:
@@ -157,10 +157,10 @@ def _account(req: web.Request) -> str:
 # -- create ---------------------------------------------------------------------------------
 async def _body(req: web.Request) -> dict[str, Any] | None:
     try:
-        d = await req.json()
+        parsed = await req.json()
     except (ValueError, UnicodeDecodeError):
         return None
-    return d if isinstance(d, dict) else None
+    return parsed if isinstance(parsed, dict) else None
 
 
 def _resource_error(cfg: SimConfig, rid: str, kind: str, prefix: str) -> web.Response | None:
@@ -178,11 +178,11 @@ def _resource_error(cfg: SimConfig, rid: str, kind: str, prefix: str) -> web.Res
 
 async def tel_create(req: web.Request) -> web.StreamResponse:
     sim = req.app[SIM]
-    d = await _body(req)
-    if d is None:
+    body = await _body(req)
+    if body is None:
         return tel_error(400, "invalid_request", "Body must be a JSON object")
-    to, pn = d.get("destination_number"), d.get("phone_number_id")
-    meta: dict[str, Any] = d["metadata"] if isinstance(d.get("metadata"), dict) else {}
+    to, pn = body.get("destination_number"), body.get("phone_number_id")
+    meta: dict[str, Any] = body["metadata"] if isinstance(body.get("metadata"), dict) else {}
     correlation = meta.get("dispatcher_job_id")
     req[AUDIT].update(to=to, caller=pn,
                       correlation=None if correlation is None else str(correlation),
@@ -191,7 +191,7 @@ async def tel_create(req: web.Request) -> web.StreamResponse:
         return fastapi_422("destination_number", "must be an E.164 number")
     if not isinstance(pn, str):
         return fastapi_422("phone_number_id", "field required")
-    agent, wf = d.get("agent_id"), d.get("workflow_id")
+    agent, wf = body.get("agent_id"), body.get("workflow_id")
     if agent and wf:
         return tel_error(400, "invalid_target", "agent_id and workflow_id are exclusive")
     owned = sim.cfg.account(_account(req)).caller_ids  # owned and not in resources: active
@@ -212,34 +212,34 @@ async def itl_create(req: web.Request) -> web.StreamResponse:
     sim = req.app[SIM]
     if not _own_account(req):
         return itl_error(403, "Not your account")
-    d = await _body(req)
-    if d is None:
+    body = await _body(req)
+    if body is None:
         return itl_error(400, "Body must be a JSON object")
-    ext = d.get("external_id")
-    req[AUDIT].update(to=d.get("to_number"), caller=d.get("from_number"),
+    ext = body.get("external_id")
+    req[AUDIT].update(to=body.get("to_number"), caller=body.get("from_number"),
                       correlation=None if ext is None else str(ext),
                       call_n=itellico_call_n(None if ext is None else str(ext)))
     errors = []
     if ext is not None and not isinstance(ext, str):
         errors.append({"field": "external_id", "message": "must be a string",
                        "type": "type_error"})
-    if d.get("type") != "phone":
+    if body.get("type") != "phone":
         errors.append({"field": "type", "message": "must be 'phone'", "type": "value_error"})
-    for f in ("from_number", "to_number"):
-        if not isinstance(d.get(f), str) or not E164.match(d[f]):
-            errors.append({"field": f, "message": "must be an E.164 number",
+    for field in ("from_number", "to_number"):
+        if not isinstance(body.get(field), str) or not E164.match(body[field]):
+            errors.append({"field": field, "message": "must be an E.164 number",
                            "type": "value_error"})
-    if not isinstance(d.get("agent_id"), str):
+    if not isinstance(body.get("agent_id"), str):
         errors.append({"field": "agent_id", "message": "field required", "type": "missing"})
-    if not errors and d["from_number"] not in sim.cfg.account(_account(req)).caller_ids:
+    if not errors and body["from_number"] not in sim.cfg.account(_account(req)).caller_ids:
         errors.append({"field": "from_number", "message": "not a number of this account",
                        "type": "value_error"})
     if errors:
         return itl_error(422, "Validation failed", errors=errors)
-    if sim.cfg.resources.get(d["agent_id"]) not in ("active",):
-        return itl_error(404, f"Agent {d['agent_id']} not found")
-    return await _create(req, "itellico", d["to_number"], d["from_number"], d["agent_id"], {},
-                         req[AUDIT]["correlation"])
+    if sim.cfg.resources.get(body["agent_id"]) not in ("active",):
+        return itl_error(404, f"Agent {body['agent_id']} not found")
+    return await _create(req, "itellico", body["to_number"], body["from_number"],
+                         body["agent_id"], {}, req[AUDIT]["correlation"])
 
 
 def _own_account(req: web.Request) -> bool:
@@ -377,17 +377,18 @@ async def tel_get(req: web.Request) -> web.StreamResponse:
 
 async def tel_list(req: web.Request) -> web.StreamResponse:
     sim = req.app[SIM]
-    q = req.query
+    query = req.query
     try:
-        limit = max(1, min(100, int(q.get("limit", "20"))))
-        offset = int(q.get("cursor") or 0)
+        limit = max(1, min(100, int(query.get("limit", "20"))))
+        offset = int(query.get("cursor") or 0)
     except ValueError:
         return tel_error(400, "invalid_cursor", "Invalid cursor or limit")
     after = None
-    if q.get("created_after"):
+    if query.get("created_after"):
         from datetime import datetime
         try:
-            after = datetime.fromisoformat(q["created_after"].replace("Z", "+00:00")).timestamp()
+            created = query["created_after"].replace("Z", "+00:00")
+            after = datetime.fromisoformat(created).timestamp()
         except ValueError:
             return tel_error(400, "invalid_date", "created_after is not a valid date")
     calls = [c for cid in reversed(sim.order) if _visible(req, c := sim.calls[cid])
@@ -411,13 +412,13 @@ async def itl_list(req: web.Request) -> web.StreamResponse:
     if not _own_account(req):
         return itl_error(403, "Not your account")
     sim = req.app[SIM]
-    q = req.query
+    query = req.query
     try:
-        limit = max(1, min(100, int(q.get("limit", "20"))))
-        offset = max(0, int(q.get("offset", "0")))
+        limit = max(1, min(100, int(query.get("limit", "20"))))
+        offset = max(0, int(query.get("offset", "0")))
     except ValueError:
         return itl_error(400, "limit and offset must be integers")
-    ext = q.get("external_id")
+    ext = query.get("external_id")
     calls = [c for cid in reversed(sim.order) if _visible(req, c := sim.calls[cid])
              and (ext is None or c.correlation == ext)]
     now = time.time()

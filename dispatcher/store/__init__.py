@@ -125,8 +125,9 @@ class Store(Reads, Retention, Producing, Ledger, RuntimeLimits, CallerIdStore, F
 
     async def enqueue(self, payloads: Sequence[dict[str, Any] | str]) -> list[str]:
         pipe = self.r.pipeline(transaction=False)
-        for p in payloads:
-            text = p if isinstance(p, str) else json.dumps(p, separators=(",", ":"))
+        for payload in payloads:
+            text = (payload if isinstance(payload, str)
+                    else json.dumps(payload, separators=(",", ":")))
             pipe.xadd(self.k.jobs, {"job": text})
         return [str(x) for x in await pipe.execute()]
 
@@ -285,12 +286,12 @@ class Store(Reads, Retention, Producing, Ledger, RuntimeLimits, CallerIdStore, F
         res = await self.s.call("visit", provs=list(providers), lease=lease_ms, limit=limit,
                                 **args)
         out = []
-        for v in as_list(res["visits"]):
-            hook = v.pop("hook", None)
-            fields = {k: str(x) for k, x in v.items()}
+        for visited in as_list(res["visits"]):
+            hook = visited.pop("hook", None)
+            fields = {k: str(x) for k, x in visited.items()}
             if isinstance(hook, dict):
                 fields.update({f"hook.{k}": str(x) for k, x in hook.items()})
-            out.append(JobView(str(v["id"]), fields))
+            out.append(JobView(str(visited["id"]), fields))
         return out
 
     async def revisit(self, items: Sequence[RevisitItem]) -> None:

@@ -53,9 +53,9 @@ class CallerIdStore:
                                 "answered": answered, "keep": keep, "rest": rest}
         if rate is not None:
             args["rate"] = rate
-        d = await self.s.call("cidstat", **args)
-        return CallerIdEnded(int(d["n"]), int(d["answered"]), bool(d["flagged"]),
-                             bool(d["changed"]), bool(d["rested"]))
+        reply = await self.s.call("cidstat", **args)
+        return CallerIdEnded(int(reply["n"]), int(reply["answered"]), bool(reply["flagged"]),
+                             bool(reply["changed"]), bool(reply["rested"]))
 
     async def caller_id_health(self, provider: str, ids: Sequence[str]) -> list[CallerIdHealth]:
         pipe = self.r.pipeline(transaction=False)

@@ -89,8 +89,8 @@ class Retention:
         """Drop results entries older than ``max_age_s`` (by entry id, i.e. the time Redis
         wrote them); returns how many went. Approximate (whole stream nodes), so cheap to
         call often: the worker's upkeep calls it about once a minute."""
-        t = await self.r.time()
-        cutoff = int(t[0]) * 1000 + int(t[1]) // 1000 - round(max_age_s * 1000)
+        server_time = await self.r.time()
+        cutoff = int(server_time[0]) * 1000 + int(server_time[1]) // 1000 - round(max_age_s * 1000)
         if cutoff <= 0:
             return 0
         return int(await self.r.xtrim(self.k.results, minid=f"{cutoff}-0", approximate=True))
@@ -122,12 +122,12 @@ class Retention:
                 for jid, eids in more_results.items():
                     results.setdefault(jid, []).extend(eids)
         out.dnc_kept = await self._dnc_kept(nums)
-        for n in sorted(nums):
-            res = await self.s.call("unconsent", plain=dnc_key(n, False),
-                                    hashed=dnc_key(n, True))
+        for number in sorted(nums):
+            res = await self.s.call("unconsent", plain=dnc_key(number, False),
+                                    hashed=dnc_key(number, True))
             out.consents_erased += int(res["erased"])
             if int(res["kept"]):
-                out.revocations_kept.append(n)
+                out.revocations_kept.append(number)
         return out
 
     async def _forget_batch(self, batch: Sequence[str], needles: Sequence[Needle],
@@ -243,10 +243,10 @@ class Retention:
 
     async def _dnc_kept(self, nums: set[str]) -> list[str]:
         kept = []
-        for n in sorted(nums):
+        for number in sorted(nums):
             pipe = self.r.pipeline(transaction=False)
             for hashed in (False, True):
-                pipe.sismember(self.k.dnc, dnc_key(n, hashed))
+                pipe.sismember(self.k.dnc, dnc_key(number, hashed))
             if any(await pipe.execute()):
-                kept.append(n)
+                kept.append(number)
         return kept

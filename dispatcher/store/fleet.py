@@ -66,8 +66,8 @@ class Reaped:
     entries: int
 
 
-def _int(x: Any) -> int | None:
-    return int(x) if x not in (None, "") else None
+def _int(value: Any) -> int | None:
+    return int(value) if value not in (None, "") else None
 
 
 class Fleet:
@@ -81,11 +81,11 @@ class Fleet:
         for name, _ in beats:
             pipe.hgetall(self.k.worker(str(name)))
         out = []
-        for (name, beat), f in zip(beats, await pipe.execute(), strict=True):
+        for (name, beat), info in zip(beats, await pipe.execute(), strict=True):
             out.append(WorkerView(
-                str(name), int(beat), f.get("host"), _int(f.get("pid")), f.get("version"),
-                _int(f.get("started")), _int(f.get("concurrency")), _int(f.get("inflight")),
-                _int(f.get("polling"))))
+                str(name), int(beat), info.get("host"), _int(info.get("pid")),
+                info.get("version"), _int(info.get("started")), _int(info.get("concurrency")),
+                _int(info.get("inflight")), _int(info.get("polling"))))
         return out
 
     async def reaped(self, limit: int = 50) -> list[Reaped]:

@@ -59,9 +59,9 @@ class History:
 
     def stacked(self, metrics: tuple[str, ...]) -> list[dict[str, int]]:
         """Per bucket, the count of each of ``metrics`` that has one."""
-        n = SHAPE[self.span][0]
-        return [{m: self.series[m][i] for m in metrics if self.series.get(m, [0] * n)[i]}
-                for i in range(n)]
+        buckets = SHAPE[self.span][0]
+        return [{m: self.series[m][i] for m in metrics if self.series.get(m, [0] * buckets)[i]}
+                for i in range(buckets)]
 
 
 def _ttl_s(period_end_ms: int, now_ms: int) -> int:
@@ -94,26 +94,26 @@ class HistoryStore:
     async def history(self, span: Span, now_ms: int, scope: str = EVERYWHERE,
                       metrics: tuple[str, ...] = METRICS) -> History:
         """The span's buckets ending with the one ``now_ms`` falls in."""
-        n, step = SHAPE[span]
-        first = (now_ms // step - n + 1) * step
+        buckets, step = SHAPE[span]
+        first = (now_ms // step - buckets + 1) * step
         fine = span is Span.HOUR  # minutes from the per-hour hashes, else hours per day
         unit = MINUTE_MS if fine else HOUR_MS
-        units = range(first // unit, (first + n * step) // unit)
+        units = range(first // unit, (first + buckets * step) // unit)
         per = 60 if fine else 24
         parents = sorted({u // per for u in units})
         pipe = self.r.pipeline(transaction=False)
-        for m in metrics:
-            for p in parents:
-                pipe.hgetall(self.k.history_minutes(scope, m, p) if fine
-                             else self.k.history_hours(scope, m, p))
+        for metric in metrics:
+            for parent in parents:
+                pipe.hgetall(self.k.history_minutes(scope, metric, parent) if fine
+                             else self.k.history_hours(scope, metric, parent))
         raw: list[Any] = await pipe.execute()
         series: dict[str, list[int]] = {}
-        for i, m in enumerate(metrics):
+        for index, metric in enumerate(metrics):
             got = {(p, int(f)): int(v) for j, p in enumerate(parents)
-                   for f, v in raw[i * len(parents) + j].items()}
-            counts = [0] * n
-            for u in units:
-                counts[(u * unit - first) // step] += got.get((u // per, u % per), 0)
+                   for f, v in raw[index * len(parents) + j].items()}
+            counts = [0] * buckets
+            for period in units:
+                counts[(period * unit - first) // step] += got.get((period // per, period % per), 0)
             if any(counts):
-                series[m] = counts
+                series[metric] = counts
         return History(span, scope, first, step, series)

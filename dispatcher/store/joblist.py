@@ -49,14 +49,14 @@ class JobList:
     async def peek_states(self, job_ids: list[str]) -> dict[str, str]:
         """Each known id's state, read without waking a sleeping job (it is delayed)."""
         pipe = self.r.pipeline(transaction=False)
-        for i in job_ids:
-            pipe.hget(self.k.job(i), "state")
-            pipe.hexists(self.k.dormant, i)
+        for job_id in job_ids:
+            pipe.hget(self.k.job(job_id), "state")
+            pipe.hexists(self.k.dormant, job_id)
         got = await pipe.execute()
         out = {}
-        for i, state, asleep in zip(job_ids, got[0::2], got[1::2], strict=True):
+        for job_id, state, asleep in zip(job_ids, got[0::2], got[1::2], strict=True):
             if state or asleep:
-                out[i] = str(state or "delayed")
+                out[job_id] = str(state or "delayed")
         return out
 
     async def list_jobs(self, args: JobListArgs) -> JobPage:

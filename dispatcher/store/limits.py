@@ -42,18 +42,19 @@ class LimitsOverride:
         return list(windows), margin_ms, self.slots if self.slots is not None else slots
 
     @classmethod
-    def decode(cls, d: dict[str, str]) -> LimitsOverride:
+    def decode(cls, fields: dict[str, str]) -> LimitsOverride:
         from dispatcher.core import codec
         wins: tuple[tuple[int, int], ...] = ()
         wset = sset = None
-        if d.get("wins"):
-            wins = tuple((int(w[0]), int(w[1])) for w in codec.loads(d["wins"]))
-            wset = Overridden(int(d.get("wins_since") or 0), str(d.get("wins_by") or ""))
-        slots = int(d["slots"]) if d.get("slots") else None
+        if fields.get("wins"):
+            wins = tuple((int(w[0]), int(w[1])) for w in codec.loads(fields["wins"]))
+            wset = Overridden(int(fields.get("wins_since") or 0), str(fields.get("wins_by") or ""))
+        slots = int(fields["slots"]) if fields.get("slots") else None
         if slots is not None:
-            sset = Overridden(int(d.get("slots_since") or 0), str(d.get("slots_by") or ""))
+            sset = Overridden(int(fields.get("slots_since") or 0),
+                              str(fields.get("slots_by") or ""))
         return cls(wins, wset, slots, sset,
-                   int(d["margin"]) if d.get("wins") and d.get("margin") else None)
+                   int(fields["margin"]) if fields.get("wins") and fields.get("margin") else None)
 
 
 class RuntimeLimits:

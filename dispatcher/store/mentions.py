@@ -44,12 +44,12 @@ def needle(e164: str) -> Needle:
     return Needle(e164, region, re.compile(between + r"(?![0-9])"), lua)
 
 
-def _same(candidate: str, n: Needle) -> bool:
+def _same(candidate: str, target: Needle) -> bool:
     try:
-        found = phonenumbers.parse(candidate, n.region)
+        found = phonenumbers.parse(candidate, target.region)
     except NumberParseException:
         return False
-    return phonenumbers.format_number(found, PhoneNumberFormat.E164) == n.e164
+    return phonenumbers.format_number(found, PhoneNumberFormat.E164) == target.e164
 
 
 def _candidates(text: str, start: int, end: int) -> Iterable[str]:
@@ -63,17 +63,17 @@ def _candidates(text: str, start: int, end: int) -> Iterable[str]:
         yield prefix[prefix.rindex("+"):] + body
         return
     yield prefix + body
-    for m in _CUT.finditer(prefix):
-        yield prefix[m.start():] + body
-        yield prefix[m.end():] + body
+    for cut in _CUT.finditer(prefix):
+        yield prefix[cut.start():] + body
+        yield prefix[cut.end():] + body
 
 
 def mentions(text: str, needles: Iterable[Needle]) -> set[str]:
     """The E.164 numbers among ``needles`` that ``text`` names, in any spelling."""
     found: set[str] = set()
-    for n in needles:
-        for m in n.pattern.finditer(text):
-            if any(_same(c, n) for c in _candidates(text, m.start(), m.end())):
-                found.add(n.e164)
+    for target in needles:
+        for hit in target.pattern.finditer(text):
+            if any(_same(c, target) for c in _candidates(text, hit.start(), hit.end())):
+                found.add(target.e164)
                 break
     return found

@@ -58,8 +58,8 @@ class Producing:
 
     async def done_ms(self, job_id: str) -> int | None:
         """When the job's result was written (None: not finished, or forgotten)."""
-        v = await self.r.hget(self.k.job(job_id), "done_ms")
-        return None if v is None else int(v)
+        done = await self.r.hget(self.k.job(job_id), "done_ms")
+        return None if done is None else int(done)
 
     async def results_from(self, start: str, count: int) -> list[tuple[str, dict[str, Any]]]:
         """Results from stream id ``start`` on (``(id`` excludes it), oldest first."""

@@ -15,9 +15,9 @@ from dispatcher.store.protocol import JobField, PeekArgs, PeekReply
 from dispatcher.store.scripts import Scripts, as_list
 
 
-async def peek(s: Scripts, job_ids: list[str]) -> list[dict[str, Any]]:
+async def peek(scripts: Scripts, job_ids: list[str]) -> list[dict[str, Any]]:
     """Of these ids, the jobs that sleep (lua/lib/dormant.lua), read without waking them."""
-    res: PeekReply = await s.call("peek", **PeekArgs(ids=job_ids))
+    res: PeekReply = await scripts.call("peek", **PeekArgs(ids=job_ids))
     return [dict(j) for j in as_list(res["jobs"])]
 
 
@@ -27,8 +27,8 @@ class Reads:
     s: Scripts
 
     async def server_ms(self) -> int:
-        t = await self.r.time()
-        return int(t[0]) * 1000 + int(t[1]) // 1000
+        server_time = await self.r.time()
+        return int(server_time[0]) * 1000 + int(server_time[1]) // 1000
 
     async def _hash(self, key: str) -> dict[str, str]:
         raw: Any = await self.r.hgetall(key)
@@ -38,15 +38,15 @@ class Reads:
         """The job's hash; for a job that sleeps until it is due, what its hash will hold."""
         info = await self._hash(self.k.job(job_id))
         if not info:
-            for j in await peek(self.s, [job_id]):
-                info = {str(k): str(v) for k, v in j["fields"].items()}
+            for job in await peek(self.s, [job_id]):
+                info = {str(k): str(v) for k, v in job["fields"].items()}
         return info
 
     async def timeline(self, job_id: str) -> list[dict[str, Any]]:
         events = [str(x) for x in await self.r.lrange(self.k.timeline(job_id), 0, -1)]
         if not events:
-            for j in await peek(self.s, [job_id]):
-                events = [str(e) for e in as_list(j["timeline"])]
+            for job in await peek(self.s, [job_id]):
+                events = [str(e) for e in as_list(job["timeline"])]
         return [json.loads(x) for x in events]
 
     async def halt_info(self, provider: str) -> dict[str, str]:
@@ -63,13 +63,13 @@ class Reads:
             groups: Any = await self.r.xinfo_groups(self.k.jobs)
         except ResponseError:
             return {}
-        g = next((x for x in groups if x.get("name") == K.GROUP), None)
-        if g is None:
+        group = next((x for x in groups if x.get("name") == K.GROUP), None)
+        if group is None:
             return {}
         consumers: Any = await self.r.xinfo_consumers(self.k.jobs, K.GROUP)
         scored: Any = await self.r.zrange(self.k.consumers, 0, -1, withscores=True)
         beats = {str(m): float(s) for m, s in scored}
-        return {"lag": g.get("lag") or 0, "pending": g.get("pending") or 0,
+        return {"lag": group.get("lag") or 0, "pending": group.get("pending") or 0,
                 "consumers": [{"name": c["name"], "pending": c["pending"],
                                "idle_ms": c["idle"],
                                "last_heartbeat_ms": int(beats.get(c["name"], 0)) or None}
@@ -77,22 +77,22 @@ class Reads:
 
     async def provider_state(self, provider: str, windows: list[tuple[int, int]],
                              margin_ms: int, now: int) -> dict[str, Any]:
-        k = self.k
+        keys = self.k
         pipe = self.r.pipeline(transaction=False)
         for _, ms in windows:
-            pipe.zcount(k.rate_log(provider), f"({now - ms - margin_ms}", "+inf")
-            pipe.get(k.rate_hint(provider, ms))
-            pipe.zrangebyscore(k.rate_log(provider), f"({now - ms - margin_ms}", "+inf",
+            pipe.zcount(keys.rate_log(provider), f"({now - ms - margin_ms}", "+inf")
+            pipe.get(keys.rate_hint(provider, ms))
+            pipe.zrangebyscore(keys.rate_log(provider), f"({now - ms - margin_ms}", "+inf",
                                start=0, num=1, withscores=True)
-        pipe.get(k.cooldown(provider))
-        pipe.hgetall(k.halt(provider))
-        pipe.zcount(k.slots(provider), now, "+inf")
-        pipe.get(k.slot_cap(provider))
-        pipe.zcard(k.parked(provider))
+        pipe.get(keys.cooldown(provider))
+        pipe.hgetall(keys.halt(provider))
+        pipe.zcount(keys.slots(provider), now, "+inf")
+        pipe.get(keys.slot_cap(provider))
+        pipe.zcard(keys.parked(provider))
         res = await pipe.execute()
         wins = []
-        for i, (limit, ms) in enumerate(windows):
-            used, hint, oldest = res[3 * i], res[3 * i + 1], res[3 * i + 2]
+        for index, (limit, ms) in enumerate(windows):
+            used, hint, oldest = res[3 * index], res[3 * index + 1], res[3 * index + 2]
             reset = int(oldest[0][1]) + ms + margin_ms - now if oldest else 0
             wins.append({"limit": limit, "ms": ms, "used": int(used),
                          "provider_remaining": None if hint is None else int(hint),
@@ -123,10 +123,11 @@ class Reads:
         pipe.scard(self.k.orphans)
         pipe.xlen(self.k.jobs)
         pipe.zcount(self.k.delayed, "-inf", now)
-        d, f, dl, res, orph, stream, due = await pipe.execute()
-        t = int((await self.counts()).get("live", 0))
-        return {"delayed": d, "tracking": t, "finishing": f, "deadlines": dl, "results": res,
-                "orphans": orph, "stream_length": stream, "delayed_due": due}
+        delayed, finishing, dl, res, orph, stream, due = await pipe.execute()
+        tracking = int((await self.counts()).get("live", 0))
+        return {"delayed": delayed, "tracking": tracking, "finishing": finishing,
+                "deadlines": dl, "results": res, "orphans": orph,
+                "stream_length": stream, "delayed_due": due}
 
     async def unconfigured_parked(self, configured: set[str]) -> dict[str, int]:
         """Jobs parked for each provider name that is not configured (none: left out)."""
@@ -162,11 +163,11 @@ class Reads:
             groups: Any = await self.r.xinfo_groups(self.k.jobs)
         except ResponseError:
             groups = []
-        g = next((x for x in groups if x.get("name") == K.GROUP), None)
-        if g is None:
+        group = next((x for x in groups if x.get("name") == K.GROUP), None)
+        if group is None:
             return {"unread": length, "pending": 0, "length": length}
-        pending = int(g.get("pending") or 0)
-        lag = g.get("lag")
+        pending = int(group.get("pending") or 0)
+        lag = group.get("lag")
         unread = int(lag) if lag is not None else max(0, length - pending)
         return {"unread": unread, "pending": pending, "length": length}
 
@@ -180,8 +181,8 @@ class Reads:
         camps = [str(c) for c in await self.r.zrange(self.k.ready_campaigns(provider, priority),
                                                       0, 999)]
         pipe = self.r.pipeline(transaction=False)
-        for c in camps:
-            pipe.llen(self.k.ready(provider, priority, None if c == K.NO_CAMPAIGN else c))
+        for tag in camps:
+            pipe.llen(self.k.ready(provider, priority, None if tag == K.NO_CAMPAIGN else tag))
         return list(zip(camps, [int(n) for n in await pipe.execute()], strict=True))
 
     async def oldest_ready_ms(self, provider: str) -> int | None:
@@ -225,8 +226,8 @@ class Reads:
         """When the longest-followed live call started being tracked (up to ``limit`` calls
         per provider looked at)."""
         ids: list[Any] = []
-        for p in providers:
-            ids += await self.r.zrange(self.k.tracking(p), 0, limit - 1)
+        for provider in providers:
+            ids += await self.r.zrange(self.k.tracking(provider), 0, limit - 1)
         pipe = self.r.pipeline(transaction=False)
         for job_id in ids:
             pipe.hget(self.k.job(str(job_id)), "track_ms")
@@ -242,16 +243,16 @@ class Reads:
         """Per campaign: its counts, call starts over the last ``seconds`` and live calls
         against its own cap."""
         pipe = self.r.pipeline(transaction=False)
-        for n in names:
-            pipe.hgetall(self.k.campaign(n))
-            pipe.hgetall(self.k.pace(n))
-            pipe.zcount(self.k.campaign_slots(n), now, "+inf")
+        for name in names:
+            pipe.hgetall(self.k.campaign(name))
+            pipe.hgetall(self.k.pace(name))
+            pipe.zcount(self.k.campaign_slots(name), now, "+inf")
         res = await pipe.execute()
         first = (now - seconds * 1000) // 10000
         out = {}
-        for i, n in enumerate(names):
-            counts, pace, live = res[3 * i], res[3 * i + 1], res[3 * i + 2]
-            out[n] = {"counts": {str(k): int(v) for k, v in counts.items()
+        for index, name in enumerate(names):
+            counts, pace, live = res[3 * index], res[3 * index + 1], res[3 * index + 2]
+            out[name] = {"counts": {str(k): int(v) for k, v in counts.items()
                                  if str(v).lstrip("-").isdigit()},
                       "starts": sum(int(v) for b, v in pace.items()
                                     if str(b).isdigit() and int(b) > first),

@@ -34,16 +34,16 @@ def calls_from(raw: str | None) -> tuple[CallRecord, ...]:
     except ValueError:
         return ()
     out = []
-    for c in as_list(items):
-        if isinstance(c, dict) and c.get("call_id"):
-            started = c.get("started_ms")
+    for call in as_list(items):
+        if isinstance(call, dict) and call.get("call_id"):
+            started = call.get("started_ms")
             out.append(CallRecord(
-                call_id=str(c["call_id"]),
+                call_id=str(call["call_id"]),
                 started_ms=int(started) if isinstance(started, int | float) else None,
-                call_status=c.get("call_status"), answer_status=c.get("answer_status"),
-                disconnection_reason=c.get("disconnection_reason"),
-                duration_seconds=c.get("duration_seconds"),
-                from_=str(c["from"]) if c.get("from") else None))
+                call_status=call.get("call_status"), answer_status=call.get("answer_status"),
+                disconnection_reason=call.get("disconnection_reason"),
+                duration_seconds=call.get("duration_seconds"),
+                from_=str(call["from"]) if call.get("from") else None))
     return tuple(out)
 
 
@@ -74,18 +74,18 @@ class Granted:
     caller_id: str | None = None  # chosen from the provider's caller-ID pool
 
     @classmethod
-    def decode(cls, d: GrantedWire, provider: str) -> Granted:
-        return cls(id=str(d["id"]), raw=str(d.get("raw") or ""),
-                   attempts=int(d.get("attempts") or 0), call_n=int(d.get("cn") or 1),
-                   unsure=bool(d.get("unsure")), tok=str(d["tok"]),
-                   campaign=str(d.get("camp") or ""), priority=str(d.get("prio") or "normal"),
-                   first_seen_ms=int(d.get("first_seen") or 0),
-                   ready_since_ms=int(d.get("ready_since") or 0),
-                   redials=int(d.get("rd") or 0), calls=calls_from(d.get("calls")),
-                   probe=bool(d.get("canary")), provider=provider,
-                   dial_ms=int(d.get("dial_ms") or 0),
-                   hook_failures=int(d.get("pf") or 0),
-                   caller_id=str(d["cid"]) if d.get("cid") else None)
+    def decode(cls, wire: GrantedWire, provider: str) -> Granted:
+        return cls(id=str(wire["id"]), raw=str(wire.get("raw") or ""),
+                   attempts=int(wire.get("attempts") or 0), call_n=int(wire.get("cn") or 1),
+                   unsure=bool(wire.get("unsure")), tok=str(wire["tok"]),
+                   campaign=str(wire.get("camp") or ""), priority=str(wire.get("prio") or "normal"),
+                   first_seen_ms=int(wire.get("first_seen") or 0),
+                   ready_since_ms=int(wire.get("ready_since") or 0),
+                   redials=int(wire.get("rd") or 0), calls=calls_from(wire.get("calls")),
+                   probe=bool(wire.get("canary")), provider=provider,
+                   dial_ms=int(wire.get("dial_ms") or 0),
+                   hook_failures=int(wire.get("pf") or 0),
+                   caller_id=str(wire["cid"]) if wire.get("cid") else None)
 
 
 @dataclass(frozen=True)
@@ -111,12 +111,12 @@ class GrantReply:
     windows_set: WindowsSet | None = None  # limits set at runtime, when there are
 
     @classmethod
-    def decode(cls, d: GrantWire, replicated: bool = True) -> GrantReply:
-        prov = str(d["prov"])
-        ov = d.get("ov")
-        return cls(prov, tuple(Granted.decode(j, prov) for j in as_list(d.get("jobs"))),
-                   tuple(str(x) for x in as_list(d.get("fin"))), int(d.get("wait") or 0),
-                   Why(str(d.get("why") or "ok")), replicated,
+    def decode(cls, wire: GrantWire, replicated: bool = True) -> GrantReply:
+        prov = str(wire["prov"])
+        ov = wire.get("ov")
+        return cls(prov, tuple(Granted.decode(j, prov) for j in as_list(wire.get("jobs"))),
+                   tuple(str(x) for x in as_list(wire.get("fin"))), int(wire.get("wait") or 0),
+                   Why(str(wire.get("why") or "ok")), replicated,
                    WindowsSet(int(ov["short"]), int(ov["margin"]))
                    if isinstance(ov, dict) else None)
 
@@ -136,8 +136,8 @@ class Admit:
     reason: Why = Why.OK  # ok | cooldown | rate | halted (REGRANT: lost)
 
     @classmethod
-    def decode(cls, d: AdmitWire) -> Admit:
-        return cls(bool(d["ok"]), int(d["wait"]), Why(str(d["why"])))
+    def decode(cls, wire: AdmitWire) -> Admit:
+        return cls(bool(wire["ok"]), int(wire["wait"]), Why(str(wire["why"])))
 
 
 @dataclass(frozen=True)
@@ -197,13 +197,13 @@ class GrantRules:
             return self.campaigns or {"~": {}}
         now = round(time.time() * 1000)
         out = dict(self.campaigns)
-        for name, c in self.campaigns.items():
-            if "budget" in c:
-                day, nxt = budget_day(now, c["budget_tz"])
-                out[name] = {**c, "bday": day, "bnext": nxt}
+        for name, campaign in self.campaigns.items():
+            if "budget" in campaign:
+                day, nxt = budget_day(now, campaign["budget_tz"])
+                out[name] = {**campaign, "bday": day, "bnext": nxt}
         return out
 
-    def args(self, k: int, consumer: str, tok: str) -> GrantArgs:
+    def args(self, count: int, consumer: str, tok: str) -> GrantArgs:
         rate = self.rate_args()
         out: GrantArgs = {
             "prov": rate["prov"], "wins": rate["wins"], "pace": rate["pace"],
@@ -211,7 +211,7 @@ class GrantRules:
             "slot_cap": self.slot_cap, "lease": self.lease_ms,
             "caps": [list(c) for c in self.caps], "caps_keep": self.caps_keep_ms,
             "subject_caps": [list(c) for c in self.subject_caps], "consent": self.consent,
-            "regs": list(self.registries), "camps": self._camps(), "dnc": self.dnc, "k": k,
+            "regs": list(self.registries), "camps": self._camps(), "dnc": self.dnc, "k": count,
             "reserve": self.reserve, "consumer": consumer, "tok": tok}
         if self.worst_micro is not None:
             out["worst"], out["hold_ms"] = self.worst_micro, self.hold_ms
@@ -244,19 +244,19 @@ class Placement:
     region: str = ""           # where a do-not-call registry may cover it ("" when none can)
 
     def args(self) -> PlacementWire:
-        d: PlacementWire = {
+        wire: PlacementWire = {
              "e": self.entry_id, "id": self.job_id, "raw": self.raw, "prov": self.provider,
              "prio": self.priority, "camp": self.campaign, "to": self.to,
              "dk": self.dnc_key, "exp": self.expires_ms, "place": self.place,
              "reason": self.reason, "due": self.due_ms, "deadline": self.deadline_ms,
              "fin": self.fin, "detail": self.detail}
         if self.subject:
-            d["subj"] = self.subject
+            wire["subj"] = self.subject
             if self.subject_caps is not None:
-                d["sc"] = codec.dumps([list(c) for c in self.subject_caps])
+                wire["sc"] = codec.dumps([list(c) for c in self.subject_caps])
         if self.region:
-            d["rg"] = self.region
-        return d
+            wire["rg"] = self.region
+        return wire
 
 
 @dataclass(slots=True)  # built per job: a frozen __init__ costs 5x
@@ -271,15 +271,15 @@ class ResultItem:
     grant_token: str | None = None
 
     def args(self) -> ResultWire:
-        d: ResultWire = {"result": codec.dumps(self.result),
+        wire: ResultWire = {"result": codec.dumps(self.result),
                              "outcome": self.outcome, "answer": self.answer}
         if self.job_id:
-            d["id"] = self.job_id
+            wire["id"] = self.job_id
         if self.entry_id:
-            d["e"] = self.entry_id
+            wire["e"] = self.entry_id
         if self.grant_token:
-            d["dtok"] = self.grant_token
+            wire["dtok"] = self.grant_token
         dur = self.result.get("duration_seconds")
         if isinstance(dur, int | float):
-            d["dur"] = dur
-        return d
+            wire["dur"] = dur
+        return wire

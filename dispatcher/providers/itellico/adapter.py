@@ -29,9 +29,9 @@ def external_id(job_id: str, call_n: int) -> str:
 
 
 def split_external_id(value: str) -> tuple[str, int]:
-    job_id, sep, n = value.rpartition("~")
-    if sep and n.isdigit():
-        return job_id, int(n)
+    job_id, sep, call_n = value.rpartition("~")
+    if sep and call_n.isdigit():
+        return job_id, int(call_n)
     return value, 1
 
 
@@ -47,23 +47,23 @@ def build_start(job: Job, cfg: ItellicoConfig, call_n: int,
             "external_id": external_id(job.id, call_n)}
 
 
-def normalise(d: dict[str, Any]) -> CallState:
-    status = str(d.get("status") or "unknown")
+def normalise(data: dict[str, Any]) -> CallState:
+    status = str(data.get("status") or "unknown")
     if status == "active":
         status = "in_progress"
-    answer = str(d.get("answer_status") or "unknown")
+    answer = str(data.get("answer_status") or "unknown")
     terminal = status in TERMINAL
     if terminal and answer == "waiting":
         answer = "unknown"
-    reason = d.get("disconnection_reason") or d.get("end_reason") or d.get("ended_reason")
-    ext = d.get("external_id")
-    job_id, n = split_external_id(str(ext)) if ext is not None else (None, 1)
+    reason = data.get("disconnection_reason") or data.get("end_reason") or data.get("ended_reason")
+    ext = data.get("external_id")
+    job_id, call_n = split_external_id(str(ext)) if ext is not None else (None, 1)
     return CallState(
-        call_id=str(d.get("id") or d.get("call_id") or ""), status=status, terminal=terminal,
+        call_id=str(data.get("id") or data.get("call_id") or ""), status=status, terminal=terminal,
         answer_status=answer, disconnection_reason=None if reason is None else str(reason),
-        duration_seconds=as_float(d.get("duration_seconds")),
-        billed_seconds=as_float(d.get(BILLED_FIELD)), correlation=job_id,
-        created_at=parse_time(d.get("created") or d.get("created_at")), call_n=n)
+        duration_seconds=as_float(data.get("duration_seconds")),
+        billed_seconds=as_float(data.get(BILLED_FIELD)), correlation=job_id,
+        created_at=parse_time(data.get("created") or data.get("created_at")), call_n=call_n)
 
 
 class Itellico:

@@ -20,9 +20,9 @@ class ItellicoConfig(CommonConfig):
 
     @model_validator(mode="after")
     def _pool_ids(self) -> ItellicoConfig:
-        for n in self.caller_ids.numbers if self.caller_ids else ():
-            if n.id and n.id != n.number:
-                raise ValueError(f"caller_ids.numbers: {n.number}: itellicoAI calls from the "
+        for caller in self.caller_ids.numbers if self.caller_ids else ():
+            if caller.id and caller.id != caller.number:
+                raise ValueError(f"caller_ids.numbers: {caller.number}: itellicoAI calls from the "
                                  "number itself; leave id out")
         return self
 

@@ -58,7 +58,7 @@ def parse(body: bytes) -> WebhookEnd | None:
     if etype != "conversation.ended":
         return None
     fields = {"id": call_id}
-    for k in END_FIELDS:
-        if data.get(k) is not None:
-            fields[k] = str(data[k])
+    for field in END_FIELDS:
+        if data.get(field) is not None:
+            fields[field] = str(data[field])
     return WebhookEnd(event_id, call_id, fields)

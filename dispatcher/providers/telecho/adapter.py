@@ -52,20 +52,20 @@ def _answer(status: str, answered: Any) -> str:
     return {"busy": "user_busy", "no_answer": "user_unavailable"}.get(status, "unknown")
 
 
-def normalise(d: dict[str, Any]) -> CallState:
-    status = str(d.get("status") or "unknown")
-    reason = d.get("disconnection_reason") or d.get("end_reason") or d.get("ended_reason")
-    meta: dict[str, Any] = d["metadata"] if isinstance(d.get("metadata"), dict) else {}
-    n = meta.get(CALL_KEY)
+def normalise(data: dict[str, Any]) -> CallState:
+    status = str(data.get("status") or "unknown")
+    reason = data.get("disconnection_reason") or data.get("end_reason") or data.get("ended_reason")
+    meta: dict[str, Any] = data["metadata"] if isinstance(data.get("metadata"), dict) else {}
+    call_n = meta.get(CALL_KEY)
     return CallState(
-        call_id=str(d.get("call_id") or d.get("id") or ""), status=status,
-        terminal=status in TERMINAL, answer_status=_answer(status, d.get("answered_by")),
+        call_id=str(data.get("call_id") or data.get("id") or ""), status=status,
+        terminal=status in TERMINAL, answer_status=_answer(status, data.get("answered_by")),
         disconnection_reason=None if reason is None else str(reason),
-        duration_seconds=as_float(d.get("duration_seconds")),
-        billed_seconds=as_float(d.get(BILLED_FIELD)),
+        duration_seconds=as_float(data.get("duration_seconds")),
+        billed_seconds=as_float(data.get(BILLED_FIELD)),
         correlation=None if meta.get(JOB_KEY) is None else str(meta[JOB_KEY]),
-        created_at=parse_time(d.get("created_at")),
-        call_n=n if isinstance(n, int) and not isinstance(n, bool) else 1)
+        created_at=parse_time(data.get("created_at")),
+        call_n=call_n if isinstance(call_n, int) and not isinstance(call_n, bool) else 1)
 
 
 class TelEcho:

@@ -15,8 +15,8 @@ class TelEchoConfig(CommonConfig):
 
     @model_validator(mode="after")
     def _pool_ids(self) -> TelEchoConfig:
-        for n in self.caller_ids.numbers if self.caller_ids else ():
-            if not n.id:
-                raise ValueError(f"caller_ids.numbers: {n.number} needs its id "
+        for caller in self.caller_ids.numbers if self.caller_ids else ():
+            if not caller.id:
+                raise ValueError(f"caller_ids.numbers: {caller.number} needs its id "
                                  "(the phone_number_id TelEcho knows it by)")
         return self

@@ -15,13 +15,13 @@ RESOURCE = {
 
 
 def classify(err: ProviderError, job_fields: frozenset[str], on_create: bool) -> Action:
-    s, code = err.status, err.code
-    if s == 401 or code in AUTH or s == 402 or code == "call_blocked" or s == 403:
+    status, code = err.status, err.code
+    if status == 401 or code in AUTH or status == 402 or code == "call_blocked" or status == 403:
         return Action.HALT
     if code in RESOURCE:
         return resource(RESOURCE[code], job_fields)
     if code == "outbound_call_failed":
         return Action.RETRY
-    if s is not None and s >= 500:
+    if status is not None and status >= 500:
         return Action.RECONCILE if on_create else Action.RETRY
     return Action.REJECT
