@@ -20,6 +20,7 @@ from dispatcher.cli import jobs as jobs_cmd
 from dispatcher.cli import limits as limits_cmd
 from dispatcher.cli import ops as ops_cmd
 from dispatcher.cli import redrive as redrive_cmd
+from dispatcher.cli import reindex as reindex_cmd
 from dispatcher.cli import run as run_cmd
 from dispatcher.cli import sim as sim_cmd
 from dispatcher.cli.common import Fail, redis_url_shown
@@ -36,6 +37,7 @@ COMMANDS = (
     dnc_cmd,
     consent_cmd,
     redrive_cmd,
+    reindex_cmd,
     audit_cmd,
     data_cmd,
     sim_cmd,

@@ -60,7 +60,9 @@ class JobsPages:
                                      _cursor(req.query.get("after", "")))
         did = pages_jobs.did_text(req.query.get("did", ""), req.query.get("n", ""))
         ctx = await self.c.ctx(req)
-        return await self.c.render(req, "Jobs", pages_jobs.jobs_list(flt, page, ctx, did),
+        whole = await self.c.store.index_built()
+        return await self.c.render(req, "Jobs", pages_jobs.jobs_list(flt, page, ctx, did,
+                                                                     whole=whole),
                                    head=await self._head(flt))
 
     async def confirm(self, req: web.Request) -> web.Response:

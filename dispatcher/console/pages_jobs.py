@@ -118,7 +118,13 @@ def _summary(flt: JobFilter, page: JobPage) -> str:
             f'read, {num(page.seen)} looked at for this page)</small></p>')
 
 
-def jobs_list(flt: JobFilter, page: JobPage, ctx: Ctx, did: str = "") -> str:
+# Shown until the index is known to hold every job (store/keys.py ``index_built``).
+UNINDEXED = ('<p class="alert warn" role="note" data-unindexed="1">Jobs stored before this '
+             'version are not listed until <code>dispatcher reindex --apply</code>.</p>')
+
+
+def jobs_list(flt: JobFilter, page: JobPage, ctx: Ctx, did: str = "", *,
+              whole: bool = True) -> str:
     rows = "".join(_row(r, ctx) for r in page.rows)
     nxt = (f'<a class="next" href="{esc(list_url(flt, after=f"{page.cursor[0]}.{page.cursor[1]}"))}'
            f'">Next page →</a>' if page.cursor else "")
@@ -129,7 +135,7 @@ def jobs_list(flt: JobFilter, page: JobPage, ctx: Ctx, did: str = "") -> str:
              '<th>outcome</th><th>attempts</th><th>to</th><th></th></tr></thead>'
              f'<tbody>{rows}</tbody></table></div>' if rows else
              '<p class="muted">No job matches these filters.</p>')
-    return (f'{did}{_summary(flt, page)}{_bulk(flt, page)}{table}'
+    return (f'{did}{"" if whole else UNINDEXED}{_summary(flt, page)}{_bulk(flt, page)}{table}'
             f'<p class="pager">{first} {nxt}</p>')
 
 

@@ -85,6 +85,11 @@ end
 
 local seen = cached_reply()
 if seen then return seen end
+-- A namespace that never counted a job has no job the jobs list's index lacks: it is whole
+-- (one stored before the index existed is not, until `dispatcher reindex --apply`).
+if redis.call('EXISTS', P .. 'ixbuilt') == 0 and redis.call('EXISTS', P .. 'counts') == 0 then
+  redis.call('SET', P .. 'ixbuilt', NOW)
+end
 DELTA = {}
 local res = {}
 for _, x in ipairs(A.entries) do

@@ -37,6 +37,7 @@ class Action(StrEnum):
     CONSENT_REVOKE = "consent.revoke"
     CONSENT_IMPORT = "consent.import"
     FORGET = "forget"
+    REINDEX = "reindex"
 
 
 @dataclass(frozen=True)

@@ -265,6 +265,12 @@ class Keys:
         """Done ids with one outcome, scored by when their result was written."""
         return self._k("jo", outcome)
 
+    @property
+    def index_built(self) -> str:
+        """Set (to when, ms) once the index holds every job: by a fresh namespace's first
+        intake, or by ``dispatcher reindex --apply`` after an upgrade (lua/reindex.lua)."""
+        return self._k("ixbuilt")
+
     # the operator console
     def console_session(self, digest: str) -> str:
         """A console log-in, by the digest of its cookie (the cookie itself is not kept)."""

@@ -114,7 +114,8 @@ ScriptName = Literal[
     "admit", "campaign", "cancel", "claimfin", "cooldown", "defer", "finish", "grant", "forget",
     "halt", "heartbeat", "ingest", "observe", "peek", "promote", "push", "redrive", "regrant",
     "resume", "revisit", "shrink", "sweep", "track", "visit", "webhook", "consent", "registry",
-    "unconsent", "limits", "cidstat", "bill", "joblist"]
+    "unconsent", "limits", "cidstat", "bill", "joblist",
+    "reindex"]
 CampaignOp = Literal["pause", "resume", "cancel"]
 DeferTo = Literal[JobState.QUEUED, JobState.DELAYED, JobState.PARKED]
 
@@ -420,6 +421,10 @@ class PushArgs(TypedDict):
 class PeekArgs(TypedDict):
     ids: list[str]
 
+class ReindexArgs(TypedDict):
+    ids: list[str]
+    dry: bool                # count the missing entries, add none
+
 class ForgetArgs(TypedDict):
     group: str
     ids: list[str]
@@ -448,6 +453,11 @@ class PeekedJob(TypedDict):
 
 class PeekReply(TypedDict):
     jobs: list[PeekedJob]
+
+class ReindexReply(TypedDict):
+    seen: int                # jobs found in a state the jobs list shows
+    added: int               # of those, jobs that lacked an entry (got one, unless dry)
+    entries: int             # index entries added (or missing)
 
 class ForgetReply(TypedDict):
     jobs: list[str]

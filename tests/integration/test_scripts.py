@@ -281,6 +281,25 @@ async def setup_joblist(store: Store) -> dict[str, Any]:
     return {"state": "queued", "camp": "c1", "prov": "p", "n": 2, "budget": 100}
 
 
+async def drop_index(store: Store) -> None:
+    """Leave the jobs as a version without the jobs list's index would: no index sets, and
+    no mark that the index is whole."""
+    async for key in store.r.scan_iter(match=store.k.prefix + "j[xo]:*"):
+        await store.r.delete(key)
+    await store.r.delete(store.k.index_built)
+
+
+async def setup_reindex(store: Store) -> dict[str, Any]:
+    j = await granted(store)  # j0, j1 dialling, j2 queued
+    await store.s.call("finish", NOW, group=GROUP, ttl=600, maxlen=1000, items=[
+        {"id": j["id"], "result": "{}", "outcome": "exhausted", "dtok": j["tok"]}])
+    [entry] = await pushed(store, 1)
+    await store.s.call("ingest", NOW, group=GROUP, grants=[], entries=[job_args(
+        "s0", entry, place="delayed", reason="not_before", due=NOW + 3_600_000, detail="")])
+    await drop_index(store)
+    return {"ids": ["j0", "j1", "j2", "s0", "nobody"], "dry": False}
+
+
 SETUPS: dict[str, Setup] = {
     "admit": setup_admit, "campaign": setup_campaign, "cancel": setup_cancel,
     "claimfin": setup_claimfin, "cooldown": setup_cooldown, "defer": setup_defer,
@@ -292,7 +311,7 @@ SETUPS: dict[str, Setup] = {
     "webhook": setup_webhook, "forget": setup_forget, "peek": setup_peek,
     "consent": setup_consent, "registry": setup_registry, "unconsent": setup_unconsent,
     "limits": setup_limits, "cidstat": setup_cidstat, "bill": setup_bill,
-    "joblist": setup_joblist,
+    "joblist": setup_joblist, "reindex": setup_reindex,
 }
 # reads: change nothing even the first time, and answer this
 READ_ONLY: dict[str, Callable[[Any], bool]] = {
