@@ -100,8 +100,8 @@ def unreachable_page(path: str, exc: BaseException) -> str:
 
 def safe_next(target: str | None) -> str:
     """Only a path on this site (never ``//host`` or a scheme)."""
-    t = (target or "/").strip()
-    return t if t.startswith("/") and not t.startswith("//") and "\\" not in t else "/"
+    path = (target or "/").strip()
+    return path if path.startswith("/") and not path.startswith("//") and "\\" not in path else "/"
 
 
 def redirect(target: str) -> web.Response:
@@ -175,10 +175,11 @@ class Console:
         return web.Response(text=html, content_type="text/html")
 
     async def overview(self, req: web.Request) -> web.Response:
-        d = await data.overview(self.store, self.settings, self.tail)
-        h = await self.store.history(pages_history.span_of(req.query.get("span")), d["now"])
-        return await self.render(req, "Overview", views.overview(d, await self.ctx(req))
-                                 + pages_history.section(h, "/"))
+        summary = await data.overview(self.store, self.settings, self.tail)
+        span = pages_history.span_of(req.query.get("span"))
+        history = await self.store.history(span, summary["now"])
+        return await self.render(req, "Overview", views.overview(summary, await self.ctx(req))
+                                 + pages_history.section(history, "/"))
 
     async def history(self, req: web.Request) -> web.Response:
         """A campaign's history (the namespace's is on the overview)."""
@@ -187,33 +188,33 @@ class Console:
             raise web.HTTPFound("/")
         if not await data.known_campaign(self.store, self.settings, name):
             raise web.HTTPNotFound(text=f"no campaign named {name!r}")
-        h = await self.store.history(pages_history.span_of(req.query.get("span")),
-                                     await self.store.server_ms(), scope=name)
-        return await self.render(req, f"History of {name}", pages_history.campaign_page(h))
+        history = await self.store.history(pages_history.span_of(req.query.get("span")),
+                                           await self.store.server_ms(), scope=name)
+        return await self.render(req, f"History of {name}", pages_history.campaign_page(history))
 
     async def providers(self, req: web.Request) -> web.Response:
-        d = await data.providers(self.store, self.settings)
-        return await self.render(req, "Providers", views.providers(d, await self.ctx(req)))
+        summary = await data.providers(self.store, self.settings)
+        return await self.render(req, "Providers", views.providers(summary, await self.ctx(req)))
 
     async def campaigns(self, req: web.Request) -> web.Response:
-        d = await data.campaigns(self.store, self.settings)
-        return await self.render(req, "Campaigns", pages.campaigns(d, await self.ctx(req)))
+        summary = await data.campaigns(self.store, self.settings)
+        return await self.render(req, "Campaigns", pages.campaigns(summary, await self.ctx(req)))
 
     async def jobs(self, req: web.Request) -> web.Response:
         job_id = req.query.get("id", "").strip()[:200]
         ctx = await self.ctx(req)
         facts = await explain.gather(self.store, self.settings, job_id) if job_id else None
-        x = explain.explain(facts, show_numbers=bool(ctx.grant and ctx.grant.numbers)) \
+        explanation = explain.explain(facts, show_numbers=bool(ctx.grant and ctx.grant.numbers)) \
             if facts else None
         raw = facts.job.get("raw", "") if facts else ""
         failed = next((f for f in self.tail.failures if f["job_id"] == job_id), None)
         return await self.render(req, f"Job {job_id}" if job_id else "Jobs",
-                           pages.job(x, job_id, raw, ctx, failed),
+                           pages.job(explanation, job_id, raw, ctx, failed),
                            head=pages.lookup_form(job_id))
 
     async def workers(self, req: web.Request) -> web.Response:
-        f = await pages_workers.fleet(self.store, self.settings, reaped=50)
-        return await self.render(req, "Workers", pages_workers.workers(f))
+        fleet = await pages_workers.fleet(self.store, self.settings, reaped=50)
+        return await self.render(req, "Workers", pages_workers.workers(fleet))
 
     async def audit_page(self, req: web.Request) -> web.Response:
         limit = pages_audit.limit_of(req.query.get("limit"))
@@ -281,14 +282,15 @@ class Console:
             raise web.HTTPNotFound(text=f"unknown campaign action {op!r}")
         if not await data.known_campaign(self.store, self.settings, name):
             raise web.HTTPNotFound(text=f"no campaign named {name!r}")
-        n = await self.store.campaign(CAMPAIGN_OPS[op], name, list(self.settings.providers))
-        self.log.info("console.campaign", op=op, campaign=name, cancelled=n, token=who.label)
+        cancelled = await self.store.campaign(CAMPAIGN_OPS[op], name, list(self.settings.providers))
+        self.log.info("console.campaign", op=op, campaign=name, cancelled=cancelled,
+                      token=who.label)
         await self.record_action(who, audit.Action(f"campaign.{op}"), name,
-                         f"{n} jobs cancelled" if op == "cancel" else "")
+                         f"{cancelled} jobs cancelled" if op == "cancel" else "")
         notice = {"pause": Notice.CAMPAIGN_PAUSED, "resume": Notice.CAMPAIGN_RESUMED,
                   "cancel": Notice.CAMPAIGN_CANCELLED}[op]
         return redirect(with_notice(safe_next(str(form.get("next", "/campaigns"))), notice,
-                                    name, n))
+                                    name, cancelled))
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -296,24 +298,25 @@ async def healthz(_: web.Request) -> web.Response:
 
 
 def build_app(settings: Settings, cfg: ConsoleConfig, store: Store) -> web.Application:
-    c = Console(settings, cfg, store)
-    jp = JobsPages(c)
+    console = Console(settings, cfg, store)
+    jp = JobsPages(console)
     app = web.Application(middlewares=[security_headers, redis_errors, forwarded(cfg.proxies()),
                                        host_check(cfg.hosts())],
                           client_max_size=64 * 1024)
-    r = app.router
-    for path, fn in (("/", c.overview), ("/providers", c.providers),
-                     ("/campaigns", c.campaigns), ("/jobs", jp.jobs), ("/failures", c.failures),
-                     ("/workers", c.workers), ("/audit", c.audit_page),
-                     ("/history", c.history),
-                     ("/login", c.login_page), ("/healthz", healthz),
+    router = app.router
+    for path, fn in (("/", console.overview), ("/providers", console.providers),
+                     ("/campaigns", console.campaigns), ("/jobs", jp.jobs),
+                     ("/failures", console.failures),
+                     ("/workers", console.workers), ("/audit", console.audit_page),
+                     ("/history", console.history),
+                     ("/login", console.login_page), ("/healthz", healthz),
                      ("/metrics", metrics_handler(settings, store))):
-        r.add_get(path, fn)
-    r.add_post("/login", c.login)
-    r.add_post("/logout", c.logout)
-    r.add_post("/actions/provider/{name}/resume", c.resume_provider)
-    r.add_post("/actions/campaign/{name}/{op}", c.campaign_action)
-    LimitPages(c).add_routes(r)
+        router.add_get(path, fn)
+    router.add_post("/login", console.login)
+    router.add_post("/logout", console.logout)
+    router.add_post("/actions/provider/{name}/resume", console.resume_provider)
+    router.add_post("/actions/campaign/{name}/{op}", console.campaign_action)
+    LimitPages(console).add_routes(router)
     add_routes(app, jp)
-    r.add_static("/static", STATIC)
+    router.add_static("/static", STATIC)
     return app

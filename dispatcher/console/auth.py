@@ -57,7 +57,7 @@ class Grant:
 def parse_tokens(text: str, source: str = "console.token_file") -> list[tuple[str, Grant]]:
     """(token, grant) per line; ConfigError naming the line when one is malformed."""
     out = []
-    for n, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(text.splitlines(), 1):
         words = line.split("#", 1)[0].split()
         if not words:
             continue
@@ -65,12 +65,12 @@ def parse_tokens(text: str, source: str = "console.token_file") -> list[tuple[st
         token, grants = words[0], set(words[1:]) - set(labels) or {"actions"}
         label = labels[-1][6:] if labels else _digest("label", token)[:8]
         if labels and (len(labels) > 1 or not LABEL.fullmatch(label)):
-            raise ConfigError(f"{source}:{n}: one label=NAME per token, NAME 1-40 letters, "
+            raise ConfigError(f"{source}:{lineno}: one label=NAME per token, NAME 1-40 letters, "
                               f"digits or . _ @ -")
         if len(token) < MIN_TOKEN:
-            raise ConfigError(f"{source}:{n}: a token must be at least {MIN_TOKEN} characters")
+            raise ConfigError(f"{source}:{lineno}: a token must be at least {MIN_TOKEN} characters")
         if not grants <= GRANTS:
-            raise ConfigError(f"{source}:{n}: unknown grant {sorted(grants - GRANTS)[0]!r} "
+            raise ConfigError(f"{source}:{lineno}: unknown grant {sorted(grants - GRANTS)[0]!r} "
                               f"(expected: {', '.join(sorted(GRANTS))})")
         out.append((token, Grant(label=label,
                                  actions="actions" in grants, numbers="numbers" in grants,

@@ -16,7 +16,7 @@ CAMPAIGN_ROWS = 100
 
 
 async def overview(store: Store, settings: Settings, tail: ResultsTail) -> dict[str, Any]:
-    s = await status.collect(store, settings)
+    snapshot = await status.collect(store, settings)
     now = await store.server_ms()
     await tail.refresh(now)
     hour = tail.totals(now)
@@ -25,20 +25,20 @@ async def overview(store: Store, settings: Settings, tail: ResultsTail) -> dict[
     return {
         "stale_registries": [r.words() for r in registry_states(settings.policy, loaded, now)
                              if r.stale],
-        "status": s, "now": now, "results_hour": hour,
+        "status": snapshot, "now": now, "results_hour": hour,
         "per_minute": tail.per_minute(now),
         "failures_hour": sum(v for k, v in hour.items() if k in FAILURES),
         "starts_per_min": await store.pace(None, now, 60),
         "results_per_min": round(sum(tail.totals(now, 300_000).values()) / 5, 1),
-        "halted": [n for n, p in s["providers"].items() if p["halted"]],
-        "parked": {n: p["parked"] for n, p in s["providers"].items() if p["parked"]},
+        "halted": [n for n, p in snapshot["providers"].items() if p["halted"]],
+        "parked": {n: p["parked"] for n, p in snapshot["providers"].items() if p["parked"]},
         "paused": sorted(paused),
     }
 
 
 async def providers(store: Store, settings: Settings) -> dict[str, Any]:
-    s = await status.collect(store, settings)
-    return {"now": await store.server_ms(), "providers": s["providers"]}
+    snapshot = await status.collect(store, settings)
+    return {"now": await store.server_ms(), "providers": snapshot["providers"]}
 
 
 def _no_eta(state: str, parked: int, halted: list[str]) -> str:
@@ -53,9 +53,9 @@ def _no_eta(state: str, parked: int, halted: list[str]) -> str:
 
 def _campaign_row(name: str, st: dict[str, Any], settings: Settings, paused: set[str],
                   cancelled: set[str], halted: list[str]) -> dict[str, Any]:
-    c = st["counts"]
-    outcomes = {k[2:]: v for k, v in c.items() if k.startswith("o:") and v}
-    total, done = c.get("total", 0), sum(outcomes.values())
+    counts = st["counts"]
+    outcomes = {k[2:]: v for k, v in counts.items() if k.startswith("o:") and v}
+    total, done = counts.get("total", 0), sum(outcomes.values())
     remaining = max(0, total - done)
     pace = st["starts"] / (PACE_S / 60)
     cfg = settings.campaigns.get(name)
@@ -63,14 +63,14 @@ def _campaign_row(name: str, st: dict[str, Any], settings: Settings, paused: set
              else "done" if total and not remaining else "active")
     return {
         "name": name, "state": state, "total": total, "done": done, "remaining": remaining,
-        "outcomes": outcomes, "queued": c.get(JobState.QUEUED, 0),
-        "waiting": c.get(JobState.DELAYED, 0) + c.get(JobState.PARKED, 0),
-        "dialing": c.get(JobState.DIALING, 0),
-        "live": c.get("live", 0), "finishing": c.get(JobState.FINISHING, 0),
+        "outcomes": outcomes, "queued": counts.get(JobState.QUEUED, 0),
+        "waiting": counts.get(JobState.DELAYED, 0) + counts.get(JobState.PARKED, 0),
+        "dialing": counts.get(JobState.DIALING, 0),
+        "live": counts.get("live", 0), "finishing": counts.get(JobState.FINISHING, 0),
         "pace_per_min": round(pace, 1),
-        "no_eta": _no_eta(state, c.get(JobState.PARKED, 0), halted),
+        "no_eta": _no_eta(state, counts.get(JobState.PARKED, 0), halted),
         "eta_s": round(remaining / pace * 60) if pace > 0 and remaining
-        and not _no_eta(state, c.get(JobState.PARKED, 0), halted) else None,
+        and not _no_eta(state, counts.get(JobState.PARKED, 0), halted) else None,
         "cap": cfg.max_concurrent_calls if cfg else None, "cap_live": st["cap_live"],
         "share": cfg.share if cfg else 1.0,
     }

@@ -19,21 +19,21 @@ if TYPE_CHECKING:
 PAGE_ROWS = 50
 
 
-def _filter(q: Any) -> JobFilter:
+def _filter(query: Any) -> JobFilter:
     try:
-        return JobFilter.parse(q, naive_utc=True)
+        return JobFilter.parse(query, naive_utc=True)
     except FilterError as exc:
         raise web.HTTPBadRequest(text=f"bad filter: {exc}") from None
 
 
 def _cursor(text: str) -> tuple[int, int] | None:
-    s, _, k = text.partition(".")
+    score, _, count = text.partition(".")
     if not text:
         return None
-    if not (s.lstrip("-").isdigit() and k.isdigit() and len(text) <= 40):
+    if not (score.lstrip("-").isdigit() and count.isdigit() and len(text) <= 40):
         raise web.HTTPBadRequest(text="bad filter: after: expected <score>.<count>, as the "
                                       "Next page link gives")
-    return int(s), int(k)
+    return int(score), int(count)
 
 
 def _redirect(target: str) -> web.Response:
@@ -120,7 +120,7 @@ class JobsPages:
 _AUDITED = {"cancel": audit.Action.JOB_CANCEL, "redrive": audit.Action.REDRIVE}
 
 
-def add_routes(app: web.Application, p: JobsPages) -> None:
-    app.router.add_get("/jobs/confirm", p.confirm)
-    app.router.add_post("/actions/jobs/{op}", p.bulk)
-    app.router.add_post("/actions/job/{id}/{op}", p.one)
+def add_routes(app: web.Application, pages: JobsPages) -> None:
+    app.router.add_get("/jobs/confirm", pages.confirm)
+    app.router.add_post("/actions/jobs/{op}", pages.bulk)
+    app.router.add_post("/actions/job/{id}/{op}", pages.one)

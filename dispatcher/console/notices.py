@@ -42,11 +42,11 @@ TEXTS = {
 }
 
 
-def with_notice(path: str, notice: Notice, name: str, n: int = 0) -> str:
+def with_notice(path: str, notice: Notice, name: str, count: int = 0) -> str:
     """``path`` (already a safe local path) with the notice, replacing any earlier one."""
     path, _, query = path.partition("?")
     params = [(k, v) for k, v in parse_qsl(query) if k not in PARAMS]
-    return f"{path}?{urlencode([*params, ('msg', notice.value), ('name', name), ('n', n)])}"
+    return f"{path}?{urlencode([*params, ('msg', notice.value), ('name', name), ('n', count)])}"
 
 
 async def notice_text(query: dict[str, str],
@@ -57,7 +57,7 @@ async def notice_text(query: dict[str, str],
         notice = Notice(query.get("msg", ""))
     except ValueError:
         return ""
-    name, n = query.get("name", ""), query.get("n", "0")
-    if not (n.isdigit() and len(n) <= 9 and name and await known(notice.about, name)):
+    name, count = query.get("name", ""), query.get("n", "0")
+    if not (count.isdigit() and len(count) <= 9 and name and await known(notice.about, name)):
         return ""
-    return TEXTS[notice].format(name=name, n=int(n))
+    return TEXTS[notice].format(name=name, n=int(count))

@@ -23,42 +23,44 @@ from dispatcher.ops.jobfilter import REDRIVABLE as FAILED_OUTCOMES
 
 
 # -- campaigns -------------------------------------------------------------------------------
-def _campaign_buttons(c: dict[str, Any], ctx: Ctx) -> str:
-    name, out = c["name"], []
-    if c["state"] in ("paused", "cancelled"):
+def _campaign_buttons(campaign: dict[str, Any], ctx: Ctx) -> str:
+    name, out = campaign["name"], []
+    if campaign["state"] in ("paused", "cancelled"):
         out.append(button(ctx, campaign_url(name, "resume"), "Resume"))
     else:
         out.append(button(ctx, campaign_url(name, "pause"), "Pause"))
-    if c["state"] != "cancelled":
+    if campaign["state"] != "cancelled":
         out.append(button(ctx, campaign_url(name, "cancel"), "Cancel", danger=True,
                           confirm=f"Cancel every job of campaign {name} not dialled yet?"))
     return "".join(out)
 
 
-def _campaign(c: dict[str, Any], now: int, ctx: Ctx) -> str:
-    outcomes = " · ".join(f"{esc(k)} {num(v)}" for k, v in sorted(c["outcomes"].items()))
-    eta = (f'<span class="muted">— ({esc(c["no_eta"])})</span>' if c["no_eta"]
-           else span(c["eta_s"] * 1000) if c["eta_s"] else "—")
-    cap = (f'<br><small>{num(c["cap_live"])} of {num(c["cap"])} live (cap)</small>'
-           if c["cap"] else "")
-    return (f'<tr id="c-{esc(c["name"])}" data-campaign="{esc(c["name"])}" '
-            f'data-state="{c["state"]}"><td><a href="{jobs_of(c["name"])}"><b>{esc(c["name"])}</b>'
-            f'</a> <small><a href="/history?campaign={quote(c["name"], safe="")}" '
+def _campaign(campaign: dict[str, Any], now: int, ctx: Ctx) -> str:
+    outcomes = " · ".join(f"{esc(k)} {num(v)}" for k, v in sorted(campaign["outcomes"].items()))
+    eta = (f'<span class="muted">— ({esc(campaign["no_eta"])})</span>' if campaign["no_eta"]
+           else span(campaign["eta_s"] * 1000) if campaign["eta_s"] else "—")
+    cap = (f'<br><small>{num(campaign["cap_live"])} of {num(campaign["cap"])} live (cap)</small>'
+           if campaign["cap"] else "")
+    return (f'<tr id="c-{esc(campaign["name"])}" data-campaign="{esc(campaign["name"])}" '
+            f'data-state="{campaign["state"]}"><td><a href="{jobs_of(campaign["name"])}">'
+            f'<b>{esc(campaign["name"])}</b>'
+            f'</a> <small><a href="/history?campaign={quote(campaign["name"], safe="")}" '
             f'data-history>history</a></small>{cap}</td>'
-            f'<td><span class="badge {c["state"]}">{c["state"]}</span></td>'
-            f'<td>{bar(c["done"], c["total"], "progress", progress=True)}'
-            f'<small>{num(c["done"])} of {num(c["total"])} done</small></td>'
-            f'<td class="n">{num(c["queued"])}</td>'
-            f'<td class="n">{num(c["waiting"])}</td><td class="n">{num(c["dialing"])}</td>'
-            f'<td class="n">{num(c["live"])}</td><td><small>{outcomes or "—"}</small></td>'
-            f'<td class="n">{c["pace_per_min"]}</td><td data-eta>{eta}</td>'
-            f'<td class="actions">{_campaign_buttons(c, ctx)}</td></tr>')
+            f'<td><span class="badge {campaign["state"]}">{campaign["state"]}</span></td>'
+            f'<td>{bar(campaign["done"], campaign["total"], "progress", progress=True)}'
+            f'<small>{num(campaign["done"])} of {num(campaign["total"])} done</small></td>'
+            f'<td class="n">{num(campaign["queued"])}</td>'
+            f'<td class="n">{num(campaign["waiting"])}</td>'
+            f'<td class="n">{num(campaign["dialing"])}</td>'
+            f'<td class="n">{num(campaign["live"])}</td><td><small>{outcomes or "—"}</small></td>'
+            f'<td class="n">{campaign["pace_per_min"]}</td><td data-eta>{eta}</td>'
+            f'<td class="actions">{_campaign_buttons(campaign, ctx)}</td></tr>')
 
 
-def campaigns(d: dict[str, Any], ctx: Ctx) -> str:
-    if not d["campaigns"]:
+def campaigns(summary: dict[str, Any], ctx: Ctx) -> str:
+    if not summary["campaigns"]:
         return '<p class="muted">No campaign yet: jobs with a "campaign" field appear here.</p>'
-    rows = "".join(_campaign(c, d["now"], ctx) for c in d["campaigns"])
+    rows = "".join(_campaign(c, summary["now"], ctx) for c in summary["campaigns"])
     return ('<table class="t wide"><thead><tr><th>campaign</th><th>state</th><th>progress</th>'
             '<th>queued</th><th>waiting</th><th>dialling</th><th>live</th><th>results</th>'
             '<th title="call starts per minute, last 5 minutes">pace /min</th><th>ETA</th>'
@@ -74,23 +76,24 @@ def lookup_form(job_id: str) -> str:
             '<button class="btn" type="submit">Explain</button></form>')
 
 
-def _fix(w: Why, ctx: Ctx) -> str:
-    if not w.action:
+def _fix(why: Why, ctx: Ctx) -> str:
+    if not why.action:
         return ""
-    name = w.action["name"]
-    if w.action["kind"] == "provider":
+    name = why.action["name"]
+    if why.action["kind"] == "provider":
         return button(ctx, provider_url(name), f"Resume provider {name}")
     return button(ctx, campaign_url(name, "resume"), f"Resume campaign {name}")
 
 
-def _why(w: Why, ctx: Ctx, primary: bool) -> str:
+def _why(why: Why, ctx: Ctx, primary: bool) -> str:
     fix = ""
-    if w.fix:
-        shown = f"<code>{esc(w.fix)}</code>" if w.fix.startswith("dispatcher ") else esc(w.fix)
+    if why.fix:
+        shown = (f"<code>{esc(why.fix)}</code>" if why.fix.startswith("dispatcher ")
+                 else esc(why.fix))
         fix = f'<div class="fix">Fix: {shown}</div>'
     cls = "why primary" if primary else "why"
-    return (f'<div class="{cls}" data-why="{esc(w.code)}"><div class="text">{esc(w.text)}'
-            f'</div>{fix}{_fix(w, ctx)}</div>')
+    return (f'<div class="{cls}" data-why="{esc(why.code)}"><div class="text">{esc(why.text)}'
+            f'</div>{fix}{_fix(why, ctx)}</div>')
 
 
 def _payload(raw: str, show_numbers: bool) -> str:
@@ -113,38 +116,41 @@ def _result(res: dict[str, Any] | None) -> str:
             f'({num(res.get("attempts") or 0)} attempts).</p>')
 
 
-def _call_facts(x: Explanation) -> list[tuple[str, str]]:
+def _call_facts(explanation: Explanation) -> list[tuple[str, str]]:
     """A done job's answer status and call duration (when its call reported them)."""
-    if x.state != "done":
+    if explanation.state != "done":
         return []
-    dur = "—" if x.duration_s is None else (
-        span(round(x.duration_s * 1000)) if x.duration_s >= 1 else f"{x.duration_s:g} s")
-    return [("answer_status", f'<span data-fact="answer_status">{esc(x.answer_status or "—")}'
-                              '</span>'),
+    seconds = explanation.duration_s
+    dur = "—" if seconds is None else (
+        span(round(seconds * 1000)) if seconds >= 1 else f"{seconds:g} s")
+    answer = explanation.answer_status or "—"
+    return [("answer_status", f'<span data-fact="answer_status">{esc(answer)}</span>'),
             ("duration", f'<span data-fact="duration">{esc(dur)}</span>')]
 
 
-def job(x: Explanation | None, job_id: str, raw: str, ctx: Ctx,
+def job(explanation: Explanation | None, job_id: str, raw: str, ctx: Ctx,
         result: dict[str, Any] | None = None) -> str:
     if not job_id:
         return '<p class="muted">Enter a job id to see its history and why it waits.</p>'
-    if x is None:
+    if explanation is None:
         return (f'<div class="alert warn" data-why="unknown">No job with id <b>{esc(job_id)}</b>'
                 ': never read from the stream, or its result is older than '
                 'worker.dedupe_ttl_s.</div>')
-    also = "".join(_why(w, ctx, False) for w in x.also)
+    also = "".join(_why(w, ctx, False) for w in explanation.also)
     facts = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in (
-        ("state", f'<span class="badge {esc(x.state)}" data-state="{esc(x.state)}">'
-                  f'{esc(x.state)}</span>'),
-        ("provider", esc(x.provider)), ("campaign", campaign_link(x.campaign)),
-        ("priority", esc(x.priority)), ("attempts", num(x.attempts)), ("to", esc(x.to)),
-        *_call_facts(x)))
+        ("state", f'<span class="badge {esc(explanation.state)}" '
+                  f'data-state="{esc(explanation.state)}">{esc(explanation.state)}</span>'),
+        ("provider", esc(explanation.provider)),
+        ("campaign", campaign_link(explanation.campaign)),
+        ("priority", esc(explanation.priority)), ("attempts", num(explanation.attempts)),
+        ("to", esc(explanation.to)),
+        *_call_facts(explanation)))
     steps = "".join(f'<tr data-event="{esc(e)}"><td>{esc(clock(t))}</td><td>{esc(e)}</td>'
-                    f'<td>{esc(words)}</td></tr>' for t, e, words in x.timeline)
+                    f'<td>{esc(words)}</td></tr>' for t, e, words in explanation.timeline)
     show = ctx.grant is not None and ctx.grant.numbers
-    title = "Done" if x.state == "done" else "Why it waits now"
-    return (f'<h2>{title} <small>({esc(clock(x.now_ms))})</small></h2>'
-            f'{_why(x.why, ctx, True)}{_result(result)}{also}'
+    title = "Done" if explanation.state == "done" else "Why it waits now"
+    return (f'<h2>{title} <small>({esc(clock(explanation.now_ms))})</small></h2>'
+            f'{_why(explanation.why, ctx, True)}{_result(result)}{also}'
             f'<section class="cols"><div><h2>Job</h2>'
             f'<table class="t kv">{facts}</table></div><div><h2>Payload</h2>'
             f'{_payload(raw, show)}</div></section><h2>Timeline</h2><table class="t">'

@@ -62,50 +62,50 @@ def filter_form(flt: JobFilter, campaigns: list[str], providers: list[str]) -> s
             '<button class="btn" type="submit">Explain</button></form>')
 
 
-def _waiting(r: dict[str, Any]) -> str:
-    if not r.get("wr"):
+def _waiting(row: dict[str, Any]) -> str:
+    if not row.get("wr"):
         return ""
-    return f'{esc(r["wr"])}<br><small>{esc(r.get("wd") or "")}</small>'
+    return f'{esc(row["wr"])}<br><small>{esc(row.get("wd") or "")}</small>'
 
 
-def _row_action(r: dict[str, Any], ctx: Ctx) -> str:
-    if r.get("state") in CANCELLABLE:
-        return button(ctx, job_url(str(r["id"]), "cancel"), "Cancel", danger=True,
-                      confirm=f"Cancel job {r['id']}?")
-    if r.get("state") == "done" and r.get("outcome") in REDRIVABLE:
-        return button(ctx, job_url(str(r["id"]), "redrive"), "Redrive",
-                      confirm=f"Redrive job {r['id']}? It will be dialled again.")
+def _row_action(row: dict[str, Any], ctx: Ctx) -> str:
+    if row.get("state") in CANCELLABLE:
+        return button(ctx, job_url(str(row["id"]), "cancel"), "Cancel", danger=True,
+                      confirm=f"Cancel job {row['id']}?")
+    if row.get("state") == "done" and row.get("outcome") in REDRIVABLE:
+        return button(ctx, job_url(str(row["id"]), "redrive"), "Redrive",
+                      confirm=f"Redrive job {row['id']}? It will be dialled again.")
     return ""
 
 
-def _row(r: dict[str, Any], ctx: Ctx) -> str:
+def _row(row: dict[str, Any], ctx: Ctx) -> str:
     show = ctx.grant is not None and ctx.grant.numbers
-    to = str(r.get("to") or "")
-    jid = str(r["id"])
-    outcome = r.get("outcome") or ""
+    to = str(row.get("to") or "")
+    jid = str(row["id"])
+    outcome = row.get("outcome") or ""
     badge = f'<span class="badge {esc(outcome)}">{esc(outcome)}</span>' if outcome else ""
-    return (f'<tr data-job="{esc(jid)}" data-state="{esc(r.get("state"))}">'
+    return (f'<tr data-job="{esc(jid)}" data-state="{esc(row.get("state"))}">'
             f'<td><a href="/jobs?id={quote(jid, safe="")}">{esc(jid)}</a></td>'
-            f'<td><span class="badge {esc(r.get("state"))}">{esc(r.get("state"))}</span></td>'
-            f'<td>{esc(r.get("camp") or "—")}</td><td>{esc(r.get("prov"))}</td>'
-            f'<td>{esc(r.get("prio") or "normal")}</td>'
-            f'<td>{esc(clock(int(r["since"])))}</td><td>{_waiting(r)}</td>'
+            f'<td><span class="badge {esc(row.get("state"))}">{esc(row.get("state"))}</span></td>'
+            f'<td>{esc(row.get("camp") or "—")}</td><td>{esc(row.get("prov"))}</td>'
+            f'<td>{esc(row.get("prio") or "normal")}</td>'
+            f'<td>{esc(clock(int(row["since"])))}</td><td>{_waiting(row)}</td>'
             f'<td>{badge}</td>'
-            f'<td class="n">{num(int(r.get("attempts") or 0))}</td>'
+            f'<td class="n">{num(int(row.get("attempts") or 0))}</td>'
             f'<td class="to">{esc(to if show else mask_number(to))}</td>'
-            f'<td class="actions">{_row_action(r, ctx)}</td></tr>')
+            f'<td class="actions">{_row_action(row, ctx)}</td></tr>')
 
 
 def _bulk(flt: JobFilter, page: JobPage) -> str:
     if not page.rows:
         return ""
-    q = flt.query()
+    query = flt.query()
     if flt.state in CANCELLABLE:
         return (f'<p><a class="btn danger" href="/jobs/confirm?'
-                f'{esc(urlencode({**q, "action": "cancel"}))}">Cancel all matching…</a></p>')
+                f'{esc(urlencode({**query, "action": "cancel"}))}">Cancel all matching…</a></p>')
     if flt.state == "done" and (not flt.outcome or flt.outcome in REDRIVABLE):
         return (f'<p><a class="btn" href="/jobs/confirm?'
-                f'{esc(urlencode({**q, "action": "redrive"}))}">Redrive all matching…</a></p>')
+                f'{esc(urlencode({**query, "action": "redrive"}))}">Redrive all matching…</a></p>')
     return ""
 
 
@@ -139,11 +139,11 @@ def jobs_list(flt: JobFilter, page: JobPage, ctx: Ctx, did: str = "", *,
             f'<p class="pager">{first} {nxt}</p>')
 
 
-def did_text(action: str, n: str) -> str:
+def did_text(action: str, count: str) -> str:
     """The line after a bulk action: a fixed text, a count (never words from the address)."""
-    if action not in ("cancelled", "redriven") or not n.isdigit() or len(n) > 9:
+    if action not in ("cancelled", "redriven") or not count.isdigit() or len(count) > 9:
         return ""
-    return f'<p class="flash" role="status" data-did="{action}">{num(int(n))} jobs {action}</p>'
+    return f'<p class="flash" role="status" data-did="{action}">{num(int(count))} jobs {action}</p>'
 
 
 def confirm(action: str, flt: JobFilter, tally: Tally, ctx: Ctx) -> str:

@@ -35,45 +35,46 @@ def callerid_url(provider: str, caller_id: str, op: str) -> str:
 
 
 # -- limits ----------------------------------------------------------------------------------
-def _value_row(v: Value, now: int) -> str:
-    if v.source == "override" and v.since_ms is not None:
-        where = (f'since {esc(when(v.since_ms, now))} by <b>{esc(v.by)}</b>'
-                 f'<br><small>the file says {esc(v.file_value)}</small>')
+def _value_row(value: Value, now: int) -> str:
+    if value.source == "override" and value.since_ms is not None:
+        where = (f'since {esc(when(value.since_ms, now))} by <b>{esc(value.by)}</b>'
+                 f'<br><small>the file says {esc(value.file_value)}</small>')
     else:
         where = '<span class="muted">from the configuration file</span>'
-    if v.not_applied:
-        where += f'<div class="alert warn" data-not-applied="1">{esc(v.not_applied)}</div>'
-    return (f'<tr data-limit="{esc(v.name)}" data-source="{esc(v.source)}">'
-            f'<td>{esc(v.name)}</td><td><b>{esc(v.value)}</b></td>'
-            f'<td><span class="badge {esc(v.source)}">{esc(v.source)}</span></td>'
+    if value.not_applied:
+        where += f'<div class="alert warn" data-not-applied="1">{esc(value.not_applied)}</div>'
+    return (f'<tr data-limit="{esc(value.name)}" data-source="{esc(value.source)}">'
+            f'<td>{esc(value.name)}</td><td><b>{esc(value.value)}</b></td>'
+            f'<td><span class="badge {esc(value.source)}">{esc(value.source)}</span></td>'
             f'<td>{where}</td></tr>')
 
 
-def _set_form(p: ProviderLimits, ctx: Ctx) -> str:
+def _set_form(provider: ProviderLimits, ctx: Ctx) -> str:
     if not ctx.can_act:
-        return button(ctx, limits_url(p.name, "set"), "Set limits")
-    return (f'<form method="post" action="{esc(limits_url(p.name, "set"))}" class="limits">'
+        return button(ctx, limits_url(provider.name, "set"), "Set limits")
+    return (f'<form method="post" action="{esc(limits_url(provider.name, "set"))}" class="limits">'
             f'<input type="hidden" name="csrf" value="{esc(ctx.csrf)}">'
             f'<input type="hidden" name="next" value="/limits">'
-            f'<label>rate windows <input name="limits" value="{esc(p.limits_text)}" '
+            f'<label>rate windows <input name="limits" value="{esc(provider.limits_text)}" '
             'placeholder="60/minute, 1000/hour" autocomplete="off"></label> '
             f'<label>max concurrent calls <input name="max_concurrent" '
-            f'value="{esc(p.slots_text)}" inputmode="numeric" size="6" autocomplete="off">'
+            f'value="{esc(provider.slots_text)}" inputmode="numeric" size="6" autocomplete="off">'
             '</label> <button class="btn" type="submit">Set</button></form>')
 
 
-def _provider_limits(p: ProviderLimits, now: int, ctx: Ctx) -> str:
-    rows = "".join(_value_row(v, now) for v in p.values)
-    error = (f'<div class="alert bad" data-error="limits">Nothing changed: {esc(p.error)}</div>'
-             if p.error else "")
+def _provider_limits(provider: ProviderLimits, now: int, ctx: Ctx) -> str:
+    rows = "".join(_value_row(v, now) for v in provider.values)
+    error = (f'<div class="alert bad" data-error="limits">Nothing changed: '
+             f'{esc(provider.error)}</div>' if provider.error else "")
     reset = ""
-    if any(v.source == "override" for v in p.values):
-        reset = button(ctx, limits_url(p.name, "reset"), "Back to the file's limits",
-                       confirm=f"Drop every runtime limit of {p.name}?")
-    return (f'<section class="card" id="l-{esc(p.name)}" data-provider="{esc(p.name)}">'
-            f'<h2>{esc(p.name)}</h2>{error}<table class="t"><thead><tr><th>limit</th>'
+    if any(v.source == "override" for v in provider.values):
+        reset = button(ctx, limits_url(provider.name, "reset"), "Back to the file's limits",
+                       confirm=f"Drop every runtime limit of {provider.name}?")
+    return (f'<section class="card" id="l-{esc(provider.name)}" '
+            f'data-provider="{esc(provider.name)}">'
+            f'<h2>{esc(provider.name)}</h2>{error}<table class="t"><thead><tr><th>limit</th>'
             '<th>in force</th><th>source</th><th>where it comes from</th></tr></thead>'
-            f'<tbody>{rows}</tbody></table><h3>Change</h3>{_set_form(p, ctx)} {reset}'
+            f'<tbody>{rows}</tbody></table><h3>Change</h3>{_set_form(provider, ctx)} {reset}'
             '</section>')
 
 
@@ -88,21 +89,22 @@ def limits(provs: Sequence[ProviderLimits], now: int, ctx: Ctx) -> str:
 
 
 # -- caller IDs ------------------------------------------------------------------------------
-def _caller_row(provider: str, c: dict[str, Any], now: int, ctx: Ctx) -> str:
-    rate = ("—" if c["answer_rate"] is None
-            else f'{c["answer_rate"]:.0%} <small>of the last {num(c["recent_calls"])}</small>')
+def _caller_row(provider: str, caller: dict[str, Any], now: int, ctx: Ctx) -> str:
+    rate = ("—" if caller["answer_rate"] is None
+            else f'{caller["answer_rate"]:.0%} <small>of the last '
+                 f'{num(caller["recent_calls"])}</small>')
     state, badge = "in use", "running"
-    if c["flagged_since_ms"] is not None:
-        state, badge = f'flagged since {when(c["flagged_since_ms"], now)}', "flagged"
-    if c["rested"]:
+    if caller["flagged_since_ms"] is not None:
+        state, badge = f'flagged since {when(caller["flagged_since_ms"], now)}', "flagged"
+    if caller["rested"]:
         state, badge = state + ", rested", "rested"
-        act = button(ctx, callerid_url(provider, c["caller_id"], "restore"), "Restore")
+        act = button(ctx, callerid_url(provider, caller["caller_id"], "restore"), "Restore")
     else:
-        act = button(ctx, callerid_url(provider, c["caller_id"], "rest"), "Rest",
-                     confirm=f"Take {c['caller_id']} out of the pool?")
-    return (f'<tr data-caller-id="{esc(c["caller_id"])}" data-state="{badge}">'
-            f'<td>{esc(c["caller_id"])}</td><td>{esc(c["number"])}</td>'
-            f'<td class="n">{num(c["calls"])}</td><td class="n">{num(c["answered"])}</td>'
+        act = button(ctx, callerid_url(provider, caller["caller_id"], "rest"), "Rest",
+                     confirm=f"Take {caller['caller_id']} out of the pool?")
+    return (f'<tr data-caller-id="{esc(caller["caller_id"])}" data-state="{badge}">'
+            f'<td>{esc(caller["caller_id"])}</td><td>{esc(caller["number"])}</td>'
+            f'<td class="n">{num(caller["calls"])}</td><td class="n">{num(caller["answered"])}</td>'
             f'<td class="n">{rate}</td><td><span class="badge {badge}">{esc(state)}</span></td>'
             f'<td class="actions">{act}</td></tr>')
 

@@ -23,8 +23,8 @@ class FleetView:
     workers: list[WorkerView]
     reaped: list[Reaped]
 
-    def alive(self, w: WorkerView) -> bool:
-        return is_alive(self.now, w.beat_ms, self.dead_after_ms)
+    def alive(self, worker: WorkerView) -> bool:
+        return is_alive(self.now, worker.beat_ms, self.dead_after_ms)
 
     @property
     def live(self) -> int:
@@ -36,55 +36,58 @@ async def fleet(store: Store, settings: Settings, reaped: int = 0) -> FleetView:
                  await store.workers(), await store.reaped(reaped) if reaped else [])
 
 
-def alarm(f: FleetView) -> str:
+def alarm(fleet: FleetView) -> str:
     """The banner at the top of every page while no worker is alive ("" otherwise)."""
-    if f.live:
+    if fleet.live:
         return ""
-    if not f.workers:
+    if not fleet.workers:
         why = "no worker has sent a heartbeat"
     else:
-        newest = max(w.beat_ms for w in f.workers)
-        why = (f"the last heartbeat of any worker was {span(f.now - newest)} ago "
-               f"(a worker is dead after {span(round(f.dead_after_ms))} without one)")
+        newest = max(w.beat_ms for w in fleet.workers)
+        why = (f"the last heartbeat of any worker was {span(fleet.now - newest)} ago "
+               f"(a worker is dead after {span(round(fleet.dead_after_ms))} without one)")
     return (f'<div class="alert bad" data-alert="no-live-worker"><b>No live worker</b>: '
             f'{esc(why)}. Nothing is dialled and no live call is followed until a worker '
             f'starts. <a href="/workers">Workers</a></div>')
 
 
-def _opt(x: object) -> str:
-    return '<span class="muted">—</span>' if x is None else num(x)
+def _opt(value: object) -> str:
+    return '<span class="muted">—</span>' if value is None else num(value)
 
 
-def _row(w: WorkerView, f: FleetView) -> str:
-    alive = f.alive(w)
+def _row(worker: WorkerView, fleet: FleetView) -> str:
+    alive = fleet.alive(worker)
     state = "alive" if alive else "dead"
-    started = esc(clock(w.started_ms)) if w.started_ms else '<span class="muted">—</span>'
-    beat = f'{span(max(0, f.now - w.beat_ms))} ago'
-    return (f'<tr data-worker="{esc(w.name)}" data-state="{state}"><td><b>{esc(w.name)}</b>'
-            f'</td><td><span class="badge {"running" if alive else "dead"}">{state}</span></td>'
-            f'<td>{esc(w.host or "—")}</td><td class="n">{esc(w.pid or "—")}</td>'
-            f'<td>{esc(w.version or "—")}</td><td>{started}</td>'
+    started = (esc(clock(worker.started_ms)) if worker.started_ms
+               else '<span class="muted">—</span>')
+    beat = f'{span(max(0, fleet.now - worker.beat_ms))} ago'
+    return (f'<tr data-worker="{esc(worker.name)}" data-state="{state}">'
+            f'<td><b>{esc(worker.name)}</b></td>'
+            f'<td><span class="badge {"running" if alive else "dead"}">{state}</span></td>'
+            f'<td>{esc(worker.host or "—")}</td><td class="n">{esc(worker.pid or "—")}</td>'
+            f'<td>{esc(worker.version or "—")}</td><td>{started}</td>'
             f'<td class="{"" if alive else "bad"}">{esc(beat)}</td>'
-            f'<td class="n" data-n="inflight">{_opt(w.inflight)}</td>'
-            f'<td class="n" data-n="polling">{_opt(w.polling)}</td>'
-            f'<td class="n">{_opt(w.concurrency)}</td></tr>')
+            f'<td class="n" data-n="inflight">{_opt(worker.inflight)}</td>'
+            f'<td class="n" data-n="polling">{_opt(worker.polling)}</td>'
+            f'<td class="n">{_opt(worker.concurrency)}</td></tr>')
 
 
-def _reaped(r: Reaped, now: int) -> str:
-    who = " ".join(x for x in (r.host, f"pid {r.pid}" if r.pid else "", r.version) if x)
-    return (f'<tr data-reaped="{esc(r.consumer)}"><td>{esc(when(r.at_ms, now))}</td>'
-            f'<td><b>{esc(r.consumer)}</b><br><small>{esc(who or "—")}</small></td>'
-            f'<td>{esc(r.by)}</td><td class="n">{num(r.dials)}</td>'
-            f'<td class="n">{num(r.polls)}</td><td class="n">{num(r.entries)}</td></tr>')
+def _reaped(reaped: Reaped, now: int) -> str:
+    pid = f"pid {reaped.pid}" if reaped.pid else ""
+    who = " ".join(x for x in (reaped.host, pid, reaped.version) if x)
+    return (f'<tr data-reaped="{esc(reaped.consumer)}"><td>{esc(when(reaped.at_ms, now))}</td>'
+            f'<td><b>{esc(reaped.consumer)}</b><br><small>{esc(who or "—")}</small></td>'
+            f'<td>{esc(reaped.by)}</td><td class="n">{num(reaped.dials)}</td>'
+            f'<td class="n">{num(reaped.polls)}</td><td class="n">{num(reaped.entries)}</td></tr>')
 
 
-def workers(f: FleetView) -> str:
-    rows = "".join(_row(w, f) for w in f.workers) or \
+def workers(fleet: FleetView) -> str:
+    rows = "".join(_row(w, fleet) for w in fleet.workers) or \
         '<tr><td colspan="10" class="muted">no worker has sent a heartbeat</td></tr>'
-    taken = "".join(_reaped(r, f.now) for r in f.reaped) or \
+    taken = "".join(_reaped(r, fleet.now) for r in fleet.reaped) or \
         '<tr><td colspan="6" class="muted">no worker has been taken over</td></tr>'
-    return (f'<p>{num(f.live)} of {num(len(f.workers))} workers alive (dead after '
-            f'{span(round(f.dead_after_ms))} without a heartbeat).</p>'
+    return (f'<p>{num(fleet.live)} of {num(len(fleet.workers))} workers alive (dead after '
+            f'{span(round(fleet.dead_after_ms))} without a heartbeat).</p>'
             '<table class="t wide"><thead><tr><th>worker</th><th>state</th><th>host</th>'
             '<th>pid</th><th>version</th><th>started</th><th>last heartbeat</th>'
             '<th title="requests to a provider not answered yet">dials in flight</th>'

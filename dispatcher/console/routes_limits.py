@@ -51,12 +51,12 @@ class LimitPages:
     def __init__(self, console: Console):
         self.c = console
 
-    def add_routes(self, r: web.UrlDispatcher) -> None:
-        r.add_get("/limits", self.limits)
-        r.add_get("/callerids", self.caller_ids)
-        r.add_get("/budgets", self.budgets)
-        r.add_post("/actions/limits/{name}/{op}", self.limits_action)
-        r.add_post("/actions/callerid/{name}/{caller_id}/{op}", self.caller_id_action)
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/limits", self.limits)
+        router.add_get("/callerids", self.caller_ids)
+        router.add_get("/budgets", self.budgets)
+        router.add_post("/actions/limits/{name}/{op}", self.limits_action)
+        router.add_post("/actions/callerid/{name}/{caller_id}/{op}", self.caller_id_action)
 
     # -- pages ---------------------------------------------------------------------------------
     async def _provider_limits(self, refused: html.ProviderLimits | None = None

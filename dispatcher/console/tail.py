@@ -73,7 +73,7 @@ class ResultsTail:
         out: list[dict[str, int]] = [{} for _ in range(minutes)]
         start = now - minutes * 60_000
         for ms, outcome in self.entries:
-            i = (ms - start) // 60_000
-            if 0 <= i < minutes:
-                out[i][outcome] = out[i].get(outcome, 0) + 1
+            minute = (ms - start) // 60_000
+            if 0 <= minute < minutes:
+                out[minute][outcome] = out[minute].get(outcome, 0) + 1
         return out

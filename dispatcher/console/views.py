@@ -40,17 +40,17 @@ class Ctx:
         return self.grant is not None and self.grant.actions
 
 
-def esc(x: Any) -> str:
-    return html.escape("" if x is None else str(x), quote=True)
+def esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
 
 
-def num(x: Any) -> str:
-    return f"{x:,}" if isinstance(x, int) else esc(x)
+def num(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else esc(value)
 
 
-def jobs(n: Any) -> str:
+def jobs(count: Any) -> str:
     """``1 job``, ``2 jobs``: a count of jobs in a sentence."""
-    return f"{num(n)} job" if n == 1 else f"{num(n)} jobs"
+    return f"{num(count)} job" if count == 1 else f"{num(count)} jobs"
 
 
 def bar(used: float, limit: float | None, label: str = "", *, progress: bool = False) -> str:
@@ -137,35 +137,35 @@ def page(ctx: Ctx, title: str, body: str, *, head: str = "", flash: str = "") ->
 
 
 # -- overview --------------------------------------------------------------------------------
-def _alerts(d: dict[str, Any], ctx: Ctx) -> str:
-    s, out = d["status"], []
-    for name in d["halted"]:
-        h = s["providers"][name]["halt"] or {}
+def _alerts(summary: dict[str, Any], ctx: Ctx) -> str:
+    status, out = summary["status"], []
+    for name in summary["halted"]:
+        halt = status["providers"][name]["halt"] or {}
         out.append(f'<div class="alert bad" data-alert="halted">Provider <b>{esc(name)}</b> '
-                   f'is <b>halted</b> ({esc(h.get("code"))}: {esc(h.get("reason"))}); '
-                   f'{jobs(d["parked"].get(name, 0))} parked. '
+                   f'is <b>halted</b> ({esc(halt.get("code"))}: {esc(halt.get("reason"))}); '
+                   f'{jobs(summary["parked"].get(name, 0))} parked. '
                    f'<a href="/providers#p-{esc(name)}">details</a> '
                    f'{button(ctx, provider_url(name), "Resume " + name)}</div>')
-    for name, n in d["parked"].items():
-        if name not in d["halted"]:
-            out.append(f'<div class="alert warn">{jobs(n)} parked for provider '
+    for name, count in summary["parked"].items():
+        if name not in summary["halted"]:
+            out.append(f'<div class="alert warn">{jobs(count)} parked for provider '
                        f'<b>{esc(name)}</b>. {button(ctx, provider_url(name), "Send them")}</div>')
-    for name, n in s.get("unconfigured", {}).items():
-        out.append(f'<div class="alert bad" data-alert="unconfigured">{jobs(n)} parked for '
+    for name, count in status.get("unconfigured", {}).items():
+        out.append(f'<div class="alert bad" data-alert="unconfigured">{jobs(count)} parked for '
                    f'provider <b>{esc(name)}</b>, which is <b>not configured</b>: add it to '
                    f'the configuration, then resume it (<code>dispatcher resume '
                    f'{esc(name)}</code>).</div>')
-    if d["paused"]:
-        names = ", ".join(campaign_link(c) for c in d["paused"][:10])
+    if summary["paused"]:
+        names = ", ".join(campaign_link(c) for c in summary["paused"][:10])
         out.append(f'<div class="alert warn" data-alert="paused">Paused campaigns: {names}. '
                    f'<a href="/campaigns">Campaigns</a></div>')
-    for words in d.get("stale_registries", ()):
+    for words in summary.get("stale_registries", ()):
         out.append(f'<div class="alert bad" data-alert="registry">{esc(words)}: the jobs it '
                    f'covers wait (registry_stale) until a fresh copy is imported '
                    f'(<code>dispatcher dnc import FILE --registry NAME --as-of DATE</code>).'
                    f'</div>')
-    if s["orphans"]:
-        out.append(f'<div class="alert bad">{num(s["orphans"])} jobs lost their payload and '
+    if status["orphans"]:
+        out.append(f'<div class="alert bad">{num(status["orphans"])} jobs lost their payload and '
                    f'cannot be sent; enqueue them again.</div>')
     return "".join(out)
 
@@ -175,56 +175,57 @@ def chart(per_minute: list[dict[str, int]], now: int) -> str:
     top = max([sum(m.values()) for m in per_minute] + [1])
     cols = []
     start = now - len(per_minute) * 60_000
-    for i, m in enumerate(per_minute):
-        y, rects = 60.0, []
-        for o in OUTCOMES:
-            if m.get(o):
-                hgt = 60 * m[o] / top
-                y -= hgt
-                rects.append(f'<rect x="{i * 10}" y="{y:.2f}" width="8" height="{hgt:.2f}" '
-                             f'class="o-{o}"/>')
+    for minute, counts in enumerate(per_minute):
+        edge, rects = 60.0, []
+        for outcome in OUTCOMES:
+            if counts.get(outcome):
+                hgt = 60 * counts[outcome] / top
+                edge -= hgt
+                rects.append(f'<rect x="{minute * 10}" y="{edge:.2f}" width="8" height="{hgt:.2f}" '
+                             f'class="o-{outcome}"/>')
         if rects:
-            words = ", ".join(f"{v} {k}" for k, v in m.items())
-            label = clock(start + i * 60_000)[11:16]
+            words = ", ".join(f"{v} {k}" for k, v in counts.items())
+            label = clock(start + minute * 60_000)[11:16]
             cols.append(f'<g><title>{label} UTC: {esc(words)}</title>{"".join(rects)}</g>')
     return (f'<svg class="chart" viewBox="0 0 600 60" preserveAspectRatio="none" role="img" '
             f'aria-label="results per minute, last hour">{"".join(cols)}</svg>'
             f'<div class="axis"><span>60 min ago</span><span>now</span></div>')
 
 
-def overview(d: dict[str, Any], ctx: Ctx) -> str:
-    s = d["status"]
+def overview(summary: dict[str, Any], ctx: Ctx) -> str:
+    status = summary["status"]
     stats = "".join([
-        stat("unread in the stream", s["unread"], "unread"),
-        stat("queued (ready)", s["queued"], "queued"),
-        stat("waiting", s["waiting"], "waiting"),
-        stat("dialling", s["dialing"], "dialing"),
-        stat("live calls", s["tracking"], "live"),
-        stat("results written, last hour", sum(d["results_hour"].values()), "results_hour"),
-        stat("call starts / min", d["starts_per_min"], "starts_per_min"),
-        stat("results / min (5 min)", d["results_per_min"], "results_per_min"),
+        stat("unread in the stream", status["unread"], "unread"),
+        stat("queued (ready)", status["queued"], "queued"),
+        stat("waiting", status["waiting"], "waiting"),
+        stat("dialling", status["dialing"], "dialing"),
+        stat("live calls", status["tracking"], "live"),
+        stat("results written, last hour", sum(summary["results_hour"].values()), "results_hour"),
+        stat("call starts / min", summary["starts_per_min"], "starts_per_min"),
+        stat("results / min (5 min)", summary["results_per_min"], "results_per_min"),
     ])
     waits = "".join(f'<tr data-reason="{esc(r)}"><td>{esc(r)}</td><td>waits for '
                     f'{esc(REASONS.get(r, r))}</td><td class="n">{num(v)}</td></tr>'
-                    for r, v in s["waiting_by_reason"].items()) or \
+                    for r, v in status["waiting_by_reason"].items()) or \
         '<tr><td colspan="3" class="muted">nothing waits</td></tr>'
     legend = "".join(f'<span class="key"><i class="o-{o}"></i>{o} '
-                     f'<b data-outcome="{o}">{num(d["results_hour"].get(o, 0))}</b></span>'
-                     for o in OUTCOMES if d["results_hour"].get(o))
+                     f'<b data-outcome="{o}">{num(summary["results_hour"].get(o, 0))}</b></span>'
+                     for o in OUTCOMES if summary["results_hour"].get(o))
     workers = "".join(
         f'<tr><td>{esc(c["name"])}</td><td>{_beat(c["last_heartbeat_s"])}</td>'
-        f'<td class="n">{num(c["pending"])}</td></tr>' for c in s["consumers"]) or \
+        f'<td class="n">{num(c["pending"])}</td></tr>' for c in status["consumers"]) or \
         '<tr><td colspan="3" class="muted">no worker has started</td></tr>'
-    n = d["failures_hour"]
-    what = "failure or block" if n == 1 else "failures and blocks"
-    fails = (f'<a href="/failures">{num(n)} {what} in the last hour</a>' if n
+    failures = summary["failures_hour"]
+    what = "failure or block" if failures == 1 else "failures and blocks"
+    fails = (f'<a href="/failures">{num(failures)} {what} in the last hour</a>' if failures
              else "no failures or blocks in the last hour")
-    return (f'{_alerts(d, ctx)}<section class="stats">{stats}</section>'
+    return (f'{_alerts(summary, ctx)}<section class="stats">{stats}</section>'
             f'<section class="cols"><div><h2>Results, last hour</h2>'
-            f'{chart(d["per_minute"], d["now"])}<p class="legend">{legend or "none yet"}</p>'
+            f'{chart(summary["per_minute"], summary["now"])}'
+            f'<p class="legend">{legend or "none yet"}</p>'
             f'<p>{fails}</p></div>'
             f'<div><h2>Waiting, by reason</h2><table class="t"><tbody>{waits}</tbody></table>'
-            f'</div></section><h2>Providers</h2>{_provider_rows(s["providers"])}'
+            f'</div></section><h2>Providers</h2>{_provider_rows(status["providers"])}'
             f'<h2>Workers</h2><table class="t"><thead><tr><th>consumer</th>'
             f'<th>last heartbeat</th><th>read, not ingested</th></tr></thead>'
             f'<tbody>{workers}</tbody></table>')
@@ -232,18 +233,18 @@ def overview(d: dict[str, Any], ctx: Ctx) -> str:
 
 def _provider_rows(provs: dict[str, Any]) -> str:
     rows = []
-    for name, p in provs.items():
-        state = p["state"]
+    for name, provider in provs.items():
+        state = provider["state"]
         wins = " ".join(f'<span class="wl">{esc(w["window"])}</span> '
                         f'{bar(w["used"], w["limit"], w["window"])}<small data-window='
                         f'"{esc(w["window"])}">{num(w["used"])} of {num(w["limit"])} used'
-                        f'</small>' for w in p["windows"])
-        cap = num(p["slot_cap"]) if p["slot_cap"] else "no cap"
+                        f'</small>' for w in provider["windows"])
+        cap = num(provider["slot_cap"]) if provider["slot_cap"] else "no cap"
         rows.append(f'<tr data-provider="{esc(name)}"><td><a href="/providers#p-{esc(name)}">'
                     f'{esc(name)}</a></td><td><span class="badge {state.replace(" ", "-")}">'
                     f'{state}</span></td><td>{wins}</td><td class="n">'
-                    f'{num(p["slots_in_use"])} / {cap}</td><td class="n">{num(p["parked"])}'
-                    '</td></tr>')
+                    f'{num(provider["slots_in_use"])} / {cap}</td>'
+                    f'<td class="n">{num(provider["parked"])}</td></tr>')
     body = "".join(rows) or '<tr><td colspan="5" class="muted">none configured</td></tr>'
     return ('<table class="t"><thead><tr><th>provider</th><th>state</th><th>rate windows</th>'
             '<th>live calls / slots</th><th>parked</th></tr></thead>'
@@ -258,52 +259,54 @@ def _beat(seconds: float | None) -> str:
 
 
 # -- providers -------------------------------------------------------------------------------
-def _windows(p: dict[str, Any], now: int) -> str:
+def _windows(provider: dict[str, Any], now: int) -> str:
     rows = []
-    for w in p["windows"]:
-        hint = (f' · provider says {num(w["provider_remaining"])} left'
-                if w["provider_remaining"] is not None else "")
-        reset = (f'resets {when(now + round(w["resets_in_s"] * 1000), now)}'
-                 if w["used"] else "empty")
-        rows.append(f'<div class="win" data-window="{esc(w["window"])}">'
-                    f'<span class="wl">{esc(w["window"])}</span>'
-                    f'{bar(w["used"], w["limit"], w["window"])}'
-                    f'<span class="wn">{num(w["used"])} of {num(w["limit"])} used · {reset}'
-                    f'{hint}</span></div>')
+    for window in provider["windows"]:
+        hint = (f' · provider says {num(window["provider_remaining"])} left'
+                if window["provider_remaining"] is not None else "")
+        reset = (f'resets {when(now + round(window["resets_in_s"] * 1000), now)}'
+                 if window["used"] else "empty")
+        rows.append(f'<div class="win" data-window="{esc(window["window"])}">'
+                    f'<span class="wl">{esc(window["window"])}</span>'
+                    f'{bar(window["used"], window["limit"], window["window"])}'
+                    f'<span class="wn">{num(window["used"])} of {num(window["limit"])} used'
+                    f' · {reset}{hint}</span></div>')
     return "".join(rows)
 
 
-def _provider(name: str, p: dict[str, Any], now: int, ctx: Ctx) -> str:
-    cap = p["slot_cap"]
-    shrunk = p["slot_cap_shrunk_to"]
+def _provider(name: str, provider: dict[str, Any], now: int, ctx: Ctx) -> str:
+    cap = provider["slot_cap"]
+    shrunk = provider["slot_cap_shrunk_to"]
     eff = min(cap, shrunk) if cap and shrunk else cap
-    state = p["state"]
+    state = provider["state"]
     shrunk_note = f" (shrunk from {cap} after a refusal)" if shrunk else ""
-    slots = (f'<span class="wl">live calls</span>{bar(p["slots_in_use"], eff, "call slots")}'
-             f'<span class="wn">{num(p["slots_in_use"])} of {num(eff)} slots in use'
+    slots = (f'<span class="wl">live calls</span>{bar(provider["slots_in_use"], eff, "call slots")}'
+             f'<span class="wn">{num(provider["slots_in_use"])} of {num(eff)} slots in use'
              f'{shrunk_note}</span>' if eff
              else f'<span class="wl">live calls</span><span class="wn">'
-                  f'{num(p["slots_in_use"])} · no cap</span>')
-    cool = (f'cooling down after a 429 until {when(now + round(p["cooldown_s"] * 1000), now)}'
-            if p["cooldown_s"] else "no cooldown")
-    halt = ""
-    if p["halt"]:
-        h = p["halt"]
-        halt = (f'<div class="alert bad">Halted since {esc(when(h["since_ms"], now))}: '
-                f'<b>{esc(h["code"])}</b> — {esc(h["reason"])}. Next probe in '
-                f'{span(round(h["next_probe_s"] * 1000))}; {num(p["parked"])} jobs parked. '
-                f'Fix the account, then {button(ctx, provider_url(name), "Resume " + name)}'
-                f'</div>')
-    elif p["parked"]:
-        halt = (f'<div class="alert warn">{num(p["parked"])} jobs parked. '
-                f'{button(ctx, provider_url(name), "Resume " + name)}</div>')
+                  f'{num(provider["slots_in_use"])} · no cap</span>')
+    cool = (f'cooling down after a 429 until '
+            f'{when(now + round(provider["cooldown_s"] * 1000), now)}'
+            if provider["cooldown_s"] else "no cooldown")
+    banner = ""
+    if provider["halt"]:
+        halt = provider["halt"]
+        banner = (f'<div class="alert bad">Halted since {esc(when(halt["since_ms"], now))}: '
+                  f'<b>{esc(halt["code"])}</b> — {esc(halt["reason"])}. Next probe in '
+                  f'{span(round(halt["next_probe_s"] * 1000))}; '
+                  f'{num(provider["parked"])} jobs parked. '
+                  f'Fix the account, then {button(ctx, provider_url(name), "Resume " + name)}'
+                  f'</div>')
+    elif provider["parked"]:
+        banner = (f'<div class="alert warn">{num(provider["parked"])} jobs parked. '
+                  f'{button(ctx, provider_url(name), "Resume " + name)}</div>')
     return (f'<section class="card" id="p-{esc(name)}" data-provider="{esc(name)}" '
-            f'data-state="{state}"><h2>{esc(name)} <small>{esc(p["kind"])}</small> '
-            f'<span class="badge {state.replace(" ", "-")}">{state}</span></h2>{halt}'
-            f'<h3>Rate windows</h3>{_windows(p, now)}<h3>Call slots</h3>'
+            f'data-state="{state}"><h2>{esc(name)} <small>{esc(provider["kind"])}</small> '
+            f'<span class="badge {state.replace(" ", "-")}">{state}</span></h2>{banner}'
+            f'<h3>Rate windows</h3>{_windows(provider, now)}<h3>Call slots</h3>'
             f'<div class="win">{slots}</div><p class="muted">{cool}</p></section>')
 
 
-def providers(d: dict[str, Any], ctx: Ctx) -> str:
-    cards = [_provider(n, p, d["now"], ctx) for n, p in d["providers"].items()]
+def providers(summary: dict[str, Any], ctx: Ctx) -> str:
+    cards = [_provider(n, p, summary["now"], ctx) for n, p in summary["providers"].items()]
     return "".join(cards) or '<p class="muted">No provider is configured.</p>'
