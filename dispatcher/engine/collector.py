@@ -100,10 +100,10 @@ class DeploymentCollector(Collector):
         stale = _gauge("dispatcher_registry_stale",
                        "1 while a registry's copy is missing or older than its max_age_days: "
                        "the jobs it covers wait (registry_stale)", labels=["registry"])
-        for r in registry_states(self.settings.policy, loaded, now):
-            if r.age_days is not None:
-                age.add_metric([r.name], r.age_days)
-            stale.add_metric([r.name], 1 if r.stale else 0)
+        for registry in registry_states(self.settings.policy, loaded, now):
+            if registry.age_days is not None:
+                age.add_metric([registry.name], registry.age_days)
+            stale.add_metric([registry.name], 1 if registry.stale else 0)
         return [age, stale]
 
     async def _jobs(self, now: int) -> list[Metric]:
@@ -115,13 +115,13 @@ class DeploymentCollector(Collector):
             state.add_metric([label], counts.get(field, 0))
         waits = _gauge("dispatcher_waiting_jobs", "Delayed or parked jobs by why they wait",
                        labels=["reason"])
-        for r in WaitReason:
-            waits.add_metric([r.value], counts.get(f"w:{r.value}", 0))
+        for reason in WaitReason:
+            waits.add_metric([reason.value], counts.get(f"w:{reason.value}", 0))
         results = CounterMetricFamily("dispatcher_deployment_results",
                                       "Results written by any worker, by outcome",
                                       labels=["outcome"])
-        for o in Outcome:
-            results.add_metric([o.value], counts.get(f"o:{o.value}", 0))
+        for outcome in Outcome:
+            results.add_metric([outcome.value], counts.get(f"o:{outcome.value}", 0))
         return [
             _gauge("dispatcher_stream_unread_jobs", "Stream entries no worker has read yet",
                    backlog["unread"]),
@@ -176,8 +176,8 @@ class DeploymentCollector(Collector):
             if cfg.caller_ids:
                 pool = cfg.caller_ids
                 labels = {n.key: n.metric_label for n in pool.numbers}
-                for h in await self.store.caller_id_health(name, pool.keys()):
-                    cids.add(name, labels[h.caller_id], h)
+                for health in await self.store.caller_id_health(name, pool.keys()):
+                    cids.add(name, labels[health.caller_id], health)
         return [*fams.values(), *wins.families(), *cids.families()]
 
     async def _upkeep(self, now: int) -> list[Metric]:
@@ -215,11 +215,11 @@ class CallerIdFamilies:
                               "1 while a caller ID's answer rate is flagged (2: and rested, "
                               "or rested by an operator)", labels=labels)
 
-    def add(self, provider: str, label: str, h: CallerIdHealth) -> None:
-        self.calls.add_metric([provider, label], h.calls)
-        if h.answer_rate is not None:
-            self.rate.add_metric([provider, label], h.answer_rate)
-        flag = 2 if h.rested else (1 if h.flagged_since_ms is not None else 0)
+    def add(self, provider: str, label: str, health: CallerIdHealth) -> None:
+        self.calls.add_metric([provider, label], health.calls)
+        if health.answer_rate is not None:
+            self.rate.add_metric([provider, label], health.answer_rate)
+        flag = 2 if health.rested else (1 if health.flagged_since_ms is not None else 0)
         self.flagged.add_metric([provider, label], flag)
 
     def families(self) -> list[Metric]:
@@ -247,12 +247,13 @@ class WindowFamilies:
         self.reset = _gauge("dispatcher_rate_window_reset_seconds",
                             "Time until the oldest grant leaves a rate window", labels=labels)
 
-    def add(self, provider: str, window: str, s: dict[str, Any]) -> None:
+    def add(self, provider: str, window: str, state: dict[str, Any]) -> None:
         key = [provider, window]
-        self.used.add_metric(key, s["used"])
-        self.limit.add_metric(key, s["limit"])
-        self.ratio.add_metric(key, min(1.0, s["used"] / s["limit"]) if s["limit"] else 0.0)
-        self.reset.add_metric(key, s["resets_in_ms"] / 1000)
+        self.used.add_metric(key, state["used"])
+        self.limit.add_metric(key, state["limit"])
+        used, limit = state["used"], state["limit"]
+        self.ratio.add_metric(key, min(1.0, used / limit) if limit else 0.0)
+        self.reset.add_metric(key, state["resets_in_ms"] / 1000)
 
     def families(self) -> list[Metric]:
         return [self.used, self.limit, self.ratio, self.reset]

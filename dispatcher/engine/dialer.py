@@ -228,10 +228,11 @@ class Dialer:
                                                                                     1)}
         if caller:
             item["from"] = caller
-        c = await self.store.track_one(item)
-        if c is not None:
+        conflict = await self.store.track_one(item)
+        if conflict is not None:
             get_logger(job_id=job.id, provider=job.provider).error(
-                "call.second_call_detected", call_id=c.get("call_id"), other=c.get("other"))
+                "call.second_call_detected", call_id=conflict.get("call_id"),
+                other=conflict.get("other"))
 
     async def on_error(self, flight: InFlight, job: Job, err: ProviderError) -> None:
         grant = flight.grant

@@ -50,19 +50,19 @@ class Health:
 
     def failed(self, loop: str, exc: BaseException) -> None:
         LOOP_ERRORS.labels(loop.split(":")[0]).inc()
-        e = self.errors.setdefault(loop, _Errors())
+        errors = self.errors.setdefault(loop, _Errors())
         now = time.monotonic()
-        e.last_at, e.last_error = now, describe(exc)[:300]
+        errors.last_at, errors.last_error = now, describe(exc)[:300]
         unreachable = isinstance(exc, UNREACHABLE)
-        shared = self.unreachable if unreachable else e
+        shared = self.unreachable if unreachable else errors
         if now - shared.last_logged < LOG_EVERY_S:
             shared.suppressed += 1
             return
         if unreachable:
-            log.error("redis.unreachable", url=self.redis_url, error=e.last_error, loop=loop,
+            log.error("redis.unreachable", url=self.redis_url, error=errors.last_error, loop=loop,
                       repeated=shared.suppressed)
         else:
-            log.error("loop.error", loop=loop, error=e.last_error, repeated=shared.suppressed,
+            log.error("loop.error", loop=loop, error=errors.last_error, repeated=shared.suppressed,
                       exc_info=shared.first)
         shared.first, shared.last_logged, shared.suppressed = False, now, 0
 
@@ -73,7 +73,7 @@ class Health:
             last = self.last_ok.get(loop, self.started)
             if now - last > limit:
                 out.append(f"loop {loop}: no progress for {now - last:.0f} s")
-        for loop, e in self.errors.items():
-            if now - e.last_at < 10 and self.last_ok.get(loop, 0) < e.last_at:
-                out.append(f"loop {loop}: {e.last_error}")
+        for loop, errors in self.errors.items():
+            if now - errors.last_at < 10 and self.last_ok.get(loop, 0) < errors.last_at:
+                out.append(f"loop {loop}: {errors.last_error}")
         return out

@@ -51,8 +51,8 @@ class Intake:
         unreadable: list[ResultItem] = []
         decided: dict[str, tuple[Job | InvalidJob, Finish]] = {}
         ready = collections.Counter[str]()
-        for n, (eid, raw) in enumerate(entries, 1):
-            if n % YIELD_EVERY == 0:  # parsing a batch must not hold up dials already granted
+        for position, (eid, raw) in enumerate(entries, 1):
+            if position % YIELD_EVERY == 0:  # parsing must not hold up dials already granted
                 await asyncio.sleep(0)
             parsed = self.runtime.parse(raw)
             if isinstance(parsed, InvalidJob) and parsed.job_id is None:
@@ -60,19 +60,19 @@ class Intake:
                             now_ms=now)
                 unreadable.append(item(res, entry_id=eid))
                 continue
-            p, known = self._place(eid, raw, parsed, now)
-            placements.append(p)
+            placement, known = self._place(eid, raw, parsed, now)
+            placements.append(placement)
             if known is not None:
-                decided[p.job_id] = (parsed, known)
-            if p.place is Place.QUEUED:
-                ready[p.provider] += 1
+                decided[placement.job_id] = (parsed, known)
+            if placement.place is Place.QUEUED:
+                ready[placement.provider] += 1
         if unreadable:
             await self.store.finish(unreadable, self.runtime.ttl)
         if not placements:
             return
         asked = time.monotonic()
-        wanted, k = self._grants(ready)
-        with self.promise(k):
+        wanted, promised = self._grants(ready)
+        with self.promise(promised):
             done, grants = await self.store.ingest(placements, wanted)
         if grants:
             self.on_grants(grants, asked)
@@ -82,12 +82,12 @@ class Intake:
         """The first grants to take with the batch, and how many that asks for at most."""
         out: list[GrantArgs] = []
         free_slots = total = self.free_slots()
-        for prov, n in ready.items():
+        for prov, ready_count in ready.items():
             if free_slots <= 0:
                 break
-            k = min(n, free_slots)
-            out.append(self.runtime.pacer.grant_args(prov, k))
-            free_slots -= k
+            asked = min(ready_count, free_slots)
+            out.append(self.runtime.pacer.grant_args(prov, asked))
+            free_slots -= asked
         return out, total - free_slots
 
     def _place(self, eid: str, raw: bytes | None, parsed: Job | InvalidJob, now: int
@@ -117,7 +117,7 @@ class Intake:
         elif isinstance(step, Wait):
             place, due_fin, reason, due = Place(step.place), "", step.reason.value, step.until_ms
             detail = step.detail
-        p = Placement(entry_id=eid, job_id=job.id, raw=text, provider=job.provider,
+        placement = Placement(entry_id=eid, job_id=job.id, raw=text, provider=job.provider,
                       priority=job.priority, campaign=job.campaign or "", to=job.to,
                       dnc_key=dnc_key(job.to, self.runtime.policies.dnc_hashed),
                       expires_ms=round(job.expires_at * 1000) if job.expires_at else 0,
@@ -125,16 +125,16 @@ class Intake:
                       detail=detail, subject=job.subject or "",
                       subject_caps=jp.own_subject_caps(job, now),
                       region=self.runtime.policies.registry_region(job))
-        return p, step if isinstance(step, Finish) else None
+        return placement, step if isinstance(step, Finish) else None
 
     async def _after(self, done: list[tuple[str, Ingested, str]],
                      decided: dict[str, tuple[Job | InvalidJob, Finish]],
                      placements: list[Placement]) -> None:
         entry_of = {p.job_id: p.entry_id for p in placements}
-        for job_id, r, why in done:
-            if r is Ingested.DUPLICATE:
+        for job_id, verdict, why in done:
+            if verdict is Ingested.DUPLICATE:
                 get_logger(job_id=job_id).info("job.duplicate", entry_id=entry_of.get(job_id))
-            elif r is Ingested.FINISH:
+            elif verdict is Ingested.FINISH:
                 await self._finish_now(job_id, why, decided.get(job_id))
 
     async def _finish_now(self, job_id: str, why: str,

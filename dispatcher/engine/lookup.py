@@ -41,14 +41,15 @@ async def find_call(pacer: Pacer, adapter: Adapter, timing: Timing, job_id: str,
                 page = await adapter.find_calls(job_id, call_n, since, cursor)
                 count(REQUESTS, provider, "lookup", "200")
                 break
-            except ProviderFailure as f:
-                count(REQUESTS, provider, "lookup", status_label(f.error))
-                if f.error.code == "invalid_cursor" and not restarted:
+            except ProviderFailure as failure:
+                count(REQUESTS, provider, "lookup", status_label(failure.error))
+                if failure.error.code == "invalid_cursor" and not restarted:
                     cursor, restarted = None, True  # a stale cursor: restart the listing
                     continue
+                error = failure.error
                 get_logger(job_id=job_id, provider=provider).warning(
-                    "call.lookup_failed", http_status=f.error.status, error_code=f.error.code)
-                await asyncio.sleep(timing.lookup_retry(f.error.status, f.error.retry_after_s))
+                    "call.lookup_failed", http_status=error.status, error_code=error.code)
+                await asyncio.sleep(timing.lookup_retry(error.status, error.retry_after_s))
         if page is None:
             return None
         if page[0] or page[1] is None:

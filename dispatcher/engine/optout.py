@@ -43,19 +43,19 @@ def _fail(status: int, error: str) -> web.Response:
 def parse(body: bytes) -> tuple[str, str]:
     """(number as E.164, via) from the request body; ValueError names the field."""
     try:
-        d: Any = codec.loads(body)
+        data: Any = codec.loads(body)
     except ValueError:
         raise ValueError("body: expected a JSON object {\"to\": NUMBER, \"via\": TEXT}") from None
-    if not isinstance(d, dict):
+    if not isinstance(data, dict):
         raise ValueError("body: expected a JSON object {\"to\": NUMBER, \"via\": TEXT}")
-    extra = sorted(set(d) - FIELDS)
+    extra = sorted(set(data) - FIELDS)
     if extra:
         raise ValueError(f"{extra[0]}: unknown field (expected to, via)")
-    to = d.get("to")
+    to = data.get("to")
     if not isinstance(to, str):
         raise ValueError("to: expected a phone number in E.164 (+14155550100)")
     number = normalise(to, "possible")
-    via = d.get("via", DEFAULT_VIA)
+    via = data.get("via", DEFAULT_VIA)
     if not isinstance(via, str):
         raise ValueError("via: expected text saying how the person opted out")
     return number, check_text(via, "via")

@@ -45,8 +45,8 @@ def grant_rules(name: str, cfg: CommonConfig, *, track_calls: bool, slot_lease_s
                 dnc: bool = True) -> GrantRules:
     slot_cap = (cfg.max_concurrent_calls or 0) if track_calls else 0
     keep = max((ms for _, ms in caps), default=0)
-    for c in (campaigns or {}).values():
-        keep = max([keep, *(ms for _, ms in c.get("caps", ()))])
+    for campaign in (campaigns or {}).values():
+        keep = max([keep, *(ms for _, ms in campaign.get("caps", ()))])
     return GrantRules(
         provider=name, windows=tuple((w.limit, w.ms) for w in cfg.windows),
         margin_ms=cfg.margin_ms, slot_cap=slot_cap,
@@ -119,8 +119,8 @@ class Pacer:
             if ws.shortest_ms:
                 self._keep_every = min(self._keep_every, ws.shortest_ms / 4000)
 
-    def grant_args(self, provider: str, k: int) -> GrantArgs:
-        return self.rules[provider].args(k, self.consumer, self.token())
+    def grant_args(self, provider: str, count: int) -> GrantArgs:
+        return self.rules[provider].args(count, self.consumer, self.token())
 
     async def request(self, provider: str, *, deadline: float,
                       max_inline_s: float = 30.0) -> Admit:

@@ -38,11 +38,11 @@ class ProviderOps:
         """Requests keep failing before they leave (refused, DNS): after a few in a row,
         open the circuit — halt the provider, park its jobs, and let probes find out when
         it is back. No job spends an attempt on it."""
-        n = self.unreached.get(provider, 0) + 1
-        self.unreached[provider] = n
-        if n == CIRCUIT_FAILURES:
+        failures = self.unreached.get(provider, 0) + 1
+        self.unreached[provider] = failures
+        if failures == CIRCUIT_FAILURES:
             await self.halt(provider, ProviderError(
-                None, "circuit_open", f"provider unreachable ({n} requests in a row): "
+                None, "circuit_open", f"provider unreachable ({failures} requests in a row): "
                                       f"{err.message}"))
 
     async def cooldown(self, provider: str, err: ProviderError, delay: float) -> None:
@@ -57,14 +57,14 @@ class ProviderOps:
         """Halt the provider (or find it halted). Every job in flight meets the same error:
         the halt is logged once per process, when first seen; a failed probe at info."""
         first, cap = self.timing.halt_probe_ms()
-        h = await self.store.halt(provider, err.message or err.code, err.code, first, cap)
-        if h.began:
+        halt = await self.store.halt(provider, err.message or err.code, err.code, first, cap)
+        if halt.began:
             HALTS.labels(provider_label(provider), code_label(err.code)).inc()
         fields = {"http_status": err.status, "error_code": err.code,
-                  "error_message": err.message, "next_probe_s": h.backoff_ms / 1000}
+                  "error_message": err.message, "next_probe_s": halt.backoff_ms / 1000}
         log = get_logger(provider=provider)
-        if self.halts_logged.get(provider) != h.since_ms:
-            self.halts_logged[provider] = h.since_ms
+        if self.halts_logged.get(provider) != halt.since_ms:
+            self.halts_logged[provider] = halt.since_ms
             log.error("provider.halted", **fields,
                       hint=f"fix the account, then run: dispatcher resume {provider}")
         elif probe:
@@ -81,8 +81,8 @@ class ProviderOps:
         """Yield to the provider's count when it runs low (the key may be shared)."""
         windows = self.windows[provider]
         for obs in rate:
-            w = windows.get(obs.seconds)
-            if w is None:
+            window = windows.get(obs.seconds)
+            if window is None:
                 if obs.remaining <= 0 and obs.reset_s > 0:
                     # a window we were not told about is full: wait for its reset, not a 429
                     await self.store.set_cooldown(provider, round(obs.reset_s * 1000))
@@ -90,10 +90,10 @@ class ProviderOps:
                         "pacing.provider_window_full", window_s=obs.seconds,
                         reset_s=obs.reset_s, hint="add this window to the provider's limits")
                 continue
-            if obs.remaining > w.limit // 4:
+            if obs.remaining > window.limit // 4:
                 continue
             margin_ms = self.providers[provider].margin_ms
-            if await self.store.observe(provider, w.limit, w.ms, obs.remaining,
+            if await self.store.observe(provider, window.limit, window.ms, obs.remaining,
                                         round(obs.reset_s * 1000), margin_ms):
                 get_logger(provider=provider).info("pacing.provider_count_lower",
-                                                   window=w.label(), remaining=obs.remaining)
+                                                   window=window.label(), remaining=obs.remaining)

@@ -12,14 +12,14 @@ from dispatcher.store.types import ResultItem
 
 def build(job: Job | InvalidJob, fin: Finish, *, attempts: int, first_seen_ms: int | None,
           now_ms: int) -> Result:
-    f: dict[str, Any] = dict(fin.fields)
-    calls = f.pop("calls", None)
+    fields: dict[str, Any] = dict(fin.fields)
+    calls = fields.pop("calls", None)
     job_id = job.id if isinstance(job, Job) else job.job_id
     campaign = job.campaign
     return Result(outcome=fin.outcome, job_id=job_id, attempts=attempts,
                   provider=job.provider, metadata=job.metadata, enqueued_ms=first_seen_ms,
                   finished_ms=now_ms, campaign=campaign,
-                  calls=tuple(calls) if calls is not None else None, **f)
+                  calls=tuple(calls) if calls is not None else None, **fields)
 
 
 def item(res: Result, *, entry_id: str | None = None, grant_token: str | None = None,

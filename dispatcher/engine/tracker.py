@@ -85,9 +85,9 @@ class Tracker:
             call = await adapter.get_call(view.get(JobField.CALL_ID))
             count(REQUESTS, provider_label(job.provider), "poll", "200")
             self.runtime.ops.reached(job.provider)
-        except ProviderFailure as f:
-            count(REQUESTS, provider_label(job.provider), "poll", status_label(f.error))
-            await self.poll_failed(job, view, f.error)
+        except ProviderFailure as failure:
+            count(REQUESTS, provider_label(job.provider), "poll", status_label(failure.error))
+            await self.poll_failed(job, view, failure.error)
             return
         if call.terminal:
             await self.conclude(job, view, call)
@@ -192,12 +192,12 @@ def _with_end(calls: tuple[CallRecord, ...], call: CallState) -> tuple[CallRecor
     ended = decide.record(call, None)
     out = []
     seen = False
-    for c in calls:
-        if c.call_id == call.call_id:
-            out.append(replace(ended, started_ms=c.started_ms, from_=c.from_))
+    for record in calls:
+        if record.call_id == call.call_id:
+            out.append(replace(ended, started_ms=record.started_ms, from_=record.from_))
             seen = True
         else:
-            out.append(c)
+            out.append(record)
     if not seen:
         out.append(ended)
     return tuple(out)

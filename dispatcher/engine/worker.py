@@ -94,7 +94,7 @@ class Worker:
         self.visited: set[str] = set()  # visits ended since the last heartbeat
         self.wake = {name: asyncio.Event() for name in settings.providers}
         self.helpers = {name: asyncio.Event() for name in settings.providers}
-        self.room_freed = asyncio.Event()
+        self.slots_freed = asyncio.Event()
         self.stopping = asyncio.Event()
         self.read_own = True
         self.ready = False
@@ -139,12 +139,12 @@ class Worker:
 
     async def _shutdown(self, loops: list[asyncio.Task[None]]) -> None:
         _, stuck = await asyncio.wait(loops, timeout=self.settings.redis.block_ms / 1000 + 1)
-        for t in stuck:
-            t.cancel()
+        for task in stuck:
+            task.cancel()
         await asyncio.gather(*loops, return_exceptions=True)
         await self._drain()
-        for a in self.adapters.values():
-            await a.close()
+        for adapter in self.adapters.values():
+            await adapter.close()
         await self.pacer.drain()
         await self.runtime.close()
         if self._runner:
@@ -153,8 +153,8 @@ class Worker:
 
     def stop(self) -> None:
         self.stopping.set()
-        for e in (self.room_freed, *self.wake.values(), *self.helpers.values()):
-            e.set()  # whatever pauses on them wakes now (see _pause)
+        for event in (self.slots_freed, *self.wake.values(), *self.helpers.values()):
+            event.set()  # whatever pauses on them wakes now (see _pause)
 
     async def _ensure_group(self) -> None:
         if await self.store.ensure_group() and self.ready:
@@ -206,8 +206,8 @@ class Worker:
                     log.info("job.handed_back", job_id=flight.grant.id)
                 except RedisError:
                     pass  # another worker takes it over once this consumer is known dead
-        for t in self.visits:
-            t.cancel()
+        for visit in self.visits:
+            visit.cancel()
 
     # -- loop plumbing ------------------------------------------------------------------------
     def _loop(self, name: str, once: Callable[[], Awaitable[float | None]],
@@ -249,13 +249,13 @@ class Worker:
         return min(limit - self.dialing, 2 * limit - len(self.flights)) - self.promised
 
     @contextlib.contextmanager
-    def _promise(self, n: int) -> Iterator[None]:
-        """Room promised to a grant call on its way: no other call asks for it meanwhile."""
-        self.promised += n
+    def _promise(self, count: int) -> Iterator[None]:
+        """Slots promised to a grant call on its way: no other call asks for it meanwhile."""
+        self.promised += count
         try:
             yield
         finally:
-            self.promised -= n
+            self.promised -= count
 
     # -- dialling -----------------------------------------------------------------------------
     def _on_grants(self, replies: list[GrantReply], asked_at: float) -> None:
@@ -296,13 +296,13 @@ class Worker:
 
     def _answered(self, flight: InFlight) -> None:
         self.dialing -= 1
-        self.room_freed.set()
+        self.slots_freed.set()
 
     def _dial_done(self, flight: InFlight) -> None:
         flight.answer()  # a flight that ended without a create (deferred, blocked, lost) too
         self.flights.pop(flight.grant.id, None)
         INFLIGHT.set(len(self.flights))
-        self.room_freed.set()
+        self.slots_freed.set()
 
     async def _dial(self, flight: InFlight) -> None:
         try:
@@ -321,8 +321,8 @@ class Worker:
         async def once() -> float | None:
             free = self._free_slots()
             if free <= 0:
-                self.room_freed.clear()
-                await self._pause(1.0, self.room_freed)
+                self.slots_freed.clear()
+                await self._pause(1.0, self.slots_freed)
                 return 0.0
             asked, ask = time.monotonic(), min(free, self.grant_batch)
             with self._promise(ask):
@@ -347,8 +347,8 @@ class Worker:
         return once
 
     def _wake_all(self) -> None:
-        for e in self.wake.values():
-            e.set()
+        for event in self.wake.values():
+            event.set()
 
     # -- intake -------------------------------------------------------------------------------
     async def _read_once(self) -> float | None:
@@ -430,8 +430,8 @@ class Worker:
         except BaseException:
             self.visited |= visited  # told next time
             raise
-        for c in res.get("reaped") or []:
-            log.warning("worker.taken_over", consumer=c)
+        for consumer in res.get("reaped") or []:
+            log.warning("worker.taken_over", consumer=consumer)
         if res.get("claimed"):
             self.read_own = True
         if res.get("reconciled"):
