@@ -329,15 +329,25 @@ local function grant(G)
   if room <= 0 then out.wait, out.why = rwait, 'rate'; return out end
   local slots = slot_room(G)
   if slots <= 0 then out.wait, out.why = 250, 'slot'; return out end
-  local want = math.min(G.k, room, slots)
+  local want = math.min(G.k, slots)
   if mode == 'canary' then want = 1 else reserve_start(G, polls) end
-  local toks, skips = {}, 0
-  while #toks < want and skips < SKIP_LIMIT do
-    local ids = mode == 'canary' and canary_pick(G) or pick(G, want - #toks)
+  -- places: the tokens that enter the log. With G.shared (the provider lists its calls), the
+  -- unsure jobs granted here are looked up by one listing, which needs one place, not one each
+  local toks, places, skips, shared = {}, {}, 0, false
+  while #toks < want and #places < room and skips < SKIP_LIMIT do
+    local n = math.min(want - #toks, room - #places)
+    local ids = mode == 'canary' and canary_pick(G) or pick(G, n)
     if #ids == 0 then out.why = 'empty'; break end
     for _, id in ipairs(ids) do  -- every id popped is taken or routed, none is dropped
       if consider(id, G, out, toks, mode == 'canary') then
-        reserve_took(G, out.jobs[#out.jobs])
+        local job = out.jobs[#out.jobs]
+        if G.shared and job.unsure and shared then
+          job.np = true  -- no place of its own: the first unsure job's serves the listing
+        else
+          places[#places + 1] = job.tok
+          shared = shared or (G.shared and job.unsure)
+          reserve_took(G, job)
+        end
       else
         skips = skips + 1
       end
@@ -348,7 +358,7 @@ local function grant(G)
   if mode == 'canary' and #toks == 0 then
     redis.call('HDEL', P .. 'halt:' .. G.prov, 'canary_until', 'canary')
   end
-  rate_take(G, toks)
+  rate_take(G, places)
   out.jobs = arr(out.jobs)
   out.fin = arr(out.fin)
   return out
