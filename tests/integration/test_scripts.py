@@ -432,3 +432,21 @@ async def test_a_dead_workers_unsure_jobs_share_one_place_when_the_provider_list
         assert [bool(j.get("np")) for j in jobs] == [False, True, True, False]
     else:
         assert len(jobs) == 2 and all(j["unsure"] and not j.get("np") for j in jobs)
+
+
+async def test_a_dead_workers_dial_due_for_its_look_up_is_granted_before_new_dials(
+        store: Store) -> None:
+    """No promotion has run since it became due: the grant itself moves it first."""
+    await ingested(store, 2)
+    rules = {**grant_args(k=1), "caps": []}
+    [first] = (await store.s.call("grant", NOW, rid="g0", grants=[rules]))["grants"][0]["jobs"]
+    await store.s.call("heartbeat", NOW, group=GROUP, consumer="w1", held=[], dead=5000,
+                       stale=5000, settle={"p": 4000})
+    later = NOW + 6000
+    await store.s.call("heartbeat", later, group=GROUP, consumer="w2", held=[], dead=5000,
+                       stale=5000, settle={"p": 4000})
+    assert await store.r.zscore(store.k.delayed, first["id"]) == NOW + 4000
+    res = await store.s.call("grant", later, rid="g1", grants=[{**rules, "tok": "t2"}])
+    [again] = res["grants"][0]["jobs"]
+    assert again["id"] == first["id"] and again["unsure"]
+    assert await store.r.zcard(store.k.recon("p")) == 0
