@@ -139,8 +139,10 @@ class SharedLookup:
         if self._listing is None:
             self._listing = asyncio.create_task(self._list(self.adapter))
         found = await asyncio.shield(self._listing)
-        # a job the listing did not search for is unknown, never "not found"
-        return None if found is None else found.get(job_id)
+        if found is None:  # the listing could not answer (one old dial can make it too long
+            # to read): each job asks for itself, as it would have alone
+            return await find_call(self.pacer, self.adapter, self.timing, job_id, call_n, since)
+        return found.get(job_id)  # a job the listing did not search for is unknown (None)
 
     async def _list(self, adapter: ListsCalls) -> dict[str, list[CallState]] | None:
         self.closed = True  # who comes from now on is not searched for: it looks alone

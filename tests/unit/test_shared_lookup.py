@@ -78,3 +78,19 @@ async def test_a_job_that_comes_after_the_listing_started_looks_its_call_up_alon
     # j2 was not in the listing's search: its own look-up found its call, nothing dialled
     assert len(adapter.listed) == 1 and list(adapter.found) == []
     assert [a["item"]["call_id"] for a in store.args_of("track_one")][-1] == "call_j2"
+
+
+async def test_a_listing_that_cannot_answer_lets_each_job_look_its_call_up_alone() -> None:
+    store, adapter, dialer, shared = setup()
+    adapter.found.extend([[ended("j1")], [ended("j2")]])
+
+    async def unreadable(since: float, cursor: str | None) -> tuple[list[CallState], str | None]:
+        adapter.listed.append(since)
+        return [], "next"  # more pages than a look-up may read
+
+    adapter.list_calls = unreadable  # type: ignore[method-assign]
+    await asyncio.gather(*(dialer.run(InFlight(unsure(j), NOW_MS / 1000, lookup=shared))
+                           for j in ("j1", "j2")))
+    assert len(adapter.listed) == 50 and adapter.dialled == []
+    assert sorted(a["item"]["call_id"] for a in store.args_of("track_one")) == ["call_j1",
+                                                                                 "call_j2"]
