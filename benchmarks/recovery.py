@@ -117,7 +117,8 @@ def orphan_figures(events: list[dict[str, Any]], kill_ms: float) -> dict[str, An
             "dialled_s": first(lambda e: e["e"] == "dialled"),
             "result_s": first(lambda e: e["e"] == "result"),
             "events": [{"e": e["e"], "s": round((e["t"] - kill_ms) / 1000, 3),
-                        **{k: v for k, v in e.items() if k in ("r", "from", "call_id")}}
+                        **{k: v for k, v in e.items() if k in ("r", "from", "call_id")},
+                        **({"u_s": round((e["u"] - kill_ms) / 1000, 3)} if e.get("u") else {})}
                        for e in after]}
 
 

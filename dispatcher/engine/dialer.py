@@ -20,7 +20,7 @@ from dispatcher.core.model import BlockReason, CallRecord, CallState, JobState, 
 from dispatcher.core.timing import LOOKUP_SKEW_S, OWNED_FOR_S, REPLICA_RETRY_S, Timing
 from dispatcher.engine import predial
 from dispatcher.engine.context import Runtime, now_ms
-from dispatcher.engine.lookup import find_call
+from dispatcher.engine.lookup import SharedLookup, find_call
 from dispatcher.engine.tracker import Tracker
 from dispatcher.logs import get_logger, info_on
 from dispatcher.metrics import DEFERRALS, REQUESTS, count, provider_label, status_label
@@ -53,10 +53,12 @@ class InFlight:
     answered: bool = False
     confirm: bool = False  # make sure the job is still ours right before sending
     place_spent: bool = False  # its place in the provider's log went to a look-up
-
+    lookup: SharedLookup | None = None  # the listing it shares with its grant's unsure jobs
 
     def __post_init__(self) -> None:
         self.log_tok = self.grant.tok
+        # granted without a place (its look-up shares another's): a dial takes one first
+        self.place_spent = self.place_spent or not self.grant.placed
 
     def answer(self) -> None:
         if not self.answered:
@@ -312,10 +314,12 @@ class Dialer:
             time.time() - self.runtime.settings.tracking.reconcile_window_s
         placed = None
         late_s = self.runtime.pacer.late_s(job.provider)
-        if settled and time.monotonic() - flight.granted_at <= late_s:
+        if settled and grant.placed and time.monotonic() - flight.granted_at <= late_s:
             # nothing was sent on this grant: its place in the log serves the look-up, which
             # then waits for no new dial (a dial after it takes a place of its own)
             placed, flight.place_spent = (flight.granted_at, flight.log_tok), True
+        if flight.lookup is not None:
+            return await flight.lookup.find(job.id, grant.call_n, since, placed)
         return await find_call(self.runtime.pacer, self.runtime.adapters[job.provider],
                                self.runtime.timing,
                                job.id, grant.call_n, since, placed=placed)

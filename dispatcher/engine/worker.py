@@ -35,6 +35,7 @@ from dispatcher.engine.http import (
     webhook_secrets,
 )
 from dispatcher.engine.intake import Intake
+from dispatcher.engine.lookup import SharedLookup, sharing_lookups
 from dispatcher.engine.optout import optout_handler, optout_token
 from dispatcher.engine.pacing import Pacer, all_grant_rules
 from dispatcher.engine.tracker import Tracker
@@ -76,7 +77,8 @@ class Worker:
         self.secrets = webhook_secrets(settings)
         self.optout_token = optout_token(settings)
         policies = PolicyBook(settings.policy, settings.campaigns)
-        self.pacer = Pacer(self.store, all_grant_rules(settings, policies), self.consumer)
+        self.pacer = Pacer(self.store, sharing_lookups(all_grant_rules(settings, policies),
+                                                       self.adapters), self.consumer)
         self.runtime = Runtime(settings, self.store, self.adapters, self.pacer, policies,
                                self.consumer)
         self.dialer = Dialer(self.runtime)
@@ -265,8 +267,10 @@ class Worker:
             if not reply.replicated and reply.jobs:
                 self._hand_back(reply)
                 continue
+            shared = SharedLookup.of(reply, self.pacer, self.adapters[reply.provider],
+                                     self.runtime.timing)
             for grant in reply.jobs:
-                self._spawn(InFlight(grant, asked_at))
+                self._spawn(InFlight(grant, asked_at, lookup=shared if grant.unsure else None))
             if reply.finish:
                 task = asyncio.create_task(self.finisher.run_due(ids=list(reply.finish)))
                 self.visits.add(task)

@@ -34,6 +34,9 @@ local function reconcile(id, f, from)
   redis.call('HSET', jkey(id), 'unsure', '1')
   redis.call('HDEL', jkey(id), 'dialer', 'gt')
   put(id, f, 'delayed', 'reconcile', granted_at(f) + settle)
+  -- the provider's next grant moves it to the head of its list the moment it is due,
+  -- before that grant's new dials (promotion runs only every promote_interval_s)
+  redis.call('ZADD', P .. 'recon:' .. f.prov, granted_at(f) + settle, id)
   tl(id, 'taken_over', {from = from})
 end
 

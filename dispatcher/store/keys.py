@@ -66,6 +66,10 @@ class Keys:
     def parked(self, provider: str) -> str:
         return self._k("parked", provider)
 
+    def recon(self, provider: str) -> str:
+        """A dead worker's dials, by when their look-up is due (grants move them first)."""
+        return self._k("recon", provider)
+
     @property
     def unknown_providers(self) -> str:
         """Provider names jobs asked for that no worker had configured (their jobs park)."""

@@ -147,6 +147,7 @@ class GrantArgs(RateArgs):
     worst: NotRequired[int]                      # a live call's worst cost (millionths)
     hold_ms: NotRequired[int]                    # how long a live call's worst case is held
     cid: NotRequired[Any]                        # the provider's caller-ID pool
+    shared: NotRequired[bool]                    # unsure jobs share one look-up (one place)
 
 class AdmitArgs(RateArgs):
     tok: str
@@ -183,6 +184,7 @@ class GrantedWire(TypedDict):
     dial_ms: int
     pf: int
     cid: NotRequired[str]  # the caller ID chosen from the pool
+    np: NotRequired[bool]  # no place in the log of its own (looked up with the grant's first)
 
 
 class GrantWire(TypedDict):

@@ -72,6 +72,7 @@ class Granted:
     dial_ms: int
     hook_failures: int = 0  # pre-dial hook failures in a row
     caller_id: str | None = None  # chosen from the provider's caller-ID pool
+    placed: bool = True  # holds a place in the provider's log (an unsure job may share one)
 
     @classmethod
     def decode(cls, wire: GrantedWire, provider: str) -> Granted:
@@ -85,7 +86,8 @@ class Granted:
                    probe=bool(wire.get("canary")), provider=provider,
                    dial_ms=int(wire.get("dial_ms") or 0),
                    hook_failures=int(wire.get("pf") or 0),
-                   caller_id=str(wire["cid"]) if wire.get("cid") else None)
+                   caller_id=str(wire["cid"]) if wire.get("cid") else None,
+                   placed=not wire.get("np"))
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,7 @@ class GrantRules:
     caller_ids: dict[str, Any] | None = None  # the pool as the script takes it (callerids.py)
     worst_micro: int | None = None          # a live call's worst cost (None: no price)
     hold_ms: int = 0                        # how long a live call's worst case is held
+    shared_lookup: bool = False             # one listing looks up several calls (see lookup.py)
 
     def rate_args(self) -> RateArgs:
         """What every script that takes a place in the provider's log needs."""
@@ -217,6 +220,8 @@ class GrantRules:
             out["worst"], out["hold_ms"] = self.worst_micro, self.hold_ms
         if self.caller_ids:
             out["cid"] = self.caller_ids
+        if self.shared_lookup:
+            out["shared"] = True
         return out
 
 

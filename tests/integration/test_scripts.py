@@ -421,3 +421,51 @@ async def test_only_ended_visits_leave_a_live_workers_visiting_set(store: Store)
     await store.s.call("heartbeat", NOW + 20, group=GROUP, consumer="w1", held=[], dead=5000,
                        stale=5000, settle={"p": 0}, visiting=[], visited=[job_id])
     assert not await store.r.smembers(store.k.prefix + "visiting:w1")
+
+
+@pytest.mark.parametrize("shared", [True, False])
+async def test_a_dead_workers_unsure_jobs_share_one_place_when_the_provider_lists_calls(
+        store: Store, shared: bool) -> None:
+    """Three calls of a dead worker and a fresh job, with room for two requests: with one
+    listing for the grant's look-ups (TelEcho), the three take one place between them and
+    the fresh job the other; else each takes its own and only two are granted."""
+    await ingested(store, 4)
+    rules = {**grant_args(k=3), "wins": [[2, 1000]], "slot_cap": 10, "caps": []}
+    first = await store.s.call("grant", NOW, rid="g0", grants=[rules])
+    assert len(first["grants"][0]["jobs"]) == 2  # the log's room; the window then moves on
+    await store.s.call("grant", NOW + 1000, rid="g1", grants=[{**rules, "k": 1, "tok": "t2"}])
+    await store.s.call("heartbeat", NOW + 1000, group=GROUP, consumer="w1", held=[], dead=5000,
+                       stale=5000, settle={"p": 0})
+    later = NOW + 7000  # w1 is dead: its three dials wait to be looked up; j3 waits too
+    await store.s.call("heartbeat", later, group=GROUP, consumer="w2", held=[], dead=5000,
+                       stale=5000, settle={"p": 0})
+    await store.s.call("promote", later, src="delayed", top="now", limit=10, max_defer=60_000)
+    again = {**rules, "k": 10, "tok": "t3", "consumer": "w2", **({"shared": True} if shared
+                                                                  else {})}
+    res = await store.s.call("grant", later, rid="g2", grants=[again])
+    jobs = res["grants"][0]["jobs"]
+    places = await store.r.zrangebyscore(store.k.rate_log("p"), later, "+inf")
+    assert len(places) == 2
+    if shared:
+        assert [j["id"] for j in jobs][-1] == "j3" and len(jobs) == 4
+        assert [bool(j.get("np")) for j in jobs] == [False, True, True, False]
+    else:
+        assert len(jobs) == 2 and all(j["unsure"] and not j.get("np") for j in jobs)
+
+
+async def test_a_dead_workers_dial_due_for_its_look_up_is_granted_before_new_dials(
+        store: Store) -> None:
+    """No promotion has run since it became due: the grant itself moves it first."""
+    await ingested(store, 2)
+    rules = {**grant_args(k=1), "caps": []}
+    [first] = (await store.s.call("grant", NOW, rid="g0", grants=[rules]))["grants"][0]["jobs"]
+    await store.s.call("heartbeat", NOW, group=GROUP, consumer="w1", held=[], dead=5000,
+                       stale=5000, settle={"p": 4000})
+    later = NOW + 6000
+    await store.s.call("heartbeat", later, group=GROUP, consumer="w2", held=[], dead=5000,
+                       stale=5000, settle={"p": 4000})
+    assert await store.r.zscore(store.k.delayed, first["id"]) == NOW + 4000
+    res = await store.s.call("grant", later, rid="g1", grants=[{**rules, "tok": "t2"}])
+    [again] = res["grants"][0]["jobs"]
+    assert again["id"] == first["id"] and again["unsure"]
+    assert await store.r.zcard(store.k.recon("p")) == 0

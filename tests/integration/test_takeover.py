@@ -54,3 +54,37 @@ async def test_a_dead_workers_ended_call_is_looked_up_and_polled_without_waiting
     log = await store.r.zrange(store.k.rate_log("default"), 0, -1)
     api = [e for e in sim.sim.audit if "/_sim/" not in e["path"]]
     assert len(log) == len(api), ([e["path"] for e in api], log)
+
+
+async def test_a_dead_workers_calls_are_looked_up_by_one_listing(
+        redis_server: LocalRedis, ns: str, store: Store, sim: RunningSimulator,
+        tmp_path: Path) -> None:
+    """Three calls taken over together: one request lists the provider's calls for all three
+    (it used one place in the log, not three), each is adopted, none dialled again."""
+    numbers = [f"+1415555016{i}" for i in range(3)]
+    sim.sim.cfg.calls = CallSpec(ring_s=(0.1, 0.2), talk_s=(0.1, 0.2))
+    sim.sim.cfg.faults.slow_s = 1.5
+    for n in numbers:
+        sim.sim.cfg.faults.by_number[n] = "slow*1"
+    cfg: dict[str, Any] = worker_cfg(redis_server.url, ns, sim)
+    cfg["worker"].update(dead_after_s=2, heartbeat_s=0.5)
+    cfg["tracking"]["poll_schedule_s"] = [NEVER_S]
+    for i, n in enumerate(numbers):
+        await push(store, {"id": f"s{i}", "to": n})
+    [first] = spawn_workers(cfg, 1, tmp_path)
+    try:
+        while not all(sim.sim.number_hits.get(n) for n in numbers):
+            await asyncio.sleep(0.01)
+        os.kill(first.pid, signal.SIGKILL)
+        await asyncio.to_thread(first.wait)
+        survivor = spawn_workers(cfg, 1, tmp_path / "..")
+        results = await all_results(store, 3, timeout=60)
+    finally:
+        await asyncio.to_thread(stop_all, [first, *locals().get("survivor", [])])
+    assert sorted(r["outcome"] for r in results) == ["ended"] * 3
+    assert all(len(calls_for(sim, f"s{i}")) == 1 for i in range(3))
+    api = [e for e in sim.sim.audit if "/_sim/" not in e["path"]]
+    listings = [e for e in api if e["method"] == "GET" and e["path"].endswith("/calls")]
+    assert len(listings) == 1, [(e["method"], e["path"]) for e in api]
+    log = await store.r.zrange(store.k.rate_log("default"), 0, -1)
+    assert len(log) == len(api), ([e["path"] for e in api], log)

@@ -313,6 +313,37 @@ local function consider(id, G, out, toks, canary)
   return true
 end
 
+-- A dead worker's dials whose look-up is due go to the head of their lists now, so this
+-- grant's room goes to them before any new dial (heartbeat.lua lists them in recon:<prov>;
+-- one moved on meanwhile, by promotion or otherwise, just leaves the list).
+local RECON_FIELDS = {'state', 'wr', 'prov', 'prio', 'camp'}
+local function due_reconciles(G)
+  local rk = P .. 'recon:' .. G.prov
+  local ids = redis.call('ZRANGEBYSCORE', rk, '-inf', NOW, 'LIMIT', 0, 100)
+  for _, id in ipairs(ids) do
+    local f = hget(jkey(id), RECON_FIELDS)
+    if f.state == 'delayed' and f.wr == 'reconcile' and f.prov == G.prov and
+        redis.call('HEXISTS', jkey(id), 'raw') == 1 then
+      unput(id, f)
+      put(id, f, 'queued')
+    end
+  end
+  if #ids > 0 then redis.call('ZREM', rk, unpack(ids)) end
+end
+
+-- The tokens that enter the log. With G.shared (the provider lists its calls), the unsure
+-- jobs of one grant are looked up by one listing, which needs one place, not one each: the
+-- first one's; the others get none (np).
+local function place(G, job, places)
+  if G.shared and job.unsure and places.unsure then
+    job.np = true
+    return
+  end
+  places[#places + 1] = job.tok
+  places.unsure = places.unsure or (G.shared and job.unsure)
+  reserve_took(G, job)
+end
+
 local function grant(G)
   use_margin(G)
   local out = {prov = G.prov, jobs = {}, fin = {}, wait = 0, why = 'ok', ov = G.ov}
@@ -320,6 +351,7 @@ local function grant(G)
   if mode == 'halted' then out.wait, out.why = hw, 'halted'; return out end
   local cw = cooldown_wait(G.prov)
   if cw > 0 then out.wait, out.why = cw, 'cooldown'; return out end
+  due_reconciles(G)
   local room, rwait = rate_room(G)
   -- live calls due for a poll go first: they free slots and bring results, and a backlog
   -- of new dials must not starve them
@@ -329,15 +361,16 @@ local function grant(G)
   if room <= 0 then out.wait, out.why = rwait, 'rate'; return out end
   local slots = slot_room(G)
   if slots <= 0 then out.wait, out.why = 250, 'slot'; return out end
-  local want = math.min(G.k, room, slots)
+  local want = math.min(G.k, slots)
   if mode == 'canary' then want = 1 else reserve_start(G, polls) end
-  local toks, skips = {}, 0
-  while #toks < want and skips < SKIP_LIMIT do
-    local ids = mode == 'canary' and canary_pick(G) or pick(G, want - #toks)
+  local toks, places, skips = {}, {}, 0
+  while #toks < want and #places < room and skips < SKIP_LIMIT do
+    local n = math.min(want - #toks, room - #places)
+    local ids = mode == 'canary' and canary_pick(G) or pick(G, n)
     if #ids == 0 then out.why = 'empty'; break end
     for _, id in ipairs(ids) do  -- every id popped is taken or routed, none is dropped
       if consider(id, G, out, toks, mode == 'canary') then
-        reserve_took(G, out.jobs[#out.jobs])
+        place(G, out.jobs[#out.jobs], places)
       else
         skips = skips + 1
       end
@@ -348,7 +381,7 @@ local function grant(G)
   if mode == 'canary' and #toks == 0 then
     redis.call('HDEL', P .. 'halt:' .. G.prov, 'canary_until', 'canary')
   end
-  rate_take(G, toks)
+  rate_take(G, places)
   out.jobs = arr(out.jobs)
   out.fin = arr(out.fin)
   return out

@@ -101,16 +101,20 @@ class TelEcho:
                          ) -> tuple[list[CallState], str | None]:
         """One page of calls created since ``since`` that are this job's call ``call_n``, and
         the next page's cursor (TelEcho cannot filter on metadata: every page must be read)."""
+        calls, nxt = await self.list_calls(since, cursor)
+        return [c for c in calls if c.correlation == job_id and c.call_n == call_n], nxt
+
+    async def list_calls(self, since: float, cursor: str | None
+                         ) -> tuple[list[CallState], str | None]:
+        """One page of every call created since ``since``, and the next page's cursor."""
         after = datetime.fromtimestamp(since, UTC).isoformat().replace("+00:00", "Z")
         params = {"limit": "100", "created_after": after}
         if cursor:
             params["cursor"] = cursor
         body = check(await self.http.request("GET", "/calls", params=params))
         items: list[Any] = body["data"] if isinstance(body.get("data"), list) else []
-        calls = [normalise(x) for x in items if isinstance(x, dict)]
         nxt = body.get("next_cursor")
-        mine = [c for c in calls if c.correlation == job_id and c.call_n == call_n]
-        return mine, str(nxt) if nxt else None
+        return [normalise(x) for x in items if isinstance(x, dict)], str(nxt) if nxt else None
 
     def poll_interval(self, visits: int, timing: Timing) -> float:
         return timing.poll(visits)  # no webhooks: polling is the only way to learn the end
