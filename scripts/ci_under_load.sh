@@ -5,6 +5,7 @@
 set -uo pipefail
 runs=${1:-5}
 repo=$(cd "$(dirname "$0")/.." && pwd)
+commit=$(git -C "$repo" rev-parse HEAD)  # every run tests this commit, even if main moves on
 work=$(mktemp -d)
 cores=$(nproc)
 load=()
@@ -13,11 +14,11 @@ for _ in $(seq "$cores"); do
   load+=("$!")
 done
 trap 'kill "${load[@]}" 2>/dev/null; rm -rf "$work"' EXIT
-echo "load: $cores busy loops (one per core); clones under $work"
+echo "commit $commit; load: $cores busy loops (one per core); clones under $work"
 failed=0
 for i in $(seq "$runs"); do
   start=$(date +%s)
-  rm -rf "$work/p" && git clone -q "$repo" "$work/p"
+  rm -rf "$work/p" && git clone -q "$repo" "$work/p" && git -C "$work/p" checkout -q "$commit"
   if (cd "$work/p" && CI=true bash .ci/run >"$work/run-$i.log" 2>&1); then verdict=passed; else
     verdict=FAILED; failed=1; cp "$work/run-$i.log" "/tmp/ci-under-load-run-$i.log"; fi
   summary=$(grep -E "passed|failed" "$work/run-$i.log" | grep -E "in [0-9.]+s" | tail -1)
