@@ -70,7 +70,8 @@ async def test_the_list_filtered_by_campaign_and_state_is_what_redis_holds_for_1
             nxt = page.locator("a.next")
             if not await nxt.count():
                 break
-            await nxt.click()
+            async with page.expect_navigation():  # read the next page, never this one
+                await nxt.click()
         assert len(shown) == len(set(shown)) and set(shown) == truth
         await page.set_viewport_size({"width": 390, "height": 844})
         await page.goto("/jobs?state=parked&campaign=autumn")
