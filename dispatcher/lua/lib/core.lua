@@ -127,21 +127,17 @@ end
 local IX_STATES = {queued = true, delayed = true, parked = true, dialing = true,
                    tracking = true, finishing = true, done = true, redriven = true,
                    orphaned = true}
-local function ix_in(id, state, camp, outcome)
+-- score: NOW when a job enters the state, false when it leaves it
+local function ix_mark(id, state, camp, outcome, score)
   if not IX_STATES[state or ''] then return end
   local k = P .. 'jx:' .. state
-  ix_set(k, id, NOW)
-  if camp and camp ~= '' then ix_set(k .. ':' .. camp, id, NOW) end
-  if outcome and outcome ~= '' then ix_set(P .. 'jo:' .. outcome, id, NOW) end
+  ix_set(k, id, score)
+  if camp and camp ~= '' then ix_set(k .. ':' .. camp, id, score) end
+  if outcome and outcome ~= '' then ix_set(P .. 'jo:' .. outcome, id, score) end
 end
 
-local function ix_out(id, state, camp, outcome)
-  if not IX_STATES[state or ''] then return end
-  local k = P .. 'jx:' .. state
-  ix_set(k, id, false)
-  if camp and camp ~= '' then ix_set(k .. ':' .. camp, id, false) end
-  if outcome and outcome ~= '' then ix_set(P .. 'jo:' .. outcome, id, false) end
-end
+local function ix_in(id, state, camp, outcome) ix_mark(id, state, camp, outcome, NOW) end
+local function ix_out(id, state, camp, outcome) ix_mark(id, state, camp, outcome, false) end
 
 -- A capped per-job history; it expires with the job (FINISH sets both TTLs).
 local TL_CAP = 60
